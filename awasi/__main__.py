@@ -1,0 +1,5 @@
+import sys
+
+from awasi.cli import main
+
+sys.exit(main())

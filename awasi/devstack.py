@@ -1,0 +1,122 @@
+"""``awasi dev``: the embedded stack, migrations, demo data and the three services as
+child processes, all stopped together on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from awasi.embedded import EmbeddedStack, _die_with_parent
+from awasi.settings import Settings
+
+SERVICES = ("intake", "router", "oversight")
+DATABASE = "awasi"
+
+
+async def _ensure_database(admin_dsn: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def service_env(settings: Settings, database_url: str, bootstrap: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "AWASI_DATABASE_URL": database_url,
+        "AWASI_KAFKA_BOOTSTRAP": bootstrap,
+        "AWASI_INTAKE_PORT": str(settings.intake_port),
+        "AWASI_ROUTER_PORT": str(settings.router_port),
+        "AWASI_OVERSIGHT_PORT": str(settings.oversight_port),
+    })
+    return env
+
+
+def wait_healthy(url: str, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 - our own 127.0.0.1
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def run(settings: Settings, data_dir: Path, *, seed: bool = True) -> int:
+    """Run until interrupted; return the exit code. Everything started is stopped."""
+    from awasi.cli import migrate_all, replay_all
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stop_requested = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    children: list[subprocess.Popen[bytes]] = []
+    stack = EmbeddedStack(data_dir)
+    print(f"awasi dev: data folder {data_dir} (the database is kept between runs)", flush=True)
+    stack.start()
+    try:
+        if settings.database_url:
+            database_url = settings.database_url
+        else:
+            asyncio.run(_ensure_database(stack.postgres.uri("postgres"), DATABASE))
+            database_url = stack.postgres.uri(DATABASE)
+        bootstrap = settings.kafka_bootstrap or stack.broker.bootstrap
+        asyncio.run(migrate_all(database_url))
+        # The embedded broker forgot everything when it last stopped: republish what
+        # the outbox still holds; consumers skip what they had applied.
+        since = datetime.now(UTC) - timedelta(days=settings.outbox_retention_days)
+        asyncio.run(replay_all(database_url, since, list(SERVICES)))
+        env = service_env(settings, database_url, bootstrap)
+        if seed:
+            subprocess.run([sys.executable, "-m", "awasi", "seed", "demo"], env=env,
+                           check=False)
+        for name in SERVICES:
+            children.append(subprocess.Popen(  # noqa: S603 - our own command
+                [sys.executable, "-m", "awasi", "serve", name], env=env,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509
+            ))
+        for name in SERVICES:
+            port = getattr(settings, f"{name}_port")
+            url = f"http://127.0.0.1:{port}"
+            ok = wait_healthy(f"{url}/healthz")
+            print(f"awasi dev: {name:<9} {url}  {'up' if ok else 'NOT RESPONDING'}", flush=True)
+        print("awasi dev: press Ctrl-C to stop", flush=True)
+        while not stop_requested:
+            for child in children:
+                if child.poll() is not None:
+                    print(f"awasi dev: a service exited with {child.returncode}; stopping",
+                          flush=True)
+                    return 1
+            time.sleep(0.2)
+        return 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(settings.shutdown_timeout_s + 5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        stack.stop()
+        print("awasi dev: stopped", flush=True)

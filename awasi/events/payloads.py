@@ -1,0 +1,227 @@
+"""Typed event payloads, one frozen model per (type, version).
+
+No payload carries personal data of the reporter: ``reporter_ref`` is a pseudonym
+that only intake can turn back into a contact. A new field that old readers must
+not ignore means a new version, registered beside the old one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    EVENT_TYPE: ClassVar[str]
+    EVENT_VERSION: ClassVar[int] = 1
+
+
+_REGISTRY: dict[tuple[str, int], type[Payload]] = {}
+
+
+def register(cls: type[Payload]) -> type[Payload]:
+    key = (cls.EVENT_TYPE, cls.EVENT_VERSION)
+    if key in _REGISTRY:
+        raise ValueError(f"payload {key} registered twice")
+    _REGISTRY[key] = cls
+    return cls
+
+
+def payload_model(event_type: str, version: int) -> type[Payload]:
+    """The model for ``(event_type, version)``; ``KeyError`` if none is registered."""
+    return _REGISTRY[(event_type, version)]
+
+
+def registered_types() -> list[tuple[str, int]]:
+    return sorted(_REGISTRY)
+
+
+Privacy = Literal["named", "confidential", "anonymous"]
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    address: str | None = Field(default=None, max_length=500)
+
+
+class Deadlines(BaseModel):
+    """Due instants (UTC); ``None`` where that clock does not run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    acknowledge_by: AwareDatetime | None = None
+    resolve_by: AwareDatetime | None = None
+    triage_by: AwareDatetime | None = None
+    dispute_until: AwareDatetime | None = None
+
+
+# --- intake ---------------------------------------------------------------
+
+@register
+class ComplaintSubmitted(Payload):
+    EVENT_TYPE: ClassVar[str] = "complaint.submitted"
+    tracking_code: str
+    region: str
+    category: str
+    title: str | None = None
+    description: str
+    location: Location | None = None
+    privacy: Privacy
+    reporter_ref: str
+    channel: Literal["web", "api", "open311", "telegram"] = "api"
+    photo_ids: tuple[str, ...] = ()
+    submitted_at: AwareDatetime
+
+
+@register
+class ComplaintInfoAdded(Payload):
+    EVENT_TYPE: ClassVar[str] = "complaint.info_added"
+    message: str
+    photo_ids: tuple[str, ...] = ()
+
+
+@register
+class ComplaintFeedbackGiven(Payload):
+    EVENT_TYPE: ClassVar[str] = "complaint.feedback_given"
+    rating: int | None = Field(default=None, ge=1, le=5)
+    comment: str | None = None
+    dispute: bool = False
+
+
+@register
+class ComplaintWithdrawn(Payload):
+    EVENT_TYPE: ClassVar[str] = "complaint.withdrawn"
+    reason: str | None = None
+
+
+# --- router ---------------------------------------------------------------
+
+@register
+class ComplaintRouted(Payload):
+    EVENT_TYPE: ClassVar[str] = "complaint.routed"
+    tracking_code: str
+    region: str
+    category: str
+    agency: str
+    rule: str
+    deadlines: Deadlines
+    warning_share: float = 0.8
+
+
+@register
+class ComplaintNeedsTriage(Payload):
+    EVENT_TYPE: ClassVar[str] = "complaint.needs_triage"
+    tracking_code: str
+    region: str
+    category: str
+    deadlines: Deadlines
+
+
+@register
+class TicketAcknowledged(Payload):
+    EVENT_TYPE: ClassVar[str] = "ticket.acknowledged"
+    agency: str
+    deadlines: Deadlines
+
+
+@register
+class TicketInfoRequested(Payload):
+    EVENT_TYPE: ClassVar[str] = "ticket.info_requested"
+    agency: str
+    question: str
+    paused_at: AwareDatetime
+
+
+@register
+class TicketResponded(Payload):
+    EVENT_TYPE: ClassVar[str] = "ticket.responded"
+    agency: str
+    message: str
+
+
+@register
+class TicketResolved(Payload):
+    EVENT_TYPE: ClassVar[str] = "ticket.resolved"
+    agency: str
+    note: str
+    deadlines: Deadlines
+
+
+@register
+class TicketTransferred(Payload):
+    EVENT_TYPE: ClassVar[str] = "ticket.transferred"
+    from_agency: str
+    agency: str
+    reason: str
+    deadlines: Deadlines
+
+
+@register
+class TicketReopened(Payload):
+    EVENT_TYPE: ClassVar[str] = "ticket.reopened"
+    agency: str
+    reason: str
+    deadlines: Deadlines
+
+
+# --- oversight ------------------------------------------------------------
+
+DeadlineKind = Literal["triage", "acknowledge", "resolve"]
+
+
+@register
+class DeadlineWarning(Payload):
+    EVENT_TYPE: ClassVar[str] = "deadline.warning"
+    kind: DeadlineKind
+    agency: str | None = None
+    due_at: AwareDatetime
+
+
+@register
+class DeadlineBreached(Payload):
+    EVENT_TYPE: ClassVar[str] = "deadline.breached"
+    kind: DeadlineKind
+    agency: str | None = None
+    due_at: AwareDatetime
+
+
+@register
+class CaseEscalated(Payload):
+    EVENT_TYPE: ClassVar[str] = "case.escalated"
+    level: int = Field(ge=1, le=2)
+    kind: DeadlineKind
+    agency: str | None = None
+
+
+FindingOutcome = Literal["no_maladministration", "maladministration", "inconclusive"]
+MaladministrationType = Literal[
+    "undue_delay", "abuse_of_authority", "illegal_fees", "incompetence", "discrimination",
+    "other",
+]
+
+
+@register
+class FindingRecorded(Payload):
+    EVENT_TYPE: ClassVar[str] = "finding.recorded"
+    outcome: FindingOutcome
+    maladministration_type: MaladministrationType | None = None
+    recommendation: str
+    published: bool
+
+
+@register
+class CaseReopened(Payload):
+    EVENT_TYPE: ClassVar[str] = "case.reopened"
+    reason: str
+
+
+# Probe events: the backbone's own self-test and benchmark traffic.
+@register
+class ProbePing(Payload):
+    EVENT_TYPE: ClassVar[str] = "probe.ping"
+    seq: int
+    sent_at: datetime | None = None

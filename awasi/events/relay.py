@@ -1,0 +1,171 @@
+"""The outbox relay: publishes a schema's unsent outbox rows in id order, marks them sent.
+
+Delivery is at least once: a crash after publishing and before marking leaves the
+rows unsent, and they are published again; consumers drop the repeat by event_id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import zlib
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from awasi import faults
+
+log = logging.getLogger(__name__)
+
+
+class RelayMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.published = Counter(
+            "awasi_outbox_published_total", "Outbox rows published", registry=registry
+        )
+        self.backlog = Gauge(
+            "awasi_outbox_backlog", "Outbox rows not yet published", registry=registry
+        )
+        self.errors = Counter(
+            "awasi_outbox_publish_errors_total", "Failed publish attempts", registry=registry
+        )
+
+
+class OutboxRelay:
+    def __init__(
+        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, schema: str, *,
+        batch_size: int = 500, poll_interval_s: float = 0.5, retention: timedelta,
+        metrics: RelayMetrics | None = None, listen_dsn: str | None = None,
+    ) -> None:
+        self.pool = pool
+        self.listen_dsn = listen_dsn  # a dedicated connection LISTENs for new rows
+        self.producer = producer
+        self.schema = schema
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.retention = retention
+        self.metrics = metrics
+        self._wake = asyncio.Event()
+        # One relay per schema publishes at a time, whatever the number of service
+        # processes: two relays publishing interleaved batches would break the
+        # per-complaint order on the topic.
+        self._lock_key = zlib.crc32(f"awasi.relay.{schema}".encode())
+
+    async def publish_batch(self) -> int:
+        """Publish up to one batch; return how many rows were published (0 if idle or
+        another process holds the relay lock). Raises on broker or database errors."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_key):
+                return 0
+            # Rows are published in id order. A transaction that took a lower id may
+            # commit after a higher one and so be published after it; events of one
+            # complaint are written under that complaint's row lock, so their ids
+            # follow their commit order and their order on the topic holds.
+            rows = await conn.fetch(
+                f'SELECT id, topic, key, envelope FROM "{self.schema}".outbox'
+                " WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+                self.batch_size,
+            )
+            if not rows:
+                return 0
+            futures = []
+            for row in rows:
+                value = _encode(row["envelope"])
+                futures.append(
+                    await self.producer.send(row["topic"], value, key=row["key"].encode())
+                )
+            await asyncio.gather(*futures)
+            faults.point("relay.after_publish")
+            await conn.execute(
+                f'UPDATE "{self.schema}".outbox SET sent_at = now() WHERE id = ANY($1::bigint[])',
+                [r["id"] for r in rows],
+            )
+        if self.metrics:
+            self.metrics.published.inc(len(rows))
+        return len(rows)
+
+    async def run(self) -> None:
+        """Publish until cancelled; wakes on NOTIFY, polls as a fallback, backs off on errors."""
+        listener = await self._listen()
+        backoff = 0.1
+        last_purge = 0.0
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    n = await self.publish_batch()
+                    backoff = 0.1
+                    if loop.time() - last_purge > 60:
+                        await self.purge()
+                        await self._update_backlog()
+                        last_purge = loop.time()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - the relay must outlive any outage
+                    if self.metrics:
+                        self.metrics.errors.inc()
+                    log.warning("outbox publish failed, retrying", extra={"error": repr(e)})
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                if n >= self.batch_size:
+                    continue
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.close()
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        if self.listen_dsn is None:
+            return None
+        try:
+            conn: asyncpg.Connection = await asyncpg.connect(self.listen_dsn)
+        except (OSError, asyncpg.PostgresError):
+            log.warning("relay cannot LISTEN; polling only")
+            return None
+        await conn.add_listener(f"{self.schema}_outbox", lambda *_: self._wake.set())
+        return conn
+
+    async def _update_backlog(self) -> None:
+        if self.metrics:
+            n = await self.pool.fetchval(
+                f'SELECT count(*) FROM "{self.schema}".outbox WHERE sent_at IS NULL'
+            )
+            self.metrics.backlog.set(n)
+
+    async def purge(self) -> int:
+        """Delete sent rows older than the retention period; return how many."""
+        result = await self.pool.execute(
+            f'DELETE FROM "{self.schema}".outbox'
+            " WHERE sent_at IS NOT NULL AND sent_at < now() - $1::interval",
+            self.retention,
+        )
+        # Consumers' dedupe records must outlive every event that may be replayed.
+        await self.pool.execute(
+            f'DELETE FROM "{self.schema}".processed_events WHERE processed_at < now() - $1::interval',
+            self.retention * 2,
+        )
+        return int(result.split()[-1])
+
+
+async def replay(pool: asyncpg.Pool, schema: str, since: datetime) -> int:
+    """Mark rows sent at or after ``since`` unsent again, so the relay republishes them.
+
+    Returns the number of rows. Consumers skip the events they already applied.
+    """
+    result = await pool.execute(
+        f'UPDATE "{schema}".outbox SET sent_at = NULL WHERE sent_at >= $1', since
+    )
+    return int(result.split()[-1])
+
+
+def _encode(envelope: Any) -> bytes:
+    return json.dumps(envelope, separators=(",", ":")).encode()

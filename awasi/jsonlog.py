@@ -1,0 +1,71 @@
+"""Structured JSON logs, one object a line, carrying ``complaint_id`` and ``event_id``
+from the context where they apply (set by consumers and request handlers)."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+_complaint_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "complaint_id", default=None
+)
+_event_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("event_id", default=None)
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+@contextlib.contextmanager
+def event_context(complaint_id: str | None, event_id: str | None = None) -> Iterator[None]:
+    t1 = _complaint_id.set(complaint_id)
+    t2 = _event_id.set(event_id)
+    try:
+        yield
+    finally:
+        _complaint_id.reset(t1)
+        _event_id.reset(t2)
+
+
+def set_complaint(complaint_id: str | None) -> None:
+    _complaint_id.set(complaint_id)
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if (cid := _complaint_id.get()) is not None:
+            data["complaint_id"] = cid
+        if (eid := _event_id.get()) is not None:
+            data["event_id"] = eid
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                data[key] = value
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str, ensure_ascii=False)
+
+
+def configure(service: str, level: str = "INFO", json_output: bool = True) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if json_output:
+        handler.setFormatter(JsonFormatter(service))
+    else:
+        handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,145 @@
+"""Settings: every ``AWASI_*`` environment variable, validated once into a frozen object.
+
+A missing or malformed variable fails at start with the variable's name
+(``SettingsError``). Nothing here is read at import time: call ``Settings.from_env()``.
+The table of variables in ``docs/SETTINGS.md`` is checked against this file by a test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEMO_CATALOG = Path(__file__).resolve().parent / "catalog" / "demo.yaml"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # Where things are.
+    database_url: str | None = None
+    kafka_bootstrap: str | None = None
+    catalog: str = str(DEMO_CATALOG)
+    data_dir: str = "/var/tmp/awasi"
+    # HTTP.
+    host: str = "127.0.0.1"
+    intake_port: int = 8080
+    router_port: int = 8081
+    oversight_port: int = 8082
+    public_url: str = ""
+    max_request_bytes: int = 1_048_576
+    max_upload_bytes: int = 16_777_216
+    shutdown_timeout_s: float = 10.0
+    secret_key: str = "dev-insecure-secret-change-me"
+    rate_limit_per_minute: int = 30
+    login_rate_limit_per_minute: int = 10
+    # Kafka.
+    topic_partitions: int = 3
+    topic_replication: int = 1
+    kafka_idempotence: bool = False
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ssl_cafile: str = ""
+    kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 3_000
+    kafka_rebalance_timeout_ms: int = 10_000
+    kafka_request_timeout_ms: int = 10_000
+    # Outbox, relay and consumers.
+    relay_batch_size: int = 500
+    relay_poll_interval_s: float = 0.5
+    outbox_retention_days: int = 7
+    consumer_max_retries: int = 5
+    consumer_retry_backoff_s: float = 0.2
+    # Database.
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    # Scheduler (oversight).
+    scheduler_interval_s: float = 0.5
+    # Telegram.
+    telegram_token: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_mode: str = "webhook"
+    # Logging.
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``AWASI_<FIELD>`` variables (``os.environ`` by default).
+
+        Raises ``SettingsError`` naming the variable when a value does not parse.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            var = env_name(f.name)
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(var, raw, type(getattr(cls(), f.name)), f.name)
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    def validate(self) -> None:
+        for port in ("intake_port", "router_port", "oversight_port"):
+            value = getattr(self, port)
+            if not 0 <= value <= 65535:
+                raise SettingsError(f"{env_name(port)} must be a port number, got {value}")
+        if self.topic_partitions < 1:
+            raise SettingsError("AWASI_TOPIC_PARTITIONS must be at least 1")
+        if self.telegram_mode not in ("webhook", "polling"):
+            raise SettingsError("AWASI_TELEGRAM_MODE must be 'webhook' or 'polling'")
+        if self.kafka_security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+            raise SettingsError(
+                "AWASI_KAFKA_SECURITY_PROTOCOL must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+            )
+
+    def require_database(self) -> str:
+        if not self.database_url:
+            raise SettingsError("AWASI_DATABASE_URL is not set (or run `awasi dev`)")
+        return self.database_url
+
+    def require_kafka(self) -> str:
+        if not self.kafka_bootstrap:
+            raise SettingsError("AWASI_KAFKA_BOOTSTRAP is not set (or run `awasi dev`)")
+        return self.kafka_bootstrap
+
+
+def env_name(field_name: str) -> str:
+    return "AWASI_" + field_name.upper()
+
+
+def setting_names() -> list[str]:
+    return [env_name(f.name) for f in fields(Settings)]
+
+
+def _parse(var: str, raw: str, kind: type, name: str) -> Any:
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        return raw
+    except ValueError as e:
+        raise SettingsError(f"{var} must be a {kind.__name__}, got {raw!r}") from e

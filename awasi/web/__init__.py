@@ -1,0 +1,1 @@
+"""The web kit: error shape, body parsing, OpenAPI, health, metrics and the base app."""

@@ -1,0 +1,236 @@
+"""The base application every service builds on: middlewares, health, readiness,
+metrics and the OpenAPI document; plus the shared resource contexts (pool with
+migrations, producer, relay, consumers)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import generate_latest
+
+from awasi.db import create_pool, load_migrations, migrate_schema
+from awasi.events.consumer import ConsumerMetrics, Handler, IdempotentConsumer
+from awasi.events.envelope import Envelope
+from awasi.events.kafka import make_consumer, make_producer
+from awasi.events.relay import OutboxRelay, RelayMetrics
+from awasi.events.topics import ensure_topics
+from awasi.settings import Settings
+from awasi.web import keys
+from awasi.web.errors import error_middleware
+from awasi.web.openapi import OpenApi
+
+log = logging.getLogger(__name__)
+
+BACKBONE_MIGRATIONS = "awasi.events.migrations"
+
+
+def schema_migrations(*packages: str) -> list[Any]:
+    """The backbone's migrations (versions < 100) followed by the service's own."""
+    return [m for p in (BACKBONE_MIGRATIONS, *packages) for m in load_migrations(p)]
+
+
+def create_base_app(
+    settings: Settings, service: str, *, title: str, max_body: int | None = None,
+    middlewares: tuple[Any, ...] = (),
+) -> web.Application:
+    """An app with the error middleware, request metrics, size limit and the
+    ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.json`` routes."""
+    registry = CollectorRegistry()
+    app = web.Application(
+        middlewares=[_metrics_middleware(registry), error_middleware, *middlewares],
+        client_max_size=max_body or settings.max_request_bytes,
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.SERVICE] = service
+    app[keys.REGISTRY] = registry
+    app[keys.SHUTTING_DOWN] = []
+    api = OpenApi(f"Awasi {service}", description=f"The {service} service of Awasi.")
+    app[keys.OPENAPI] = api
+    api.add(app.router, "GET", "/healthz", healthz, summary="Liveness", tags=["ops"],
+            responses={200: {"type": "object"}}, errors=())
+    api.add(app.router, "GET", "/readyz", readyz,
+            summary="Readiness: database and broker reachable", tags=["ops"],
+            responses={200: {"type": "object"}, 503: {"type": "object"}}, errors=())
+    api.add(app.router, "GET", "/metrics", metrics, summary="Prometheus metrics",
+            tags=["ops"], responses={200: None}, errors=())
+    app.router.add_get("/openapi.json", api.handler)
+
+    async def on_shutdown(app: web.Application) -> None:
+        app[keys.SHUTTING_DOWN].append(True)
+
+    app.on_shutdown.append(on_shutdown)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "service": request.app[keys.SERVICE]})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    app = request.app
+    checks: dict[str, str] = {}
+    ok = not app[keys.SHUTTING_DOWN]
+    if keys.POOL in app:
+        try:
+            async with asyncio.timeout(2):
+                await app[keys.POOL].fetchval("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as e:  # noqa: BLE001 - any failure means not ready
+            checks["database"] = f"error: {type(e).__name__}"
+            ok = False
+    if keys.PRODUCER in app:
+        producer = app[keys.PRODUCER]
+        try:
+            async with asyncio.timeout(2):
+                # Asks the broker for metadata: fails while it is unreachable.
+                await producer.client.fetch_all_metadata()
+            checks["broker"] = "ok"
+        except Exception as e:  # noqa: BLE001
+            checks["broker"] = f"error: {type(e).__name__}"
+            ok = False
+    if app[keys.SHUTTING_DOWN]:
+        checks["shutdown"] = "in progress"
+    return web.json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[keys.REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _metrics_middleware(registry: CollectorRegistry) -> Any:
+    requests = Counter("awasi_http_requests_total", "HTTP requests",
+                       ["method", "route", "status"], registry=registry)
+    latency = Histogram("awasi_http_request_seconds", "HTTP request latency",
+                        ["method", "route"], registry=registry)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        start = time.perf_counter()
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as e:
+            status = e.status
+            raise
+        finally:
+            requests.labels(request.method, name, str(status)).inc()
+            latency.labels(request.method, name).observe(time.perf_counter() - start)
+
+    return middleware
+
+
+# --- shared resources, each opened and closed in one cleanup_ctx generator ----------
+
+def database(schema: str, migrations: list[Any]) -> Callable[[web.Application], Any]:
+    """Open the pool and apply the schema's migrations before serving."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[keys.SETTINGS]
+        pool = await create_pool(settings.require_database(), min_size=settings.db_pool_min,
+                                 max_size=settings.db_pool_max)
+        try:
+            async with pool.acquire() as conn:
+                await migrate_schema(conn, schema, migrations)
+            app[keys.POOL] = pool
+            yield
+        finally:
+            await pool.close()
+
+    return ctx
+
+
+async def producer_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    await ensure_topics(settings)
+    producer = make_producer(settings)
+    await producer.start()
+    app[keys.PRODUCER] = producer
+    try:
+        yield
+    finally:
+        await producer.stop()
+
+
+def relay(schema: str) -> Callable[[web.Application], Any]:
+    """Run the outbox relay of ``schema`` for the app's lifetime."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[keys.SETTINGS]
+        r = OutboxRelay(
+            app[keys.POOL], app[keys.PRODUCER], schema,
+            batch_size=settings.relay_batch_size,
+            poll_interval_s=settings.relay_poll_interval_s,
+            retention=timedelta(days=settings.outbox_retention_days),
+            metrics=RelayMetrics(app[keys.REGISTRY]),
+            listen_dsn=settings.require_database(),
+        )
+        async with background(r.run(), f"{schema}-relay"):
+            yield
+
+    return ctx
+
+
+def consumer(
+    name: str, schema: str, topic_names: tuple[str, ...], handler: Handler,
+    accepts: Callable[[Envelope], bool] = lambda _: True,
+) -> Callable[[web.Application], Any]:
+    """Run an idempotent consumer in group ``awasi.<name>`` for the app's lifetime."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[keys.SETTINGS]
+        kafka_consumer = make_consumer(settings, f"awasi.{name}", *topic_names)
+        await kafka_consumer.start()
+        try:
+            c = IdempotentConsumer(
+                name=name, schema=schema, pool=app[keys.POOL], consumer=kafka_consumer,
+                producer=app[keys.PRODUCER], handler=handler, accepts=accepts,
+                max_retries=settings.consumer_max_retries,
+                retry_backoff_s=settings.consumer_retry_backoff_s,
+                metrics=ConsumerMetrics(app[keys.REGISTRY]),
+            )
+            async with background(c.run(), f"{name}-consumer"):
+                yield
+        finally:
+            await kafka_consumer.stop()
+
+    return ctx
+
+
+@contextlib.asynccontextmanager
+async def background(coro: Awaitable[None], name: str) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``coro`` as a task; on exit cancel it and wait for it. A task that dies
+    on its own is logged (it should not: loops catch their own errors)."""
+    task: asyncio.Task[None] = asyncio.ensure_future(coro)
+    task.set_name(name)
+
+    def done(t: asyncio.Task[None]) -> None:
+        if not t.cancelled() and t.exception() is not None:
+            log.error("background task died", exc_info=t.exception(), extra={"task": name})
+
+    task.add_done_callback(done)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def serve(app: web.Application, host: str, port: int, shutdown_timeout: float) -> None:
+    """Serve until SIGINT/SIGTERM; then stop accepting, drain in-flight requests
+    (up to ``shutdown_timeout``), and run the cleanup contexts."""
+    web.run_app(app, host=host, port=port, shutdown_timeout=shutdown_timeout,
+                print=None, access_log=None, handle_signals=True)

@@ -1,0 +1,1 @@
+"""Oversight: tamper-evident timelines, deadlines and escalation, the panel, the dashboard."""

@@ -1,0 +1,1 @@
+"""Router: decides the responsible agency, computes deadlines, hosts the agency desk."""

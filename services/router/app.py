@@ -1,0 +1,39 @@
+"""The router service's app factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from awasi.events import topics
+from awasi.events.envelope import Envelope
+from awasi.settings import Settings
+from awasi.web.app import consumer, create_base_app, database, producer_ctx, relay, schema_migrations
+
+SCHEMA = "router"
+MIGRATIONS = "services.router.migrations"
+
+
+def migrations() -> list[Any]:
+    return schema_migrations(MIGRATIONS)
+
+
+async def record_event(conn: asyncpg.Connection, envelope: Envelope) -> None:
+    await conn.execute(
+        "INSERT INTO router.event_log (event_id, complaint_id, event_type, occurred_at)"
+        " VALUES ($1, $2, $3, $4)",
+        envelope.event_id, envelope.complaint_id, envelope.type, envelope.occurred_at,
+    )
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = create_base_app(settings, "router", title="Awasi router")
+    app.cleanup_ctx.extend([
+        database(SCHEMA, migrations()),
+        producer_ctx,
+        relay(SCHEMA),
+        consumer("router", SCHEMA, (topics.INTAKE, topics.OVERSIGHT), record_event),
+    ])
+    return app
