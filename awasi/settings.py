@@ -32,7 +32,10 @@ class Settings:
     intake_port: int = 8080
     router_port: int = 8081
     oversight_port: int = 8082
-    public_url: str = ""
+    # Base addresses the services use to link to each other (and to serve photos).
+    intake_url: str = "http://127.0.0.1:8080"
+    router_url: str = "http://127.0.0.1:8081"
+    oversight_url: str = "http://127.0.0.1:8082"
     max_request_bytes: int = 1_048_576
     max_upload_bytes: int = 16_777_216
     shutdown_timeout_s: float = 10.0

@@ -1,0 +1,40 @@
+# Awasi: everything a fresh machine of this kind needs, and the usual tasks.
+# `make dev` runs the platform on the embedded default; `make test` runs the suite.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install dev test test-fast bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright never downloads a browser here).
+/usr/bin/chromium:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
+
+install: $(STAMP) /usr/bin/chromium
+
+dev: $(STAMP)
+	$(BIN)/awasi dev
+
+test: install
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -x -m "not slow and not browser"
+
+bench: $(STAMP)
+	$(BIN)/python bench/backbone.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check awasi services tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

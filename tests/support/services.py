@@ -1,0 +1,105 @@
+"""Running services in tests: in-process (through the same app factory, on a real
+socket) or as real child processes that a test can SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from awasi.embedded import free_port
+from awasi.settings import Settings
+from tests.support.stack import test_env
+
+
+@contextlib.asynccontextmanager
+async def running_app(app: web.Application) -> AsyncIterator[TestClient]:
+    """Serve ``app`` on 127.0.0.1 (a random port) and yield a client bound to it."""
+    server = TestServer(app, host="127.0.0.1")
+    client = TestClient(server)
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@contextlib.asynccontextmanager
+async def running_service(name: str, settings: Settings) -> AsyncIterator[TestClient]:
+    from awasi.cli import service_module
+
+    app = service_module(name).create_app(settings)
+    async with running_app(app) as client:
+        yield client
+
+
+@dataclass
+class ServiceProcess:
+    """``awasi serve NAME`` as a real process."""
+
+    name: str
+    database_url: str
+    bootstrap: str
+    port: int = 0
+    extra_env: dict[str, str] | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self.port = self.port or free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = test_env(self.database_url, self.bootstrap)
+        env[f"AWASI_{self.name.upper()}_PORT"] = str(self.port)
+        env.update(self.extra_env or {})
+        self.process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "awasi", "serve", self.name], env=env,
+            stdout=subprocess.DEVNULL, stderr=None if os.environ.get("AWASI_TEST_LOGS") else subprocess.DEVNULL,
+        )
+
+    async def wait_healthy(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited with {self.process.returncode}")
+                try:
+                    async with session.get(f"{self.url}/readyz") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise TimeoutError(f"{self.name} not ready within {timeout}s")
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)

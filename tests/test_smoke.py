@@ -1,0 +1,33 @@
+"""The three services start through their own app factories and answer the
+operational endpoints."""
+
+from __future__ import annotations
+
+import pytest
+
+from awasi.settings import Settings
+from tests.support.services import running_service
+
+
+@pytest.mark.parametrize("name", ["intake", "router", "oversight"])
+async def test_service_answers_health_ready_metrics_openapi(name: str, settings: Settings) -> None:
+    async with running_service(name, settings) as client:
+        r = await client.get("/healthz")
+        assert r.status == 200
+        assert (await r.json())["service"] == name
+        r = await client.get("/readyz")
+        body = await r.json()
+        assert r.status == 200, body
+        assert body["checks"] == {"database": "ok", "broker": "ok"}
+        r = await client.get("/metrics")
+        assert r.status == 200
+        assert "awasi_http_requests_total" in await r.text()
+        r = await client.get("/openapi.json")
+        doc = await r.json()
+        assert doc["openapi"].startswith("3.")
+        assert "/healthz" in doc["paths"]
+        r = await client.get("/no-such-page", headers={"Accept": "application/json"})
+        assert r.status == 404
+        body = await r.json()
+        assert body["error"]["code"] == "not_found"
+        assert set(body["error"]) == {"code", "message", "details"}
