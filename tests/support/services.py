@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from awasi.embedded import free_port
 from awasi.settings import Settings
-from tests.support.stack import test_env
+from tests.support.stack import process_env
 
 
 @contextlib.asynccontextmanager
@@ -62,7 +62,7 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = test_env(self.database_url, self.bootstrap)
+        env = process_env(self.database_url, self.bootstrap)
         env[f"AWASI_{self.name.upper()}_PORT"] = str(self.port)
         env.update(self.extra_env or {})
         self.process = subprocess.Popen(  # noqa: S603

@@ -31,7 +31,7 @@ TEST_SETTINGS = {
 }
 
 
-def test_env(database_url: str, bootstrap: str) -> dict[str, str]:
+def process_env(database_url: str, bootstrap: str) -> dict[str, str]:
     """Environment for a service started as a real process in a test."""
     env = dict(os.environ)
     env.update({f"AWASI_{k.upper()}": str(v) for k, v in TEST_SETTINGS.items()})
