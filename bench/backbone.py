@@ -1,0 +1,150 @@
+"""Backbone benchmark: raw aiokafka produce-to-consume against the same events through
+outbox -> relay -> idempotent consumer, on one embedded broker and database.
+
+Run: `.venv/bin/python bench/backbone.py [--events 20000]`. Prints events/s and
+latency percentiles for both paths and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+
+from awasi.db import create_pool  # noqa: E402
+from awasi.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_runtime_dir  # noqa: E402
+from awasi.events.consumer import IdempotentConsumer  # noqa: E402
+from awasi.events.kafka import make_consumer, make_producer  # noqa: E402
+from awasi.events.relay import OutboxRelay  # noqa: E402
+from awasi.settings import Settings  # noqa: E402
+from tests.support import probe  # noqa: E402
+from tests.support.stack import TEST_SETTINGS  # noqa: E402
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))]
+
+
+async def raw_kafka(bootstrap: str, n: int) -> tuple[float, list[float]]:
+    topic = "bench.raw"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                enable_idempotence=False, linger_ms=1)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest")
+    await producer.start()
+    await producer.send_and_wait(topic, b"warmup")
+    await consumer.start()
+    latencies: list[float] = []
+    payload = b"x" * 600  # about the size of a complaint.submitted envelope
+
+    async def consume() -> None:
+        seen = 0
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=200)
+            now = time.perf_counter()
+            for records in batch.values():
+                for r in records:
+                    if r.value == b"warmup":
+                        continue
+                    latencies.append(now - float(r.key.decode()))
+                    seen += 1
+
+    task = asyncio.ensure_future(consume())
+    start = time.perf_counter()
+    futures = []
+    for _ in range(n):
+        futures.append(await producer.send(topic, payload, key=str(time.perf_counter()).encode()))
+        if len(futures) >= 500:
+            await asyncio.gather(*futures)
+            futures.clear()
+    await asyncio.gather(*futures)
+    await task
+    elapsed = time.perf_counter() - start
+    await consumer.stop()
+    await producer.stop()
+    return n / elapsed, latencies
+
+
+async def outbox_path(settings: Settings, n: int, writers: int) -> tuple[float, list[float]]:
+    dsn = settings.require_database()
+    await probe.migrate(dsn)
+    await probe.ensure_probe_topic(settings)
+    pool = await create_pool(dsn, min_size=writers, max_size=writers + 6)
+    producer = make_producer(settings)
+    await producer.start()
+    kafka_consumer = make_consumer(settings, probe.GROUP, probe.TOPIC)
+    await kafka_consumer.start()
+    relay = OutboxRelay(pool, producer, probe.SCHEMA, batch_size=500, poll_interval_s=0.5,
+                        retention=timedelta(days=1), listen_dsn=dsn)
+    consumer = IdempotentConsumer(name="probe", schema=probe.SCHEMA, pool=pool,
+                                  consumer=kafka_consumer, producer=producer,
+                                  handler=probe.handler_for("bench"))
+    tasks = [asyncio.ensure_future(relay.run()), asyncio.ensure_future(consumer.run())]
+    await asyncio.sleep(2)  # group join
+    start = time.perf_counter()
+    t0 = datetime.now(UTC)
+    per = n // writers
+    await asyncio.gather(*(probe.write_events(pool, range(w * per, (w + 1) * per), keys=64)
+                           for w in range(writers)))
+    total = per * writers
+    while await pool.fetchval("SELECT count(*) FROM probe.effects") < total:
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    rows = await pool.fetch("SELECT extract(epoch FROM applied_at - sent_at) AS lat"
+                            " FROM probe.effects WHERE sent_at >= $1", t0)
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await kafka_consumer.stop()
+    await producer.stop()
+    await pool.close()
+    return total / elapsed, [float(r["lat"]) for r in rows]
+
+
+async def main_async(n: int, writers: int) -> None:
+    ensure_runtime_dir()
+    root = Path(tempfile.mkdtemp(prefix="awb-", dir="/tmp"))
+    pg = EmbeddedPostgres(root / "pg")
+    pg.start()
+    broker = EmbeddedBroker()
+    broker.start()
+    try:
+        settings = Settings.from_env({}, database_url=pg.uri("postgres"),
+                                     kafka_bootstrap=broker.bootstrap,
+                                     **{**TEST_SETTINGS, "db_pool_max": writers + 6})
+        raw_rate, raw_lat = await raw_kafka(broker.bootstrap, n)
+        ob_rate, ob_lat = await outbox_path(settings, n, writers)
+    finally:
+        broker.stop()
+        pg.stop()
+    print(f"machine: {os.cpu_count()} cores, "
+          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB")
+    print(f"events: {n} (600-byte raw messages; probe envelopes), writers: {writers}")
+    for name, rate, lat in (("raw aiokafka produce->consume", raw_rate, raw_lat),
+                            ("outbox->relay->idempotent consumer", ob_rate, ob_lat)):
+        print(f"{name:<36} {rate:>9.0f} events/s   latency p50 {pct(lat, 50) * 1000:7.1f} ms"
+              f"  p99 {pct(lat, 99) * 1000:7.1f} ms  mean {statistics.mean(lat) * 1000:7.1f} ms")
+    print(f"ratio outbox/raw throughput: {ob_rate / raw_rate:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--writers", type=int, default=16)
+    args = parser.parse_args()
+    asyncio.run(main_async(args.events, args.writers))
+
+
+if __name__ == "__main__":
+    main()

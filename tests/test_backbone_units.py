@@ -1,0 +1,171 @@
+"""Backbone pieces on their own: settings, envelope validation, migrations, replay,
+retention, transient retries, JSON logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from awasi import jsonlog
+from awasi.cli import main as awasi_main
+from awasi.db import Migration, TransientDatabaseError, create_pool, migrate_schema
+from awasi.db.migrate import MigrationError
+from awasi.events.consumer import IdempotentConsumer
+from awasi.events.envelope import Envelope, InvalidEvent
+from awasi.events.payloads import ProbePing, registered_types
+from awasi.events.relay import replay
+from awasi.settings import Settings, SettingsError, setting_names
+from tests.support import probe
+
+
+def test_settings_parse_and_name_the_bad_variable() -> None:
+    s = Settings.from_env({"AWASI_INTAKE_PORT": "9000", "AWASI_KAFKA_IDEMPOTENCE": "true"})
+    assert s.intake_port == 9000 and s.kafka_idempotence is True
+    with pytest.raises(SettingsError, match="AWASI_ROUTER_PORT"):
+        Settings.from_env({"AWASI_ROUTER_PORT": "eighty"})
+    with pytest.raises(SettingsError, match="AWASI_KAFKA_IDEMPOTENCE"):
+        Settings.from_env({"AWASI_KAFKA_IDEMPOTENCE": "maybe"})
+    with pytest.raises(SettingsError, match="AWASI_DATABASE_URL"):
+        Settings.from_env({}).require_database()
+    assert "AWASI_KAFKA_BOOTSTRAP" in setting_names()
+
+
+def test_cli_reports_configuration_errors_by_name(capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWASI_INTAKE_PORT", "x")
+    assert awasi_main(["migrate"]) == 2
+    assert "AWASI_INTAKE_PORT" in capsys.readouterr().err
+
+
+def test_envelope_round_trip_and_validation() -> None:
+    env = Envelope.build(ProbePing(seq=3), complaint_id="c-1", producer="probe")
+    again = Envelope.from_bytes(env.to_bytes())
+    assert again == env
+    assert again.occurred_at.tzinfo is not None
+    assert isinstance(again.typed_payload(), ProbePing)
+    with pytest.raises(InvalidEvent, match="envelope"):
+        Envelope.from_bytes(b"[]")
+    raw = json.loads(env.to_bytes())
+    raw["type"] = "no.such"
+    with pytest.raises(InvalidEvent, match="unknown event type no.such v1"):
+        Envelope.from_bytes(json.dumps(raw).encode())
+    raw = json.loads(env.to_bytes())
+    raw["occurred_at"] = "2026-11-23T10:00:00"  # naive: rejected
+    with pytest.raises(InvalidEvent, match="occurred_at"):
+        Envelope.from_bytes(json.dumps(raw).encode())
+    raw = json.loads(env.to_bytes())
+    raw["payload"]["extra"] = 1  # payloads are closed
+    with pytest.raises(InvalidEvent, match="extra"):
+        Envelope.from_bytes(json.dumps(raw).encode())
+
+
+def test_every_design_event_type_is_registered() -> None:
+    types = {t for t, _ in registered_types()}
+    for expected in [
+        "complaint.submitted", "complaint.info_added", "complaint.feedback_given",
+        "complaint.withdrawn", "complaint.routed", "complaint.needs_triage",
+        "ticket.acknowledged", "ticket.info_requested", "ticket.responded", "ticket.resolved",
+        "ticket.transferred", "ticket.reopened", "deadline.warning", "deadline.breached",
+        "case.escalated", "finding.recorded", "case.reopened",
+    ]:
+        assert expected in types
+
+
+async def test_migrations_apply_once_under_concurrency_and_refuse_edits(database_url: str) -> None:
+    migrations = [
+        Migration(100, "0100_a.sql", "CREATE TABLE a (id int)"),
+        Migration(101, "0101_b.sql", "CREATE TABLE b (id int); SELECT pg_sleep(0.2)"),
+    ]
+    conns = [await asyncpg.connect(database_url) for _ in range(3)]
+    try:
+        results = await asyncio.gather(
+            *(migrate_schema(c, "mtest", migrations) for c in conns)
+        )
+        assert sorted(len(r) for r in results) == [0, 0, 2], "applied exactly once"
+        changed = [migrations[0], Migration(101, "0101_b.sql", "CREATE TABLE c (id int)")]
+        with pytest.raises(MigrationError, match="changed after it was applied"):
+            await migrate_schema(conns[0], "mtest", changed)
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def test_outbox_replay_and_retention(database_url: str) -> None:
+    await probe.migrate(database_url)
+    pool = await create_pool(database_url, min_size=1, max_size=2)
+    try:
+        await probe.write_events(pool, range(5))
+        old = datetime.now(UTC) - timedelta(days=30)
+        await pool.execute("UPDATE probe.outbox SET sent_at = $1 WHERE id <= 2", old)
+        await pool.execute("UPDATE probe.outbox SET sent_at = now() WHERE sent_at IS NULL")
+        assert await replay(pool, "probe", datetime.now(UTC) - timedelta(hours=1)) == 3
+        assert await pool.fetchval("SELECT count(*) FROM probe.outbox WHERE sent_at IS NULL") == 3
+        from awasi.events.relay import OutboxRelay
+
+        relay = OutboxRelay(pool, None, "probe", retention=timedelta(days=7))  # type: ignore[arg-type]
+        assert await relay.purge() == 2, "sent rows past the retention period are deleted"
+        assert await pool.fetchval("SELECT count(*) FROM probe.outbox") == 3
+    finally:
+        await pool.close()
+
+
+def test_cli_outbox_replay(database_url: str, capsys: pytest.CaptureFixture[str],
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWASI_DATABASE_URL", database_url)
+    assert awasi_main(["outbox", "replay", "--since", "6h", "--service", "intake"]) == 0
+    assert "intake: 0 events queued" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        awasi_main(["outbox", "replay", "--since", "yesterday"])
+
+
+class _FakeRecord:
+    def __init__(self, value: bytes) -> None:
+        self.value, self.key, self.topic, self.partition, self.offset = value, b"k", "t", 0, 0
+
+
+async def test_transient_errors_are_retried_then_applied_once(database_url: str) -> None:
+    await probe.migrate(database_url)
+    pool = await create_pool(database_url, min_size=1, max_size=2)
+    attempts = 0
+    real = probe.handler_for("c1")
+
+    async def flaky(conn: asyncpg.Connection, env: Envelope) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise TransientDatabaseError("connection reset")
+        await real(conn, env)
+
+    try:
+        consumer = IdempotentConsumer(name="probe", schema="probe", pool=pool,
+                                      consumer=None, producer=None,  # type: ignore[arg-type]
+                                      handler=flaky, max_retries=5, retry_backoff_s=0.01)
+        env = Envelope.build(ProbePing(seq=1), complaint_id="c", producer="probe")
+        assert await consumer._process(_FakeRecord(env.to_bytes())) is True  # noqa: SLF001
+        assert await consumer._process(_FakeRecord(env.to_bytes())) is True  # noqa: SLF001
+        assert attempts == 3, "two transient failures, one success, the repeat skipped"
+        assert await pool.fetchval("SELECT times FROM probe.effects WHERE seq = 1") == 1
+        # A failed attempt left nothing behind: the dedupe row rolled back with it.
+        assert await pool.fetchval("SELECT count(*) FROM probe.processed_events") == 1
+    finally:
+        await pool.close()
+
+
+def test_json_logs_carry_complaint_and_event_ids(capsys: pytest.CaptureFixture[str]) -> None:
+    jsonlog.configure("intake", "INFO", True)
+    try:
+        event_id = str(uuid.uuid4())
+        with jsonlog.event_context("complaint-9", event_id):
+            logging.getLogger("awasi.test").info("applied", extra={"attempt": 2})
+        line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+        assert line["complaint_id"] == "complaint-9"
+        assert line["event_id"] == event_id
+        assert line["service"] == "intake" and line["msg"] == "applied" and line["attempt"] == 2
+    finally:
+        logging.getLogger().handlers.clear()

@@ -1,0 +1,72 @@
+"""`awasi dev` runs the whole platform on the embedded default and stops cleanly;
+`awasi serve` drains and exits on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from awasi.embedded import EmbeddedBroker, free_port
+from tests.support.services import ServiceProcess
+
+pytestmark = pytest.mark.slow
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 - 127.0.0.1
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def test_awasi_dev_starts_everything_and_stops_leaving_nothing(tmp_root: Path) -> None:
+    data_dir = tmp_root / f"dev{free_port()}"
+    ports = {name: free_port() for name in ("intake", "router", "oversight")}
+    env = {**__import__("os").environ,
+           "AWASI_INTAKE_PORT": str(ports["intake"]), "AWASI_ROUTER_PORT": str(ports["router"]),
+           "AWASI_OVERSIGHT_PORT": str(ports["oversight"]),
+           "AWASI_KAFKA_SESSION_TIMEOUT_MS": "1000", "AWASI_KAFKA_HEARTBEAT_INTERVAL_MS": "200",
+           "AWASI_KAFKA_REBALANCE_TIMEOUT_MS": "1000"}
+    dev = subprocess.Popen([sys.executable, "-m", "awasi", "dev", "--data-dir", str(data_dir)],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while not all(_healthy(f"http://127.0.0.1:{p}/healthz") for p in ports.values()):
+            assert dev.poll() is None, "awasi dev exited early"
+            assert time.monotonic() < deadline, "services did not come up"
+            time.sleep(0.3)
+        children = psutil.Process(dev.pid).children(recursive=True)
+        assert len(children) >= 4, "three services and the broker run as child processes"
+        postgres_pid = int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
+        assert psutil.pid_exists(postgres_pid)
+    finally:
+        dev.send_signal(signal.SIGINT)
+        out = dev.communicate(timeout=60)[0].decode()
+    assert dev.returncode == 0, out
+    assert "awasi dev: stopped" in out
+    time.sleep(0.5)
+    leftovers = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert not leftovers, f"processes left behind: {leftovers}"
+    assert not psutil.pid_exists(postgres_pid) or psutil.Process(postgres_pid).status() == psutil.STATUS_ZOMBIE
+    # The database is kept between runs.
+    assert (data_dir / "pg" / "PG_VERSION").exists()
+
+
+async def test_serve_exits_cleanly_on_sigterm(database_url: str, broker: EmbeddedBroker) -> None:
+    svc = ServiceProcess("router", database_url, broker.bootstrap)
+    svc.start()
+    try:
+        await svc.wait_healthy()
+        assert svc.process is not None
+        svc.process.send_signal(signal.SIGTERM)
+        assert svc.wait_exit(30) == 0
+    finally:
+        svc.kill()
