@@ -100,6 +100,16 @@ def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> _Seq:
     return result
 
 
+def _construct_timestamp(loader: _LineLoader, node: yaml.ScalarNode) -> Any:
+    # PyYAML raises a bare ValueError for 2026-13-01; give it the node's line.
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as e:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"invalid date {node.value!r} ({e})", node.start_mark) from e
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
 
@@ -274,13 +284,22 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
     """Like ``load_catalog`` for YAML text; ``source`` names it in error messages."""
     try:
         raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.constructor.ConstructorError as e:
+        # Our own checks while building values: duplicate keys, impossible dates.
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise CatalogError(source, [(line, str(e.problem or e.context))]) from e
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else 1
-        problem = " ".join(p for p in (e.context, e.problem) if p)
+        problem = ": ".join(p for p in (e.context, e.problem) if p)
+        if e.context_mark is not None and e.context_mark.line + 1 != line:
+            problem += f" (started on line {e.context_mark.line + 1})"
         raise CatalogError(source, [(line, f"YAML syntax error: {problem}")]) from e
     except yaml.YAMLError as e:
         raise CatalogError(source, [(1, f"YAML error: {e}")]) from e
+    if raw is None:
+        raise CatalogError(source, [(1, "the catalog is empty")])
     if not isinstance(raw, dict):
         raise CatalogError(source, [(getattr(raw, "line", 1),
                                      "the catalog must be a mapping with regions, agencies, "
