@@ -156,9 +156,10 @@ def test_keyword_rule_matches_whole_phrases_ignoring_case(demo: Catalog) -> None
 
 
 def test_keyword_rule_does_not_match_inside_words(demo: Catalog) -> None:
-    # "tps" (waste collection point) must not match inside "laptops".
-    assert demo.route("MDN", "lainnya", "my laptops were stolen") == RouteDecision(
-        None, "triage")
+    # "bidan" (midwife, a health keyword) must not match inside "bidang" (division).
+    assert demo.route("MDN", "lainnya", "Kepala bidang tidak pernah di kantor") == (
+        RouteDecision(None, "triage"))
+    assert demo.route("MDN", "lainnya", "Bidan desa tidak datang").agency == "MDN-DINKES"
 
 
 def test_first_keyword_rule_in_file_order_wins(demo: Catalog) -> None:
