@@ -1,39 +1,64 @@
-"""The oversight service's app factory."""
+"""The oversight service's app factory: the case timeline (hash-chained), deadlines
+and escalation, the panel's review queue and console, and the public dashboard."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
+import awasi.identity as identity
+from awasi.catalog import load_catalog
+from awasi.db import migrate_schema
 from awasi.events import topics
-from awasi.events.envelope import Envelope
+from awasi.i18n import Catalogs
 from awasi.settings import Settings
+from awasi.web import keys as web_keys
 from awasi.web.app import consumer, create_base_app, database, producer_ctx, relay, schema_migrations
+from services.oversight import handlers, keys, pages
+from services.oversight.clock import Clock, SystemClock
+from services.oversight.domain import Context, make_handler
+from services.oversight.scheduler import scheduler_ctx
 
 SCHEMA = "oversight"
 MIGRATIONS = "services.oversight.migrations"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 
 def migrations() -> list[Any]:
     return schema_migrations(MIGRATIONS)
 
 
-async def record_event(conn: asyncpg.Connection, envelope: Envelope) -> None:
-    await conn.execute(
-        "INSERT INTO oversight.event_log (event_id, complaint_id, event_type, occurred_at)"
-        " VALUES ($1, $2, $3, $4)",
-        envelope.event_id, envelope.complaint_id, envelope.type, envelope.occurred_at,
-    )
+async def identity_schema(app: web.Application) -> AsyncIterator[None]:
+    """Make sure the staff identity schema exists (its migrations are idempotent and
+    run under their own advisory lock), so oversight can start on its own."""
+    async with app[web_keys.POOL].acquire() as conn:
+        await migrate_schema(conn, identity.SCHEMA, identity.migrations())
+    yield
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """Build the oversight app. ``clock`` defaults to the system clock; tests pass a
+    controllable one. The catalog is loaded once, here."""
+    catalog = load_catalog(settings.catalog)
+    clock = clock or SystemClock()
     app = create_base_app(settings, "oversight", title="Awasi oversight")
+    app[keys.CATALOG] = catalog
+    app[keys.CLOCK] = clock
+    app[keys.MESSAGES] = Catalogs(LOCALE_DIR)
+    ctx = Context(catalog=catalog, clock=clock)
     app.cleanup_ctx.extend([
         database(SCHEMA, migrations()),
+        identity_schema,
         producer_ctx,
         relay(SCHEMA),
-        consumer("oversight", SCHEMA, (topics.INTAKE, topics.ROUTER, topics.OVERSIGHT), record_event),
+        consumer("oversight", SCHEMA, (topics.INTAKE, topics.ROUTER, topics.OVERSIGHT),
+                 make_handler(ctx)),
+        scheduler_ctx,
     ])
+    identity.add_auth_routes(app)
+    handlers.add_routes(app)
+    pages.setup(app)
     return app

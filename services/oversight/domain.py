@@ -1,0 +1,288 @@
+"""The case state machine: every consumed event goes on the timeline and updates the
+case, its pending deadlines and the panel's review queue, in the consumer's
+transaction (so a redelivered event, skipped by the idempotent consumer, changes
+nothing twice).
+
+Lock order, to stay free of deadlocks with the scheduler: the consumer takes the
+chain head, then the case row, then deadline rows; the scheduler takes deadline rows
+(SKIP LOCKED) and then the case row with SKIP LOCKED, so it never waits on a case
+the consumer holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from awasi.catalog import Catalog, Policy
+from awasi.events.envelope import Envelope
+from awasi.workdays import WorkCalendar
+from services.oversight import chain
+from services.oversight.clock import Clock
+
+log = logging.getLogger(__name__)
+
+KINDS = ("triage", "acknowledge", "resolve")
+DEADLINE_FIELD = {"triage": "triage_by", "acknowledge": "acknowledge_by",
+                  "resolve": "resolve_by"}
+
+
+@dataclass(frozen=True)
+class Context:
+    catalog: Catalog
+    clock: Clock
+
+
+def calendar_of(catalog: Catalog, region: str | None) -> WorkCalendar | None:
+    if region is None:
+        return None
+    r = catalog.regions.get(region)
+    return r.calendar if r is not None else None
+
+
+def policy_of(catalog: Catalog, region: str | None, agency: str | None,
+              category: str | None) -> Policy:
+    """The policy in force; the national defaults when the catalog does not know the codes."""
+    if region is not None and region in catalog.regions:
+        try:
+            return catalog.policy(region, agency if agency in catalog.agencies else None,
+                                  category if category in catalog.categories else None)
+        except LookupError:
+            pass
+    return Policy()
+
+
+def audit_sampled(complaint_id: str, share: float) -> bool:
+    """Whether a resolved case falls in the random audit sample.
+
+    The draw is a hash of the complaint id: uniform over cases, unpredictable to an
+    agency, and the same on a redelivery or in a second oversight process.
+    """
+    draw = int.from_bytes(hashlib.sha256(f"audit:{complaint_id}".encode()).digest()[:8], "big")
+    return draw / 2**64 < share
+
+
+async def lock_case(conn: asyncpg.Connection, complaint_id: str) -> asyncpg.Record:
+    await conn.execute(
+        "INSERT INTO oversight.cases (complaint_id) VALUES ($1) ON CONFLICT DO NOTHING",
+        complaint_id,
+    )
+    row = await conn.fetchrow(
+        "SELECT * FROM oversight.cases WHERE complaint_id = $1 FOR UPDATE", complaint_id
+    )
+    assert row is not None
+    return row
+
+
+async def cancel(conn: asyncpg.Connection, complaint_id: str, kinds: tuple[str, ...]) -> None:
+    await conn.execute(
+        "UPDATE oversight.deadlines SET status = 'cancelled'"
+        " WHERE complaint_id = $1 AND status = 'pending' AND kind = ANY($2::text[])",
+        complaint_id, list(kinds),
+    )
+
+
+async def schedule(
+    conn: asyncpg.Connection, ctx: Context, case: dict[str, Any], kind: str,
+    due: datetime | None, start: datetime, share: float | None = None,
+) -> None:
+    """Make ``due`` the pending deadline of clock ``kind`` for the case's agency.
+
+    A deadline already scheduled (or already breached) for the same instant and
+    agency is left alone, so repeating a deadline never restarts its ladder;
+    anything else pending for that clock is cancelled and replaced by a warning (at
+    the policy's share of the working time from ``start``) and a breach at ``due``.
+    """
+    agency = case.get("agency")
+    if due is not None:
+        same = await conn.fetchval(
+            "SELECT 1 FROM oversight.deadlines WHERE complaint_id = $1 AND kind = $2"
+            " AND step = 'breach' AND due_at = $3 AND agency IS NOT DISTINCT FROM $4"
+            " AND status IN ('pending', 'fired') LIMIT 1",
+            case["complaint_id"], kind, due, agency,
+        )
+        if same:
+            return
+    await cancel(conn, case["complaint_id"], (kind,))
+    if due is None:
+        return
+    policy = policy_of(ctx.catalog, case.get("region"), agency, case.get("category"))
+    share = share if share is not None else policy.warning_share
+    cal = calendar_of(ctx.catalog, case.get("region"))
+    warn: datetime | None = None
+    if start < due:
+        try:
+            warn = cal.warning_at(start, due, share) if cal else start + (due - start) * share
+        except ValueError:
+            warn = None
+    rows = [(kind, "breach", agency, due, due)]
+    if warn is not None and warn < due:
+        rows.append((kind, "warning", agency, due, warn))
+    await conn.executemany(
+        "INSERT INTO oversight.deadlines (complaint_id, kind, step, agency, due_at, fire_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        [(case["complaint_id"], *r) for r in rows],
+    )
+
+
+async def schedule_all(conn: asyncpg.Connection, ctx: Context, case: dict[str, Any],
+                       deadlines: dict[str, Any], start: datetime,
+                       share: float | None = None) -> None:
+    for kind in ("acknowledge", "resolve", "triage"):
+        value = deadlines.get(DEADLINE_FIELD[kind])
+        if value is not None:
+            await schedule(conn, ctx, case, kind, _dt(value), start, share)
+
+
+def _dt(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+async def add_review_item(conn: asyncpg.Connection, complaint_id: str, reason: str,
+                          source: str, detail: dict[str, Any], at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO oversight.review_items (complaint_id, reason, source, detail, created_at)"
+        " VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT DO NOTHING",
+        complaint_id, reason, source, detail, at,
+    )
+
+
+_CASE_COLUMNS = (
+    "tracking_code", "region", "category", "agency", "status", "submitted_at", "routed_at",
+    "acknowledged_at", "resolved_at", "resolve_by", "acknowledge_by", "triage_by",
+    "dispute_until", "paused_at", "resolution_disputed", "dispute_count", "rating",
+    "resolved_on_time",
+)
+
+
+async def save_case(conn: asyncpg.Connection, before: asyncpg.Record,
+                    after: dict[str, Any]) -> None:
+    changed = [c for c in _CASE_COLUMNS if after.get(c) != before[c]]
+    if not changed:
+        return
+    sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(changed))
+    await conn.execute(
+        f"UPDATE oversight.cases SET {sets}, updated_at = now() WHERE complaint_id = $1",
+        before["complaint_id"], *(after[c] for c in changed),
+    )
+
+
+def make_handler(ctx: Context) -> Any:
+    async def handle(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        await apply_event(conn, ctx, envelope)
+
+    return handle
+
+
+async def apply_event(conn: asyncpg.Connection, ctx: Context, env: Envelope) -> None:
+    """Apply one event inside the caller's transaction (see the module docstring)."""
+    now = ctx.clock.now()
+    await chain.append(conn, env, recorded_at=now)
+    before = await lock_case(conn, env.complaint_id)
+    case: dict[str, Any] = dict(before)
+    p = env.payload
+    at = env.occurred_at
+    cid = env.complaint_id
+    t = env.type
+
+    def note_deadlines(d: dict[str, Any]) -> None:
+        for kind in KINDS:
+            if d.get(DEADLINE_FIELD[kind]) is not None:
+                case[DEADLINE_FIELD[kind]] = _dt(d[DEADLINE_FIELD[kind]])
+        if d.get("dispute_until") is not None:
+            case["dispute_until"] = _dt(d["dispute_until"])
+
+    if t == "complaint.submitted":
+        case.update(tracking_code=p["tracking_code"], region=p["region"],
+                    category=p["category"], submitted_at=_dt(p["submitted_at"]))
+    elif t == "complaint.needs_triage":
+        case.update(tracking_code=case["tracking_code"] or p["tracking_code"],
+                    region=p["region"], category=p["category"], status="triage")
+        case["submitted_at"] = case["submitted_at"] or at
+        note_deadlines(p["deadlines"])
+        await schedule(conn, ctx, case, "triage", _opt(p["deadlines"].get("triage_by")), at)
+    elif t == "complaint.routed":
+        case.update(tracking_code=case["tracking_code"] or p["tracking_code"],
+                    region=p["region"], category=p["category"], agency=p["agency"],
+                    status="routed")
+        case["submitted_at"] = case["submitted_at"] or at
+        case["routed_at"] = case["routed_at"] or at
+        note_deadlines(p["deadlines"])
+        await cancel(conn, cid, ("triage",))
+        await schedule_all(conn, ctx, case, {k: v for k, v in p["deadlines"].items()
+                                             if k != "triage_by"}, at, p.get("warning_share"))
+    elif t == "ticket.acknowledged":
+        case["agency"] = p["agency"]
+        case["acknowledged_at"] = case["acknowledged_at"] or at
+        case["status"] = "acknowledged"
+        note_deadlines(p["deadlines"])
+        await cancel(conn, cid, ("acknowledge", "triage"))
+        if p["deadlines"].get("resolve_by") is not None:
+            await schedule(conn, ctx, case, "resolve", _dt(p["deadlines"]["resolve_by"]), at)
+    elif t == "ticket.info_requested":
+        # The clock pauses: nothing may fall due until the router says it resumed.
+        case.update(status="paused", paused_at=_dt(p["paused_at"]))
+        await cancel(conn, cid, ("acknowledge", "resolve"))
+    elif t == "ticket.clock_resumed":
+        case.update(status="acknowledged" if case["acknowledged_at"] else "routed",
+                    paused_at=None, agency=p.get("agency") or case["agency"])
+        deadlines = p.get("deadlines") or {}
+        note_deadlines(deadlines)
+        resumed = _opt(p.get("resumed_at")) or at
+        await schedule_all(conn, ctx, case, deadlines, resumed)
+    elif t == "ticket.resolved":
+        resolve_by = case["resolve_by"]
+        case.update(status="resolved", resolved_at=at, resolution_disputed=False,
+                    paused_at=None, agency=p["agency"],
+                    resolved_on_time=resolve_by is None or at <= resolve_by)
+        note_deadlines(p["deadlines"])
+        await cancel(conn, cid, KINDS)
+        if audit_sampled(cid, ctx.catalog.audit_sample_share):
+            await add_review_item(conn, cid, "audit_sample", str(env.event_id),
+                                  {"agency": p["agency"]}, now)
+    elif t == "ticket.transferred":
+        case.update(agency=p["agency"], status="routed", paused_at=None)
+        note_deadlines(p["deadlines"])
+        await cancel(conn, cid, KINDS)
+        await schedule_all(conn, ctx, case, p["deadlines"], at)
+    elif t == "ticket.reopened":
+        case.update(agency=p["agency"], status="reopened", paused_at=None)
+        note_deadlines(p["deadlines"])
+        await cancel(conn, cid, KINDS)
+        await schedule_all(conn, ctx, case, p["deadlines"], at)
+    elif t == "complaint.feedback_given":
+        if p.get("rating") is not None:
+            case["rating"] = p["rating"]
+            if p["rating"] <= 2:
+                await add_review_item(conn, cid, "low_rating", str(env.event_id),
+                                      {"rating": p["rating"]}, now)
+        if p.get("dispute"):
+            case["dispute_count"] = case["dispute_count"] + 1
+            case["resolution_disputed"] = True
+            if case["status"] == "resolved":
+                case["status"] = "disputed"
+            await add_review_item(conn, cid, "dispute", str(env.event_id),
+                                  {"agency": case["agency"]}, now)
+    elif t == "complaint.withdrawn":
+        case["status"] = "withdrawn"
+        await cancel(conn, cid, KINDS)
+    # Everything else (info added, responses, oversight's own events) is timeline only.
+    await save_case(conn, before, case)
+
+
+def _opt(value: Any) -> datetime | None:
+    return None if value is None else _dt(value)
+
+
+def level2_at(catalog: Catalog, case: asyncpg.Record, due: datetime) -> datetime:
+    """When a breach escalates to level 2: the policy's further working days after it."""
+    policy = policy_of(catalog, case["region"], case["agency"], case["category"])
+    cal = calendar_of(catalog, case["region"])
+    if cal is None:
+        return due + timedelta(days=policy.escalation_level2_days)
+    return cal.add_working_days(due, policy.escalation_level2_days)

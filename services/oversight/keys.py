@@ -1,0 +1,13 @@
+"""Typed app keys of the oversight service."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from awasi.catalog import Catalog
+from awasi.i18n import Catalogs
+from services.oversight.clock import Clock
+
+CATALOG = web.AppKey("oversight_catalog", Catalog)
+CLOCK = web.AppKey("oversight_clock", Clock)  # type: ignore[type-abstract]
+MESSAGES = web.AppKey("oversight_messages", Catalogs)

@@ -1,0 +1,6 @@
+"""Pages: placeholder replaced below."""
+from aiohttp import web
+
+
+def setup(app: web.Application) -> None:
+    pass

@@ -1,0 +1,230 @@
+"""The panel's work: the review queue, claims, case timelines, findings, reopening.
+
+Used by the JSON API (handlers.py) and the console pages (pages.py) alike. Nothing
+here changes an agency's ticket: reopening only emits ``case.reopened``, which the
+router turns into a reopened ticket. Every produced event goes through the outbox in
+the transaction of the state change, under the case row lock (so one case's events
+keep their order on the topic).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from awasi.events import topics
+from awasi.events.envelope import Envelope
+from awasi.events.outbox import add_to_outbox
+from awasi.events.payloads import (
+    CaseReopened,
+    FindingOutcome,
+    FindingRecorded,
+    MaladministrationType,
+)
+from awasi.web.errors import Conflict, NotFound
+
+PRODUCER = "oversight"
+
+
+class FindingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    outcome: FindingOutcome
+    maladministration_type: MaladministrationType | None = None
+    recommendation: str = Field(min_length=1, max_length=4000)
+    published: bool = False
+
+    @model_validator(mode="after")
+    def _type_only_for_maladministration(self) -> FindingIn:
+        if self.outcome == "maladministration" and self.maladministration_type is None:
+            raise ValueError("maladministration_type is required when the outcome is"
+                             " maladministration")
+        if self.outcome != "maladministration" and self.maladministration_type is not None:
+            raise ValueError("maladministration_type is only for the outcome"
+                             " maladministration")
+        return self
+
+
+class ReopenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+async def case_by_code(conn: asyncpg.Connection, tracking_code: str,
+                       lock: bool = False) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT * FROM oversight.cases WHERE tracking_code = $1"
+        + (" FOR UPDATE" if lock else ""), tracking_code,
+    )
+    if row is None:
+        raise NotFound("No case with this tracking code")
+    return row
+
+
+def _age(now: datetime, since: datetime) -> float:
+    return round(max(0.0, (now - since).total_seconds()), 1)
+
+
+async def review_queue(conn: asyncpg.Connection, now: datetime) -> list[dict[str, Any]]:
+    """Open cases in the queue, oldest first, each with its reasons and their ages."""
+    rows = await conn.fetch(
+        "SELECT c.complaint_id, c.tracking_code, c.agency, c.region, c.category, c.status,"
+        " cl.claimed_by, cl.claimed_at, min(r.created_at) AS since,"
+        " json_agg(json_build_object('reason', r.reason, 'since', r.created_at,"
+        "   'detail', r.detail) ORDER BY r.created_at, r.id) AS reasons"
+        " FROM oversight.review_items r JOIN oversight.cases c USING (complaint_id)"
+        " LEFT JOIN oversight.claims cl USING (complaint_id)"
+        " WHERE r.closed_at IS NULL"
+        " GROUP BY c.complaint_id, cl.claimed_by, cl.claimed_at ORDER BY since, c.complaint_id"
+    )
+    out = []
+    for row in rows:
+        reasons = [
+            {"reason": r["reason"], "since": r["since"],
+             "age_seconds": _age(now, datetime.fromisoformat(r["since"])),
+             "detail": r["detail"]}
+            for r in row["reasons"]
+        ]
+        out.append({
+            "tracking_code": row["tracking_code"], "complaint_id": row["complaint_id"],
+            "agency": row["agency"], "region": row["region"], "category": row["category"],
+            "status": row["status"], "reason": reasons[0]["reason"], "reasons": reasons,
+            "since": row["since"].isoformat(), "age_seconds": _age(now, row["since"]),
+            "claimed_by": row["claimed_by"],
+            "claimed_at": row["claimed_at"].isoformat() if row["claimed_at"] else None,
+        })
+    return out
+
+
+async def claim(pool: asyncpg.Pool, tracking_code: str, username: str,
+                now: datetime) -> dict[str, Any]:
+    """Claim a queued case for ``username``. NotFound if it is not in the queue;
+    Conflict if another member holds it."""
+    async with pool.acquire() as conn, conn.transaction():
+        case = await case_by_code(conn, tracking_code, lock=True)
+        queued = await conn.fetchval(
+            "SELECT count(*) FROM oversight.review_items"
+            " WHERE complaint_id = $1 AND closed_at IS NULL", case["complaint_id"])
+        if not queued:
+            raise NotFound("This case is not in the review queue")
+        holder = await conn.fetchrow(
+            "SELECT claimed_by, claimed_at FROM oversight.claims WHERE complaint_id = $1",
+            case["complaint_id"])
+        if holder is not None and holder["claimed_by"] != username:
+            raise Conflict(f"Already claimed by {holder['claimed_by']}",
+                           details={"claimed_by": holder["claimed_by"]})
+        if holder is None:
+            await conn.execute(
+                "INSERT INTO oversight.claims (complaint_id, claimed_by, claimed_at)"
+                " VALUES ($1, $2, $3)", case["complaint_id"], username, now)
+            claimed_at = now
+        else:
+            claimed_at = holder["claimed_at"]
+    return {"tracking_code": tracking_code, "claimed_by": username,
+            "claimed_at": claimed_at.isoformat()}
+
+
+def _entry(row: asyncpg.Record) -> dict[str, Any]:
+    return {"seq": row["seq"], "event_id": str(row["event_id"]), "type": row["event_type"],
+            "producer": row["producer"], "occurred_at": row["occurred_at"].isoformat(),
+            "recorded_at": row["recorded_at"].isoformat(), "payload": row["payload"],
+            "hash": row["hash"]}
+
+
+async def timeline(conn: asyncpg.Connection, tracking_code: str,
+                   now: datetime) -> dict[str, Any]:
+    case = await case_by_code(conn, tracking_code)
+    cid = case["complaint_id"]
+    entries = await conn.fetch(
+        "SELECT * FROM oversight.timeline WHERE complaint_id = $1 ORDER BY seq", cid)
+    findings = await conn.fetch(
+        "SELECT * FROM oversight.findings WHERE complaint_id = $1 ORDER BY id", cid)
+    items = await conn.fetch(
+        "SELECT reason, created_at, closed_at, detail FROM oversight.review_items"
+        " WHERE complaint_id = $1 ORDER BY created_at, id", cid)
+    claim_row = await conn.fetchrow(
+        "SELECT claimed_by, claimed_at FROM oversight.claims WHERE complaint_id = $1", cid)
+    pending = await conn.fetch(
+        "SELECT kind, step, due_at, fire_at, agency FROM oversight.deadlines"
+        " WHERE complaint_id = $1 AND status = 'pending' ORDER BY fire_at", cid)
+
+    def iso(v: datetime | None) -> str | None:
+        return v.isoformat() if v else None
+
+    return {
+        "tracking_code": tracking_code, "complaint_id": cid,
+        "case": {"status": case["status"], "region": case["region"],
+                 "category": case["category"], "agency": case["agency"],
+                 "submitted_at": iso(case["submitted_at"]),
+                 "acknowledge_by": iso(case["acknowledge_by"]),
+                 "resolve_by": iso(case["resolve_by"]), "triage_by": iso(case["triage_by"]),
+                 "resolution_disputed": case["resolution_disputed"],
+                 "rating": case["rating"]},
+        "entries": [_entry(e) for e in entries],
+        "pending_deadlines": [
+            {"kind": p["kind"], "step": p["step"], "due_at": p["due_at"].isoformat(),
+             "fire_at": p["fire_at"].isoformat(), "agency": p["agency"]} for p in pending],
+        "review": [{"reason": i["reason"], "since": i["created_at"].isoformat(),
+                    "age_seconds": _age(now, i["created_at"]),
+                    "open": i["closed_at"] is None, "detail": i["detail"]} for i in items],
+        "claimed_by": claim_row["claimed_by"] if claim_row else None,
+        "findings": [_finding(f) for f in findings],
+    }
+
+
+def _finding(f: asyncpg.Record) -> dict[str, Any]:
+    return {"event_id": str(f["event_id"]), "outcome": f["outcome"],
+            "maladministration_type": f["maladministration_type"],
+            "recommendation": f["recommendation"], "published": f["published"],
+            "recorded_by": f["recorded_by"], "recorded_at": f["recorded_at"].isoformat(),
+            "agency": f["agency"]}
+
+
+async def record_finding(pool: asyncpg.Pool, tracking_code: str, body: FindingIn,
+                         username: str, now: datetime) -> dict[str, Any]:
+    """Record a finding, emit ``finding.recorded`` and take the case out of the queue.
+    Conflict if another member has claimed the case."""
+    async with pool.acquire() as conn, conn.transaction():
+        case = await case_by_code(conn, tracking_code, lock=True)
+        cid = case["complaint_id"]
+        holder = await conn.fetchval(
+            "SELECT claimed_by FROM oversight.claims WHERE complaint_id = $1", cid)
+        if holder is not None and holder != username:
+            raise Conflict(f"Claimed by {holder}", details={"claimed_by": holder})
+        env = Envelope.build(
+            FindingRecorded(outcome=body.outcome,
+                            maladministration_type=body.maladministration_type,
+                            recommendation=body.recommendation, published=body.published),
+            complaint_id=cid, producer=PRODUCER, occurred_at=now,
+        )
+        row = await conn.fetchrow(
+            "INSERT INTO oversight.findings (complaint_id, event_id, agency, region, outcome,"
+            " maladministration_type, recommendation, published, recorded_by, recorded_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
+            cid, env.event_id, case["agency"], case["region"], body.outcome,
+            body.maladministration_type, body.recommendation, body.published, username, now,
+        )
+        await conn.execute(
+            "UPDATE oversight.review_items SET closed_at = $2"
+            " WHERE complaint_id = $1 AND closed_at IS NULL", cid, now)
+        await conn.execute("DELETE FROM oversight.claims WHERE complaint_id = $1", cid)
+        await add_to_outbox(conn, "oversight", topics.OVERSIGHT, env)
+    return {"tracking_code": tracking_code, **_finding(row)}
+
+
+async def reopen(pool: asyncpg.Pool, tracking_code: str, body: ReopenIn, username: str,
+                 now: datetime) -> dict[str, Any]:
+    """Emit ``case.reopened`` (the router reopens the ticket with new deadlines).
+    Conflict if the case has no agency to reopen it at yet."""
+    async with pool.acquire() as conn, conn.transaction():
+        case = await case_by_code(conn, tracking_code, lock=True)
+        if case["agency"] is None:
+            raise Conflict("The case has not reached an agency yet; nothing to reopen")
+        env = Envelope.build(CaseReopened(reason=body.reason),
+                             complaint_id=case["complaint_id"], producer=PRODUCER,
+                             occurred_at=now)
+        await add_to_outbox(conn, "oversight", topics.OVERSIGHT, env)
+    return {"tracking_code": tracking_code, "event_id": str(env.event_id),
+            "reopened_by": username, "reason": body.reason}

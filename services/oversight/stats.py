@@ -1,0 +1,157 @@
+"""Public statistics per agency and per region.
+
+Definitions (docs/OVERSIGHT.md says the same in prose):
+- received: cases routed to the agency (its current agency after transfers); for a
+  region, every case submitted there, routed or not.
+- median hours to acknowledge: routed -> first acknowledgement, over acknowledged cases.
+- median hours to resolve: routed -> resolution, over resolved cases.
+- resolved: the latest resolution stands (status ``resolved``, not disputed).
+  "Resolved, disputed" is never counted as resolved.
+- share resolved within the deadline: resolved on time / cases whose resolution
+  deadline has passed or that were marked resolved (disputed ones included in the
+  denominator, never in the numerator).
+- breaches: deadline breaches fired for the agency; disputes: disputes raised;
+  average rating: mean of each case's latest rating; published findings.
+Rates (medians, share, average rating) drawn from fewer than ``stats_min_cases``
+cases are hidden (``value`` null, ``hidden`` true) and always carry their sample size.
+Counts are always shown. Nothing here is about a person.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from awasi.catalog import Catalog
+
+RATES = ("median_hours_to_acknowledge", "median_hours_to_resolve",
+         "share_resolved_within_deadline", "average_rating")
+COUNTS = ("received", "resolved", "breaches", "disputes", "published_findings")
+
+_SQL = """
+WITH c AS (
+    SELECT {key} AS key, * FROM oversight.cases WHERE {key} IS NOT NULL
+), base AS (
+    SELECT key,
+        count(*) AS received,
+        count(*) FILTER (WHERE status = 'resolved' AND NOT resolution_disputed) AS resolved,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY
+            extract(epoch FROM acknowledged_at - routed_at) / 3600.0)
+            FILTER (WHERE acknowledged_at IS NOT NULL AND routed_at IS NOT NULL) AS ack_median,
+        count(*) FILTER (WHERE acknowledged_at IS NOT NULL AND routed_at IS NOT NULL) AS ack_n,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY
+            extract(epoch FROM resolved_at - routed_at) / 3600.0)
+            FILTER (WHERE status = 'resolved' AND NOT resolution_disputed
+                    AND routed_at IS NOT NULL) AS res_median,
+        count(*) FILTER (WHERE status = 'resolved' AND NOT resolution_disputed
+                         AND routed_at IS NOT NULL) AS res_n,
+        count(*) FILTER (WHERE status = 'resolved' AND NOT resolution_disputed
+                         AND resolved_on_time) AS on_time,
+        count(*) FILTER (WHERE resolve_by IS NOT NULL
+                         AND (resolve_by <= $1 OR resolved_at IS NOT NULL)) AS due_n,
+        coalesce(sum(dispute_count), 0) AS disputes,
+        avg(rating) AS rating_avg,
+        count(rating) AS rating_n
+    FROM c GROUP BY key
+), breaches AS (
+    SELECT {dkey} AS key, count(*) AS n FROM oversight.deadlines d
+    JOIN oversight.cases cs USING (complaint_id)
+    WHERE d.status = 'fired' AND d.step = 'breach' GROUP BY 1
+), findings AS (
+    SELECT {fkey} AS key, count(*) AS n FROM oversight.findings f
+    WHERE f.published GROUP BY 1
+)
+SELECT base.*, coalesce(breaches.n, 0) AS breaches, coalesce(findings.n, 0) AS published
+FROM base LEFT JOIN breaches USING (key) LEFT JOIN findings USING (key)
+ORDER BY key
+"""
+
+
+def _rate(value: float | None, n: int, min_cases: int, digits: int) -> dict[str, Any]:
+    hidden = n < min_cases
+    return {"value": None if hidden or value is None else round(float(value), digits),
+            "n": int(n), "hidden": hidden}
+
+
+@dataclass(frozen=True)
+class Stats:
+    generated_at: datetime
+    min_cases: int
+    agencies: list[dict[str, Any]]
+    regions: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"generated_at": self.generated_at.isoformat(), "min_cases": self.min_cases,
+                "agencies": self.agencies, "regions": self.regions}
+
+
+def _figures(row: asyncpg.Record, min_cases: int) -> dict[str, Any]:
+    share = row["on_time"] / row["due_n"] if row["due_n"] else None
+    return {
+        "received": row["received"],
+        "resolved": row["resolved"],
+        "breaches": row["breaches"],
+        "disputes": int(row["disputes"]),
+        "published_findings": row["published"],
+        "median_hours_to_acknowledge": _rate(row["ack_median"], row["ack_n"], min_cases, 1),
+        "median_hours_to_resolve": _rate(row["res_median"], row["res_n"], min_cases, 1),
+        "share_resolved_within_deadline": _rate(share, row["due_n"], min_cases, 3),
+        "average_rating": _rate(row["rating_avg"], row["rating_n"], min_cases, 2),
+    }
+
+
+async def compute(conn: asyncpg.Connection, catalog: Catalog, now: datetime) -> Stats:
+    """Every figure of the dashboard, per agency and per region."""
+    min_cases = catalog.stats_min_cases
+    agencies = []
+    for row in await conn.fetch(_SQL.format(key="agency", dkey="d.agency", fkey="f.agency"),
+                                now):
+        a = catalog.agencies.get(row["key"])
+        agencies.append({
+            "agency": row["key"], "name": a.name if a else row["key"],
+            "short_name": a.short_name if a else row["key"],
+            "region": a.region if a else None, **_figures(row, min_cases),
+        })
+    regions = []
+    for row in await conn.fetch(_SQL.format(key="region", dkey="cs.region", fkey="f.region"),
+                                now):
+        r = catalog.regions.get(row["key"])
+        regions.append({"region": row["key"], "name": r.name if r else row["key"],
+                        **_figures(row, min_cases)})
+    return Stats(now, min_cases, agencies, regions)
+
+
+async def published_findings(conn: asyncpg.Connection, limit: int = 50) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT agency, region, outcome, maladministration_type, recommendation, recorded_at"
+        " FROM oversight.findings WHERE published ORDER BY recorded_at DESC, id DESC LIMIT $1",
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+CSV_COLUMNS = ["scope", "code", "name", "region", *COUNTS,
+               *(f"{r}{s}" for r in RATES for s in ("", "_n"))]
+
+
+def to_csv(stats: Stats) -> str:
+    """The same figures as the JSON, one row per agency and per region; a hidden rate
+    is an empty cell, its sample size is always there."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(CSV_COLUMNS)
+    for scope, items, key in (("agency", stats.agencies, "agency"),
+                              ("region", stats.regions, "region")):
+        for it in items:
+            row: list[Any] = [scope, it[key], it["name"],
+                              it.get("region") if scope == "agency" else it[key]]
+            row += [it[c] for c in COUNTS]
+            for r in RATES:
+                row += ["" if it[r]["value"] is None else it[r]["value"], it[r]["n"]]
+            w.writerow(row)
+    return out.getvalue()

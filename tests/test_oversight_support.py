@@ -1,0 +1,158 @@
+"""Helpers shared by the oversight tests (no tests here): event builders, a
+transaction-scoped way to feed the consumer's handler, outbox and queue probes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from awasi.catalog import Catalog, load_catalog
+from awasi.db import create_pool
+from awasi.events.envelope import Envelope
+from awasi.events.payloads import (
+    ComplaintFeedbackGiven,
+    ComplaintRouted,
+    ComplaintSubmitted,
+    Deadlines,
+    Payload,
+    TicketAcknowledged,
+    TicketInfoRequested,
+    TicketReopened,
+    TicketResolved,
+    TicketTransferred,
+)
+from awasi.settings import Settings
+from services.oversight.clock import ManualClock
+from services.oversight.domain import Context, apply_event
+
+WIB = ZoneInfo("Asia/Jakarta")
+# Monday 23 November 2026, 09:00 WIB: no public holiday in the two weeks after.
+MONDAY_9 = datetime(2026, 11, 23, 9, 0, tzinfo=WIB)
+AGENCY = "MDN-DISDUKCAPIL"
+OTHER_AGENCY = "MDN-BKPSDM"
+
+
+def demo_catalog() -> Catalog:
+    return load_catalog(Settings().catalog)
+
+
+def env(payload: Payload, cid: str, at: datetime, producer: str = "router") -> Envelope:
+    return Envelope.build(payload, complaint_id=cid, producer=producer, occurred_at=at)
+
+
+def submitted(cid: str, at: datetime, code: str | None = None,
+              region: str = "MDN") -> Envelope:
+    return env(ComplaintSubmitted(
+        tracking_code=code or f"AWS-{cid[-6:].upper()}", region=region,
+        category="adminduk-ktp", description="KTP belum jadi", privacy="anonymous",
+        reporter_ref="ref-" + cid, submitted_at=at), cid, at, producer="intake")
+
+
+def routed(cid: str, at: datetime, ack: datetime | None, resolve: datetime | None,
+           agency: str = AGENCY, code: str | None = None, region: str = "MDN") -> Envelope:
+    return env(ComplaintRouted(
+        tracking_code=code or f"AWS-{cid[-6:].upper()}", region=region,
+        category="adminduk-ktp", agency=agency, rule="category:MDN:adminduk-ktp",
+        deadlines=Deadlines(acknowledge_by=ack, resolve_by=resolve), warning_share=0.8),
+        cid, at)
+
+
+def acknowledged(cid: str, at: datetime, resolve: datetime | None = None,
+                 agency: str = AGENCY) -> Envelope:
+    return env(TicketAcknowledged(agency=agency, deadlines=Deadlines(resolve_by=resolve)),
+               cid, at)
+
+
+def info_requested(cid: str, at: datetime) -> Envelope:
+    return env(TicketInfoRequested(agency=AGENCY, question="Nomor NIK?", paused_at=at), cid, at)
+
+
+def resolved(cid: str, at: datetime, agency: str = AGENCY) -> Envelope:
+    return env(TicketResolved(agency=agency, note="Selesai",
+                              deadlines=Deadlines(dispute_until=at + timedelta(days=14))),
+               cid, at)
+
+
+def transferred(cid: str, at: datetime, ack: datetime, resolve: datetime) -> Envelope:
+    return env(TicketTransferred(from_agency=AGENCY, agency=OTHER_AGENCY, reason="salah OPD",
+                                 deadlines=Deadlines(acknowledge_by=ack, resolve_by=resolve)),
+               cid, at)
+
+
+def reopened(cid: str, at: datetime, resolve: datetime, agency: str = AGENCY) -> Envelope:
+    return env(TicketReopened(agency=agency, reason="dispute",
+                              deadlines=Deadlines(resolve_by=resolve)), cid, at)
+
+
+def feedback(cid: str, at: datetime, rating: int | None, dispute: bool = False) -> Envelope:
+    return env(ComplaintFeedbackGiven(rating=rating, dispute=dispute), cid, at,
+               producer="intake")
+
+
+def clock_resumed(cid: str, at: datetime, ack: datetime | None,
+                  resolve: datetime | None) -> Envelope:
+    """``ticket.clock_resumed`` as the router sends it (its payload may not be
+    registered in every checkout, so the envelope is built by hand)."""
+    deadlines = {"acknowledge_by": ack.isoformat() if ack else None,
+                 "resolve_by": resolve.isoformat() if resolve else None,
+                 "triage_by": None, "dispute_until": None}
+    return Envelope.model_construct(
+        event_id=uuid.uuid4(), type="ticket.clock_resumed", version=1,
+        occurred_at=at.astimezone(UTC), complaint_id=cid, producer="router",
+        payload={"agency": AGENCY, "resumed_at": at.isoformat(), "deadlines": deadlines})
+
+
+async def feed(pool: asyncpg.Pool, ctx: Context, *envelopes: Envelope) -> None:
+    """Apply events as the idempotent consumer would: dedupe record + effect, one
+    transaction each."""
+    for e in envelopes:
+        async with pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                "INSERT INTO oversight.processed_events (consumer, event_id) VALUES"
+                " ('oversight', $1) ON CONFLICT DO NOTHING RETURNING 1", e.event_id)
+            if inserted:
+                await apply_event(conn, ctx, e)
+
+
+async def outbox_events(pool: asyncpg.Pool, cid: str | None = None) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT envelope FROM oversight.outbox WHERE ($1::text IS NULL OR key = $1) ORDER BY id",
+        cid)
+    return [r["envelope"] for r in rows]
+
+
+def types(events: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    return [(e["type"], e["payload"].get("level", e["payload"].get("kind"))) for e in events]
+
+
+async def open_pool(dsn: str) -> asyncpg.Pool:
+    return await create_pool(dsn, min_size=1, max_size=4)
+
+
+def new_cid() -> str:
+    return uuid.uuid4().hex
+
+
+def make_ctx(clock: ManualClock | None = None) -> tuple[Context, ManualClock]:
+    clock = clock or ManualClock(MONDAY_9)
+    return Context(catalog=demo_catalog(), clock=clock), clock
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0,
+                     what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy; return it. Fails on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
