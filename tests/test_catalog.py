@@ -501,3 +501,27 @@ def test_catalog_error_is_a_value_error() -> None:
     # Services fail at start on a bad catalog the same way as on a bad setting.
     with pytest.raises(ValueError, match=r"^x\.yaml:1: "):
         parse_catalog("", "x.yaml")
+
+
+# --- the command -------------------------------------------------------------------
+
+def test_cli_check_route_and_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from awasi.cli import main
+
+    assert main(["catalog", "check", str(DEMO_CATALOG)]) == 0
+    out = capsys.readouterr().out
+    assert "ok: 5 regions" in out and "SRG  Kota Sorong  (Asia/Jayapura" in out
+
+    assert main(["catalog", "route", "MDN", "lainnya", "Jalan  berlubang",
+                 "--catalog", str(DEMO_CATALOG)]) == 0
+    assert capsys.readouterr().out.strip() == "MDN-PUPR  (keyword:MDN:jalan berlubang)"
+
+    assert main(["catalog", "policy", "SRG", "--category", "asn-pungli",
+                 "--catalog", str(DEMO_CATALOG), "--from", "2026-11-20T23:30:00+09:00"]) == 0
+    out = capsys.readouterr().out
+    assert "resolve_days: 60" in out
+    assert "acknowledge due: 2026-11-28T00:00:00+09:00" in out
+
+    path, _ = _write(tmp_path, MINIMAL.replace("Asia/Jayapura", "Asia/Sorong"))
+    assert main(["catalog", "check", str(path)]) == 1
+    assert capsys.readouterr().err.startswith(f"{path}:20: regions[1].timezone")
