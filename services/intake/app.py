@@ -1,39 +1,67 @@
-"""The intake service's app factory."""
+"""The intake service's app factory: JSON API, web form and status pages, Open311,
+the consumer of the router's and oversight's events, and the outbox relay."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
+from awasi.catalog import load_catalog
 from awasi.events import topics
-from awasi.events.envelope import Envelope
+from awasi.i18n import Catalogs
 from awasi.settings import Settings
-from awasi.web.app import consumer, create_base_app, database, producer_ctx, relay, schema_migrations
+from awasi.web import keys
+from awasi.web.app import (
+    background,
+    consumer,
+    create_base_app,
+    database,
+    producer_ctx,
+    relay,
+    schema_migrations,
+)
+from services.intake import api, consumer as intake_consumer, open311, pages
+from services.intake import keys as ikeys
+from services.intake.batch import SubmitBatcher
+from services.intake.ratelimit import SubmissionLimiter
 
 SCHEMA = "intake"
 MIGRATIONS = "services.intake.migrations"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 
 def migrations() -> list[Any]:
     return schema_migrations(MIGRATIONS)
 
 
-async def record_event(conn: asyncpg.Connection, envelope: Envelope) -> None:
-    await conn.execute(
-        "INSERT INTO intake.event_log (event_id, complaint_id, event_type, occurred_at)"
-        " VALUES ($1, $2, $3, $4)",
-        envelope.event_id, envelope.complaint_id, envelope.type, envelope.occurred_at,
-    )
+async def batcher_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Group commit of submissions, for the app's lifetime (needs the pool)."""
+    batcher = SubmitBatcher(app[keys.POOL])
+    app[ikeys.BATCHER] = batcher
+    async with background(batcher.run(), "intake-batcher"):
+        yield
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = create_base_app(settings, "intake", title="Awasi intake")
+    # Multipart uploads (up to three photos) may be larger than a JSON body; JSON
+    # bodies are held to max_request_bytes by the handlers themselves.
+    app = create_base_app(settings, "intake", title="Awasi intake",
+                          max_body=max(settings.max_upload_bytes, settings.max_request_bytes))
+    app[ikeys.CATALOG] = load_catalog(settings.catalog)
+    app[ikeys.MESSAGES] = Catalogs(LOCALE_DIR)
+    app[ikeys.LIMITER] = SubmissionLimiter(settings.rate_limit_per_minute)
     app.cleanup_ctx.extend([
         database(SCHEMA, migrations()),
         producer_ctx,
         relay(SCHEMA),
-        consumer("intake", SCHEMA, (topics.ROUTER, topics.OVERSIGHT), record_event),
+        batcher_ctx,
+        consumer("intake", SCHEMA, (topics.ROUTER, topics.OVERSIGHT), intake_consumer.handle,
+                 accepts=intake_consumer.accepts),
     ])
+    api.setup(app)
+    open311.setup(app)
+    pages.setup(app)
     return app

@@ -1,0 +1,350 @@
+"""The JSON API: submit, follow, add information, rate or dispute, withdraw; the
+catalog's regions and categories; the router desk's reporter lookup."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+from pydantic import BaseModel
+
+from awasi import signing
+from awasi.web import keys
+from awasi.web.body import validate
+from awasi.web.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from services.intake import db, domain, photos
+from services.intake import keys as ikeys
+from services.intake.errors import field_error
+
+REPORTER_TOKEN_MAX_AGE_S = 120
+IDEMPOTENCY_KEY_MAX = 200
+
+
+# --- response models (for the OpenAPI document) ----------------------------------------
+
+class RegionOut(BaseModel):
+    code: str
+    name: str
+    timezone: str
+
+
+class CategoryOut(BaseModel):
+    code: str
+    name_id: str
+    name_en: str
+    group: str
+
+
+class AgencyRef(BaseModel):
+    code: str
+    name: str
+    short_name: str
+
+
+class NamedRef(BaseModel):
+    code: str
+    name: str
+
+
+class CategoryRef(BaseModel):
+    code: str
+    name_id: str
+    name_en: str
+
+
+class DeadlinesOut(BaseModel):
+    triage_by: str | None
+    acknowledge_by: str | None
+    resolve_by: str | None
+    dispute_until: str | None
+
+
+class OverdueOut(BaseModel):
+    triage: bool
+    acknowledge: bool
+    resolve: bool
+
+
+class FeedbackOut(BaseModel):
+    rating: int | None
+    dispute: bool
+    given_at: str | None
+
+
+class TimelineEntry(BaseModel):
+    model_config = {"extra": "allow"}
+    at: str
+    kind: str
+
+
+class StatusOut(BaseModel):
+    tracking_code: str
+    status: str
+    region: NamedRef
+    category: CategoryRef
+    title: str | None
+    privacy: str
+    submitted_at: str
+    updated_at: str
+    agency: AgencyRef | None
+    deadlines: DeadlinesOut
+    overdue: OverdueOut
+    feedback: FeedbackOut | None
+    can_give_feedback: bool
+    can_dispute: bool
+    timeline: list[TimelineEntry]
+
+
+class ActionOut(BaseModel):
+    model_config = {"extra": "allow"}
+    tracking_code: str
+    status: str
+
+
+class ReporterOut(BaseModel):
+    name: str | None
+    phone: str | None
+    email: str | None
+
+
+# --- bodies ------------------------------------------------------------------------------
+
+async def read_json_limited(request: web.Request) -> tuple[Any, bytes]:
+    """The JSON body and its raw bytes; 413 above ``max_request_bytes``, 415 if not
+    JSON, 400 if malformed."""
+    settings = request.app[keys.SETTINGS]
+    limit = settings.max_request_bytes
+    ctype = request.content_type
+    if ctype not in ("application/json", "") and not ctype.endswith("+json"):
+        raise UnsupportedMediaType("Send the body as application/json")
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge("Request body is too large", details={"max_bytes": limit})
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge("Request body is too large", details={"max_bytes": limit})
+    if not raw:
+        raise BadRequest("Request body is empty; send a JSON object", code="bad_json")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BadRequest(f"Malformed JSON: {e}", code="bad_json") from e
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object", details={"fields": [
+            {"field": "(body)", "message": "expected an object", "type": "dict_type"}]})
+    return data, raw
+
+
+async def read_multipart_complaint(request: web.Request) -> tuple[Any, bytes, list[photos.Photo]]:
+    """``multipart/form-data`` with a ``complaint`` part (the JSON object) and up to
+    three ``photo`` file parts."""
+    reader = await request.multipart()
+    data: Any = None
+    digest = hashlib.sha256()
+    found: list[photos.Photo] = []
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue
+        raw = await part.read(decode=False)
+        digest.update(part.name.encode() if part.name else b"")
+        digest.update(hashlib.sha256(raw).digest())
+        if part.name == "complaint":
+            try:
+                data = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise BadRequest(f"Malformed JSON in 'complaint': {e}", code="bad_json") from e
+        elif part.name in ("photo", "photos"):
+            if raw:
+                photos.check_count(len(found) + 1)
+                found.append(photos.check_photo(raw, f"photos.{len(found)}"))
+    if not isinstance(data, dict):
+        raise field_error("complaint", "send the complaint as a JSON object in the "
+                          "'complaint' part", "missing")
+    return data, digest.digest(), found
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX:
+        raise BadRequest(f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters",
+                         code="bad_idempotency_key")
+    return key
+
+
+async def submit(app: web.Application, cmd: domain.SubmitCommand) -> domain.Receipt:
+    """Store a command: group-committed when it has no Idempotency-Key, else through
+    ``domain.submit_complaint`` (which claims the key in the same transaction)."""
+    if cmd.idempotency_key is not None:
+        return await domain.submit_complaint(app[keys.POOL], app[ikeys.CATALOG],
+                                             app[keys.SETTINGS], cmd)
+    prepared = domain.prepare(app[ikeys.CATALOG], app[keys.SETTINGS], cmd)
+    await app[ikeys.BATCHER].submit(prepared)
+    return prepared.receipt()
+
+
+# --- handlers ----------------------------------------------------------------------------
+
+async def create_complaint(request: web.Request) -> web.Response:
+    """``POST /api/v1/complaints``: 201 with the receipt (tracking code, secret)."""
+    await request.app[ikeys.LIMITER].check(request)
+    key = _idempotency_key(request)
+    if request.content_type == "multipart/form-data":
+        data, request_hash, uploaded = await read_multipart_complaint(request)
+        if data.get("photos"):
+            raise field_error("photos", "send photos either as parts or in JSON, not both")
+    else:
+        data, raw = await read_json_limited(request)
+        request_hash = hashlib.sha256(raw).digest()
+        uploaded = []
+    body = validate(domain.ComplaintIn, data)
+    uploaded += [photos.decode_base64_photo(ph.data, f"photos.{i}")
+                 for i, ph in enumerate(body.photos)]
+    photos.check_count(len(uploaded))
+    cmd = domain.SubmitCommand(
+        region=body.region, category=body.category, description=body.description,
+        title=body.title, location=body.location, reporter=body.reporter,
+        privacy=body.privacy, channel="api", photos=uploaded,
+        idempotency_key=key, request_hash=request_hash if key else None,
+    )
+    receipt = await submit(request.app, cmd)
+    return web.json_response(receipt.model_dump(mode="json"), status=201,
+                             headers={"Location": receipt.status_url})
+
+
+async def complaint_status(request: web.Request) -> web.Response:
+    """``GET /api/v1/complaints/{tracking_code}``: the public status and timeline."""
+    status = await domain.public_status(request.app[keys.POOL], request.app[ikeys.CATALOG],
+                                        request.match_info["tracking_code"])
+    return web.json_response(status, headers={"Cache-Control": "no-store"})
+
+
+async def complaint_feedback(request: web.Request) -> web.Response:
+    """``POST /api/v1/complaints/{tracking_code}/feedback``: rate 1-5, comment, dispute."""
+    data, _ = await read_json_limited(request)
+    body = validate(domain.FeedbackIn, data)
+    result = await domain.give_feedback(request.app[keys.POOL], request.app[ikeys.CATALOG],
+                                        request.match_info["tracking_code"], body)
+    return web.json_response(result)
+
+
+async def complaint_info(request: web.Request) -> web.Response:
+    """``POST /api/v1/complaints/{tracking_code}/info``: the citizen adds information."""
+    data, _ = await read_json_limited(request)
+    body = validate(domain.InfoIn, data)
+    added = [photos.decode_base64_photo(ph.data, f"photos.{i}") for i, ph in enumerate(body.photos)]
+    result = await domain.add_info(request.app[keys.POOL], request.match_info["tracking_code"],
+                                   body, added)
+    return web.json_response(result)
+
+
+async def complaint_withdraw(request: web.Request) -> web.Response:
+    """``POST /api/v1/complaints/{tracking_code}/withdraw``."""
+    data, _ = await read_json_limited(request)
+    body = validate(domain.WithdrawIn, data)
+    result = await domain.withdraw(request.app[keys.POOL], request.match_info["tracking_code"],
+                                   body)
+    return web.json_response(result)
+
+
+async def list_regions(request: web.Request) -> web.Response:
+    catalog = request.app[ikeys.CATALOG]
+    return web.json_response([
+        {"code": r.code, "name": r.name, "timezone": r.timezone}
+        for r in catalog.regions.values()])
+
+
+async def list_categories(request: web.Request) -> web.Response:
+    """``GET /api/v1/categories?region=``: the categories offered in a region (all
+    without ``region``); 422 naming ``region`` if it is unknown."""
+    catalog = request.app[ikeys.CATALOG]
+    region = request.query.get("region")
+    if region is None or region == "":
+        cats = list(catalog.categories.values())
+    elif region not in catalog.regions:
+        raise field_error("region", f"unknown region {region!r}", "unknown_code")
+    else:
+        cats = catalog.categories_for(region)
+    return web.json_response([{"code": c.code, "name_id": c.name_id, "name_en": c.name_en,
+                               "group": c.group} for c in cats])
+
+
+async def reporter_contact(request: web.Request) -> web.Response:
+    """``GET /internal/v1/complaints/{complaint_id}/reporter?token=``: a named
+    reporter's contact for the router's desk. 403 for a bad or expired token; 404 for
+    every other case (unknown, confidential or anonymous: the answer never says which)."""
+    complaint_id = request.match_info["complaint_id"]
+    settings = request.app[keys.SETTINGS]
+    try:
+        signed = signing.verify(settings.secret_key, "reporter", request.query.get("token", ""),
+                                REPORTER_TOKEN_MAX_AGE_S)
+    except signing.InvalidSignature as e:
+        raise Forbidden("Invalid or expired token") from e
+    if signed != complaint_id:
+        raise Forbidden("Invalid or expired token")
+    try:
+        cid = uuid.UUID(complaint_id)
+    except ValueError as e:
+        raise NotFound("No contact to give") from e
+    row = await db.reporter(request.app[keys.POOL], cid)
+    if row is None or row["privacy"] != "named":
+        raise NotFound("No contact to give")
+    return web.json_response({"name": row["name"], "phone": row["phone"], "email": row["email"]},
+                             headers={"Cache-Control": "no-store"})
+
+
+def setup(app: web.Application) -> None:
+    api = app[keys.OPENAPI]
+    r = app.router
+    api.add(r, "POST", "/api/v1/complaints", create_complaint,
+            summary="Submit a complaint (JSON; or multipart with a 'complaint' JSON part and "
+                    "'photo' file parts). Optional header Idempotency-Key.",
+            body=domain.ComplaintIn, responses={201: domain.Receipt}, tags=["complaints"],
+            parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
+                         "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX}}],
+            errors=(400, 409, 413, 415, 422, 429))
+    api.add(r, "GET", "/api/v1/complaints/{tracking_code}", complaint_status,
+            summary="Public status and timeline", responses={200: StatusOut},
+            tags=["complaints"], errors=(404,))
+    api.add(r, "POST", "/api/v1/complaints/{tracking_code}/feedback", complaint_feedback,
+            summary="Rate (1-5) and/or dispute a resolved complaint", body=domain.FeedbackIn,
+            responses={200: ActionOut}, tags=["complaints"],
+            errors=(400, 403, 404, 409, 413, 415, 422))
+    api.add(r, "POST", "/api/v1/complaints/{tracking_code}/info", complaint_info,
+            summary="Add information (e.g. answer the agency's question)", body=domain.InfoIn,
+            responses={200: ActionOut}, tags=["complaints"],
+            errors=(400, 403, 404, 409, 413, 415, 422))
+    api.add(r, "POST", "/api/v1/complaints/{tracking_code}/withdraw", complaint_withdraw,
+            summary="Withdraw an open complaint", body=domain.WithdrawIn,
+            responses={200: ActionOut}, tags=["complaints"],
+            errors=(400, 403, 404, 409, 413, 415, 422))
+    api.add(r, "GET", "/api/v1/regions", list_regions, summary="Regions",
+            responses={200: {"type": "array", "items": RegionOut.model_json_schema()}},
+            tags=["catalog"], errors=())
+    api.add(r, "GET", "/api/v1/categories", list_categories,
+            summary="Complaint categories offered in a region",
+            parameters=[{"name": "region", "in": "query", "required": False,
+                         "schema": {"type": "string"}}],
+            responses={200: {"type": "array", "items": CategoryOut.model_json_schema()}},
+            tags=["catalog"], errors=(422,))
+    api.add(r, "GET", "/internal/v1/complaints/{complaint_id}/reporter", reporter_contact,
+            summary="A named reporter's contact, for the router's desk (signed token, 120 s)",
+            parameters=[{"name": "token", "in": "query", "required": True,
+                         "schema": {"type": "string"}}],
+            responses={200: ReporterOut}, tags=["internal"], errors=(403, 404))
+    api.add(r, "GET", "/photos/{photo_id}", photos.serve_photo,
+            summary="A photo, through an expiring signed link (staff)",
+            parameters=[{"name": "token", "in": "query", "required": True,
+                         "schema": {"type": "string"}}],
+            responses={200: None}, tags=["photos"], errors=(403, 404))

@@ -1,0 +1,96 @@
+"""SQL for the intake schema. Functions take a connection so the caller decides the
+transaction; nothing here commits on its own."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+COMPLAINT_COLUMNS = (
+    "id, tracking_code, region, category, title, description, lat, lon, address, privacy,"
+    " channel, reporter_ref, secret_hash, status, submitted_at, updated_at"
+)
+
+
+async def insert_complaints(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert complaint rows (tuples in ``COMPLAINT_COLUMNS`` order)."""
+    await conn.executemany(
+        f"INSERT INTO intake.complaints ({COMPLAINT_COLUMNS})"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+        rows,
+    )
+
+
+async def insert_reporters(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert ``(complaint_id, name, phone, email)`` rows."""
+    if rows:
+        await conn.executemany(
+            "INSERT INTO intake.reporters (complaint_id, name, phone, email)"
+            " VALUES ($1, $2, $3, $4)", rows)
+
+
+async def insert_photos(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert ``(id, complaint_id, content_type, data)`` rows."""
+    if rows:
+        await conn.executemany(
+            "INSERT INTO intake.photos (id, complaint_id, content_type, data)"
+            " VALUES ($1, $2, $3, $4)", rows)
+
+
+async def add_timeline(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert ``(complaint_id, at, kind, data)`` timeline rows."""
+    if rows:
+        await conn.executemany(
+            "INSERT INTO intake.timeline (complaint_id, at, kind, data) VALUES ($1, $2, $3, $4)",
+            rows)
+
+
+async def complaint_by_code(
+    conn: asyncpg.Connection | asyncpg.Pool, code: str, *, for_update: bool = False
+) -> asyncpg.Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(
+        f"SELECT * FROM intake.complaints WHERE tracking_code = $1{lock}", code)
+
+
+async def complaint_by_id(
+    conn: asyncpg.Connection | asyncpg.Pool, complaint_id: uuid.UUID, *, for_update: bool = False
+) -> asyncpg.Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT * FROM intake.complaints WHERE id = $1{lock}",
+                               complaint_id)
+
+
+async def timeline(conn: asyncpg.Connection | asyncpg.Pool,
+                   complaint_id: uuid.UUID) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT at, kind, data FROM intake.timeline WHERE complaint_id = $1 ORDER BY at, id",
+        complaint_id))
+
+
+async def update_complaint(conn: asyncpg.Connection, complaint_id: uuid.UUID,
+                           now: datetime, **changes: Any) -> None:
+    """Set columns (names are ours, never user input) and ``updated_at``."""
+    names = list(changes)
+    sets = ", ".join(f"{n} = ${i + 3}" for i, n in enumerate(names))
+    await conn.execute(
+        f"UPDATE intake.complaints SET updated_at = $2{', ' if sets else ''}{sets} WHERE id = $1",
+        complaint_id, now, *(changes[n] for n in names))
+
+
+async def reporter(conn: asyncpg.Connection | asyncpg.Pool,
+                   complaint_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT r.name, r.phone, r.email, c.privacy FROM intake.complaints c"
+        " JOIN intake.reporters r ON r.complaint_id = c.id WHERE c.id = $1", complaint_id)
+
+
+async def photo_ids(conn: asyncpg.Connection | asyncpg.Pool,
+                    complaint_id: uuid.UUID) -> list[uuid.UUID]:
+    return [r["id"] for r in await conn.fetch(
+        "SELECT id FROM intake.photos WHERE complaint_id = $1 ORDER BY created_at, id",
+        complaint_id)]

@@ -1,0 +1,548 @@
+"""Intake's domain: submitting a complaint, and what the citizen can do with it later
+(add information, rate or dispute, withdraw), plus the public view of its status.
+
+Every state change writes its event into the outbox in the same transaction
+(``add_to_outbox(conn, "intake", topics.INTAKE, env)``). No event carries the
+reporter's contact: events carry ``reporter_ref``, a random pseudonym.
+
+Follow-up secret: every complaint, whatever its privacy mode, gets one secret; it is
+shown once (web receipt, API answer) and only its sha256 is stored. It proves
+ownership for adding information, rating, disputing and withdrawing. One rule for
+all modes is simpler to explain and safer than checking a phone number or e-mail
+address, which a named reporter's neighbour may know too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from awasi.catalog import Catalog
+from awasi.events import topics
+from awasi.events.envelope import Envelope
+from awasi.events.outbox import add_to_outbox
+from awasi.events.payloads import (
+    ComplaintFeedbackGiven,
+    ComplaintInfoAdded,
+    ComplaintSubmitted,
+    ComplaintWithdrawn,
+    Location,
+    Privacy,
+)
+from awasi.settings import Settings
+from services.intake import db
+from services.intake.errors import (
+    IdempotencyKeyReused,
+    NotAllowedNow,
+    UnknownComplaint,
+    WrongSecret,
+    field_error,
+)
+from services.intake.photos import Photo, check_count
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "intake"
+PRODUCER = "intake"
+DESCRIPTION_MIN = 10
+DESCRIPTION_MAX = 4000
+Channel = Literal["web", "api", "open311", "telegram"]
+
+# Statuses the citizen sees (the consumer moves them along the router's events).
+OPEN_STATUSES = ("submitted", "triage", "routed", "acknowledged", "info_requested",
+                 "responded", "reopened", "disputed")
+TERMINAL_STATUSES = ("withdrawn", "closed")
+
+# --- tracking codes and secrets ------------------------------------------------------
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_DECODE_MAP = str.maketrans({"O": "0", "I": "1", "L": "1"})
+
+
+def _random_base32(n: int) -> str:
+    return "".join(secrets.choice(CROCKFORD) for _ in range(n))
+
+
+def new_tracking_code(region: str) -> str:
+    """``<REGION>-XXXX-XXXX``: 40 random bits in Crockford base32 (no I, L, O, U), so it
+    reads well over the phone and cannot be guessed or enumerated."""
+    body = _random_base32(8)
+    return f"{region}-{body[:4]}-{body[4:]}"
+
+
+def normalize_code(raw: str) -> str:
+    """Accept what people type: any case, spaces or missing hyphens, O for 0, I/L for 1."""
+    text = re.sub(r"[\s\-_.]", "", raw.upper())
+    m = re.fullmatch(r"([A-Z][A-Z0-9]{1,9}?)([0-9A-Z]{8})", text)
+    if not m:
+        return raw.strip().upper()
+    body = m[2].translate(_DECODE_MAP)
+    return f"{m[1]}-{body[:4]}-{body[4:]}"
+
+
+def new_secret() -> str:
+    """80 random bits as four groups of four Crockford characters."""
+    s = _random_base32(16)
+    return "-".join(s[i:i + 4] for i in range(0, 16, 4))
+
+
+def _derived_secret(settings: Settings, complaint_id: uuid.UUID, idempotency_key: str) -> str:
+    # A retried submission must answer the same secret, yet the secret is never stored:
+    # derive it from the server key, the complaint and the client's Idempotency-Key.
+    digest = hmac.new(settings.secret_key.encode(),
+                      f"idem|{complaint_id}|{idempotency_key}".encode(), "sha256").digest()
+    n = int.from_bytes(digest[:10], "big")
+    s = "".join(CROCKFORD[(n >> (5 * i)) & 31] for i in range(16))
+    return "-".join(s[i:i + 4] for i in range(0, 16, 4))
+
+
+def normalize_secret(raw: str) -> str:
+    text = re.sub(r"[\s\-_.]", "", raw.upper()).translate(_DECODE_MAP)
+    return "-".join(text[i:i + 4] for i in range(0, len(text), 4))
+
+
+def hash_secret(secret: str) -> bytes:
+    return hashlib.sha256(normalize_secret(secret).encode()).digest()
+
+
+def check_secret(row: asyncpg.Record, secret: str | None) -> None:
+    """Raise ``WrongSecret`` unless ``secret`` is the complaint's (constant time)."""
+    if not secret or not hmac.compare_digest(hash_secret(secret), bytes(row["secret_hash"])):
+        raise WrongSecret("The follow-up secret is wrong for this tracking code")
+
+
+# --- input models (JSON API; the web form and Open311 build the same command) ----------
+
+def _blank_to_none(v: Any) -> Any:
+    return None if isinstance(v, str) and not v.strip() else v
+
+
+class ReporterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+    name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=32, pattern=r"^\+?[0-9][0-9 ()\-]{5,30}$")
+    email: str | None = Field(default=None, max_length=254,
+                              pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+    _blank = field_validator("name", "phone", "email", mode="before")(_blank_to_none)
+
+    def is_empty(self) -> bool:
+        return not (self.name or self.phone or self.email)
+
+
+class PhotoIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    content_type: str = Field(max_length=100, description="Claimed type; the bytes decide.")
+    data: str = Field(description="The image, base64-encoded")
+
+
+class ComplaintIn(BaseModel):
+    """``POST /api/v1/complaints``. ``privacy`` defaults to ``confidential``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    region: str = Field(min_length=1, max_length=10)
+    category: str = Field(min_length=1, max_length=40)
+    title: str | None = Field(default=None, max_length=200)
+    description: str = Field(min_length=DESCRIPTION_MIN, max_length=DESCRIPTION_MAX)
+    location: Location | None = None
+    reporter: ReporterIn | None = None
+    privacy: Privacy = "confidential"
+    photos: list[PhotoIn] = Field(default_factory=list, max_length=3)
+
+    _blank = field_validator("title", mode="before")(_blank_to_none)
+
+
+class Receipt(BaseModel):
+    """What a citizen gets back: keep the tracking code and the secret."""
+
+    complaint_id: str
+    tracking_code: str
+    status: str = "submitted"
+    privacy: Privacy
+    secret: str = Field(description="Follow-up secret: needed to add information, rate, "
+                                    "dispute or withdraw. Shown once; only its hash is kept.")
+    status_url: str
+    page_url: str
+    submitted_at: datetime
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    secret: str = Field(min_length=1, max_length=64)
+    rating: int | None = Field(default=None, ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=2000)
+    dispute: bool = False
+
+    @model_validator(mode="after")
+    def _something(self) -> FeedbackIn:
+        if self.rating is None and not self.dispute:
+            raise ValueError("give a rating (1-5) or dispute the resolution")
+        return self
+
+
+class InfoIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    secret: str = Field(min_length=1, max_length=64)
+    message: str = Field(min_length=1, max_length=DESCRIPTION_MAX)
+    photos: list[PhotoIn] = Field(default_factory=list, max_length=3)
+
+
+class WithdrawIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    secret: str = Field(min_length=1, max_length=64)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitCommand:
+    """A complaint from any channel (web, api, open311, telegram)."""
+
+    region: str
+    category: str
+    description: str
+    privacy: Privacy = "confidential"
+    channel: Channel = "api"
+    title: str | None = None
+    location: Location | None = None
+    reporter: ReporterIn | None = None
+    photos: Sequence[Photo] = ()
+    idempotency_key: str | None = None
+    request_hash: bytes | None = None
+
+
+# --- submitting ------------------------------------------------------------------------
+
+def validate_command(catalog: Catalog, cmd: SubmitCommand) -> SubmitCommand:
+    """Check codes against the catalog and the privacy rules; raise a 422 naming the
+    field. Returns the command to store (an anonymous report's contact is dropped:
+    anonymous means nothing is kept, whatever was typed)."""
+    if cmd.region not in catalog.regions:
+        raise field_error("region", f"unknown region {cmd.region!r}", "unknown_code")
+    if cmd.category not in {c.code for c in catalog.categories_for(cmd.region)}:
+        raise field_error("category", f"unknown category {cmd.category!r} in region "
+                          f"{cmd.region}", "unknown_code")
+    description = cmd.description.strip()
+    if not DESCRIPTION_MIN <= len(description) <= DESCRIPTION_MAX:
+        raise field_error("description", f"write between {DESCRIPTION_MIN} and "
+                          f"{DESCRIPTION_MAX} characters", "string_length")
+    check_count(len(cmd.photos))
+    reporter = cmd.reporter
+    if cmd.privacy == "anonymous":
+        reporter = None
+    elif cmd.privacy == "named" and (reporter is None or not reporter.name):
+        raise field_error("reporter.name", "a named report needs the reporter's name", "missing")
+    if reporter is not None and reporter.is_empty():
+        reporter = None
+    return SubmitCommand(
+        region=cmd.region, category=cmd.category, description=description,
+        privacy=cmd.privacy, channel=cmd.channel, title=cmd.title, location=cmd.location,
+        reporter=reporter, photos=tuple(cmd.photos), idempotency_key=cmd.idempotency_key,
+        request_hash=cmd.request_hash,
+    )
+
+
+@dataclass
+class Prepared:
+    """A validated submission with its ids, rows and event, ready to store."""
+
+    cmd: SubmitCommand
+    complaint_id: uuid.UUID
+    tracking_code: str
+    secret: str
+    reporter_ref: str
+    now: datetime
+    photo_ids: list[uuid.UUID] = field(default_factory=list)
+
+    def complaint_row(self) -> tuple[Any, ...]:
+        c, loc = self.cmd, self.cmd.location
+        return (self.complaint_id, self.tracking_code, c.region, c.category, c.title,
+                c.description, loc.lat if loc else None, loc.lon if loc else None,
+                loc.address if loc else None, c.privacy, c.channel, self.reporter_ref,
+                hash_secret(self.secret), "submitted", self.now, self.now)
+
+    def envelope(self) -> Envelope:
+        c = self.cmd
+        return Envelope.build(ComplaintSubmitted(
+            tracking_code=self.tracking_code, region=c.region, category=c.category,
+            title=c.title, description=c.description, location=c.location,
+            privacy=c.privacy, reporter_ref=self.reporter_ref, channel=c.channel,
+            photo_ids=tuple(str(p) for p in self.photo_ids), submitted_at=self.now,
+        ), complaint_id=str(self.complaint_id), producer=PRODUCER, occurred_at=self.now)
+
+    def receipt(self) -> Receipt:
+        return Receipt(
+            complaint_id=str(self.complaint_id), tracking_code=self.tracking_code,
+            privacy=self.cmd.privacy, secret=self.secret,
+            status_url=f"/api/v1/complaints/{self.tracking_code}",
+            page_url=f"/status/{self.tracking_code}", submitted_at=self.now,
+        )
+
+
+def prepare(catalog: Catalog, settings: Settings, cmd: SubmitCommand,
+            now: datetime | None = None) -> Prepared:
+    """Validate and give the submission its ids (raises a 422 on bad input)."""
+    cmd = validate_command(catalog, cmd)
+    complaint_id = uuid.uuid4()
+    secret = (_derived_secret(settings, complaint_id, cmd.idempotency_key)
+              if cmd.idempotency_key else new_secret())
+    return Prepared(
+        cmd=cmd, complaint_id=complaint_id, tracking_code=new_tracking_code(cmd.region),
+        secret=secret, reporter_ref="rr_" + secrets.token_hex(16),
+        now=now or datetime.now(UTC), photo_ids=[uuid.uuid4() for _ in cmd.photos],
+    )
+
+
+async def store(conn: asyncpg.Connection, items: Sequence[Prepared]) -> None:
+    """Write prepared submissions and their ``complaint.submitted`` events; call inside
+    one transaction (several submissions may share it: see ``batch.py``)."""
+    await db.insert_complaints(conn, [p.complaint_row() for p in items])
+    await db.insert_reporters(conn, [
+        (p.complaint_id, p.cmd.reporter.name, p.cmd.reporter.phone, p.cmd.reporter.email)
+        for p in items if p.cmd.reporter is not None])
+    await db.insert_photos(conn, [
+        (pid, p.complaint_id, photo.content_type, photo.data)
+        for p in items for pid, photo in zip(p.photo_ids, p.cmd.photos, strict=True)])
+    await db.add_timeline(conn, [(p.complaint_id, p.now, "submitted",
+                                  {"channel": p.cmd.channel}) for p in items])
+    await add_to_outbox(conn, SCHEMA, topics.INTAKE, *(p.envelope() for p in items))
+
+
+async def _store_idempotent(conn: asyncpg.Connection, p: Prepared) -> bool:
+    """Claim the Idempotency-Key and store; False if the key was claimed before (the
+    INSERT waits for a concurrent claimant's commit, so exactly one wins)."""
+    body = p.receipt().model_dump(mode="json", exclude={"secret"})
+    claimed = await conn.fetchval(
+        "INSERT INTO intake.idempotency_keys (key, request_hash, status, body)"
+        " VALUES ($1, $2, 201, $3) ON CONFLICT DO NOTHING RETURNING 1",
+        p.cmd.idempotency_key, p.cmd.request_hash or b"", body)
+    if claimed is None:
+        return False
+    await store(conn, [p])
+    return True
+
+
+async def _replay(pool: asyncpg.Pool, settings: Settings, key: str,
+                  request_hash: bytes) -> Receipt | None:
+    row = await pool.fetchrow(
+        "SELECT request_hash, body FROM intake.idempotency_keys WHERE key = $1", key)
+    if row is None:
+        return None
+    if not hmac.compare_digest(bytes(row["request_hash"]), request_hash):
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request body")
+    body = dict(row["body"])
+    body["secret"] = _derived_secret(settings, uuid.UUID(body["complaint_id"]), key)
+    return Receipt.model_validate(body)
+
+
+async def submit_complaint(pool: asyncpg.Pool, catalog: Catalog, settings: Settings,
+                           command: SubmitCommand) -> Receipt:
+    """Validate, store and publish (through the outbox) one complaint; return the
+    receipt only after the commit.
+
+    Raises ``ValidationFailed`` (422) naming the field for bad input, and
+    ``IdempotencyKeyReused`` (409) when ``command.idempotency_key`` was used before with
+    another ``request_hash``; a retry with the same key and hash returns the first
+    receipt (same tracking code and secret) and stores nothing.
+    """
+    key = command.idempotency_key
+    if key is not None:
+        replayed = await _replay(pool, settings, key, command.request_hash or b"")
+        if replayed is not None:
+            return replayed
+    for attempt in range(3):
+        p = prepare(catalog, settings, command)
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                if key is None:
+                    await store(conn, [p])
+                elif not await _store_idempotent(conn, p):
+                    break
+            return p.receipt()
+        except asyncpg.UniqueViolationError:
+            # A tracking code or pseudonym collision (one in 2^40): draw new ones.
+            if attempt == 2:
+                raise
+    assert key is not None
+    replayed = await _replay(pool, settings, key, command.request_hash or b"")
+    assert replayed is not None
+    return replayed
+
+
+# --- the citizen's follow-ups ------------------------------------------------------------
+
+async def _owned(conn: asyncpg.Connection, code: str, secret: str | None) -> asyncpg.Record:
+    row = await db.complaint_by_code(conn, normalize_code(code), for_update=True)
+    if row is None:
+        raise UnknownComplaint("No complaint has this tracking code")
+    check_secret(row, secret)
+    return row
+
+
+async def add_info(pool: asyncpg.Pool, code: str, body: InfoIn, photos: Sequence[Photo] = (),
+                   now: datetime | None = None) -> dict[str, Any]:
+    """The citizen adds information (usually answering the agency's question).
+    Raises ``UnknownComplaint``, ``WrongSecret``, ``NotAllowedNow`` (closed/withdrawn)."""
+    now = now or datetime.now(UTC)
+    check_count(len(photos))
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _owned(conn, code, body.secret)
+        if row["status"] in TERMINAL_STATUSES:
+            raise NotAllowedNow(f"The complaint is {row['status']}; it takes no more information")
+        ids = [uuid.uuid4() for _ in photos]
+        await db.insert_photos(conn, [(pid, row["id"], ph.content_type, ph.data)
+                                      for pid, ph in zip(ids, photos, strict=True)])
+        changes: dict[str, Any] = {}
+        if row["status"] == "info_requested":
+            changes["status"] = "acknowledged" if row["acknowledged_at"] else "routed"
+        await db.update_complaint(conn, row["id"], now, **changes)
+        await db.add_timeline(conn, [(row["id"], now, "info_added",
+                                      {"message": body.message, "photos": len(ids)})])
+        await add_to_outbox(conn, SCHEMA, topics.INTAKE, Envelope.build(
+            ComplaintInfoAdded(message=body.message, photo_ids=tuple(str(i) for i in ids)),
+            complaint_id=str(row["id"]), producer=PRODUCER, occurred_at=now))
+    return {"tracking_code": row["tracking_code"], "status": changes.get("status", row["status"])}
+
+
+def dispute_deadline(catalog: Catalog, row: asyncpg.Record) -> datetime | None:
+    """When the dispute window closes: the router's ``dispute_until``, else the
+    region's policy counted from the resolution."""
+    if row["dispute_until"] is not None:
+        return row["dispute_until"]  # type: ignore[no-any-return]
+    if row["resolved_at"] is None or row["region"] not in catalog.regions:
+        return None
+    try:
+        days = catalog.policy(row["region"], row["agency"], row["category"]).dispute_days
+    except LookupError:
+        days = catalog.policy(row["region"]).dispute_days
+    return catalog.regions[row["region"]].calendar.add_working_days(row["resolved_at"], days)
+
+
+def feedback_state(catalog: Catalog, row: asyncpg.Record, now: datetime) -> tuple[bool, bool]:
+    """(may rate, may dispute) now."""
+    resolved = row["status"] == "resolved" and row["feedback_at"] is None
+    until = dispute_deadline(catalog, row)
+    return resolved, resolved and until is not None and now <= until
+
+
+async def give_feedback(pool: asyncpg.Pool, catalog: Catalog, code: str, body: FeedbackIn,
+                        now: datetime | None = None) -> dict[str, Any]:
+    """Rate (1-5) and/or dispute a resolved complaint, once. Raises ``UnknownComplaint``,
+    ``WrongSecret``, ``NotAllowedNow`` (not resolved, already rated, or a dispute after
+    the dispute window closed)."""
+    now = now or datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _owned(conn, code, body.secret)
+        may_rate, may_dispute = feedback_state(catalog, row, now)
+        if not may_rate:
+            raise NotAllowedNow("Feedback is possible once, after the agency resolved the "
+                                "complaint")
+        if body.dispute and not may_dispute:
+            raise NotAllowedNow("The dispute window has closed")
+        status = "disputed" if body.dispute else "resolved"
+        await db.update_complaint(conn, row["id"], now, status=status, rating=body.rating,
+                                  feedback_comment=body.comment, disputed=body.dispute,
+                                  feedback_at=now)
+        await db.add_timeline(conn, [(row["id"], now, "feedback_given",
+                                      {"rating": body.rating, "dispute": body.dispute})])
+        await add_to_outbox(conn, SCHEMA, topics.INTAKE, Envelope.build(
+            ComplaintFeedbackGiven(rating=body.rating, comment=body.comment,
+                                   dispute=body.dispute),
+            complaint_id=str(row["id"]), producer=PRODUCER, occurred_at=now))
+    return {"tracking_code": row["tracking_code"], "status": status, "rating": body.rating,
+            "dispute": body.dispute}
+
+
+async def withdraw(pool: asyncpg.Pool, code: str, body: WithdrawIn,
+                   now: datetime | None = None) -> dict[str, Any]:
+    """The citizen withdraws an open complaint. Raises ``UnknownComplaint``,
+    ``WrongSecret``, ``NotAllowedNow`` (already resolved, closed or withdrawn)."""
+    now = now or datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _owned(conn, code, body.secret)
+        if row["status"] not in OPEN_STATUSES or row["status"] == "disputed":
+            raise NotAllowedNow(f"A complaint that is {row['status']} cannot be withdrawn")
+        await db.update_complaint(conn, row["id"], now, status="withdrawn")
+        await db.add_timeline(conn, [(row["id"], now, "withdrawn", {})])
+        await add_to_outbox(conn, SCHEMA, topics.INTAKE, Envelope.build(
+            ComplaintWithdrawn(reason=body.reason), complaint_id=str(row["id"]),
+            producer=PRODUCER, occurred_at=now))
+    return {"tracking_code": row["tracking_code"], "status": "withdrawn"}
+
+
+# --- the public view -------------------------------------------------------------------
+
+def overdue(row: asyncpg.Record, now: datetime) -> dict[str, bool]:
+    """Which clocks are overdue now (due passed, or oversight reported a breach, and
+    the step is not done)."""
+    open_ = row["status"] in OPEN_STATUSES
+    breached = set(row["breached"] or ())
+
+    def late(kind: str, due: datetime | None, done: bool) -> bool:
+        return bool(open_ and not done and (kind in breached or (due is not None and due < now)))
+
+    return {
+        "triage": late("triage", row["triage_by"], row["status"] != "triage"),
+        "acknowledge": late("acknowledge", row["acknowledge_by"],
+                            row["acknowledged_at"] is not None),
+        "resolve": late("resolve", row["resolve_by"], row["resolved_at"] is not None),
+    }
+
+
+async def public_status(pool: asyncpg.Pool, catalog: Catalog, code: str,
+                        now: datetime | None = None) -> dict[str, Any]:
+    """What anyone holding the tracking code may see: status, agency (code and name),
+    deadlines and whether they are overdue, the citizen-visible timeline, feedback.
+    No description, contact or photos. Raises ``UnknownComplaint``."""
+    now = now or datetime.now(UTC)
+    row = await db.complaint_by_code(pool, normalize_code(code))
+    if row is None:
+        raise UnknownComplaint("No complaint has this tracking code")
+    events = await db.timeline(pool, row["id"])
+    agency = catalog.agencies.get(row["agency"]) if row["agency"] else None
+    region = catalog.regions.get(row["region"])
+    category = catalog.categories.get(row["category"])
+    may_rate, may_dispute = feedback_state(catalog, row, now)
+    until = dispute_deadline(catalog, row)
+    return {
+        "tracking_code": row["tracking_code"],
+        "status": row["status"],
+        "region": {"code": row["region"], "name": region.name if region else row["region"]},
+        "category": {"code": row["category"],
+                     "name_id": category.name_id if category else row["category"],
+                     "name_en": category.name_en if category else row["category"]},
+        "title": row["title"],
+        "privacy": row["privacy"],
+        "submitted_at": _iso(row["submitted_at"]),
+        "updated_at": _iso(row["updated_at"]),
+        "agency": ({"code": row["agency"], "name": agency.name if agency else row["agency"],
+                    "short_name": agency.short_name if agency else row["agency"]}
+                   if row["agency"] else None),
+        "deadlines": {"triage_by": _iso(row["triage_by"]),
+                      "acknowledge_by": _iso(row["acknowledge_by"]),
+                      "resolve_by": _iso(row["resolve_by"]),
+                      "dispute_until": _iso(until)},
+        "overdue": overdue(row, now),
+        "feedback": ({"rating": row["rating"], "dispute": row["disputed"],
+                      "given_at": _iso(row["feedback_at"])} if row["feedback_at"] else None),
+        "can_give_feedback": may_rate,
+        "can_dispute": may_dispute,
+        "timeline": [{"at": _iso(e["at"]), "kind": e["kind"], **dict(e["data"])}
+                     for e in events],
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+

@@ -1,0 +1,17 @@
+"""Typed application keys of the intake app (the shared ones are in ``awasi.web.keys``)."""
+
+from __future__ import annotations
+
+import jinja2
+from aiohttp import web
+
+from awasi.catalog import Catalog
+from awasi.i18n import Catalogs
+from services.intake.batch import SubmitBatcher
+from services.intake.ratelimit import SubmissionLimiter
+
+CATALOG = web.AppKey("intake.catalog", Catalog)
+MESSAGES = web.AppKey("intake.messages", Catalogs)
+LIMITER = web.AppKey("intake.limiter", SubmissionLimiter)
+BATCHER = web.AppKey("intake.batcher", SubmitBatcher)
+JINJA = web.AppKey("intake.jinja", jinja2.Environment)

@@ -1,0 +1,3 @@
+from aiohttp import web
+def setup(app: web.Application) -> None:
+    pass

@@ -1,0 +1,574 @@
+"""Intake's JSON API against the real embedded PostgreSQL and broker: every endpoint,
+every privacy mode, the error paths, idempotent retries, photos, the reporter
+lookup, and that no personal data of a confidential or anonymous reporter reaches a
+topic."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import FormData
+from aiohttp.test_utils import TestClient
+
+from awasi import signing
+from awasi.events import topics
+from awasi.events.envelope import Envelope
+from awasi.events.payloads import ComplaintRouted, Deadlines, TicketResolved
+from awasi.settings import Settings
+from tests.support.kafka import publish, read_all, read_topic
+from tests.support.services import running_service
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 32
+
+
+def complaint(**over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "region": "MDN", "category": "asn-pungli",
+        "title": "Pungutan liar di kantor kelurahan",
+        "description": "Petugas meminta uang Rp50.000 untuk surat pengantar.",
+        "location": {"lat": 3.59, "lon": 98.67, "address": "Jl. Merdeka 1, Medan"},
+        "reporter": {"name": "Siti Rahmawati", "phone": "+62 812 5550 1234",
+                     "email": "siti.rahma@example.id"},
+        "privacy": "named",
+    }
+    body.update(over)
+    return body
+
+
+@pytest.fixture
+def intake_settings(settings: Settings) -> Settings:
+    return settings.with_(rate_limit_per_minute=10_000)
+
+
+@pytest.fixture
+async def client(intake_settings: Settings) -> AsyncIterator[TestClient]:
+    async with running_service("intake", intake_settings) as c:
+        yield c
+
+
+async def submit(client: TestClient, status: int = 201, **over: Any) -> dict[str, Any]:
+    r = await client.post("/api/v1/complaints", json=complaint(**over))
+    body = await r.json()
+    assert r.status == status, body
+    return body  # type: ignore[no-any-return]
+
+
+async def wait_for(predicate: Any, timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.1)
+
+
+# --- submitting ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("privacy", ["named", "confidential", "anonymous"])
+async def test_submit_each_privacy_mode(client: TestClient, privacy: str,
+                                        intake_settings: Settings) -> None:
+    body = await submit(client, privacy=privacy)
+    code = body["tracking_code"]
+    assert code.startswith("MDN-")
+    assert len(code) == len("MDN-7KQ4-X2PA")
+    assert set(code[4:].replace("-", "")) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+    assert body["secret"] and body["privacy"] == privacy
+    uuid.UUID(body["complaint_id"])
+    assert body["status_url"] == f"/api/v1/complaints/{code}"
+
+    r = await client.get(body["status_url"])
+    status = await r.json()
+    assert r.status == 200
+    assert status["tracking_code"] == code
+    assert status["status"] == "submitted"
+    assert status["timeline"][0]["kind"] == "submitted"
+    text = json.dumps(status)
+    assert "Siti" not in text and "5550" not in text and "example.id" not in text
+
+    conn = await asyncpg.connect(intake_settings.database_url)
+    try:
+        row = await conn.fetchrow("SELECT * FROM intake.reporters WHERE complaint_id = $1",
+                                  uuid.UUID(body["complaint_id"]))
+        secret_hash = await conn.fetchval(
+            "SELECT secret_hash FROM intake.complaints WHERE tracking_code = $1", code)
+    finally:
+        await conn.close()
+    if privacy == "anonymous":
+        assert row is None  # nothing kept, even though a name was typed
+    else:
+        assert row["name"] == "Siti Rahmawati"
+    assert body["secret"].encode() not in bytes(secret_hash)
+    assert len(bytes(secret_hash)) == 32
+
+
+async def test_no_personal_data_on_the_topic(client: TestClient,
+                                             intake_settings: Settings) -> None:
+    conf = await submit(client, privacy="confidential")
+    anon = await submit(client, privacy="anonymous")
+    named = await submit(client, privacy="named")
+    ids = {conf["complaint_id"], anon["complaint_id"], named["complaint_id"]}
+    assert intake_settings.kafka_bootstrap
+    msgs = await read_topic(
+        intake_settings.kafka_bootstrap, topics.INTAKE,
+        until=lambda ms: {m.get("complaint_id") for m in ms} >= ids)
+    submitted = [m for m in msgs if m["type"] == "complaint.submitted"]
+    assert len(submitted) == 3
+    for m in msgs:
+        for needle in ("Siti", "Rahmawati", "5550", "812", "siti.rahma", "example.id"):
+            assert needle not in m["_raw"], (needle, m["_raw"])
+        assert m["_key"] == m["complaint_id"]
+    refs = {m["payload"]["reporter_ref"] for m in submitted}
+    assert len(refs) == 3
+    by_id = {m["complaint_id"]: m for m in submitted}
+    assert by_id[anon["complaint_id"]]["payload"]["privacy"] == "anonymous"
+    assert by_id[conf["complaint_id"]]["payload"]["tracking_code"] == conf["tracking_code"]
+
+
+async def test_named_report_needs_a_name(client: TestClient) -> None:
+    body = await submit(client, 422, reporter={"phone": "+62 812 5550 1234"})
+    assert body["error"]["details"]["fields"][0]["field"] == "reporter.name"
+
+
+@pytest.mark.parametrize(("over", "field"), [
+    ({"region": "XXX"}, "region"),
+    ({"category": "no-such-category"}, "category"),
+    ({"description": "short"}, "description"),
+    ({"description": "x" * 4001}, "description"),
+    ({"privacy": "secret"}, "privacy"),
+    ({"location": {"lat": "north", "lon": 98.6}}, "location.lat"),
+    ({"reporter": {"name": "A", "email": "not-an-email"}}, "reporter.email"),
+    ({"description": 12345678901}, "description"),
+    ({"extra_field": 1}, "extra_field"),
+])
+async def test_invalid_fields_are_named(client: TestClient, over: dict[str, Any],
+                                        field: str) -> None:
+    body = await submit(client, 422, **over)
+    assert body["error"]["code"] == "validation_failed"
+    fields = [f["field"] for f in body["error"]["details"]["fields"]]
+    assert field in fields
+
+
+async def test_missing_required_fields(client: TestClient) -> None:
+    r = await client.post("/api/v1/complaints", json={"region": "MDN"})
+    body = await r.json()
+    assert r.status == 422
+    fields = {f["field"] for f in body["error"]["details"]["fields"]}
+    assert {"category", "description"} <= fields
+
+
+async def test_bad_json_and_media_type_and_size(client: TestClient,
+                                                intake_settings: Settings) -> None:
+    r = await client.post("/api/v1/complaints", data=b"{not json",
+                          headers={"Content-Type": "application/json"})
+    assert r.status == 400
+    assert (await r.json())["error"]["code"] == "bad_json"
+    r = await client.post("/api/v1/complaints", data=b"[1, 2]",
+                          headers={"Content-Type": "application/json"})
+    assert r.status == 422
+    r = await client.post("/api/v1/complaints", data=b"region=MDN",
+                          headers={"Content-Type": "text/plain"})
+    assert r.status == 415
+    big = complaint(title="t", description="x" * 3000)
+    big["padding"] = "y" * (intake_settings.max_request_bytes + 10)
+    r = await client.post("/api/v1/complaints", json=big)
+    assert r.status == 413
+    assert (await r.json())["error"]["code"] == "payload_too_large"
+
+
+async def test_rate_limit_answers_429_with_retry_after(settings: Settings) -> None:
+    async with running_service("intake", settings.with_(rate_limit_per_minute=2)) as c:
+        await submit(c)
+        await submit(c)
+        r = await c.post("/api/v1/complaints", json=complaint())
+        assert r.status == 429
+        assert int(r.headers["Retry-After"]) >= 1
+        body = await r.json()
+        assert body["error"]["code"] == "rate_limited"
+        # Reading the status is not a submission: not limited.
+        r = await c.get("/api/v1/regions")
+        assert r.status == 200
+
+
+# --- idempotency -----------------------------------------------------------------------
+
+async def test_idempotent_retry_returns_the_first_answer(client: TestClient,
+                                                         intake_settings: Settings) -> None:
+    key = str(uuid.uuid4())
+    payload = complaint(privacy="anonymous")
+    r1 = await client.post("/api/v1/complaints", json=payload, headers={"Idempotency-Key": key})
+    b1 = await r1.json()
+    assert r1.status == 201, b1
+    r2 = await client.post("/api/v1/complaints", json=payload, headers={"Idempotency-Key": key})
+    b2 = await r2.json()
+    assert r2.status == 201
+    assert b2 == b1
+    # Concurrent retries all get the same answer, and one complaint exists.
+    results = await asyncio.gather(*(
+        client.post("/api/v1/complaints", json=payload, headers={"Idempotency-Key": key})
+        for _ in range(5)))
+    assert {(await r.json())["tracking_code"] for r in results} == {b1["tracking_code"]}
+    # The secret still works (it is derived, not stored).
+    r = await client.post(f"/api/v1/complaints/{b1['tracking_code']}/withdraw",
+                          json={"secret": b1["secret"]})
+    assert r.status == 200
+    # Same key, different body: 409.
+    r3 = await client.post("/api/v1/complaints", json=complaint(description="Another thing "
+                                                                "entirely, different."),
+                           headers={"Idempotency-Key": key})
+    assert r3.status == 409
+    assert (await r3.json())["error"]["code"] == "idempotency_key_reused"
+    conn = await asyncpg.connect(intake_settings.database_url)
+    try:
+        n = await conn.fetchval("SELECT count(*) FROM intake.complaints")
+        events = await conn.fetchval(
+            "SELECT count(*) FROM intake.outbox WHERE event_type = 'complaint.submitted'")
+    finally:
+        await conn.close()
+    assert n == 1 and events == 1
+
+
+async def test_concurrent_submissions_are_all_stored(client: TestClient,
+                                                     intake_settings: Settings) -> None:
+    results = await asyncio.gather(*(client.post("/api/v1/complaints", json=complaint())
+                                     for _ in range(40)))
+    codes = set()
+    for r in results:
+        assert r.status == 201
+        codes.add((await r.json())["tracking_code"])
+    assert len(codes) == 40
+    conn = await asyncpg.connect(intake_settings.database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM intake.complaints") == 40
+        assert await conn.fetchval("SELECT count(*) FROM intake.outbox") == 40
+    finally:
+        await conn.close()
+
+
+# --- photos ----------------------------------------------------------------------------
+
+async def test_photos_in_json_and_signed_links(client: TestClient,
+                                               intake_settings: Settings) -> None:
+    photos = [{"content_type": "image/png", "data": base64.b64encode(PNG).decode()},
+              {"content_type": "image/jpeg", "data": base64.b64encode(JPEG).decode()},
+              {"content_type": "image/webp", "data": base64.b64encode(WEBP).decode()}]
+    body = await submit(client, photos=photos)
+    msgs = await read_topic(intake_settings.kafka_bootstrap or "", topics.INTAKE,
+                            until=lambda ms: len(ms) >= 1)
+    photo_ids = msgs[0]["payload"]["photo_ids"]
+    assert len(photo_ids) == 3
+    assert msgs[0]["complaint_id"] == body["complaint_id"]
+    token = signing.sign(intake_settings.secret_key, "photo", photo_ids[0])
+    r = await client.get(f"/photos/{photo_ids[0]}?token={token}")
+    assert r.status == 200
+    assert r.headers["Content-Type"] == "image/png"
+    assert await r.read() == PNG
+    # A token for another photo, or a forged one, is refused.
+    r = await client.get(f"/photos/{photo_ids[1]}?token={token}")
+    assert r.status == 403
+    r = await client.get(f"/photos/{photo_ids[1]}?token=forged")
+    assert r.status == 403
+    other = signing.sign(intake_settings.secret_key, "reporter", photo_ids[1])
+    r = await client.get(f"/photos/{photo_ids[1]}?token={other}")
+    assert r.status == 403
+
+
+async def test_expired_photo_link_is_refused(client: TestClient,
+                                             intake_settings: Settings) -> None:
+    from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+    body = await submit(client, photos=[{"content_type": "image/png",
+                                         "data": base64.b64encode(PNG).decode()}])
+    msgs = await read_topic(intake_settings.kafka_bootstrap or "", topics.INTAKE,
+                            until=lambda ms: len(ms) >= 1)
+    pid = msgs[0]["payload"]["photo_ids"][0]
+    assert msgs[0]["complaint_id"] == body["complaint_id"]
+
+    class OldSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - 3700
+
+    token = URLSafeTimedSerializer(intake_settings.secret_key, salt="awasi.photo",
+                                   signer=OldSigner).dumps(pid)
+    r = await client.get(f"/photos/{pid}?token={token}")
+    assert r.status == 403
+
+
+@pytest.mark.parametrize(("photo", "type_"), [
+    ({"content_type": "image/png", "data": base64.b64encode(b"GIF89a....").decode()},
+     "photo_type"),
+    ({"content_type": "image/png", "data": "!!!not base64!!!"}, "photo_base64"),
+    ({"content_type": "image/png", "data": ""}, "photo_empty"),
+])
+async def test_bad_photo_is_rejected(client: TestClient, photo: dict[str, str],
+                                     type_: str) -> None:
+    body = await submit(client, 422, photos=[photo])
+    f = body["error"]["details"]["fields"][0]
+    assert f["field"] == "photos.0" and f["type"] == type_
+
+
+async def test_too_many_photos(client: TestClient) -> None:
+    p = {"content_type": "image/png", "data": base64.b64encode(PNG).decode()}
+    body = await submit(client, 422, photos=[p] * 4)
+    assert body["error"]["details"]["fields"][0]["field"] == "photos"
+
+
+async def test_multipart_submission_with_photos(client: TestClient,
+                                                intake_settings: Settings) -> None:
+    form = FormData()
+    form.add_field("complaint", json.dumps(complaint(privacy="confidential")),
+                   content_type="application/json")
+    form.add_field("photo", JPEG, filename="a.jpg", content_type="image/jpeg")
+    form.add_field("photo", PNG, filename="b.png", content_type="image/png")
+    r = await client.post("/api/v1/complaints", data=form)
+    body = await r.json()
+    assert r.status == 201, body
+    conn = await asyncpg.connect(intake_settings.database_url)
+    try:
+        types = sorted(await conn.fetchval(
+            "SELECT array_agg(content_type) FROM intake.photos WHERE complaint_id = $1",
+            uuid.UUID(body["complaint_id"])))
+    finally:
+        await conn.close()
+    assert types == ["image/jpeg", "image/png"]
+    form = FormData()
+    form.add_field("complaint", json.dumps(complaint()), content_type="application/json")
+    form.add_field("photo", b"%PDF-1.4 not an image", filename="x.png",
+                   content_type="image/png")
+    r = await client.post("/api/v1/complaints", data=form)
+    assert r.status == 422
+
+
+# --- catalog ---------------------------------------------------------------------------
+
+async def test_regions_and_categories(client: TestClient) -> None:
+    r = await client.get("/api/v1/regions")
+    regions = await r.json()
+    assert {"MDN", "PLJ", "SWL", "PKY", "SRG"} <= {x["code"] for x in regions}
+    r = await client.get("/api/v1/categories?region=MDN")
+    cats = await r.json()
+    assert "asn-pungli" in {c["code"] for c in cats}
+    assert all(c["name_id"] and c["name_en"] for c in cats)
+    r = await client.get("/api/v1/categories?region=NOPE")
+    assert r.status == 422
+    assert (await r.json())["error"]["details"]["fields"][0]["field"] == "region"
+
+
+# --- follow-ups ------------------------------------------------------------------------
+
+def routed_env(complaint_id: str, code: str, agency: str = "MDN-INSPEKTORAT") -> Envelope:
+    now = datetime.now(UTC)
+    return Envelope.build(ComplaintRouted(
+        tracking_code=code, region="MDN", category="asn-pungli", agency=agency,
+        rule="category:MDN:asn-pungli",
+        deadlines=Deadlines(acknowledge_by=now + timedelta(days=7),
+                            resolve_by=now + timedelta(days=14))),
+        complaint_id=complaint_id, producer="router")
+
+
+def resolved_env(complaint_id: str, dispute_until: datetime | None = None) -> Envelope:
+    until = dispute_until or datetime.now(UTC) + timedelta(days=14)
+    return Envelope.build(TicketResolved(
+        agency="MDN-INSPEKTORAT", note="Petugas telah diberi sanksi.",
+        deadlines=Deadlines(dispute_until=until)),
+        complaint_id=complaint_id, producer="router")
+
+
+async def status_of(client: TestClient, code: str) -> dict[str, Any]:
+    r = await client.get(f"/api/v1/complaints/{code}")
+    assert r.status == 200
+    return await r.json()  # type: ignore[no-any-return]
+
+
+async def test_router_events_update_the_status(client: TestClient,
+                                               intake_settings: Settings) -> None:
+    body = await submit(client, privacy="anonymous")
+    code, cid = body["tracking_code"], body["complaint_id"]
+    bootstrap = intake_settings.kafka_bootstrap or ""
+    env = routed_env(cid, code)
+    await publish(bootstrap, topics.ROUTER, env.to_bytes(), key=cid.encode())
+    await publish(bootstrap, topics.ROUTER, env.to_bytes(), key=cid.encode())  # redelivery
+
+    async def routed() -> dict[str, Any] | None:
+        s = await status_of(client, code)
+        return s if s["status"] == "routed" else None
+
+    s = await wait_for(routed)
+    assert s["agency"]["code"] == "MDN-INSPEKTORAT"
+    assert "Inspektorat" in s["agency"]["name"]
+    assert s["deadlines"]["resolve_by"] is not None
+    assert s["overdue"] == {"triage": False, "acknowledge": False, "resolve": False}
+    assert [e["kind"] for e in s["timeline"]] == ["submitted", "complaint.routed"]
+    assert s["can_give_feedback"] is False
+
+    # Feedback before resolution is refused.
+    r = await client.post(f"/api/v1/complaints/{code}/feedback",
+                          json={"secret": body["secret"], "rating": 4})
+    assert r.status == 409
+
+    await publish(bootstrap, topics.ROUTER, resolved_env(cid).to_bytes(), key=cid.encode())
+
+    async def resolved() -> dict[str, Any] | None:
+        s = await status_of(client, code)
+        return s if s["status"] == "resolved" else None
+
+    s = await wait_for(resolved)
+    assert s["can_give_feedback"] and s["can_dispute"]
+    assert s["timeline"][-1]["note"] == "Petugas telah diberi sanksi."
+
+    # Wrong secret: 403; right secret: accepted once, published.
+    r = await client.post(f"/api/v1/complaints/{code}/feedback",
+                          json={"secret": "AAAA-BBBB-CCCC-DDDD", "rating": 2})
+    assert r.status == 403
+    assert (await r.json())["error"]["code"] == "wrong_secret"
+    r = await client.post(f"/api/v1/complaints/{code}/feedback",
+                          json={"secret": body["secret"].lower().replace("-", ""),
+                                "rating": 2, "comment": "Belum beres", "dispute": True})
+    assert r.status == 200, await r.json()
+    r = await client.post(f"/api/v1/complaints/{code}/feedback",
+                          json={"secret": body["secret"], "rating": 5})
+    assert r.status == 409
+    s = await status_of(client, code)
+    assert s["status"] == "disputed"
+    assert s["feedback"]["rating"] == 2 and s["feedback"]["dispute"] is True
+    msgs = await read_topic(bootstrap, topics.INTAKE,
+                            until=lambda ms: any(m["type"] == "complaint.feedback_given"
+                                                 for m in ms))
+    fb = next(m for m in msgs if m["type"] == "complaint.feedback_given")
+    assert fb["payload"] == {"rating": 2, "comment": "Belum beres", "dispute": True}
+
+
+async def test_dispute_after_the_window_is_refused(client: TestClient,
+                                                   intake_settings: Settings) -> None:
+    body = await submit(client)
+    code, cid = body["tracking_code"], body["complaint_id"]
+    bootstrap = intake_settings.kafka_bootstrap or ""
+    past = datetime.now(UTC) - timedelta(hours=1)
+    await publish(bootstrap, topics.ROUTER, resolved_env(cid, past).to_bytes(), key=cid.encode())
+
+    async def resolved() -> dict[str, Any] | None:
+        s = await status_of(client, code)
+        return s if s["status"] == "resolved" else None
+
+    s = await wait_for(resolved)
+    assert s["can_give_feedback"] and not s["can_dispute"]
+    r = await client.post(f"/api/v1/complaints/{code}/feedback",
+                          json={"secret": body["secret"], "dispute": True, "rating": 1})
+    assert r.status == 409
+    r = await client.post(f"/api/v1/complaints/{code}/feedback",
+                          json={"secret": body["secret"], "rating": 5})
+    assert r.status == 200
+
+
+async def test_add_info_and_withdraw(client: TestClient, intake_settings: Settings) -> None:
+    body = await submit(client, privacy="confidential")
+    code = body["tracking_code"]
+    r = await client.post(f"/api/v1/complaints/{code}/info",
+                          json={"secret": body["secret"], "message": "Kejadian pukul 10.00",
+                                "photos": [{"content_type": "image/png",
+                                            "data": base64.b64encode(PNG).decode()}]})
+    assert r.status == 200, await r.json()
+    r = await client.post(f"/api/v1/complaints/{code}/info",
+                          json={"secret": "wrong", "message": "x"})
+    assert r.status == 403
+    r = await client.post(f"/api/v1/complaints/{code}/info", json={"secret": body["secret"]})
+    assert r.status == 422
+    r = await client.post("/api/v1/complaints/MDN-0000-0000/info",
+                          json={"secret": body["secret"], "message": "x"})
+    assert r.status == 404
+    r = await client.post(f"/api/v1/complaints/{code}/withdraw",
+                          json={"secret": body["secret"], "reason": "Sudah selesai"})
+    assert r.status == 200
+    r = await client.post(f"/api/v1/complaints/{code}/info",
+                          json={"secret": body["secret"], "message": "lagi"})
+    assert r.status == 409
+    s = await status_of(client, code)
+    assert s["status"] == "withdrawn"
+    assert [e["kind"] for e in s["timeline"]] == ["submitted", "info_added", "withdrawn"]
+    msgs = await read_topic(intake_settings.kafka_bootstrap or "", topics.INTAKE,
+                            until=lambda ms: len(ms) >= 3)
+    assert [m["type"] for m in msgs] == ["complaint.submitted", "complaint.info_added",
+                                         "complaint.withdrawn"]
+    assert len(msgs[1]["payload"]["photo_ids"]) == 1
+
+
+async def test_unknown_tracking_code(client: TestClient) -> None:
+    r = await client.get("/api/v1/complaints/MDN-ZZZZ-ZZZZ")
+    assert r.status == 404
+    assert (await r.json())["error"]["code"] == "unknown_complaint"
+
+
+async def test_tracking_code_is_forgiving_when_typed(client: TestClient) -> None:
+    body = await submit(client)
+    code = body["tracking_code"]
+    typed = code.lower().replace("-", " ").replace("0", "o").replace("1", "l")
+    s = await status_of(client, typed)
+    assert s["tracking_code"] == code
+
+
+# --- the router desk's reporter lookup ---------------------------------------------------
+
+async def test_reporter_lookup_only_for_named(client: TestClient,
+                                              intake_settings: Settings) -> None:
+    key = intake_settings.secret_key
+    named = await submit(client, privacy="named")
+    conf = await submit(client, privacy="confidential")
+    anon = await submit(client, privacy="anonymous")
+
+    async def lookup(cid: str, token: str | None = None) -> Any:
+        t = token or signing.sign(key, "reporter", cid)
+        return await client.get(f"/internal/v1/complaints/{cid}/reporter?token={t}")
+
+    r = await lookup(named["complaint_id"])
+    assert r.status == 200
+    assert await r.json() == {"name": "Siti Rahmawati", "phone": "+62 812 5550 1234",
+                              "email": "siti.rahma@example.id"}
+    bodies = []
+    for cid in (conf["complaint_id"], anon["complaint_id"], str(uuid.uuid4())):
+        r = await lookup(cid)
+        assert r.status == 404
+        bodies.append(await r.json())
+    assert bodies[0] == bodies[1] == bodies[2]  # never says which case it was
+    r = await lookup(named["complaint_id"], signing.sign(key, "reporter", conf["complaint_id"]))
+    assert r.status == 403
+    r = await lookup(named["complaint_id"], signing.sign(key, "photo", named["complaint_id"]))
+    assert r.status == 403
+
+
+async def test_openapi_describes_the_api(client: TestClient) -> None:
+    r = await client.get("/openapi.json")
+    doc = await r.json()
+    for path in ("/api/v1/complaints", "/api/v1/complaints/{tracking_code}",
+                 "/api/v1/complaints/{tracking_code}/feedback",
+                 "/api/v1/complaints/{tracking_code}/info", "/api/v1/regions",
+                 "/api/v1/categories", "/internal/v1/complaints/{complaint_id}/reporter"):
+        assert path in doc["paths"], path
+    assert "ComplaintIn" in doc["components"]["schemas"]
+    assert "201" in doc["paths"]["/api/v1/complaints"]["post"]["responses"]
+
+
+async def test_all_topics_free_of_personal_data_after_a_busy_run(
+        client: TestClient, intake_settings: Settings) -> None:
+    for privacy in ("confidential", "anonymous"):
+        body = await submit(client, privacy=privacy)
+        await client.post(f"/api/v1/complaints/{body['tracking_code']}/info",
+                          json={"secret": body["secret"], "message": "Tambahan informasi"})
+    bootstrap = intake_settings.kafka_bootstrap or ""
+    await read_topic(bootstrap, topics.INTAKE, until=lambda ms: len(ms) >= 4)
+    for topic in topics.ALL:
+        for m in await read_all(bootstrap, topic, settle=0.4):
+            raw = m.get("_raw", "")
+            for needle in ("Siti", "5550 1234", "siti.rahma@example.id"):
+                assert needle not in raw
