@@ -525,3 +525,13 @@ def test_cli_check_route_and_policy(tmp_path: Path, capsys: pytest.CaptureFixtur
     path, _ = _write(tmp_path, MINIMAL.replace("Asia/Jayapura", "Asia/Sorong"))
     assert main(["catalog", "check", str(path)]) == 1
     assert capsys.readouterr().err.startswith(f"{path}:20: regions[1].timezone")
+
+
+def test_resolve_days_errors_point_into_the_map(tmp_path: Path) -> None:
+    text = MINIMAL + ("defaults:\n  policy:\n    resolve_days:\n"
+                      "      light: 2\n      severe: 9  #!\n")
+    error = _fails(tmp_path, text, "defaults.policy.resolve_days.severe", "'investigation'")
+    assert len(error.problems) == 1  # not also "should be an integer" for the other branch
+    text = MINIMAL + "defaults:\n  policy:\n    resolve_days: lama  #!\n"
+    error = _fails(tmp_path, text, "defaults.policy.resolve_days", "must map resolution classes")
+    assert len(error.problems) == 1

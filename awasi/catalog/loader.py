@@ -121,6 +121,9 @@ def _line_of(raw: Any, loc: Loc) -> tuple[int, str]:
     node = raw
     text = ""
     for i, part in enumerate(loc):
+        if (isinstance(node, _Map) and part not in node and i + 1 < len(loc)
+                and loc[i + 1] in node):
+            continue  # a union branch tag such as "dict[str,int]": not a key
         if isinstance(node, _Map) and part in node:
             line = node.lines[part]
             node = node[part]
@@ -311,6 +314,10 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
         for err in e.errors():
             line, where = _line_of(raw, tuple(err["loc"]))
             msg = err["msg"].removeprefix("Value error, ")
+            if where.endswith("resolve_days") and err["type"] in _NOT_A_MAP_OR_NUMBER:
+                if isinstance(err.get("input"), dict):
+                    continue  # a map: its own entries' errors say what is wrong
+                msg = _RESOLVE_SHAPE
             problems.append((line, _where(where, msg)))
         raise CatalogError(source, _dedupe(problems)) from e
     problems = [(_line_of(raw, loc)[0], _where(_line_of(raw, loc)[1], msg))
@@ -321,7 +328,16 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
 
 
 def _dedupe(problems: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
-    return list(dict.fromkeys(problems))
+    """One message per place: a value that fits no branch of a union (``resolve_days``
+    is a map or a number) fails every branch, and the first branch says it best."""
+    seen: set[tuple[int, str]] = set()
+    kept = []
+    for line, message in problems:
+        where = (line, message.split(": ", 1)[0] if ": " in message else message)
+        if where not in seen:
+            seen.add(where)
+            kept.append((line, message))
+    return kept
 
 
 def _duplicates(items: Iterable[tuple[Loc, str]], what: str) -> list[tuple[Loc, str]]:
@@ -353,16 +369,16 @@ def _cross_check(doc: CatalogFile) -> list[tuple[Loc, str]]:
     if isinstance(doc.defaults.policy.resolve_days, int):
         problems.append((("defaults", "policy", "resolve_days"), _RESOLVE_MAP))
 
-    for i, region in enumerate(doc.regions):
-        for j, code in enumerate(region.categories or ()):
+    for i, reg in enumerate(doc.regions):
+        for j, code in enumerate(reg.categories or ()):
             if code not in categories:
                 problems.append((("regions", i, "categories", j), f"unknown category {code!r}"))
-        if region.policy and isinstance(region.policy.resolve_days, int):
+        if reg.policy and isinstance(reg.policy.resolve_days, int):
             problems.append((("regions", i, "policy", "resolve_days"), _RESOLVE_MAP))
 
     for i, agency in enumerate(doc.agencies):
-        region = regions.get(agency.region)
-        if region is None:
+        home = regions.get(agency.region)
+        if home is None:
             problems.append((("agencies", i, "region"), f"unknown region {agency.region!r}"))
         if agency.policy and isinstance(agency.policy.resolve_days, int):
             problems.append((("agencies", i, "policy", "resolve_days"), _RESOLVE_MAP))
@@ -370,8 +386,8 @@ def _cross_check(doc: CatalogFile) -> list[tuple[Loc, str]]:
             loc: Loc = ("agencies", i, "category_policies", code)
             if code not in categories:
                 problems.append((loc, f"unknown category {code!r}"))
-            elif region is not None and not offered(region, code):
-                problems.append((loc, f"category {code!r} is not offered in {region.code}"))
+            elif home is not None and not offered(home, code):
+                problems.append((loc, f"category {code!r} is not offered in {home.code}"))
 
     category_rules: dict[tuple[str, str], Loc] = {}
     keywords: dict[tuple[str, str], Loc] = {}
@@ -379,12 +395,12 @@ def _cross_check(doc: CatalogFile) -> list[tuple[Loc, str]]:
         region = regions.get(rule.region)
         if region is None:
             problems.append((("rules", i, "region"), f"unknown region {rule.region!r}"))
-        agency = agencies.get(rule.agency)
-        if agency is None:
+        target = agencies.get(rule.agency)
+        if target is None:
             problems.append((("rules", i, "agency"), f"unknown agency {rule.agency!r}"))
-        elif agency.region != rule.region:
+        elif target.region != rule.region:
             problems.append((("rules", i, "agency"),
-                             f"agency {rule.agency!r} belongs to {agency.region}, "
+                             f"agency {rule.agency!r} belongs to {target.region}, "
                              f"not to {rule.region}"))
         for j, code in enumerate(rule.categories):
             loc = ("rules", i, "categories", j)
@@ -404,5 +420,8 @@ def _cross_check(doc: CatalogFile) -> list[tuple[Loc, str]]:
     return problems
 
 
+_NOT_A_MAP_OR_NUMBER = frozenset({"dict_type", "int_type", "int_parsing", "int_from_float"})
+_RESOLVE_SHAPE = ("must map resolution classes to days, e.g. {light: 2, investigation: 60} "
+                  "(in category_policies also a single number of days)")
 _RESOLVE_MAP = ("must map resolution classes to days (light, normative, no_investigation, "
                 "investigation); a single number is allowed only in category_policies")

@@ -32,7 +32,7 @@ NATIONAL_RESOLVE_DAYS: dict[str, int] = {
     "investigation": 60,
 }
 # The class used for ``resolve_days`` when a policy is asked for without a category.
-DEFAULT_RESOLUTION_CLASS = "normative"
+DEFAULT_RESOLUTION_CLASS: ResolutionClass = "normative"
 
 Days = Annotated[int, Field(ge=1, le=3650)]
 Share = Annotated[float, Field(gt=0, lt=1)]
@@ -96,7 +96,7 @@ class Policy(_Frozen):
 
     @classmethod
     def resolve(
-        cls, layers: list[PolicyOverride | None], resolution_class: str | None
+        cls, layers: list[PolicyOverride | None], resolution_class: ResolutionClass | None
     ) -> Policy:
         """Apply ``layers`` (lowest first) over the national defaults."""
         klass = resolution_class or DEFAULT_RESOLUTION_CLASS
