@@ -535,3 +535,10 @@ def test_resolve_days_errors_point_into_the_map(tmp_path: Path) -> None:
     text = MINIMAL + "defaults:\n  policy:\n    resolve_days: lama  #!\n"
     error = _fails(tmp_path, text, "defaults.policy.resolve_days", "must map resolution classes")
     assert len(error.problems) == 1
+
+
+def test_every_demo_keyword_reaches_its_agency(demo: Catalog) -> None:
+    for rule in demo.document.rules:
+        for keyword in rule.keywords:
+            text = f"Laporan warga: {keyword.upper()} di dekat rumah."
+            assert demo.route(rule.region, "lainnya", text).agency == rule.agency, keyword
