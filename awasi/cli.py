@@ -22,7 +22,7 @@ from awasi.settings import Settings, SettingsError
 
 SERVICES = ("intake", "router", "oversight")
 # Schemas in migration order: identity first (router and oversight refer to it).
-EXTRA_SCHEMAS: dict[str, str] = {}
+EXTRA_SCHEMAS: dict[str, str] = {"identity": "awasi.identity"}
 
 
 def service_module(name: str) -> ModuleType:

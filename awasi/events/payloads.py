@@ -168,6 +168,17 @@ class TicketReopened(Payload):
     deadlines: Deadlines
 
 
+@register
+class TicketClockResumed(Payload):
+    """The citizen answered (``complaint.info_added``): the clock paused by
+    ``ticket.info_requested`` runs again, with the deadlines moved by the pause."""
+
+    EVENT_TYPE: ClassVar[str] = "ticket.clock_resumed"
+    agency: str
+    resumed_at: AwareDatetime
+    deadlines: Deadlines
+
+
 # --- oversight ------------------------------------------------------------
 
 DeadlineKind = Literal["triage", "acknowledge", "resolve"]

@@ -1,0 +1,178 @@
+"""HTTP side of staff identity: who is calling (Bearer header or session cookie),
+role checks, CSRF tokens for the desk's forms, and the login endpoint that the
+router and oversight both mount (one identity: a token from either works at both).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from awasi.identity.errors import InvalidCredentials, LoginThrottled
+from awasi.identity.store import TOKEN_TTL, User, authenticate, hash_token, login, logout
+from awasi.web import keys
+from awasi.web.body import parse_json
+from awasi.web.errors import Forbidden, RateLimited, Unauthorized
+
+SESSION_COOKIE = "awasi_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Per-request cache of the caller (None: no valid credentials) and how they came.
+_USER = web.RequestKey("awasi.identity.user", object)
+_VIA_COOKIE = web.RequestKey("awasi.identity.via_cookie", bool)
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    name: str
+    role: str
+    agency: str | None
+    region: str | None
+
+
+class LoginResponse(BaseModel):
+    token: str
+    user: UserOut
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def session_token(request: web.Request) -> str | None:
+    """The session cookie's token, if the request carries one."""
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
+def csrf_token(secret_key: str, session: str) -> str:
+    """The CSRF token bound to a session: an HMAC of the session token's hash, so it
+    needs no storage, changes with every login and cannot be computed by a page on
+    another origin (which can neither read the HttpOnly cookie nor our pages)."""
+    return hmac.new(secret_key.encode(), b"csrf:" + hash_token(session),
+                    hashlib.sha256).hexdigest()
+
+
+def verify_csrf(secret_key: str, session: str, presented: str | None) -> bool:
+    return bool(presented) and hmac.compare_digest(csrf_token(secret_key, session),
+                                                   presented or "")
+
+
+async def current_user(request: web.Request) -> User | None:
+    """The authenticated caller (Bearer token first, then session cookie), or None.
+    Cached on the request."""
+    if _USER in request:
+        return request[_USER]  # type: ignore[no-any-return]
+    pool = request.app[keys.POOL]
+    user: User | None = None
+    token = _bearer(request)
+    via_cookie = False
+    if token is not None:
+        user = await authenticate(pool, token)
+    else:
+        token = session_token(request)
+        if token is not None:
+            user = await authenticate(pool, token)
+            via_cookie = user is not None
+    request[_USER] = user
+    request[_VIA_COOKIE] = via_cookie
+    return user
+
+
+async def require_user(request: web.Request, roles: Iterable[str] | None = None) -> User:
+    """The authenticated caller; raises ``Unauthorized`` (401) without a valid token,
+    ``Forbidden`` (403) if the role is not in ``roles``, and ``Forbidden`` when a
+    state-changing request authenticated by the session cookie lacks the CSRF token
+    (form field ``csrf_token`` or header ``X-CSRF-Token``). Bearer requests need no
+    CSRF token: a browser never adds that header on its own."""
+    user = await current_user(request)
+    if user is None:
+        raise Unauthorized("Log in first (Bearer token or session cookie)",
+                           headers={"WWW-Authenticate": "Bearer"})
+    if request.method not in _SAFE_METHODS and request[_VIA_COOKIE]:
+        presented = request.headers.get(CSRF_HEADER)
+        if presented is None and request.content_type in (
+            "application/x-www-form-urlencoded", "multipart/form-data"
+        ):
+            form = await request.post()
+            value = form.get(CSRF_FIELD)
+            presented = value if isinstance(value, str) else None
+        secret = request.app[keys.SETTINGS].secret_key
+        if not verify_csrf(secret, session_token(request) or "", presented):
+            raise Forbidden("Missing or invalid CSRF token", code="csrf_failed")
+    if roles is not None and user.role not in set(roles):
+        raise Forbidden("Your role may not do this")
+    return user
+
+
+def client_address(request: web.Request) -> str:
+    # The peer address. Behind a reverse proxy every login would share the proxy's
+    # address; deploy/ configures the proxy to pass the client's (documented).
+    return request.remote or "unknown"
+
+
+def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE, token, httponly=True, samesite="Lax", path="/",
+        max_age=int(TOKEN_TTL.total_seconds()), secure=request.secure,
+    )
+
+
+async def login_handler(request: web.Request) -> web.Response:
+    body = await parse_json(request, LoginRequest)
+    settings = request.app[keys.SETTINGS]
+    try:
+        user, token = await login(
+            request.app[keys.POOL], body.username, body.password, client_address(request),
+            limit_per_minute=settings.login_rate_limit_per_minute,
+        )
+    except LoginThrottled as e:
+        raise RateLimited("Too many failed logins; try again later",
+                          headers={"Retry-After": str(e.retry_after)}) from e
+    except InvalidCredentials as e:
+        raise Unauthorized("Wrong username or password") from e
+    response = web.json_response({"token": token, "user": user.to_json()})
+    set_session_cookie(request, response, token)
+    return response
+
+
+async def logout_handler(request: web.Request) -> web.Response:
+    await require_user(request)
+    token = _bearer(request) or session_token(request)
+    if token:
+        await logout(request.app[keys.POOL], token)
+    response = web.json_response({"ok": True})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def me_handler(request: web.Request) -> web.Response:
+    user = await require_user(request)
+    return web.json_response(user.to_json())
+
+
+def add_auth_routes(app: web.Application) -> None:
+    """Mount ``POST /api/v1/auth/login``, ``POST /api/v1/auth/logout`` and
+    ``GET /api/v1/auth/me`` on ``app`` (which must have the pool under ``keys.POOL``)."""
+    api = app[keys.OPENAPI]
+    api.add(app.router, "POST", "/api/v1/auth/login", login_handler, tags=["auth"],
+            summary="Log in; answers a Bearer token and sets the session cookie",
+            body=LoginRequest, responses={200: LoginResponse}, errors=(400, 401, 422, 429))
+    api.add(app.router, "POST", "/api/v1/auth/logout", logout_handler, tags=["auth"],
+            summary="Revoke the caller's token", responses={200: {"type": "object"}},
+            secured=True, errors=())
+    api.add(app.router, "GET", "/api/v1/auth/me", me_handler, tags=["auth"],
+            summary="The caller", responses={200: UserOut}, secured=True, errors=())
