@@ -11,7 +11,7 @@ from aiohttp import web
 
 import awasi.identity as identity
 from awasi.catalog import load_catalog
-from awasi.db import migrate_schema
+from awasi.db import load_migrations, migrate_schema
 from awasi.events import topics
 from awasi.i18n import Catalogs
 from awasi.settings import Settings
@@ -24,6 +24,7 @@ from services.oversight.scheduler import scheduler_ctx
 
 SCHEMA = "oversight"
 MIGRATIONS = "services.oversight.migrations"
+IDENTITY_MIGRATIONS = "awasi.identity.migrations"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 
@@ -35,7 +36,8 @@ async def identity_schema(app: web.Application) -> AsyncIterator[None]:
     """Make sure the staff identity schema exists (its migrations are idempotent and
     run under their own advisory lock), so oversight can start on its own."""
     async with app[web_keys.POOL].acquire() as conn:
-        await migrate_schema(conn, identity.SCHEMA, identity.migrations())
+        # (by package name: the package's migrations() is shadowed by its subpackage)
+        await migrate_schema(conn, identity.SCHEMA, load_migrations(IDENTITY_MIGRATIONS))
     yield
 
 
