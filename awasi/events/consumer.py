@@ -1,7 +1,7 @@
 """The idempotent consumer.
 
-For each event: validate it (invalid -> dead-letter topic with the reason); in one
-database transaction record ``(consumer, event_id)`` in ``<schema>.processed_events``
+For each event: validate it (invalid -> dead-letter topic with the reason); in a
+database transaction (one per chunk of a partition's records, a savepoint per event) record ``(consumer, event_id)`` in ``<schema>.processed_events``
 and apply the handler's effect (no row inserted means the event was applied before:
 skip it); commit the Kafka offset only after that transaction committed. A crash
 anywhere therefore redelivers at most what was not yet committed, and the dedupe
@@ -63,8 +63,10 @@ class IdempotentConsumer:
         producer: AIOKafkaProducer, handler: Handler,
         accepts: Callable[[Envelope], bool] = lambda _: True,
         max_retries: int = 5, retry_backoff_s: float = 0.2,
-        metrics: ConsumerMetrics | None = None,
+        metrics: ConsumerMetrics | None = None, chunk_size: int = 100,
     ) -> None:
+        self.chunk_size = chunk_size
+        self.commit_timeout_s = 10.0
         self.name = name
         self.schema = schema
         self.pool = pool
@@ -98,63 +100,95 @@ class IdempotentConsumer:
     async def _partition(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
     ) -> tuple[TopicPartition, int | None]:
-        """Process one partition's records in order; return the offset to commit."""
+        """Process one partition's records in order, a chunk per transaction; return
+        the offset to commit."""
         next_offset: int | None = None
-        for record in records:
-            if not await self._process(record):
-                # Still failing after the retries: come back to this record later.
-                self.consumer.seek(tp, record.offset)
+        for i in range(0, len(records), self.chunk_size):
+            chunk = records[i:i + self.chunk_size]
+            if not await self._process_chunk(chunk):
+                # Still failing after the retries: come back to this chunk later.
+                self.consumer.seek(tp, chunk[0].offset)
                 await asyncio.sleep(min(self.retry_backoff_s * 10, 5.0))
                 break
-            next_offset = record.offset + 1
+            next_offset = chunk[-1].offset + 1
         return tp, next_offset
 
-    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> bool:
-        """Apply one record exactly once; True when done with it (applied, skipped or
-        dead-lettered), False when transient errors outlasted the retries."""
-        try:
-            envelope = Envelope.from_bytes(record.value)
-        except InvalidEvent as e:
-            return await self._dead_letter(record, e.reason)
-        if not self.accepts(envelope):
+    async def _process_chunk(self, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+        """Apply a chunk of one partition's records in one transaction, each record in
+        its own savepoint (a poison event rolls back alone). True when every record is
+        done with (applied, skipped as a repeat, or dead-lettered); False when
+        transient errors outlasted the retries."""
+        for attempt in range(self.max_retries + 1):
+            try:
+                dead, applied, repeats = await self._apply_chunk(records)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                if not is_transient(e):
+                    if len(records) > 1:
+                        # Failed at commit: isolate the culprit record by record.
+                        for record in records:
+                            if not await self._process_chunk([record]):
+                                return False
+                        return True
+                    log.exception("event failed at commit; dead-lettering")
+                    return await self._dead_letter(records[0], f"{self.name}: {e!r}")
+                log.warning("transient error applying events",
+                            extra={"attempt": attempt + 1, "error": repr(e)})
+                await asyncio.sleep(self.retry_backoff_s * (2**attempt))
+                continue
+            faults.point("consumer.after_db_commit")
+            if self.metrics:
+                self.metrics.applied.labels(self.name).inc(applied)
+                self.metrics.duplicates.labels(self.name).inc(repeats)
+            # Dead letters go out after the commit: if one cannot be sent, the chunk is
+            # read again, the applied records are skipped as repeats, and it is retried.
+            for record, reason in dead:
+                if not await self._dead_letter(record, reason):
+                    return False
             return True
-        with event_context(envelope.complaint_id, str(envelope.event_id)):
-            for attempt in range(self.max_retries + 1):
-                try:
-                    applied = await self._apply(envelope)
-                except asyncio.CancelledError:
-                    raise
-                except PoisonEvent as e:
-                    return await self._dead_letter(record, f"{self.name}: {e}")
-                except Exception as e:
-                    if not is_transient(e):
-                        log.exception("event handler failed; dead-lettering")
-                        return await self._dead_letter(record, f"{self.name}: {e!r}")
-                    log.warning(
-                        "transient error applying event",
-                        extra={"attempt": attempt + 1, "error": repr(e)},
-                    )
-                    await asyncio.sleep(self.retry_backoff_s * (2**attempt))
-                    continue
-                if self.metrics:
-                    (self.metrics.applied if applied else self.metrics.duplicates).labels(
-                        self.name
-                    ).inc()
-                faults.point("consumer.after_db_commit")
-                return True
         return False
 
-    async def _apply(self, envelope: Envelope) -> bool:
+    async def _apply_chunk(
+        self, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> tuple[list[tuple[ConsumerRecord[bytes, bytes], str]], int, int]:
+        dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+        applied = repeats = 0
         async with self.pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
-                f'INSERT INTO "{self.schema}".processed_events (consumer, event_id)'
-                " VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
-                self.name, envelope.event_id,
-            )
-            if inserted is None:
-                return False  # applied before: a redelivery
-            await self.handler(conn, envelope)
-            return True
+            for record in records:
+                try:
+                    envelope = Envelope.from_bytes(record.value)
+                except InvalidEvent as e:
+                    dead.append((record, e.reason))
+                    continue
+                if not self.accepts(envelope):
+                    continue
+                with event_context(envelope.complaint_id, str(envelope.event_id)):
+                    try:
+                        async with conn.transaction():  # a savepoint
+                            inserted = await conn.fetchval(
+                                f'INSERT INTO "{self.schema}".processed_events'
+                                " (consumer, event_id) VALUES ($1, $2)"
+                                " ON CONFLICT DO NOTHING RETURNING 1",
+                                self.name, envelope.event_id,
+                            )
+                            if inserted is None:
+                                repeats += 1  # applied before: a redelivery
+                                continue
+                            await self.handler(conn, envelope)
+                            applied += 1
+                    except PoisonEvent as e:
+                        dead.append((record, f"{self.name}: {e}"))
+                    except Exception as e:
+                        if is_transient(e):
+                            raise
+                        log.exception("event handler failed; dead-lettering")
+                        dead.append((record, f"{self.name}: {e!r}"))
+        return dead, applied, repeats
+
+    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        """Apply one record (a chunk of one); see ``_process_chunk``."""
+        return await self._process_chunk([record])
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> bool:
         body = {
@@ -180,7 +214,13 @@ class IdempotentConsumer:
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
-            await self.consumer.commit(offsets)
+            # aiokafka retries a retriable commit error without end (a broker that lost
+            # the topic answers UnknownTopicOrPartition for ever): bound it. An offset
+            # left uncommitted only means a redelivery, which the dedupe absorbs.
+            async with asyncio.timeout(self.commit_timeout_s):
+                await self.consumer.commit(offsets)
+        except TimeoutError:
+            log.warning("offset commit timed out; events may be redelivered")
         except CommitFailedError:
             # A rebalance took the partitions away; their new owner re-reads from the
             # last committed offset and the dedupe records absorb the repeats.
