@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_plugins() -> None:
-    for module in ("awasi.identity.cli", "services.oversight.cli", "awasi.catalog.cli",
+    for module in ("awasi.demo", "awasi.identity.cli", "services.oversight.cli", "awasi.catalog.cli",
                    "services.intake.cli", "services.router.cli"):
         try:
             mod = importlib.import_module(module)

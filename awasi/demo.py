@@ -1,0 +1,77 @@
+"""``awasi seed demo``: the demo's people and a few complaints, idempotently.
+
+The catalog (the five cities, their agencies, categories and rules) is the demo
+catalog file itself; people live in the database, so they are created here. A
+handful of complaints are submitted through intake's own domain function, exactly as
+the web form would, so they flow through the outbox to the router like any other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from awasi.settings import Settings
+
+DEMO_COMPLAINTS = [
+    ("MDN", "asn-pungli", "named",
+     "Petugas kelurahan meminta uang Rp 200.000 untuk mempercepat pengurusan surat "
+     "keterangan domisili. Tidak ada kuitansi resmi.", "Siti Rahmawati"),
+    ("MDN", "jalan-rusak", "anonymous",
+     "Jalan berlubang besar di Jl. Gatot Subroto dekat simpang Sei Sikambing, sudah dua "
+     "bulan belum diperbaiki dan membahayakan pengendara motor.", None),
+    ("SRG", "asn-absen", "confidential",
+     "Pegawai puskesmas sering tidak hadir pada jam pelayanan pagi, antrean pasien "
+     "menumpuk sampai siang.", "Yohanes Kambu"),
+    ("PKY", "sampah", "named",
+     "Sampah tidak diangkut selama seminggu di TPS Jl. Tjilik Riwut km 2, bau menyengat "
+     "dan mengundang lalat.", "Dewi Lestari"),
+    ("SWL", "lainnya", "anonymous",
+     "Lampu lalu lintas di persimpangan dekat pasar mati sejak tiga hari, mohon segera "
+     "ditangani.", None),
+]
+
+
+async def seed(settings: Settings) -> list[tuple[str, str, str, str | None]]:
+    from awasi.catalog import load_catalog
+    from awasi.cli import migrate_all
+    from awasi.db import create_pool
+    from services.intake.domain import ReporterIn, SubmitCommand, submit_complaint
+    from services.router.cli import seed_demo_staff
+
+    dsn = settings.require_database()
+    await migrate_all(dsn)
+    catalog = load_catalog(settings.catalog)
+    pool = await create_pool(dsn, min_size=1, max_size=2)
+    try:
+        people = await seed_demo_staff(pool, catalog)
+        for i, (region, category, privacy, text, name) in enumerate(DEMO_COMPLAINTS):
+            if region not in catalog.regions or category not in {
+                c.code for c in catalog.categories_for(region)
+            }:
+                continue
+            reporter = ReporterIn(name=name) if name else None
+            # The idempotency key makes a second `awasi seed demo` a no-op.
+            await submit_complaint(pool, catalog, settings, SubmitCommand(
+                region=region, category=category, description=text, privacy=privacy,
+                channel="web", reporter=reporter, idempotency_key=f"awasi-demo-{i}",
+                request_hash=b"demo",
+            ))
+        return people
+    finally:
+        await pool.close()
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    people = asyncio.run(seed(settings))
+    print("demo staff (password for all: %s):" % (people[0][1] if people else "-"))
+    for username, _, role, agency in people:
+        print(f"  {username:<28} {role:<7} {agency or ''}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    seed_parser = subparsers.add_parser("seed", help="load data")
+    seed_parser.add_argument("what", choices=["demo"], help="demo: demo staff and complaints")
+    seed_parser.set_defaults(func=cmd_seed)
