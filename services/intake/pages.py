@@ -1,3 +1,405 @@
+"""The citizen's pages: the complaint form at ``/`` and the status page at
+``/status/{tracking_code}`` (with a lookup form), in Bahasa Indonesia by default and
+English by choice (``?lang=en``, remembered in a cookie).
+
+They work without JavaScript: plain forms, POST then redirect, and on a validation
+error the form comes back filled in with the message next to the field (HTTP 422).
+Every form carries a CSRF token: a random value in a cookie, and the same value
+signed with the server key in a hidden field; a POST must present both, matching.
+
+After a submission the receipt (tracking code and follow-up secret) is kept for a day
+in a signed, HttpOnly cookie scoped to ``/status/``, so the status page can show the
+secret once more and pre-fill it in the follow-up forms on the same browser.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
+from babel.dates import format_datetime
+from multidict import MultiDictProxy
+
+from awasi import i18n, signing
+from awasi.web import keys
+from awasi.web.body import validate
+from awasi.web.errors import ApiError, Forbidden, RateLimited, ValidationFailed
+from services.intake import domain, photos
+from services.intake import keys as ikeys
+from services.intake.api import submit
+from services.intake.errors import UnknownComplaint
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+CSRF_COOKIE = "awasi_csrf"
+RECEIPT_COOKIE = "awasi_receipt"
+RECEIPT_MAX_AGE_S = 86_400
+CSRF_MAX_AGE_S = 86_400
+
+FORM_FIELDS = ("region", "category", "title", "description", "address", "privacy",
+               "name", "phone", "email")
+
+# Field-level messages shown next to the field (English msgids, translated in .po).
+FIELD_MESSAGES = {
+    "region": "Choose your city.",
+    "category": "Choose a category offered in your city.",
+    "title": "The title may be at most 200 characters.",
+    "description": "Describe the problem in 10 to 4,000 characters.",
+    "address": "The address may be at most 500 characters.",
+    "privacy": "Choose how your identity is handled.",
+    "name": "A named report needs your name.",
+    "phone": "Enter a phone number with digits only, e.g. +62 812 3456 7890.",
+    "email": "Enter an e-mail address like nama@contoh.id.",
+    "photos": "Up to 3 photos, JPEG, PNG or WebP, at most 5 MB each.",
+    "secret": "The follow-up secret is wrong.",
+    "rating": "Choose a rating from 1 to 5, or dispute the resolution.",
+    "message": "Write your answer (up to 4,000 characters).",
+    "code": "No complaint has this tracking code. Check it and try again.",
+}
+
+STATUS_LABELS = {
+    "submitted": "Received",
+    "triage": "Being verified",
+    "routed": "Forwarded to the agency",
+    "acknowledged": "Being handled by the agency",
+    "info_requested": "The agency needs more information from you",
+    "responded": "The agency has responded",
+    "resolved": "Resolved by the agency",
+    "disputed": "Disputed by you, under review",
+    "reopened": "Reopened",
+    "withdrawn": "Withdrawn",
+    "closed": "Closed",
+}
+
+TIMELINE_LABELS = {
+    "submitted": "Complaint received",
+    "complaint.routed": "Forwarded to the responsible agency",
+    "complaint.needs_triage": "Waiting for verification by the city",
+    "ticket.acknowledged": "The agency started handling it",
+    "ticket.info_requested": "The agency asked you a question",
+    "ticket.responded": "The agency responded",
+    "ticket.resolved": "The agency marked it resolved",
+    "ticket.transferred": "Transferred to another agency",
+    "ticket.reopened": "Reopened",
+    "deadline.breached": "A deadline was missed",
+    "case.escalated": "Escalated",
+    "finding.recorded": "The oversight panel recorded a finding",
+    "case.reopened": "Reopened by the oversight panel",
+    "info_added": "You added information",
+    "feedback_given": "You gave feedback",
+    "withdrawn": "You withdrew the complaint",
+}
+
+DEADLINE_LABELS = {
+    "triage": "Verification by the city",
+    "acknowledge": "Agency starts handling",
+    "resolve": "Resolution",
+}
+
+
+def see_other(location: str) -> web.Response:
+    """POST-redirect-GET (303) as a response we can still set cookies on."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+# --- locale, CSRF ------------------------------------------------------------------------
+
+def pick_locale(request: web.Request) -> str:
+    return (i18n.normalize(request.query.get("lang"))
+            or i18n.normalize(request.cookies.get(i18n.COOKIE))
+            or i18n.from_accept_language(request.headers.get("Accept-Language"))
+            or i18n.DEFAULT)
+
+
+def _csrf_cookie(request: web.Request) -> str:
+    return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+
+
+def check_csrf(request: web.Request, form: MultiDictProxy[Any]) -> None:
+    """Raise ``Forbidden`` unless the hidden field is the cookie's value, signed by us."""
+    cookie = request.cookies.get(CSRF_COOKIE)
+    token = form.get("csrf")
+    if not cookie or not isinstance(token, str):
+        raise Forbidden("Missing CSRF token", code="csrf")
+    try:
+        value = signing.verify(request.app[keys.SETTINGS].secret_key, "csrf", token,
+                               CSRF_MAX_AGE_S)
+    except signing.InvalidSignature as e:
+        raise Forbidden("Invalid CSRF token", code="csrf") from e
+    if not secrets.compare_digest(str(value), cookie):
+        raise Forbidden("Invalid CSRF token", code="csrf")
+
+
+class Page:
+    """Per-request rendering context: the locale, gettext and the CSRF pair."""
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.locale = pick_locale(request)
+        self.messages = request.app[ikeys.MESSAGES]
+        self.csrf_cookie = _csrf_cookie(request)
+        self.csrf = signing.sign(request.app[keys.SETTINGS].secret_key, "csrf",
+                                 self.csrf_cookie)
+
+    def gettext(self, message: str, **params: Any) -> str:
+        return self.messages.gettext(message, self.locale, **params)
+
+    def render(self, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
+        catalog = self.request.app[ikeys.CATALOG]
+        ctx = {
+            "_": self.gettext, "lang": self.locale,
+            "other_lang": "en" if self.locale == "id" else "id",
+            "csrf": self.csrf, "path": self.request.path, "catalog": catalog,
+            **context,
+        }
+        response = aiohttp_jinja2.render_template(template, self.request, ctx, status=status)
+        self.finish(response)
+        return response
+
+    def finish(self, response: web.StreamResponse) -> None:
+        response.set_cookie(CSRF_COOKIE, self.csrf_cookie, httponly=True, samesite="Lax",
+                            max_age=CSRF_MAX_AGE_S, path="/")
+        if i18n.normalize(self.request.query.get("lang")):
+            response.set_cookie(i18n.COOKIE, self.locale, max_age=365 * 86_400, path="/",
+                                samesite="Lax")
+        response.headers["Content-Language"] = self.locale
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
+def fmt_dt(value: str | None, tz: str, locale: str) -> str:
+    if not value:
+        return ""
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return format_datetime(dt, format="d MMM yyyy, HH:mm zzz", tzinfo=ZoneInfo(tz),
+                           locale="id_ID" if locale == "id" else "en_GB")
+
+
+def _field_of(api_field: str) -> str:
+    head = api_field.split(".")[0]
+    if head == "reporter":
+        return api_field.split(".")[-1]
+    if head == "location":
+        return "address"
+    return head
+
+
+def form_errors(e: ApiError, page: Page) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    fields = e.details.get("fields", []) if isinstance(e.details, dict) else []
+    for f in fields:
+        name = _field_of(str(f.get("field", "")))
+        if name not in errors:
+            errors[name] = page.gettext(FIELD_MESSAGES.get(name, "Please check this field."))
+    if not errors:
+        errors["form"] = e.message
+    return errors
+
+
+async def _uploaded_photos(form: MultiDictProxy[Any], field: str = "photos") -> list[photos.Photo]:
+    files = [f for f in form.getall(field, []) if isinstance(f, web.FileField)]
+    raws = [f.file.read() for f in files]
+    raws = [r for r in raws if r]
+    photos.check_count(len(raws), field)
+    return [photos.check_photo(r, field) for r in raws]
+
+
+# --- the complaint form ------------------------------------------------------------------
+
+def _form_context(request: web.Request, values: dict[str, str],
+                  errors: dict[str, str]) -> dict[str, Any]:
+    catalog = request.app[ikeys.CATALOG]
+    region = values.get("region") or ""
+    cats = (catalog.categories_for(region) if region in catalog.regions
+            else list(catalog.categories.values()))
+    return {"values": values, "errors": errors, "regions": list(catalog.regions.values()),
+            "categories": cats}
+
+
+async def form_page(request: web.Request) -> web.Response:
+    page = Page(request)
+    values = {"privacy": "confidential", "region": request.query.get("region", "")}
+    return page.render("form.html", _form_context(request, values, {}))
+
+
+async def form_submit(request: web.Request) -> web.StreamResponse:
+    page = Page(request)
+    form = await request.post()
+    check_csrf(request, form)
+    values = {k: str(form.get(k, "")).strip() for k in FORM_FIELDS}
+    try:
+        await request.app[ikeys.LIMITER].check(request)
+        data: dict[str, Any] = {
+            "region": values["region"], "category": values["category"],
+            "title": values["title"] or None, "description": values["description"],
+            "privacy": values["privacy"] or "confidential",
+            "reporter": {"name": values["name"], "phone": values["phone"],
+                         "email": values["email"]},
+        }
+        if values["address"]:
+            data["location"] = {"address": values["address"]}
+        body = validate(domain.ComplaintIn, data)
+        uploaded = await _uploaded_photos(form)
+        receipt = await submit(request.app, domain.SubmitCommand(
+            region=body.region, category=body.category, description=body.description,
+            title=body.title, location=body.location, reporter=body.reporter,
+            privacy=body.privacy, channel="web", photos=uploaded))
+    except RateLimited as e:
+        errors = {"form": page.gettext("Too many reports from your connection. Please try "
+                                       "again in %(s)s seconds.", s=e.details["retry_after_s"])}
+        response = page.render("form.html", _form_context(request, values, errors), status=429)
+        response.headers.update(e.headers)
+        return response
+    except ValidationFailed as e:
+        return page.render("form.html", _form_context(request, values, form_errors(e, page)),
+                           status=422)
+    response = see_other(f"/status/{receipt.tracking_code}")
+    token = signing.sign(request.app[keys.SETTINGS].secret_key, "receipt",
+                         {"code": receipt.tracking_code, "secret": receipt.secret})
+    response.set_cookie(RECEIPT_COOKIE, token, httponly=True, samesite="Lax",
+                        max_age=RECEIPT_MAX_AGE_S, path="/status/")
+    page.finish(response)
+    return response
+
+
+# --- the status page ---------------------------------------------------------------------
+
+def _receipt_secret(request: web.Request, code: str) -> str | None:
+    token = request.cookies.get(RECEIPT_COOKIE)
+    if not token:
+        return None
+    try:
+        data = signing.verify(request.app[keys.SETTINGS].secret_key, "receipt", token,
+                              RECEIPT_MAX_AGE_S)
+    except signing.InvalidSignature:
+        return None
+    if isinstance(data, dict) and data.get("code") == code:
+        return str(data.get("secret"))
+    return None
+
+
+async def lookup(request: web.Request) -> web.StreamResponse:
+    """``GET /status?code=``: go to that complaint's page, or show the lookup form."""
+    page = Page(request)
+    raw = request.query.get("code", "").strip()
+    if raw:
+        code = domain.normalize_code(raw)
+        exists = await request.app[keys.POOL].fetchval(
+            "SELECT 1 FROM intake.complaints WHERE tracking_code = $1", code)
+        if exists:
+            return see_other(f"/status/{code}")
+        return page.render("lookup.html", {"code": raw, "errors": {
+            "code": page.gettext(FIELD_MESSAGES["code"])}}, status=404)
+    return page.render("lookup.html", {"code": "", "errors": {}})
+
+
+async def _render_status(request: web.Request, page: Page, errors: dict[str, str] | None = None,
+                         values: dict[str, str] | None = None, status: int = 200) -> web.Response:
+    code = request.match_info["tracking_code"]
+    catalog = request.app[ikeys.CATALOG]
+    try:
+        s = await domain.public_status(request.app[keys.POOL], catalog, code)
+    except UnknownComplaint:
+        return page.render("lookup.html", {"code": code, "errors": {
+            "code": page.gettext(FIELD_MESSAGES["code"])}}, status=404)
+    region = catalog.regions.get(s["region"]["code"])
+    tz = region.timezone if region else "Asia/Jakarta"
+    secret = _receipt_secret(request, s["tracking_code"])
+    deadlines = []
+    for kind, key in (("triage", "triage_by"), ("acknowledge", "acknowledge_by"),
+                      ("resolve", "resolve_by")):
+        if s["deadlines"][key]:
+            deadlines.append({"label": page.gettext(DEADLINE_LABELS[kind]),
+                              "at": fmt_dt(s["deadlines"][key], tz, page.locale),
+                              "overdue": s["overdue"][kind]})
+    timeline = [{"label": page.gettext(TIMELINE_LABELS.get(e["kind"], e["kind"])),
+                 "at": fmt_dt(e["at"], tz, page.locale), **e} for e in s["timeline"]]
+    ctx = {
+        "s": s, "secret": secret, "status_label": page.gettext(STATUS_LABELS.get(s["status"],
+                                                                                 s["status"])),
+        "deadlines": deadlines, "timeline": timeline,
+        "category_name": s["category"]["name_en" if page.locale == "en" else "name_id"],
+        "dispute_until": fmt_dt(s["deadlines"]["dispute_until"], tz, page.locale),
+        "errors": errors or {}, "values": values or {},
+        "can_add_info": s["status"] in domain.OPEN_STATUSES,
+        "agency_names": {a.code: a.name for a in catalog.agencies.values()},
+    }
+    return page.render("status.html", ctx, status=status)
+
+
+async def status_page(request: web.Request) -> web.StreamResponse:
+    code = request.match_info["tracking_code"]
+    normal = domain.normalize_code(code)
+    if normal != code:
+        return see_other(f"/status/{normal}")
+    return await _render_status(request, Page(request))
+
+
+def _action_errors(e: ApiError, page: Page) -> dict[str, str]:
+    if e.code == "wrong_secret":
+        return {"secret": page.gettext(FIELD_MESSAGES["secret"])}
+    if e.code == "not_allowed_now":
+        return {"form": page.gettext("This is not possible at this stage of the complaint.")}
+    return form_errors(e, page)
+
+
+async def _action(request: web.Request, fields: tuple[str, ...],
+                  run: Callable[[MultiDictProxy[Any], Page], Any]) -> web.StreamResponse:
+    page = Page(request)
+    form = await request.post()
+    check_csrf(request, form)
+    values = {k: str(form.get(k, "")).strip() for k in fields}
+    try:
+        await run(form, page)
+    except ApiError as e:
+        status = e.status if e.status in (403, 409, 422) else 400
+        return await _render_status(request, page, _action_errors(e, page), values, status)
+    response = see_other(f"/status/{request.match_info['tracking_code']}")
+    page.finish(response)
+    return response
+
+
+async def feedback_submit(request: web.Request) -> web.StreamResponse:
+    async def run(form: MultiDictProxy[Any], page: Page) -> None:
+        rating = str(form.get("rating", "")).strip()
+        body = validate(domain.FeedbackIn, {
+            "secret": str(form.get("secret", "")) or "-",
+            "rating": int(rating) if rating.isdigit() else None,
+            "comment": str(form.get("comment", "")) or None,
+            "dispute": form.get("dispute") in ("1", "on", "true"),
+        })
+        await domain.give_feedback(request.app[keys.POOL], request.app[ikeys.CATALOG],
+                                   request.match_info["tracking_code"], body)
+
+    return await _action(request, ("secret", "rating", "comment", "dispute"), run)
+
+
+async def info_submit(request: web.Request) -> web.StreamResponse:
+    async def run(form: MultiDictProxy[Any], page: Page) -> None:
+        body = validate(domain.InfoIn, {"secret": str(form.get("secret", "")) or "-",
+                                        "message": str(form.get("message", ""))})
+        uploaded = await _uploaded_photos(form)
+        await domain.add_info(request.app[keys.POOL], request.match_info["tracking_code"],
+                              body, uploaded)
+
+    return await _action(request, ("secret", "message"), run)
+
+
 def setup(app: web.Application) -> None:
-    pass
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                               autoescape=jinja2.select_autoescape(default=True))
+    app[ikeys.JINJA] = env
+    r = app.router
+    r.add_get("/", form_page)
+    r.add_post("/", form_submit)
+    r.add_get("/status", lookup)
+    r.add_get("/status/{tracking_code}", status_page)
+    r.add_post("/status/{tracking_code}/feedback", feedback_submit)
+    r.add_post("/status/{tracking_code}/info", info_submit)
+    r.add_static("/static/", TEMPLATES / "static", name="static")
+

@@ -1,0 +1,211 @@
+"""The citizen's pages without JavaScript: the form in Bahasa Indonesia (English by
+choice), CSRF, validation errors next to the field with nothing lost, the status
+page, the lookup, the rating and information forms; and complete Indonesian
+message catalogs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import FormData
+from aiohttp.test_utils import TestClient
+
+from awasi.events import topics
+from awasi.i18n import Catalogs
+from awasi.settings import Settings
+from services.intake import pages
+from tests.support.kafka import publish
+from tests.test_intake_api import resolved_env, routed_env, wait_for
+
+INTAKE = Path(pages.__file__).resolve().parent
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[TestClient]:
+    from tests.support.services import running_service
+
+    async with running_service("intake", settings.with_(rate_limit_per_minute=10_000)) as c:
+        yield c
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, "no CSRF field"
+    return m.group(1)
+
+
+def form_data(csrf: str, **over: str) -> FormData:
+    values = {"csrf": csrf, "region": "MDN", "category": "jalan-rusak",
+              "title": "Jalan berlubang", "description": "Lubang besar di depan sekolah dasar.",
+              "address": "Jl. Gatot Subroto", "privacy": "confidential", "name": "Budi Santoso",
+              "phone": "+62 811 222 3333", "email": "budi@example.id"}
+    values.update(over)
+    form = FormData()
+    for k, v in values.items():
+        form.add_field(k, v)
+    return form
+
+
+async def test_form_is_indonesian_by_default_and_english_by_choice(client: TestClient) -> None:
+    r = await client.get("/")
+    html = await r.text()
+    assert r.status == 200
+    assert '<html lang="id">' in html
+    assert "Laporkan masalah layanan publik" in html
+    assert '<label for="description">' in html  # labels tied to fields
+    r = await client.get("/?lang=en")
+    html = await r.text()
+    assert '<html lang="en">' in html
+    assert "Report a problem with a public service" in html
+    assert r.cookies["awasi_lang"].value == "en"
+    r = await client.get("/")  # the cookie remembers the choice
+    assert "Report a problem with a public service" in await r.text()
+
+
+async def test_form_without_csrf_is_refused(client: TestClient) -> None:
+    await client.get("/")
+    r = await client.post("/", data=form_data("forged"))
+    assert r.status == 403
+    client.session.cookie_jar.clear()
+    r = await client.post("/", data=form_data("x"))
+    assert r.status == 403
+
+
+async def test_validation_error_keeps_everything_typed(client: TestClient) -> None:
+    csrf = csrf_of(await (await client.get("/")).text())
+    r = await client.post("/", data=form_data(csrf, description="pendek",
+                                              email="bukan-email"))
+    html = await r.text()
+    assert r.status == 422
+    assert 'id="description-error"' in html
+    assert "10 sampai 4.000 karakter" in html
+    assert 'id="email-error"' in html
+    assert 'aria-describedby="description-error"' in html
+    # Nothing typed is lost.
+    assert ">pendek</textarea>" in html
+    assert 'value="Jl. Gatot Subroto"' in html
+    assert 'value="Budi Santoso"' in html
+    assert 'value="bukan-email"' in html
+    assert 'value="jalan-rusak" selected' in html
+    assert 'value="confidential" checked' in html
+
+
+async def test_submit_lands_on_status_page_with_code_and_secret(
+        client: TestClient, settings: Settings) -> None:
+    csrf = csrf_of(await (await client.get("/")).text())
+    r = await client.post("/", data=form_data(csrf), allow_redirects=False)
+    assert r.status == 303
+    location = r.headers["Location"]
+    assert re.fullmatch(r"/status/MDN-[0-9A-Z]{4}-[0-9A-Z]{4}", location)
+    code = location.rsplit("/", 1)[1]
+    r = await client.get(location)
+    html = await r.text()
+    assert code in html
+    secret = re.search(r'data-testid="secret">([^<]+)<', html)
+    assert secret
+    assert "Diterima" in html
+    # The lookup form finds it, with any spelling.
+    r = await client.get(f"/status?code={code.lower()}", allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"] == location
+    r = await client.get("/status?code=MDN-XXXX-XXXX")
+    assert r.status == 404
+    assert 'id="code-error"' in await r.text()
+
+    # The agency resolves; the page shows the rating form; the rating goes through.
+    cid = (await (await client.get(f"/api/v1/complaints/{code}")).json())["tracking_code"]
+    assert cid == code
+    bootstrap = settings.kafka_bootstrap or ""
+    complaint_id = await _complaint_id(settings, code)
+    await publish(bootstrap, topics.ROUTER, routed_env(complaint_id, code).to_bytes(),
+                  key=complaint_id.encode())
+    await publish(bootstrap, topics.ROUTER, resolved_env(complaint_id).to_bytes(),
+                  key=complaint_id.encode())
+
+    async def has_form() -> str | None:
+        html = await (await client.get(location)).text()
+        return html if 'action="/status/' + code + '/feedback"' in html else None
+
+    html = await wait_for(has_form)
+    assert "Inspektorat" in html and "MDN-INSPEKTORAT" in html
+    form = FormData()
+    form.add_field("csrf", csrf_of(html))
+    form.add_field("rating", "4")
+    form.add_field("secret", "WRONG-WRONG")
+    r = await client.post(f"/status/{code}/feedback", data=form)
+    assert r.status == 403
+    html = await r.text()
+    assert "Kode rahasia tindak lanjut salah." in html
+    assert 'value="4" checked' in html
+    form = FormData()
+    form.add_field("csrf", csrf_of(html))
+    form.add_field("rating", "4")
+    form.add_field("secret", secret.group(1))
+    r = await client.post(f"/status/{code}/feedback", data=form, allow_redirects=False)
+    assert r.status == 303
+    status = await (await client.get(f"/api/v1/complaints/{code}")).json()
+    assert status["feedback"]["rating"] == 4
+
+
+async def _complaint_id(settings: Settings, code: str) -> str:
+    import asyncpg
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return str(await conn.fetchval(
+            "SELECT id FROM intake.complaints WHERE tracking_code = $1", code))
+    finally:
+        await conn.close()
+
+
+async def test_info_form_with_photo(client: TestClient, settings: Settings) -> None:
+    csrf = csrf_of(await (await client.get("/")).text())
+    form = form_data(csrf, privacy="anonymous")
+    form.add_field("photos", b"\xff\xd8\xff\xe0" + b"\x00" * 32, filename="a.jpg",
+                   content_type="image/jpeg")
+    r = await client.post("/", data=form, allow_redirects=False)
+    assert r.status == 303, await r.text()
+    location = r.headers["Location"]
+    html = await (await client.get(location)).text()
+    secret = re.search(r'data-testid="secret">([^<]+)<', html)
+    assert secret
+    assert 'id="info-secret" name="secret" value="' + secret.group(1) in html  # pre-filled
+    form = FormData()
+    form.add_field("csrf", csrf_of(html))
+    form.add_field("message", "Fotonya terlampir.")
+    form.add_field("secret", secret.group(1))
+    form.add_field("photos", b"not an image", filename="x.png", content_type="image/png")
+    r = await client.post(f"{location}/info", data=form)
+    assert r.status == 422
+    assert "Fotonya terlampir." in await r.text()
+    form = FormData()
+    form.add_field("csrf", csrf_of(html))
+    form.add_field("message", "Fotonya terlampir.")
+    form.add_field("secret", secret.group(1))
+    r = await client.post(f"{location}/info", data=form)
+    html = await r.text()
+    assert r.status == 200
+    assert "Anda menambahkan informasi" in html
+
+
+def _msgids() -> set[str]:
+    ids: set[str] = set()
+    for p in (INTAKE / "templates").glob("*.html"):
+        ids |= {m.group(2) for m in re.finditer(r"""_\(\s*(["'])(.*?)\1""", p.read_text())}
+    for table in (pages.FIELD_MESSAGES, pages.STATUS_LABELS, pages.TIMELINE_LABELS,
+                  pages.DEADLINE_LABELS):
+        ids |= set(table.values())
+    src = (INTAKE / "pages.py").read_text()
+    for m in re.finditer(r'gettext\(\s*"([^"]*)"(?:\s*"([^"]*)")?', src):
+        ids.add(m.group(1) + (m.group(2) or ""))
+    return ids
+
+
+def test_indonesian_catalog_is_complete() -> None:
+    ids = _msgids()
+    assert len(ids) > 80
+    catalogs = Catalogs(INTAKE / "locale")
+    assert catalogs.missing("id", iter(sorted(ids))) == []
+    assert (INTAKE / "locale" / "en.po").exists()
