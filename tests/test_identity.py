@@ -227,3 +227,14 @@ async def test_cli_users_add_validates_agency_against_catalog(database_url: str,
     dup = run("--username", "hana", "--password", "password-hana", "--role", "panel")
     assert dup.returncode == 1 and "UserExists" in dup.stderr
     await login(pool, "hana", "password-hana", "127.0.0.1")
+
+
+def test_migrations_stays_a_function_after_the_sql_package_is_imported() -> None:
+    import importlib
+
+    import awasi.identity
+
+    importlib.import_module("awasi.identity.migrations")
+    assert callable(awasi.identity.migrations)
+    assert [m.name for m in awasi.identity.migrations()] == ["0100_init.sql"]
+    assert awasi.identity.SCHEMA == "identity"

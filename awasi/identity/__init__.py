@@ -13,6 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# Import the SQL folder's package first: importing a submodule sets it as an
+# attribute of this package, which would otherwise replace migrations() below the
+# first time anyone loads "awasi.identity.migrations".
+import awasi.identity.migrations as _sql  # noqa: F401
 from awasi.db import load_migrations
 from awasi.identity.errors import (
     IdentityError,
@@ -42,7 +46,8 @@ SCHEMA = "identity"
 
 
 def migrations() -> list[Any]:
-    """The identity schema's migrations (no outbox: identity publishes no events)."""
+    """The identity schema's migrations (no outbox: identity publishes no events).
+"""
     return load_migrations("awasi.identity.migrations")
 
 

@@ -1,16 +1,26 @@
-"""The router service's app factory."""
+"""The router service's app factory: routing consumer, outbox relay, JSON API and
+the agency desk."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
+import aiohttp
 from aiohttp import web
 
+from awasi.catalog import load_catalog
 from awasi.events import topics
-from awasi.events.envelope import Envelope
+from awasi import identity
+from awasi.db import migrate_schema
+from awasi.identity import add_auth_routes
+from awasi.web import keys
 from awasi.settings import Settings
 from awasi.web.app import consumer, create_base_app, database, producer_ctx, relay, schema_migrations
+from services.router import api, desk
+from services.router.consumer import accepts, make_handler
+from services.router.keys import CATALOG, CLOCK, HTTP
 
 SCHEMA = "router"
 MIGRATIONS = "services.router.migrations"
@@ -20,20 +30,46 @@ def migrations() -> list[Any]:
     return schema_migrations(MIGRATIONS)
 
 
-async def record_event(conn: asyncpg.Connection, envelope: Envelope) -> None:
-    await conn.execute(
-        "INSERT INTO router.event_log (event_id, complaint_id, event_type, occurred_at)"
-        " VALUES ($1, $2, $3, $4)",
-        envelope.event_id, envelope.complaint_id, envelope.type, envelope.occurred_at,
-    )
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def identity_schema(app: web.Application) -> AsyncIterator[None]:
+    # The shared identity schema is migrated at start too (under its own advisory
+    # lock, so oversight starting at the same moment is harmless).
+    async with app[keys.POOL].acquire() as conn:
+        await migrate_schema(conn, identity.SCHEMA, identity.migrations())
+    yield
+
+
+async def http_client(app: web.Application) -> AsyncIterator[None]:
+    # For the server-side request to intake for a named reporter's contact.
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
+    app[HTTP] = session
+    try:
+        yield
+    finally:
+        await session.close()
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = create_base_app(settings, "router", title="Awasi router")
+    """The router app. Loads and validates the catalog now (``CatalogError`` names
+    the line); opens the pool, producer, relay and consumer when it starts."""
+    catalog = load_catalog(settings.catalog)
+    app = create_base_app(settings, "router", title="Awasi router",
+                          middlewares=(desk.locale_middleware,))
+    app[CATALOG] = catalog
+    app[CLOCK] = _now
     app.cleanup_ctx.extend([
         database(SCHEMA, migrations()),
+        identity_schema,
         producer_ctx,
         relay(SCHEMA),
-        consumer("router", SCHEMA, (topics.INTAKE, topics.OVERSIGHT), record_event),
+        consumer("router", SCHEMA, (topics.INTAKE, topics.OVERSIGHT), make_handler(catalog),
+                 accepts=accepts),
+        http_client,
     ])
+    add_auth_routes(app)
+    api.add_routes(app)
+    desk.setup(app)
     return app

@@ -1,0 +1,269 @@
+"""The router's JSON API (Bearer tokens; the desk's session cookie works too, with
+the CSRF header on changes). Staff and heads see and work only their own agency's
+tickets; triage officers work their region's triage queue. A ticket of another
+agency answers exactly as a ticket that does not exist (404)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, Literal
+
+import asyncpg
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from awasi.identity import User, require_user
+from awasi.web import keys
+from awasi.web.body import parse_json, validate
+from services.router import db, domain
+from services.router.keys import CATALOG, CLOCK
+
+AGENCY_ROLES = ("staff", "head")
+TRIAGE_ROLES = ("triage",)
+
+Text = Field(min_length=1, max_length=5000)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class RequestInfoBody(_Body):
+    question: str = Text
+
+
+class RespondBody(_Body):
+    message: str = Text
+
+
+class ResolveBody(_Body):
+    note: str = Text
+
+
+class TransferBody(_Body):
+    agency: str = Field(min_length=1, max_length=40)
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class RouteBody(_Body):
+    agency: str = Field(min_length=1, max_length=40)
+
+
+class DeadlinesOut(BaseModel):
+    triage_by: AwareDatetime | None
+    acknowledge_by: AwareDatetime | None
+    resolve_by: AwareDatetime | None
+    dispute_until: AwareDatetime | None
+    next_due: AwareDatetime | None
+
+
+class TicketOut(BaseModel):
+    id: str
+    tracking_code: str
+    status: str
+    agency: str | None
+    region: str
+    category: str
+    title: str | None
+    description: str
+    location: dict[str, Any] | None
+    privacy: str
+    channel: str
+    rule: str
+    created_at: AwareDatetime
+    submitted_at: AwareDatetime
+    acknowledged_at: AwareDatetime | None
+    resolved_at: AwareDatetime | None
+    paused: bool
+    overdue: bool
+    escalation_level: int
+    breached: list[str]
+    photo_count: int
+    deadlines: DeadlinesOut
+
+
+class TimelineEntry(BaseModel):
+    kind: str
+    occurred_at: AwareDatetime
+    actor: str
+    agency: str | None
+    data: dict[str, Any]
+
+
+class TicketDetail(TicketOut):
+    timeline: list[TimelineEntry]
+
+
+class TicketList(BaseModel):
+    tickets: list[TicketOut]
+    count: int
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    status: Literal["triage", "new", "acknowledged", "waiting_info", "resolved", "reopened",
+                    "withdrawn"] | None = None
+    overdue: bool | None = None
+    due_soon: bool | None = None
+    category: str | None = Field(default=None, max_length=40)
+    tracking_code: str | None = Field(default=None, max_length=40)
+    escalated: bool | None = None
+    sort: Literal["created", "-created", "deadline"] = "-created"
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0)
+
+    def filters(self) -> db.Filters:
+        return db.Filters(**self.model_dump())
+
+
+def ticket_json(row: asyncpg.Record, now: datetime) -> dict[str, Any]:
+    next_due = row["next_due"]
+    return {
+        "id": str(row["id"]),
+        "tracking_code": row["tracking_code"],
+        "status": row["status"],
+        "agency": row["agency"],
+        "region": row["region"],
+        "category": row["category"],
+        "title": row["title"],
+        "description": row["description"],
+        "location": row["location"],
+        "privacy": row["privacy"],
+        "channel": row["channel"],
+        "rule": row["rule"],
+        "created_at": row["created_at"].isoformat(),
+        "submitted_at": row["submitted_at"].isoformat(),
+        "acknowledged_at": _iso(row["acknowledged_at"]),
+        "resolved_at": _iso(row["resolved_at"]),
+        "paused": row["paused_at"] is not None,
+        "overdue": next_due is not None and next_due < now,
+        "escalation_level": row["escalation_level"],
+        "breached": list(row["breached"]),
+        "photo_count": len(row["photo_ids"]),
+        "deadlines": {
+            "triage_by": _iso(row["triage_by"]),
+            "acknowledge_by": _iso(row["acknowledge_by"]),
+            "resolve_by": _iso(row["resolve_by"]),
+            "dispute_until": _iso(row["dispute_until"]),
+            "next_due": _iso(next_due),
+        },
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def timeline_json(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
+    return [{"kind": r["kind"], "occurred_at": r["occurred_at"].isoformat(),
+             "actor": r["actor"], "agency": r["agency"], "data": r["data"]} for r in rows]
+
+
+def _query(request: web.Request) -> ListQuery:
+    return validate(ListQuery, dict(request.query))
+
+
+async def list_tickets(request: web.Request) -> web.Response:
+    user = await require_user(request, AGENCY_ROLES)
+    now = request.app[CLOCK]()
+    rows = await db.list_tickets(request.app[keys.POOL], now, _query(request).filters(),
+                                 agency=user.agency)
+    return web.json_response({"tickets": [ticket_json(r, now) for r in rows],
+                              "count": len(rows)})
+
+
+async def get_ticket(request: web.Request) -> web.Response:
+    user = await require_user(request, AGENCY_ROLES)
+    pool = request.app[keys.POOL]
+    row = await db.get_for_agency(pool, request.match_info["id"], user.agency)
+    body = ticket_json(row, request.app[CLOCK]())
+    body["timeline"] = timeline_json(await db.timeline(pool, row["id"]))
+    return web.json_response(body)
+
+
+Action = Callable[[asyncpg.Connection, User, str, datetime, Any], Awaitable[asyncpg.Record]]
+
+
+def _action(name: str, model: type[BaseModel] | None, act: Action,
+            roles: tuple[str, ...] = AGENCY_ROLES) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        user = await require_user(request, roles)
+        body = await parse_json(request, model) if model is not None else None
+        now = request.app[CLOCK]()
+        async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+            row = await act(conn, user, request.match_info["id"], now, body)
+        return web.json_response(ticket_json(row, now))
+
+    handler.__name__ = name
+    return handler
+
+
+def add_routes(app: web.Application) -> None:
+    catalog = app[CATALOG]
+    api = app[keys.OPENAPI]
+    r = app.router
+    query_params = [
+        {"name": n, "in": "query", "required": False, "schema": s} for n, s in (
+            ("status", {"type": "string"}), ("overdue", {"type": "boolean"}),
+            ("due_soon", {"type": "boolean"}), ("category", {"type": "string"}),
+            ("tracking_code", {"type": "string"}), ("escalated", {"type": "boolean"}),
+            ("sort", {"type": "string", "enum": ["created", "-created", "deadline"]}),
+            ("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+            ("offset", {"type": "integer", "minimum": 0}))
+    ]
+    api.add(r, "GET", "/api/v1/tickets", list_tickets, tags=["tickets"], secured=True,
+            summary="The caller's agency's tickets", parameters=query_params,
+            responses={200: TicketList}, errors=(422,))
+    api.add(r, "GET", "/api/v1/tickets/{id}", get_ticket, tags=["tickets"], secured=True,
+            summary="One ticket of the caller's agency, with its timeline",
+            responses={200: TicketDetail}, errors=(404,))
+
+    async def ack(conn: asyncpg.Connection, u: User, tid: str, now: datetime, _: Any) -> Any:
+        return await domain.acknowledge(conn, catalog, u, tid, now)
+
+    async def ask(conn: asyncpg.Connection, u: User, tid: str, now: datetime, b: Any) -> Any:
+        return await domain.request_info(conn, catalog, u, tid, b.question, now)
+
+    async def resp(conn: asyncpg.Connection, u: User, tid: str, now: datetime, b: Any) -> Any:
+        return await domain.respond(conn, catalog, u, tid, b.message, now)
+
+    async def res(conn: asyncpg.Connection, u: User, tid: str, now: datetime, b: Any) -> Any:
+        return await domain.resolve(conn, catalog, u, tid, b.note, now)
+
+    async def move(conn: asyncpg.Connection, u: User, tid: str, now: datetime, b: Any) -> Any:
+        return await domain.transfer(conn, catalog, u, tid, b.agency, b.reason, now)
+
+    async def route(conn: asyncpg.Connection, u: User, tid: str, now: datetime, b: Any) -> Any:
+        return await domain.route_by_hand(conn, catalog, u, tid, b.agency, now)
+
+    actions: list[tuple[str, str, type[BaseModel] | None, Action, str]] = [
+        ("acknowledge", "acknowledge_ticket", None, ack, "Acknowledge (starts follow-up)"),
+        ("request-info", "request_info", RequestInfoBody, ask,
+         "Ask the citizen for information (pauses the clock)"),
+        ("respond", "respond_ticket", RespondBody, resp, "Send the citizen a public message"),
+        ("resolve", "resolve_ticket", ResolveBody, res, "Resolve, with a resolution note"),
+        ("transfer", "transfer_ticket", TransferBody, move,
+         "Transfer to another agency of the region, with a reason"),
+    ]
+    for path, name, model, act, summary in actions:
+        api.add(r, "POST", f"/api/v1/tickets/{{id}}/{path}", _action(name, model, act),
+                tags=["tickets"], secured=True, summary=summary, body=model,
+                responses={200: TicketOut}, errors=(400, 404, 409, 415, 422))
+
+    async def triage_queue(request: web.Request) -> web.Response:
+        user = await require_user(request, TRIAGE_ROLES)
+        now = request.app[CLOCK]()
+        q = _query(request).filters()
+        rows = await db.list_tickets(request.app[keys.POOL], now, q, triage=True,
+                                     triage_region=user.region)
+        return web.json_response({"tickets": [ticket_json(x, now) for x in rows],
+                                  "count": len(rows)})
+
+    api.add(r, "GET", "/api/v1/triage", triage_queue, tags=["triage"], secured=True,
+            summary="The triage queue (the officer's region)", parameters=query_params,
+            responses={200: TicketList}, errors=(422,))
+    api.add(r, "POST", "/api/v1/triage/{id}/route",
+            _action("route_ticket", RouteBody, route, TRIAGE_ROLES), tags=["triage"],
+            secured=True, summary="Route a triage ticket to an agency of its region",
+            body=RouteBody, responses={200: TicketOut}, errors=(400, 404, 409, 415, 422))

@@ -1,0 +1,382 @@
+"""The agency desk: server-rendered pages (Jinja2) in Bahasa Indonesia and English
+that work without JavaScript and on a phone.
+
+Sessions are the identity package's tokens in an HttpOnly, SameSite=Lax cookie;
+every form carries the session-bound CSRF token, and the login form a double-submit
+token (there is no session yet to bind it to).
+"""
+
+from __future__ import annotations
+
+import secrets
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiohttp_jinja2
+import asyncpg
+import jinja2
+from aiohttp import web
+from zoneinfo import ZoneInfo
+
+from awasi import i18n
+from awasi.identity import InvalidCredentials, LoginThrottled, User, login, logout
+from awasi.identity.web import (
+    CSRF_FIELD,
+    client_address,
+    csrf_token,
+    current_user,
+    require_user,
+    session_token,
+    set_session_cookie,
+)
+from awasi.identity import SESSION_COOKIE
+from awasi.signing import sign
+from awasi.web import keys
+from awasi.web.body import validate
+from awasi.web.errors import ApiError, Forbidden, Unauthorized
+from services.router import api, db, domain
+from services.router.keys import CATALOG, CLOCK, HTTP, MESSAGES
+
+HERE = Path(__file__).resolve().parent
+LOGIN_CSRF_COOKIE = "awasi_login_csrf"
+Page = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# --- locale -------------------------------------------------------------------------
+
+def negotiate_locale(request: web.Request) -> tuple[str, bool]:
+    """The page's locale: ``?lang=``, then the cookie, then Accept-Language, else
+    Indonesian. The flag says whether ``?lang=`` chose it (then it is remembered)."""
+    chosen = i18n.normalize(request.query.get("lang"))
+    if chosen:
+        return chosen, True
+    return (i18n.normalize(request.cookies.get(i18n.COOKIE))
+            or i18n.from_accept_language(request.headers.get("Accept-Language"))
+            or i18n.DEFAULT), False
+
+
+@web.middleware
+async def locale_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.path.startswith("/api/"):
+        return await handler(request)  # type: ignore[no-any-return]
+    locale, explicit = negotiate_locale(request)
+    i18n.set_locale(locale)  # this request's task only (a context variable)
+    response: web.StreamResponse = await handler(request)
+    if explicit:
+        response.set_cookie(i18n.COOKIE, locale, max_age=365 * 86400, samesite="Lax",
+                            path="/")
+    return response
+
+
+# --- rendering ----------------------------------------------------------------------
+
+def render(request: web.Request, template: str, context: dict[str, Any],
+           status: int = 200) -> web.Response:
+    app = request.app
+    user: User | None = context.get("user")
+    base = {
+        "lang": i18n.current_locale(),
+        "csrf": (csrf_token(app[keys.SETTINGS].secret_key, session_token(request) or "")
+                 if user else ""),
+        "path": request.path,
+        "query_string": request.query_string,
+        "catalog": app[CATALOG],
+    }
+    response = aiohttp_jinja2.render_template(template, request, base | context,
+                                              status=status)
+    # Pages show personal data (for named reports): never cache them.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def page(handler: Page) -> Page:
+    """Pages answer HTML: not logged in -> the login page; other errors -> an error page
+    with the same status as the API would answer (404 leaks nothing)."""
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Unauthorized:
+            target = urllib.parse.quote(request.path_qs) if request.method == "GET" else "/"
+            raise web.HTTPFound(f"/login?next={target}") from None
+        except ApiError as e:
+            user = await current_user(request)
+            return render(request, "error.html", {"user": user, "error": e}, status=e.status)
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+def see_other(location: str) -> web.Response:
+    """A 303 redirect as a plain response (so cookies can be set on it)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def local_time(value: datetime | str | None, tz_name: str) -> str:
+    """An instant as the region's local time, with its zone's name (WIB, WITA, WIT)."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    local = value.astimezone(ZoneInfo(tz_name))
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def setup(app: web.Application) -> None:
+    messages = i18n.Catalogs(HERE / "locale")
+    app[MESSAGES] = messages
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(HERE / "templates")))
+    env.globals["_"] = lambda message, **params: messages.gettext(message, **params)
+    env.globals["local_time"] = local_time
+    r = app.router
+    r.add_get("/login", login_page)
+    r.add_post("/login", login_submit)
+    r.add_post("/logout", logout_submit)
+    r.add_get("/", home)
+    r.add_get("/tickets/{id}", ticket_page)
+    for action in ("acknowledge", "request-info", "respond", "resolve", "transfer"):
+        r.add_post(f"/tickets/{{id}}/{action}", ticket_action)
+    r.add_get("/escalations", escalations_page)
+    r.add_get("/triage", triage_page)
+    r.add_post("/triage/{id}/route", triage_route)
+
+
+# --- login --------------------------------------------------------------------------
+
+def _safe_next(value: str | None) -> str:
+    # Only local paths: an open redirect would let a phishing link pass through us.
+    if value and value.startswith("/") and not value.startswith("//"):
+        return value
+    return "/"
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    return _login_form(request, error=None, status=200)
+
+
+def _login_form(request: web.Request, error: str | None, status: int) -> web.Response:
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", {
+        "user": None, "error": error, "login_csrf": token,
+        "next": _safe_next(request.query.get("next")),
+    }, status=status)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict",
+                        path="/login", secure=request.secure)
+    return response
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    presented = str(form.get(CSRF_FIELD, ""))
+    gettext = request.app[MESSAGES].gettext
+    if not expected or not secrets.compare_digest(expected, presented):
+        return _login_form(request, gettext("Your form expired; please try again."), 403)
+    settings = request.app[keys.SETTINGS]
+    try:
+        _, token = await login(
+            request.app[keys.POOL], str(form.get("username", "")).strip(),
+            str(form.get("password", "")), client_address(request),
+            limit_per_minute=settings.login_rate_limit_per_minute,
+        )
+    except LoginThrottled:
+        return _login_form(request, gettext("Too many failed logins; try again in a minute."),
+                           429)
+    except InvalidCredentials:
+        return _login_form(request, gettext("Wrong username or password."), 401)
+    response = see_other(_safe_next(str(form.get("next", "/"))))
+    set_session_cookie(request, response, token)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@page
+async def logout_submit(request: web.Request) -> web.StreamResponse:
+    await require_user(request)
+    token = session_token(request)
+    if token:
+        await logout(request.app[keys.POOL], token)
+    response = see_other("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# --- the queue ----------------------------------------------------------------------
+
+def _flag(value: str | None) -> bool | None:
+    return True if value in ("1", "true", "on") else None
+
+
+@page
+async def home(request: web.Request) -> web.StreamResponse:
+    user = await require_user(request)
+    if user.role == "triage":
+        raise web.HTTPFound("/triage")
+    if user.role not in api.AGENCY_ROLES:
+        raise Forbidden(request.app[MESSAGES].gettext(
+            "The agency desk is for agency staff; panel members use the oversight console."))
+    q = request.query
+    query = validate(api.ListQuery, {
+        "status": q.get("status") or None, "category": q.get("category") or None,
+        "overdue": _flag(q.get("overdue")), "due_soon": _flag(q.get("due_soon")),
+        "sort": q.get("sort") or "-created", "limit": 100,
+    })
+    now = request.app[CLOCK]()
+    rows = await db.list_tickets(request.app[keys.POOL], now, query.filters(),
+                                 agency=user.agency)
+    catalog = request.app[CATALOG]
+    agency = catalog.agencies.get(user.agency or "")
+    return render(request, "queue.html", {
+        "user": user, "tickets": [api.ticket_json(r, now) for r in rows], "query": query,
+        "agency": agency, "tz": catalog.regions[agency.region].timezone if agency else "UTC",
+        "categories": catalog.categories_for(agency.region) if agency else [],
+        "statuses": ("new", "acknowledged", "waiting_info", "reopened", "resolved",
+                     "withdrawn"),
+    })
+
+
+@page
+async def escalations_page(request: web.Request) -> web.StreamResponse:
+    user = await require_user(request, ("head",))
+    now = request.app[CLOCK]()
+    rows = await db.list_tickets(request.app[keys.POOL], now,
+                                 db.Filters(escalated=True, sort="deadline", limit=200),
+                                 agency=user.agency)
+    catalog = request.app[CATALOG]
+    agency = catalog.agencies.get(user.agency or "")
+    return render(request, "escalations.html", {
+        "user": user, "tickets": [api.ticket_json(r, now) for r in rows], "agency": agency,
+        "tz": catalog.regions[agency.region].timezone if agency else "UTC",
+    })
+
+
+# --- one ticket ---------------------------------------------------------------------
+
+async def fetch_reporter(app: web.Application, complaint_id: str) -> dict[str, Any] | None:
+    """The named reporter's contact from intake (which alone keeps it), or None when
+    intake has none or cannot be reached. Call only after checking that the caller's
+    agency owns the ticket and the report is ``named``."""
+    settings = app[keys.SETTINGS]
+    url = (f"{settings.intake_url}/internal/v1/complaints/"
+           f"{urllib.parse.quote(complaint_id, safe='')}/reporter")
+    try:
+        async with app[HTTP].get(url, params={
+            "token": sign(settings.secret_key, "reporter", complaint_id)
+        }) as r:
+            if r.status != 200:
+                return None
+            data = await r.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {k: data.get(k) for k in ("name", "phone", "email")}
+
+
+def photo_links(app: web.Application, photo_ids: list[str]) -> list[str]:
+    settings = app[keys.SETTINGS]
+    return [f"{settings.intake_url}/photos/{urllib.parse.quote(p, safe='')}?token="
+            f"{sign(settings.secret_key, 'photo', p)}" for p in photo_ids]
+
+
+@page
+async def ticket_page(request: web.Request) -> web.StreamResponse:
+    user = await require_user(request, api.AGENCY_ROLES)
+    pool = request.app[keys.POOL]
+    # The agency check comes first: nothing below runs for another agency's ticket.
+    row = await db.get_for_agency(pool, request.match_info["id"], user.agency)
+    return await _render_ticket(request, user, row)
+
+
+async def _render_ticket(request: web.Request, user: User, row: asyncpg.Record,
+                         error: ApiError | None = None) -> web.Response:
+    app = request.app
+    now = app[CLOCK]()
+    catalog = app[CATALOG]
+    reporter = None
+    if row["privacy"] == "named":
+        reporter = await fetch_reporter(app, row["complaint_id"])
+    timeline = await db.timeline(app[keys.POOL], row["id"])
+    return render(request, "ticket.html", {
+        "user": user, "t": api.ticket_json(row, now), "reporter": reporter,
+        "timeline": api.timeline_json(timeline),
+        "photos": photo_links(app, list(row["photo_ids"])),
+        "tz": catalog.regions[row["region"]].timezone,
+        "allowed": {a for a, s in domain.ALLOWED.items() if row["status"] in s},
+        "transfer_to": [a for a in catalog.agencies_in(row["region"])
+                        if a.code != row["agency"]],
+        "category": catalog.categories.get(row["category"]),
+        "error": error,
+    }, status=error.status if error else 200)
+
+
+@page
+async def ticket_action(request: web.Request) -> web.StreamResponse:
+    user = await require_user(request, api.AGENCY_ROLES)  # checks the CSRF token too
+    action = request.path.rsplit("/", 1)[-1]
+    form = await request.post()
+    fields = {k: str(v) for k, v in form.items() if k != CSRF_FIELD}
+    catalog = request.app[CATALOG]
+    ticket_id = request.match_info["id"]
+    now = request.app[CLOCK]()
+    pool = request.app[keys.POOL]
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            if action == "acknowledge":
+                await domain.acknowledge(conn, catalog, user, ticket_id, now)
+            elif action == "request-info":
+                b = validate(api.RequestInfoBody, {"question": fields.get("question", "")})
+                await domain.request_info(conn, catalog, user, ticket_id, b.question, now)
+            elif action == "respond":
+                m = validate(api.RespondBody, {"message": fields.get("message", "")})
+                await domain.respond(conn, catalog, user, ticket_id, m.message, now)
+            elif action == "resolve":
+                n = validate(api.ResolveBody, {"note": fields.get("note", "")})
+                await domain.resolve(conn, catalog, user, ticket_id, n.note, now)
+            else:
+                t = validate(api.TransferBody, {"agency": fields.get("agency", ""),
+                                                "reason": fields.get("reason", "")})
+                await domain.transfer(conn, catalog, user, ticket_id, t.agency, t.reason, now)
+    except ApiError as e:
+        if e.status == 404:
+            raise
+        # Show the ticket again with the problem (it is the caller's own ticket).
+        row = await db.get_for_agency(pool, ticket_id, user.agency)
+        return await _render_ticket(request, user, row, error=e)
+    if action == "transfer":
+        raise web.HTTPSeeOther("/")  # no longer ours to see
+    raise web.HTTPSeeOther(f"/tickets/{ticket_id}")
+
+
+# --- triage -------------------------------------------------------------------------
+
+@page
+async def triage_page(request: web.Request) -> web.StreamResponse:
+    user = await require_user(request, ("triage",))
+    now = request.app[CLOCK]()
+    rows = await db.list_tickets(request.app[keys.POOL], now,
+                                 db.Filters(sort="deadline", limit=200), triage=True,
+                                 triage_region=user.region)
+    catalog = request.app[CATALOG]
+    return render(request, "triage.html", {
+        "user": user, "tickets": [api.ticket_json(r, now) for r in rows],
+        "agencies_by_region": {code: catalog.agencies_in(code) for code in catalog.regions},
+        "regions": catalog.regions,
+    })
+
+
+@page
+async def triage_route(request: web.Request) -> web.StreamResponse:
+    user = await require_user(request, ("triage",))
+    form = await request.post()
+    body = validate(api.RouteBody, {"agency": str(form.get("agency", ""))})
+    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+        await domain.route_by_hand(conn, request.app[CATALOG], user,
+                                   request.match_info["id"], body.agency,
+                                   request.app[CLOCK]())
+    raise web.HTTPSeeOther("/triage")

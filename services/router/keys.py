@@ -1,0 +1,18 @@
+"""The router's typed application keys (the shared ones are in ``awasi.web.keys``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import aiohttp
+from aiohttp import web
+
+from awasi.catalog import Catalog
+from awasi.i18n import Catalogs
+
+CATALOG = web.AppKey("catalog", Catalog)
+MESSAGES = web.AppKey("messages", Catalogs)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+# The clock; tests may pass another. Returns an aware UTC datetime.
+CLOCK = web.AppKey("clock", Callable[[], datetime])

@@ -1,0 +1,216 @@
+"""Router: routing through the real consumer (every rule kind, triage, redelivery),
+the agency's actions, transfer, pause and resume, oversight's events, and deadline
+arithmetic across weekends, holidays, days off and time zones."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from awasi.events import topics
+from awasi.events.payloads import (
+    CaseEscalated,
+    CaseReopened,
+    ComplaintInfoAdded,
+    DeadlineBreached,
+    FindingRecorded,
+)
+from awasi.settings import Settings
+from services.router import deadlines
+from tests.support.kafka import read_topic
+from tests.support.services import running_service
+from tests.test_router_support import (
+    bearer,
+    create_users,
+    event,
+    login,
+    router_settings,  # noqa: F401 - fixture
+    send,
+    submitted,
+    test_catalog,
+    ticket_by_code,
+    wait_ticket,
+)
+
+WIB = ZoneInfo("Asia/Jakarta")
+WIT = ZoneInfo("Asia/Jayapura")
+WITA = ZoneInfo("Asia/Makassar")
+
+
+def utc(local: datetime) -> datetime:
+    return local.astimezone(UTC)
+
+
+# --- deadline arithmetic (pure) -------------------------------------------------------
+
+def test_sorong_friday_night_counts_from_monday_in_wit() -> None:
+    catalog = test_catalog()
+    start = datetime(2026, 11, 27, 23, 30, tzinfo=WIT)  # a Friday, 23:30 WIT
+    a = deadlines.assigned(catalog, "SRG", "SRG-PUPR", "jalan-rusak", start)
+    # 5 working days: Mon 30 Nov .. Fri 4 Dec; due when Friday ends in Sorong.
+    assert a.acknowledge_by == utc(datetime(2026, 12, 5, 0, 0, tzinfo=WIT))
+    # jalan-rusak is "no_investigation": 14 working days -> Thu 17 Dec ends.
+    assert a.resolve_by == utc(datetime(2026, 12, 18, 0, 0, tzinfo=WIT))
+    assert a.policy.resolve_days == 14 and a.policy.acknowledge_days == 5
+
+
+def test_the_same_instant_is_a_different_day_in_wib_and_wit() -> None:
+    catalog = test_catalog()
+    instant = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)  # Thu 22:30 WIB = Fri 00:30 WIT
+    wib = deadlines.assigned(catalog, "MDN", "MDN-PUPR", "jalan-rusak", instant)
+    wit = deadlines.assigned(catalog, "SRG", "SRG-PUPR", "jalan-rusak", instant)
+    # Medan starts counting on Friday, Sorong on Monday.
+    assert wib.acknowledge_by == utc(datetime(2026, 12, 4, 0, 0, tzinfo=WIB))
+    assert wit.acknowledge_by == utc(datetime(2026, 12, 5, 0, 0, tzinfo=WIT))
+    wita = deadlines.assigned(catalog, "MKS", "MKS-PUPR", "jalan-rusak", instant)
+    # Thu 23:30 WITA: Makassar, one hour behind Sorong, still counts from Friday.
+    assert wita.acknowledge_by == utc(datetime(2026, 12, 4, 0, 0, tzinfo=WITA))
+
+
+def test_holidays_and_regional_days_off_are_skipped() -> None:
+    catalog = test_catalog()
+    start = datetime(2026, 12, 21, 10, 0, tzinfo=WIB)  # Monday before Christmas
+    # Medan: 22, 23 count; 24 is Medan's extra day off; 25 Christmas (public holiday);
+    # 26/27 weekend; 28, 29, 30 count -> due when the 30th ends.
+    medan = deadlines.assigned(catalog, "MDN", "MDN-PUPR", "jalan-rusak", start)
+    assert medan.acknowledge_by == utc(datetime(2026, 12, 31, 0, 0, tzinfo=WIB))
+    # Sorong has no extra day off on the 24th: one day earlier (in its own zone).
+    start_wit = datetime(2026, 12, 21, 10, 0, tzinfo=WIT)
+    sorong = deadlines.assigned(catalog, "SRG", "SRG-PUPR", "jalan-rusak", start_wit)
+    assert sorong.acknowledge_by == utc(datetime(2026, 12, 30, 0, 0, tzinfo=WIT))
+    # Annual day off (Medan's anniversary, 1 July): from Tue 30 Jun 2026 a "light"
+    # complaint (2 working days) counts Thu 2 and Fri 3 July.
+    light = deadlines.assigned(catalog, "MDN", "MDN-DLH", "sampah",
+                               datetime(2026, 6, 30, 9, 0, tzinfo=WIB))
+    assert light.resolve_by == utc(datetime(2026, 7, 4, 0, 0, tzinfo=WIB))
+
+
+def test_triage_and_dispute_deadlines_follow_the_policy() -> None:
+    catalog = test_catalog()
+    start = datetime(2026, 11, 27, 23, 30, tzinfo=WIT)
+    assert deadlines.triage_by(catalog, "SRG", "lainnya", start) == utc(
+        datetime(2026, 12, 3, 0, 0, tzinfo=WIT))  # 3 working days: Mon, Tue, Wed
+    assert deadlines.dispute_until(catalog, "SRG", "SRG-PUPR", "jalan-rusak", start) == utc(
+        datetime(2026, 12, 12, 0, 0, tzinfo=WIT))  # 10 working days: to Fri 11 Dec
+
+
+def test_pause_and_resume_keep_the_working_time_that_was_left() -> None:
+    catalog = test_catalog()
+    due = utc(datetime(2026, 12, 5, 0, 0, tzinfo=WIT))  # end of Fri 4 Dec
+    paused = utc(datetime(2026, 12, 3, 12, 0, tzinfo=WIT))  # Thu noon: 1.5 days left
+    resumed = utc(datetime(2026, 12, 7, 6, 0, tzinfo=WIT))  # Mon 06:00
+    new_due = deadlines.resumed(catalog, "SRG", paused, resumed, due)
+    assert new_due == utc(datetime(2026, 12, 8, 18, 0, tzinfo=WIT))  # Tue 18:00
+    assert deadlines.resumed(catalog, "SRG", paused, resumed, None) is None
+    # A pause over a weekend only costs the working time that passed.
+    left = catalog.region("SRG").calendar.working_time_between(paused, due)
+    assert left == timedelta(hours=36)
+
+
+# --- through the running service ------------------------------------------------------
+
+async def test_routing_by_category_keyword_and_triage_through_the_consumer(
+        router_settings: Settings) -> None:
+    settings = router_settings
+    await create_users(settings.database_url or "")
+    friday_night = datetime(2026, 11, 27, 23, 30, tzinfo=WIT)
+    by_category = submitted("MDN", "asn-pungli", "Diminta uang untuk tanda tangan.")
+    by_keyword = submitted("MDN", "lainnya", "Tumpukan SAMPAH di pasar, bau busuk sekali.")
+    by_triage = submitted("MDN", "lainnya", "Sesuatu yang tidak jelas wewenangnya.")
+    sorong = submitted("SRG", "jalan-rusak", "Jalan berlubang di depan pasar.",
+                       submitted_at=friday_night)
+    async with running_service("router", settings) as client:
+        for env in (by_category, by_keyword, by_triage, sorong):
+            await send(settings.kafka_bootstrap or "", env)
+        insp = await login(client, "mdn.inspektorat")
+        dlh = await login(client, "mdn.dlh")
+        pupr_srg = await login(client, "srg.pupr")
+        triage = await login(client, "triage.mdn")
+
+        t1 = await wait_ticket(client, insp, by_category.payload["tracking_code"])
+        assert t1["agency"] == "MDN-INSPEKTORAT" and t1["status"] == "new"
+        assert t1["rule"] == "category:MDN:asn-pungli"
+        assert t1["category"] == "asn-pungli" and t1["region"] == "MDN"
+        t2 = await wait_ticket(client, dlh, by_keyword.payload["tracking_code"])
+        assert t2["agency"] == "MDN-DLH" and t2["rule"] == "keyword:MDN:sampah"
+        t3 = await wait_ticket(client, triage, by_triage.payload["tracking_code"],
+                               path="/api/v1/triage")
+        assert t3["status"] == "triage" and t3["agency"] is None and t3["rule"] == "triage"
+        assert t3["deadlines"]["triage_by"] is not None
+        assert t3["deadlines"]["acknowledge_by"] is None
+        t4 = await wait_ticket(client, pupr_srg, sorong.payload["tracking_code"])
+        assert datetime.fromisoformat(t4["deadlines"]["acknowledge_by"]) == utc(
+            datetime(2026, 12, 5, 0, 0, tzinfo=WIT))
+        assert datetime.fromisoformat(t4["deadlines"]["resolve_by"]) == utc(
+            datetime(2026, 12, 18, 0, 0, tzinfo=WIT))
+        # Nobody else sees them.
+        assert await ticket_by_code(client, dlh, by_category.payload["tracking_code"]) is None
+        assert await ticket_by_code(client, insp, by_triage.payload["tracking_code"]) is None
+        srg_triage = await login(client, "triage.srg")
+        assert await ticket_by_code(client, srg_triage, by_triage.payload["tracking_code"],
+                                    path="/api/v1/triage") is None
+
+        # The triage officer routes by hand; deadlines start now.
+        r = await client.post(f"/api/v1/triage/{t3['id']}/route", headers=bearer(triage),
+                              json={"agency": "SRG-PUPR"})
+        assert r.status == 422  # an agency of another region
+        r = await client.post(f"/api/v1/triage/{t3['id']}/route", headers=bearer(triage),
+                              json={"agency": "MDN-PUPR"})
+        routed = await r.json()
+        assert r.status == 200, routed
+        assert routed["agency"] == "MDN-PUPR" and routed["rule"] == "manual:triage.mdn"
+        assert routed["status"] == "new" and routed["deadlines"]["acknowledge_by"]
+        r = await client.post(f"/api/v1/triage/{t3['id']}/route", headers=bearer(triage),
+                              json={"agency": "MDN-PUPR"})
+        assert r.status == 404  # no longer in the triage queue
+
+        # Events on the router's topic: routed, needs_triage, routed by hand.
+        messages = await read_topic(
+            settings.kafka_bootstrap or "", topics.ROUTER,
+            until=lambda ms: sum(m.get("type") == "complaint.routed" for m in ms) >= 4)
+        routed_events = {m["complaint_id"]: m for m in messages
+                         if m["type"] == "complaint.routed"}
+        assert routed_events[by_category.complaint_id]["payload"]["rule"] == \
+            "category:MDN:asn-pungli"
+        assert routed_events[by_triage.complaint_id]["payload"]["agency"] == "MDN-PUPR"
+        assert any(m["type"] == "complaint.needs_triage"
+                   and m["complaint_id"] == by_triage.complaint_id for m in messages)
+        assert all(m["_key"] == m["complaint_id"] for m in messages)
+
+
+async def test_redelivered_submission_never_makes_a_second_ticket(
+        router_settings: Settings) -> None:
+    settings = router_settings
+    env = submitted("MDN", "jalan-rusak", "Jalan rusak parah.")
+    # The same complaint again under a new event id (intake's relay republished it
+    # after a crash between publish and mark, say, with a fresh envelope).
+    again = submitted("MDN", "jalan-rusak", "Jalan rusak parah.",
+                      complaint_id=env.complaint_id)
+    async with running_service("router", settings) as client:
+        await create_users(settings.database_url or "")
+        token = await login(client, "mdn.pupr")
+        for e in (env, env, again, env):
+            await send(settings.kafka_bootstrap or "", e)
+        marker = submitted("MDN", "jalan-rusak", "Sesudahnya.")
+        await send(settings.kafka_bootstrap or "", marker)
+        # Same partition (key = complaint id)? Not necessarily; wait for both.
+        await wait_ticket(client, token, env.payload["tracking_code"])
+        await wait_ticket(client, token, marker.payload["tracking_code"])
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            async def all_applied() -> bool:
+                n = await conn.fetchval("SELECT count(*) FROM router.processed_events")
+                return n >= 3  # env, again, marker: three distinct event ids
+            from tests.test_router_support import eventually
+            await eventually(all_applied, what="events applied")
+            count = await conn.fetchval(
+                "SELECT count(*) FROM router.tickets WHERE complaint_id = $1", env.complaint_id)
+            assert count == 1
+            outbox = await conn.fetchval(
+                "SELECT count(*) FROM router.outbox WHERE key = $1", env.complaint_id)
+            assert outbox == 1  # one complaint.routed, not three
+        finally:
+            await conn.close()
