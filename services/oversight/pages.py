@@ -1,6 +1,248 @@
-"""Pages: placeholder replaced below."""
+"""Pages: the public dashboard at ``/`` (no login, no personal data, charts as
+server-rendered inline SVG: no JavaScript, no CDN) and the panel console under
+``/panel`` (same staff login as the desk, ``panel`` role, CSRF-protected forms).
+
+Bahasa Indonesia first: the locale comes from ``?lang=``, then the ``awasi_lang``
+cookie, then ``Accept-Language``, else Indonesian.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
+from pydantic import ValidationError
+
+from awasi import i18n
+from awasi.identity import InvalidCredentials, LoginThrottled, User, csrf_token, login
+from awasi.identity.web import SESSION_COOKIE, client_address, require_user, set_session_cookie
+from awasi.web import keys as web_keys
+from awasi.web.errors import ApiError, Forbidden, Unauthorized
+from services.oversight import keys, panel, stats
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+# Chart geometry (px).
+CHART_WIDTH = 640
+LABEL_WIDTH = 190
+VALUE_WIDTH = 150
+ROW_HEIGHT = 26
+BAR_HEIGHT = 16
+
+
+def pick_locale(request: web.Request) -> tuple[str, bool]:
+    """The page's locale, and whether it came from ``?lang=`` (then remember it)."""
+    asked = i18n.normalize(request.query.get("lang"))
+    if asked:
+        return asked, True
+    return (i18n.normalize(request.cookies.get(i18n.COOKIE))
+            or i18n.from_accept_language(request.headers.get("Accept-Language"))
+            or i18n.DEFAULT), False
+
+
+def render(template: str, request: web.Request, context: dict[str, Any],
+           status: int = 200) -> web.Response:
+    locale, remember = pick_locale(request)
+    i18n.set_locale(locale)
+    context = {"locale": locale, "path": request.path, **context}
+    response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    if remember:
+        response.set_cookie(i18n.COOKIE, locale, max_age=365 * 86400, samesite="Lax",
+                            path="/")
+    return response
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return ""
+    if unit == "%":
+        return f"{value * 100:.0f}%"
+    if unit == "h":
+        return f"{value:.1f} h"
+    if unit == "n":
+        return f"{value:.0f}"
+    return f"{value:.2f}"
+
+
+def bar_chart(title: str, rows: list[dict[str, Any]], key: str, unit: str,
+              label_key: str = "short_name", scale_max: float | None = None) -> dict[str, Any]:
+    """Geometry of one horizontal bar chart. A hidden rate gets no bar, only a note
+    with its sample size."""
+    values = []
+    for r in rows:
+        fig = r[key]
+        if isinstance(fig, dict):
+            values.append((r[label_key], fig["value"], fig["n"], fig["hidden"]))
+        else:
+            values.append((r[label_key], float(fig), None, False))
+    top = scale_max or max([v for _, v, _, _ in values if v is not None] + [0]) or 1.0
+    span = CHART_WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    bars = []
+    for i, (label, value, n, hidden) in enumerate(values):
+        y = i * ROW_HEIGHT
+        bars.append({
+            "label": label, "y": y, "text_y": y + BAR_HEIGHT - 3,
+            "width": 0 if value is None else max(1.0, round(span * value / top, 1)),
+            "value": value, "display": _fmt(value, unit), "n": n, "hidden": hidden,
+        })
+    return {"title": title, "bars": bars, "width": CHART_WIDTH,
+            "height": max(ROW_HEIGHT, len(bars) * ROW_HEIGHT), "label_width": LABEL_WIDTH,
+            "bar_height": BAR_HEIGHT, "value_x": CHART_WIDTH - VALUE_WIDTH + 6}
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    _ = request.app[keys.MESSAGES].gettext
+    locale, _remember = pick_locale(request)
+    i18n.set_locale(locale)
+    pool = request.app[web_keys.POOL]
+    async with pool.acquire() as conn:
+        s = await stats.compute(conn, request.app[keys.CATALOG], request.app[keys.CLOCK].now())
+        findings = await stats.published_findings(conn)
+    agencies = s.agencies
+    charts = [
+        bar_chart(_("Share resolved within the deadline"), agencies,
+                  "share_resolved_within_deadline", "%", scale_max=1.0),
+        bar_chart(_("Median time to acknowledge (hours)"), agencies,
+                  "median_hours_to_acknowledge", "h"),
+        bar_chart(_("Median time to resolve (hours)"), agencies, "median_hours_to_resolve", "h"),
+        bar_chart(_("Average rating (1-5)"), agencies, "average_rating", "r", scale_max=5.0),
+        bar_chart(_("Deadline breaches"), agencies, "breaches", "n"),
+        bar_chart(_("Complaints received"), agencies, "received", "n"),
+    ]
+    names = {a["agency"]: a["short_name"] for a in agencies}
+    catalog = request.app[keys.CATALOG]
+    for f in findings:
+        ag = catalog.agencies.get(f["agency"] or "")
+        f["agency_name"] = ag.name if ag else names.get(f["agency"], f["agency"])
+    return render("dashboard.html", request, {
+        "stats": s, "charts": charts, "findings": findings, "fmt": _fmt,
+    })
+
+
+# --- panel console ---------------------------------------------------------------------
+
+async def _panel_user(request: web.Request) -> User | web.Response:
+    """The panel member behind this page, or the response to send instead (login page
+    for no session, a 403 page for another role or a failed CSRF check)."""
+    try:
+        return await require_user(request, roles=("panel",))
+    except Unauthorized:
+        target = urllib.parse.quote(request.path_qs)
+        raise web.HTTPSeeOther(f"/panel/login?next={target}") from None
+    except Forbidden as e:
+        return render("message.html", request, {"title": "403", "message": e.message},
+                      status=403)
+
+
+def _csrf(request: web.Request) -> str:
+    return csrf_token(request.app[web_keys.SETTINGS].secret_key,
+                      request.cookies.get(SESSION_COOKIE, ""))
+
+
+async def login_page(request: web.Request) -> web.Response:
+    return render("login.html", request, {"next": request.query.get("next", "/panel"),
+                                          "error": None})
+
+
+async def login_submit(request: web.Request) -> web.Response:
+    _ = request.app[keys.MESSAGES].gettext
+    form = await request.post()
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    target = str(form.get("next") or "/panel")
+    if not target.startswith("/panel"):
+        target = "/panel"  # no open redirects
+    settings = request.app[web_keys.SETTINGS]
+    i18n.set_locale(pick_locale(request)[0])
+    try:
+        user, token = await login(request.app[web_keys.POOL], username, password,
+                                  client_address(request),
+                                  limit_per_minute=settings.login_rate_limit_per_minute)
+    except (InvalidCredentials, LoginThrottled, ValueError):
+        return render("login.html", request, {"next": target,
+                                              "error": _("Wrong username or password")},
+                      status=401)
+    if user.role != "panel":
+        return render("login.html", request, {
+            "next": target, "error": _("This console is for panel members only")}, status=403)
+    response = web.Response(status=303, headers={"Location": target})
+    set_session_cookie(request, response, token)
+    return response
+
+
+async def queue_page(request: web.Request) -> web.Response:
+    user = await _panel_user(request)
+    if isinstance(user, web.Response):
+        return user
+    async with request.app[web_keys.POOL].acquire() as conn:
+        items = await panel.review_queue(conn, request.app[keys.CLOCK].now())
+    return render("queue.html", request, {"user": user, "items": items,
+                                          "csrf": _csrf(request)})
+
+
+async def case_page(request: web.Request, *, error: str | None = None,
+                    status: int = 200) -> web.Response:
+    user = await _panel_user(request)
+    if isinstance(user, web.Response):
+        return user
+    async with request.app[web_keys.POOL].acquire() as conn:
+        case = await panel.timeline(conn, request.match_info["tracking_code"],
+                                    request.app[keys.CLOCK].now())
+    return render("case.html", request, {
+        "user": user, "case": case, "csrf": _csrf(request), "error": error,
+        "notice": request.query.get("done"),
+    }, status=status)
+
+
+async def case_action(request: web.Request) -> web.Response:
+    user = await _panel_user(request)
+    if isinstance(user, web.Response):
+        return user
+    code = request.match_info["tracking_code"]
+    action = request.match_info["action"]
+    form = await request.post()
+    pool = request.app[web_keys.POOL]
+    now = request.app[keys.CLOCK].now()
+    try:
+        if action == "claim":
+            await panel.claim(pool, code, user.username, now)
+        elif action == "findings":
+            body = panel.FindingIn(
+                outcome=form.get("outcome"),  # type: ignore[arg-type]
+                maladministration_type=form.get("maladministration_type") or None,
+                recommendation=str(form.get("recommendation", "")),
+                published=form.get("published") == "on",
+            )
+            await panel.record_finding(pool, code, body, user.username, now)
+        elif action == "reopen":
+            await panel.reopen(pool, code, panel.ReopenIn(reason=str(form.get("reason", ""))),
+                               user.username, now)
+        else:
+            raise web.HTTPNotFound()
+    except ValidationError as e:
+        return await case_page(request, error="; ".join(err["msg"] for err in e.errors()),
+                               status=422)
+    except ApiError as e:
+        if e.status == 404:
+            raise
+        return await case_page(request, error=e.message, status=e.status)
+    raise web.HTTPSeeOther(f"/panel/cases/{urllib.parse.quote(code)}?done={action}")
 
 
 def setup(app: web.Application) -> None:
-    pass
+    messages = app[keys.MESSAGES]
+    env = aiohttp_jinja2.setup(
+        app, loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.globals["_"] = messages.gettext
+    r = app.router
+    r.add_get("/", dashboard)
+    r.add_get("/panel/login", login_page)
+    r.add_post("/panel/login", login_submit)
+    r.add_get("/panel", queue_page)
+    r.add_get("/panel/cases/{tracking_code}", case_page)
+    r.add_post("/panel/cases/{tracking_code}/{action:claim|findings|reopen}", case_action)
