@@ -131,7 +131,7 @@ async def _panel_user(request: web.Request) -> User | web.Response:
     try:
         return await require_user(request, roles=("panel",))
     except Unauthorized:
-        target = urllib.parse.quote(request.path_qs)
+        target = urllib.parse.quote(request.path_qs, safe="")
         raise web.HTTPSeeOther(f"/panel/login?next={target}") from None
     except Forbidden as e:
         return render("message.html", request, {"title": "403", "message": e.message},
