@@ -694,3 +694,79 @@ async def test_services_come_up_ready_with_the_compose_environment(
     check[-1] = check[-1].replace(":8080/", f":{processes[0].port}/")
     rc, _, _ = await _run(check, limit_s=30)
     assert rc != 0
+
+
+def _applied(metrics_text: str, consumer: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if (sample.name == "awasi_events_applied_total"
+                    and sample.labels.get("consumer") == consumer):
+                return float(sample.value)
+    return 0.0
+
+
+async def test_scaled_services_share_the_work_through_their_consumer_groups(
+    database_url: str, broker: EmbeddedBroker,
+) -> None:
+    """`docker compose up --scale router=2 --scale oversight=2`, as processes: the
+    replicas of a service share one consumer group, each applies a part of the events,
+    and together they apply each exactly once."""
+    doc = compose()
+
+    def environment(service: str, port: int) -> dict[str, str]:
+        env = compose_env(service, doc)
+        env["AWASI_DATABASE_URL"] = database_url
+        env["AWASI_KAFKA_BOOTSTRAP"] = broker.bootstrap
+        env["AWASI_KAFKA_IDEMPOTENCE"] = "false"  # Tansu: no idempotent producer
+        env[f"AWASI_{service.upper()}_PORT"] = str(port)
+        return env
+
+    def replica(name: str) -> ServiceProcess:
+        port = free_port()
+        return ServiceProcess(name, database_url, broker.bootstrap, port=port,
+                              extra_env=environment(name, port))
+
+    intake = replica("intake")
+    routers = [replica("router"), replica("router")]
+    overseers = [replica("oversight"), replica("oversight")]
+    everyone = [intake, *routers, *overseers]
+    try:
+        for p in everyone:
+            p.start()
+        await asyncio.gather(*(p.wait_healthy(timeout=60) for p in everyone))
+        submitted = 0
+        deadline = asyncio.get_running_loop().time() + 60
+        async with aiohttp.ClientSession() as session:
+
+            async def applied(group: list[ServiceProcess], consumer: str) -> list[float]:
+                counts = []
+                for p in group:
+                    async with session.get(f"{p.url}/metrics") as r:
+                        counts.append(_applied(await r.text(), consumer))
+                return counts
+
+            while True:
+                # Keep submitting (within intake's rate limit) until every replica has
+                # been given a share, which also rides out the groups' first rebalance.
+                if submitted < 24:
+                    for _ in range(4):
+                        async with session.post(f"{intake.url}/api/v1/complaints", json={
+                            "region": "MDN", "category": "jalan-rusak",
+                            "description": f"Jalan berlubang di Jl. Gatot Subroto no. {submitted}",
+                            "privacy": "anonymous",
+                        }) as r:
+                            assert r.status == 201, await r.text()
+                        submitted += 1
+                router_counts = await applied(routers, "router")
+                oversight_counts = await applied(overseers, "oversight")
+                if (sum(router_counts) == submitted and min(router_counts) > 0
+                        and min(oversight_counts) > 0):
+                    break
+                assert asyncio.get_running_loop().time() < deadline, (
+                    submitted, router_counts, oversight_counts)
+                await asyncio.sleep(0.3)
+    finally:
+        for p in everyone:
+            p.stop()
