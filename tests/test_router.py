@@ -4,7 +4,7 @@ arithmetic across weekends, holidays, days off and time zones."""
 
 from __future__ import annotations
 
-import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -214,3 +214,126 @@ async def test_redelivered_submission_never_makes_a_second_ticket(
             assert outbox == 1  # one complaint.routed, not three
         finally:
             await conn.close()
+
+
+async def test_agency_actions_pause_resume_transfer_and_oversight_events(
+        router_settings: Settings) -> None:
+    settings = router_settings
+    bootstrap = settings.kafka_bootstrap or ""
+    env = submitted("MDN", "jalan-rusak", "Jalan rusak di Jl. Gatot Subroto.")
+    moved = submitted("MDN", "jalan-rusak", "Ini sebenarnya soal sampah.")
+    code = env.payload["tracking_code"]
+    async with running_service("router", settings) as client:
+        await create_users(settings.database_url or "")
+        pupr = await login(client, "mdn.pupr")
+        dlh = await login(client, "mdn.dlh")
+        await send(bootstrap, env)
+        await send(bootstrap, moved)
+        t = await wait_ticket(client, pupr, code)
+        tid = t["id"]
+        h = bearer(pupr)
+
+        # Resolve needs a note; respond needs a message: 422 naming the field.
+        r = await client.post(f"/api/v1/tickets/{tid}/resolve", headers=h, json={})
+        assert r.status == 422 and (await r.json())["error"]["details"]["fields"][0]["field"] \
+            == "note"
+        r = await client.post(f"/api/v1/tickets/{tid}/acknowledge", headers=h)
+        assert r.status == 200 and (await r.json())["status"] == "acknowledged"
+        r = await client.post(f"/api/v1/tickets/{tid}/acknowledge", headers=h)
+        body = await r.json()
+        assert r.status == 409 and body["error"]["code"] == "invalid_transition"
+        assert set(body["error"]) == {"code", "message", "details"}
+
+        # Ask the citizen: the clock pauses.
+        before = datetime.fromisoformat(t["deadlines"]["resolve_by"])
+        r = await client.post(f"/api/v1/tickets/{tid}/request-info", headers=h,
+                              json={"question": "Di nomor berapa tepatnya?"})
+        asked = await r.json()
+        assert r.status == 200 and asked["status"] == "waiting_info" and asked["paused"]
+        assert asked["deadlines"]["next_due"] is None
+        # Pretend the question was asked two hours ago, so the pause has a length.
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            paused_at = await conn.fetchval(
+                "UPDATE router.tickets SET paused_at = paused_at - interval '2 hours'"
+                " WHERE id = $1 RETURNING paused_at", uuid.UUID(tid))
+        finally:
+            await conn.close()
+        answer = event(ComplaintInfoAdded(message="Nomor 12, depan masjid."), env.complaint_id,
+                       "intake")
+        await send(bootstrap, answer)
+        resumed = await wait_ticket(client, pupr, code, status="acknowledged")
+        assert not resumed["paused"]
+        cal = test_catalog().region("MDN").calendar
+        expected = cal.resume(paused_at, answer.occurred_at, before)
+        assert datetime.fromisoformat(resumed["deadlines"]["resolve_by"]) == expected
+        # The deadline moved by exactly the working time the pause took.
+        paused_for = cal.working_time_between(paused_at, answer.occurred_at)
+        assert cal.working_time_between(before, expected) == paused_for
+
+        r = await client.post(f"/api/v1/tickets/{tid}/respond", headers=h,
+                              json={"message": "Tim kami akan datang besok."})
+        assert r.status == 200
+        r = await client.post(f"/api/v1/tickets/{tid}/resolve", headers=h,
+                              json={"note": "Jalan sudah ditambal."})
+        done = await r.json()
+        assert r.status == 200 and done["status"] == "resolved"
+        assert done["deadlines"]["dispute_until"] is not None
+        r = await client.post(f"/api/v1/tickets/{tid}/resolve", headers=h, json={"note": "x"})
+        assert r.status == 409
+
+        # Oversight's events show on the ticket; case.reopened reopens it.
+        for payload in (DeadlineBreached(kind="resolve", agency="MDN-PUPR", due_at=before),
+                        CaseEscalated(level=1, kind="resolve", agency="MDN-PUPR"),
+                        FindingRecorded(outcome="maladministration",
+                                        maladministration_type="undue_delay",
+                                        recommendation="Percepat penanganan.", published=True),
+                        CaseReopened(reason="Warga menyanggah: belum ditambal.")):
+            await send(bootstrap, event(payload, env.complaint_id, "oversight"))
+        reopened = await wait_ticket(client, pupr, code, status="reopened")
+        assert reopened["escalation_level"] == 1 and reopened["breached"] == ["resolve"]
+        assert reopened["deadlines"]["dispute_until"] is None
+        assert reopened["deadlines"]["acknowledge_by"] is not None
+        r = await client.get(f"/api/v1/tickets/{tid}", headers=h)
+        detail = await r.json()
+        kinds = [e["kind"] for e in detail["timeline"]]
+        assert kinds == [
+            "complaint.submitted", "complaint.routed", "ticket.acknowledged",
+            "ticket.info_requested", "complaint.info_added", "ticket.clock_resumed",
+            "ticket.responded", "ticket.resolved", "deadline.breached", "case.escalated",
+            "finding.recorded", "case.reopened", "ticket.reopened",
+        ]
+        # Transfer ("bukan wewenang"): the ticket leaves PUPR's queue for DLH's.
+        other = await wait_ticket(client, pupr, moved.payload["tracking_code"])
+        r = await client.post(f"/api/v1/tickets/{other['id']}/transfer", headers=h,
+                              json={"agency": "MDN-PUPR", "reason": "x y z"})
+        assert r.status == 422  # already there
+        r = await client.post(f"/api/v1/tickets/{other['id']}/transfer", headers=h,
+                              json={"agency": "MDN-DLH", "reason": "Bukan wewenang PUPR"})
+        assert r.status == 200
+        assert await ticket_by_code(client, pupr, moved.payload["tracking_code"]) is None
+        r = await client.get(f"/api/v1/tickets/{other['id']}", headers=h)
+        assert r.status == 404
+        got = await wait_ticket(client, dlh, moved.payload["tracking_code"])
+        assert got["agency"] == "MDN-DLH" and got["status"] == "new"
+        assert got["rule"] == "transfer:MDN-PUPR"
+        r = await client.get(f"/api/v1/tickets/{other['id']}", headers=bearer(dlh))
+        entries = (await r.json())["timeline"]
+        assert entries[-1]["kind"] == "ticket.transferred"
+        assert entries[-1]["data"]["reason"] == "Bukan wewenang PUPR"
+        # The receiving agency's deadlines count from the transfer.
+        assert datetime.fromisoformat(got["deadlines"]["acknowledge_by"]) == \
+            cal.add_working_days(datetime.fromisoformat(entries[-1]["occurred_at"]), 5)
+
+        messages = await read_topic(
+            bootstrap, topics.ROUTER,
+            until=lambda ms: any(m.get("type") == "ticket.transferred" for m in ms)
+            and any(m.get("type") == "ticket.reopened" for m in ms))
+        types = [m["type"] for m in messages if m["complaint_id"] == env.complaint_id]
+        assert types == ["complaint.routed", "ticket.acknowledged", "ticket.info_requested",
+                         "ticket.clock_resumed", "ticket.responded", "ticket.resolved",
+                         "ticket.reopened"]
+        resumed_event = next(m for m in messages if m["type"] == "ticket.clock_resumed")
+        assert resumed_event["payload"]["agency"] == "MDN-PUPR"
+        assert datetime.fromisoformat(resumed_event["payload"]["deadlines"]["resolve_by"]) \
+            == expected

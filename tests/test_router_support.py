@@ -110,6 +110,8 @@ async def login(client: TestClient, username: str, password: str = PASSWORD) -> 
                           json={"username": username, "password": password})
     body = await r.json()
     assert r.status == 200, body
+    # Each test says which credentials it sends: keep no cookie from this login.
+    client.session.cookie_jar.clear()
     return str(body["token"])
 
 
