@@ -12,7 +12,7 @@ import asyncpg
 
 COMPLAINT_COLUMNS = (
     "id, tracking_code, region, category, title, description, lat, lon, address, privacy,"
-    " channel, reporter_ref, secret_hash, status, submitted_at, updated_at"
+    " channel, reporter_ref, secret_hash, status, submitted_at, updated_at, media_url"
 )
 
 
@@ -20,7 +20,7 @@ async def insert_complaints(conn: asyncpg.Connection, rows: Sequence[tuple[Any, 
     """Insert complaint rows (tuples in ``COMPLAINT_COLUMNS`` order)."""
     await conn.executemany(
         f"INSERT INTO intake.complaints ({COMPLAINT_COLUMNS})"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
         rows,
     )
 

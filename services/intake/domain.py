@@ -217,6 +217,7 @@ class SubmitCommand:
     location: Location | None = None
     reporter: ReporterIn | None = None
     photos: Sequence[Photo] = ()
+    media_url: str | None = None
     idempotency_key: str | None = None
     request_hash: bytes | None = None
 
@@ -247,7 +248,8 @@ def validate_command(catalog: Catalog, cmd: SubmitCommand) -> SubmitCommand:
     return SubmitCommand(
         region=cmd.region, category=cmd.category, description=description,
         privacy=cmd.privacy, channel=cmd.channel, title=cmd.title, location=cmd.location,
-        reporter=reporter, photos=tuple(cmd.photos), idempotency_key=cmd.idempotency_key,
+        reporter=reporter, photos=tuple(cmd.photos), media_url=cmd.media_url,
+        idempotency_key=cmd.idempotency_key,
         request_hash=cmd.request_hash,
     )
 
@@ -269,7 +271,7 @@ class Prepared:
         return (self.complaint_id, self.tracking_code, c.region, c.category, c.title,
                 c.description, loc.lat if loc else None, loc.lon if loc else None,
                 loc.address if loc else None, c.privacy, c.channel, self.reporter_ref,
-                hash_secret(self.secret), "submitted", self.now, self.now)
+                hash_secret(self.secret), "submitted", self.now, self.now, c.media_url)
 
     def envelope(self) -> Envelope:
         c = self.cmd
