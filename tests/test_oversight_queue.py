@@ -1,0 +1,112 @@
+"""What puts a case in the panel's review queue (disputes, ratings of 1 or 2, the
+random audit sample of resolved cases), redelivery changing nothing, and the panel
+console's access rules (login page, 403 for other roles, CSRF on its forms)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from awasi.identity import add_user
+from awasi.settings import Settings
+from services.oversight import panel
+from services.oversight.app import create_app
+from services.oversight.clock import ManualClock
+from services.oversight.domain import audit_sampled
+from tests.support.services import running_app
+from tests.test_oversight_api import bearer, login, pool_of
+from tests.test_oversight_support import (
+    MONDAY_9,
+    feed,
+    feedback,
+    make_ctx,
+    new_cid,
+    open_pool,
+    resolved,
+    routed,
+    submitted,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+H = timedelta(hours=1)
+
+
+async def test_disputes_low_ratings_and_the_audit_sample_enter_the_queue(
+    database_url: str,
+) -> None:
+    pool = await open_pool(database_url)
+    try:
+        ctx, clock = make_ctx()
+        share = ctx.catalog.audit_sample_share
+        sampled = next(f"audit{i}" for i in range(1000) if audit_sampled(f"audit{i}", share))
+        unsampled = [f"plain{i}" for i in range(1000)
+                     if not audit_sampled(f"plain{i}", share)][:4]
+        fine, unhappy, disputing, mild = unsampled
+        for cid in (sampled, fine, unhappy, disputing, mild):
+            await feed(pool, ctx, submitted(cid, MONDAY_9),
+                       routed(cid, MONDAY_9, MONDAY_9 + 48 * H, MONDAY_9 + 96 * H),
+                       resolved(cid, MONDAY_9 + H))
+        rating_1 = feedback(unhappy, MONDAY_9 + 2 * H, 1)
+        await feed(pool, ctx, feedback(fine, MONDAY_9 + 2 * H, 5), rating_1,
+                   feedback(disputing, MONDAY_9 + 2 * H, None, dispute=True),
+                   feedback(mild, MONDAY_9 + 2 * H, 3))
+        await feed(pool, ctx, rating_1)  # a redelivery adds nothing
+        clock.advance(3 * H)
+        async with pool.acquire() as conn:
+            items = await panel.review_queue(conn, clock.now())
+        reasons = {i["complaint_id"]: [r["reason"] for r in i["reasons"]] for i in items}
+        assert reasons == {sampled: ["audit_sample"], unhappy: ["low_rating"],
+                           disputing: ["dispute"]}
+        # Oldest first; each with its age.
+        assert all(i["age_seconds"] == 3 * 3600 for i in items)
+        # The share of the sample is the catalog's, give or take chance.
+        hits = sum(audit_sampled(new_cid(), share) for _ in range(4000))
+        assert abs(hits / 4000 - share) < 0.03
+    finally:
+        await pool.close()
+
+
+async def test_panel_console_access_and_csrf(settings: Settings) -> None:
+    clock = ManualClock(MONDAY_9)
+    async with running_app(create_app(settings, clock=clock)) as client:
+        r = await client.get("/panel", allow_redirects=False)
+        assert r.status == 303 and r.headers["Location"].startswith("/panel/login")
+        pool = pool_of(client)
+        await add_user(pool, username="kepala", password="rahasia-123", role="head",
+                       agency="MDN-DISDUKCAPIL")
+        r = await client.post("/panel/login", data={"username": "kepala",
+                                                   "password": "rahasia-123"},
+                              allow_redirects=False)
+        assert r.status == 403  # a head is not a panel member
+        r = await client.post("/panel/login", data={"username": "kepala", "password": "salah"},
+                              allow_redirects=False)
+        assert r.status == 401
+        head_token = await login(client, "kepala2", "head", agency="MDN-DISDUKCAPIL")
+        r = await client.get("/panel", headers=bearer(head_token), allow_redirects=False)
+        assert r.status == 403
+
+        await add_user(pool, username="pengawas", password="rahasia-123", role="panel")
+        r = await client.post("/panel/login", data={"username": "pengawas",
+                                                   "password": "rahasia-123",
+                                                   "next": "https://evil.example/"},
+                              allow_redirects=False)
+        assert r.status == 303 and r.headers["Location"] == "/panel"
+        # The session cookie is now in the client's jar: a form post without the CSRF
+        # token is refused.
+        ctx, _ = make_ctx(clock)
+        cid = new_cid()
+        await feed(pool, ctx, submitted(cid, MONDAY_9, "AWS-CSRF01"),
+                   routed(cid, MONDAY_9, MONDAY_9 + 48 * H, None, code="AWS-CSRF01"))
+        r = await client.post("/panel/cases/AWS-CSRF01/reopen", data={"reason": "x"},
+                              allow_redirects=False)
+        assert r.status == 403
+        page = await (await client.get("/panel/cases/AWS-CSRF01")).text()
+        token = page.split('name="csrf_token" value="')[1].split('"')[0]
+        r = await client.post("/panel/cases/AWS-CSRF01/reopen",
+                              data={"reason": "Belum beres", "csrf_token": token},
+                              allow_redirects=False)
+        assert r.status == 303
+        n = await pool.fetchval("SELECT count(*) FROM oversight.outbox"
+                                " WHERE event_type = 'case.reopened'")
+        assert n == 1
