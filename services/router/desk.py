@@ -65,10 +65,16 @@ async def locale_middleware(request: web.Request, handler: Any) -> web.StreamRes
         return await handler(request)  # type: ignore[no-any-return]
     locale, explicit = negotiate_locale(request)
     i18n.set_locale(locale)  # this request's task only (a context variable)
-    response: web.StreamResponse = await handler(request)
+    cookie = f"{i18n.COOKIE}={locale}; Max-Age={365 * 86400}; Path=/; SameSite=Lax"
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as e:
+        # Redirects (to the login page, say) remember the choice too.
+        if explicit and e.status < 400:
+            e.headers.add("Set-Cookie", cookie)
+        raise
     if explicit:
-        response.set_cookie(i18n.COOKIE, locale, max_age=365 * 86400, samesite="Lax",
-                            path="/")
+        response.headers.add("Set-Cookie", cookie)
     return response
 
 
