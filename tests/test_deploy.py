@@ -597,6 +597,40 @@ def test_promtool_accepts_the_alert_rules(tmp_path: Path) -> None:
     assert result.returncode != 0
 
 
+def test_prometheus_scrapes_every_service_on_its_port(tmp_path: Path) -> None:
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = {}
+    for job in config["scrape_configs"]:
+        for sd in job.get("dns_sd_configs", []):
+            for name in sd["names"]:
+                targets[name] = (job["job_name"], sd["port"])
+    assert targets == {n: (f"awasi-{n}", PORTS[n]) for n in SERVICES}
+    # The alert rules match jobs by service name, and the file Compose mounts is ours.
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    prometheus = compose()["services"]["prometheus"]
+    assert "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in prometheus["volumes"]
+    if shutil.which("promtool"):
+        config["rule_files"] = [str(ALERTS)]
+        checked = tmp_path / "prometheus.yml"
+        checked.write_text(yaml.safe_dump(config))
+        result = subprocess.run(["promtool", "check", "config", str(checked)],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_bind_mounts_exist_and_monitoring_is_optional() -> None:
+    doc = compose()
+    for name, service in doc["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name}: {source} is missing"
+    for name in ("prometheus", "grafana", "kafka-exporter"):
+        assert doc["services"][name]["profiles"] == ["monitoring"]
+    for name in (*SERVICES, "postgres", "kafka", "kafka-topics", "migrate"):
+        assert "profiles" not in doc["services"][name]
+
+
 def test_grafana_dashboard_queries_real_metrics() -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     known = metrics_in_code()
