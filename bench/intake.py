@@ -1,0 +1,201 @@
+"""Intake benchmark: durable accepts/s through ``POST /api/v1/complaints`` against the
+raw asyncpg limit (one complaint row plus one outbox row per transaction), at the
+same concurrency, on one embedded PostgreSQL and broker started here.
+
+The service runs as a real process (``awasi serve intake``); 201 is answered only
+after the commit (group commit: concurrent submissions share a transaction). After
+the run the bench counts the rows, so every 201 is checked to be durable.
+
+Run: ``.venv/bin/python bench/intake.py [--concurrency 64] [--duration 20]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp  # noqa: E402
+import asyncpg  # noqa: E402
+
+from awasi.db import create_pool, migrate_schema  # noqa: E402
+from awasi.db.pool import connect  # noqa: E402
+from awasi.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_runtime_dir, free_port  # noqa: E402
+from awasi.events import topics  # noqa: E402
+from awasi.events.envelope import Envelope  # noqa: E402
+from awasi.events.payloads import ComplaintSubmitted  # noqa: E402
+from services.intake.app import SCHEMA, migrations  # noqa: E402
+
+BODY = {
+    "region": "MDN", "category": "jalan-rusak", "title": "Jalan berlubang",
+    "description": "Lubang besar di depan sekolah dasar, berbahaya bagi pengendara motor.",
+    "location": {"lat": 3.59, "lon": 98.67, "address": "Jl. Gatot Subroto"},
+    "reporter": {"name": "Budi", "phone": "+62 811 222 3333"}, "privacy": "confidential",
+}
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
+
+
+async def raw_limit(dsn: str, concurrency: int, duration: float) -> tuple[int, list[float]]:
+    """One complaint row + one outbox row per transaction, ``concurrency`` workers."""
+    pool = await create_pool(dsn, min_size=concurrency, max_size=concurrency)
+    latencies: list[float] = []
+    done = 0
+    stop = time.perf_counter() + duration
+    secret_hash = hashlib.sha256(b"x").digest()
+
+    async def worker(w: int) -> None:
+        nonlocal done
+        i = 0
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            cid = uuid.uuid4()
+            now = datetime.now(UTC)
+            code = f"MDN-{w:04d}-{i:08d}"
+            env = Envelope.build(ComplaintSubmitted(
+                tracking_code=code, region="MDN", category="jalan-rusak",
+                title=BODY["title"], description=BODY["description"], privacy="confidential",
+                reporter_ref=f"rr_{cid.hex}", channel="api", submitted_at=now,
+            ), complaint_id=str(cid), producer="intake")
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "INSERT INTO intake.complaints (id, tracking_code, region, category, title,"
+                    " description, lat, lon, address, privacy, channel, reporter_ref,"
+                    " secret_hash, status, submitted_at, updated_at)"
+                    " VALUES ($1,$2,'MDN','jalan-rusak',$3,$4,3.59,98.67,'Jl. Gatot Subroto',"
+                    "'confidential','api',$5,$6,'submitted',$7,$7)",
+                    cid, code, BODY["title"], BODY["description"], f"rr_{cid.hex}",
+                    secret_hash, now)
+                await conn.execute(
+                    "INSERT INTO intake.outbox (event_id, topic, key, event_type, envelope)"
+                    " VALUES ($1, $2, $3, $4, $5::jsonb)",
+                    env.event_id, topics.INTAKE, str(cid), env.type, env.model_dump(mode="json"))
+            latencies.append(time.perf_counter() - t0)
+            done += 1
+            i += 1
+
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    await pool.close()
+    return done, latencies
+
+
+async def service_run(url: str, concurrency: int, duration: float) -> tuple[int, int, list[float]]:
+    latencies: list[float] = []
+    ok = failed = 0
+    stop = time.perf_counter() + duration
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def worker() -> None:
+            nonlocal ok, failed
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                async with session.post(f"{url}/api/v1/complaints", json=BODY) as r:
+                    await r.read()
+                    if r.status == 201:
+                        ok += 1
+                        latencies.append(time.perf_counter() - t0)
+                    else:
+                        failed += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return ok, failed, latencies
+
+
+async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"intake exited with {proc.returncode}")
+            try:
+                async with session.get(f"{url}/readyz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError("intake not ready")
+
+
+async def main(args: argparse.Namespace) -> None:
+    ensure_runtime_dir()
+    root = Path(tempfile.mkdtemp(prefix="awb-", dir="/tmp"))
+    pg = EmbeddedPostgres(root / "pg")
+    broker = EmbeddedBroker()
+    pg.start()
+    broker.start()
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        admin = await asyncpg.connect(pg.uri("postgres"))
+        await admin.execute("CREATE DATABASE bench")
+        await admin.close()
+        dsn = pg.uri("bench")
+        conn = await connect(dsn)
+        await migrate_schema(conn, SCHEMA, migrations())
+
+        # 1. The raw asyncpg limit.
+        raw_n, raw_lat = await raw_limit(dsn, args.concurrency, args.duration)
+        await conn.execute("TRUNCATE intake.outbox, intake.complaints CASCADE")
+
+        # 2. The service, as a real process.
+        port = free_port()
+        env = dict(os.environ)
+        env.update({"AWASI_DATABASE_URL": dsn, "AWASI_KAFKA_BOOTSTRAP": broker.bootstrap,
+                    "AWASI_INTAKE_PORT": str(port), "AWASI_RATE_LIMIT_PER_MINUTE": "100000000",
+                    "AWASI_DB_POOL_MAX": str(args.pool), "AWASI_LOG_LEVEL": "WARNING"})
+        proc = subprocess.Popen([sys.executable, "-m", "awasi", "serve", "intake"], env=env,  # noqa: S603
+                                stdout=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        await wait_ready(url, proc)
+        await service_run(url, args.concurrency, 2.0)  # warm-up
+        await conn.execute("TRUNCATE intake.outbox, intake.complaints CASCADE")
+        ok, failed, svc_lat = await service_run(url, args.concurrency, args.duration)
+        stored = await conn.fetchval("SELECT count(*) FROM intake.complaints")
+        events = await conn.fetchval(
+            "SELECT count(*) FROM intake.outbox WHERE event_type = 'complaint.submitted'")
+        await conn.close()
+
+        raw_rate = raw_n / args.duration
+        svc_rate = ok / args.duration
+        print(f"concurrency {args.concurrency}, {args.duration:.0f} s each, "
+              f"service pool {args.pool}, raw pool {args.concurrency}")
+        print(f"raw asyncpg (complaint + outbox row per tx): {raw_rate:8.0f} tx/s   "
+              f"p50 {pct(raw_lat, 50) * 1000:6.1f} ms  p99 {pct(raw_lat, 99) * 1000:6.1f} ms")
+        print(f"POST /api/v1/complaints (201, durable):      {svc_rate:8.0f} req/s  "
+              f"p50 {pct(svc_lat, 50) * 1000:6.1f} ms  p99 {pct(svc_lat, 99) * 1000:6.1f} ms")
+        print(f"non-201 answers: {failed}; rows stored {stored} / 201s {ok}; "
+              f"outbox events {events}")
+        print(f"ratio service/raw: {svc_rate / raw_rate:.2f}")
+        if stored < ok or events < ok:
+            print("ERROR: some 201s are not durable")
+            sys.exit(1)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        broker.stop()
+        pg.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--pool", type=int, default=10, help="the service's AWASI_DB_POOL_MAX")
+    asyncio.run(main(parser.parse_args()))
