@@ -209,7 +209,9 @@ def test_compose_service_settings_health_check_and_ports(name: str) -> None:
                 "AWASI_KAFKA_SASL_USERNAME", "AWASI_KAFKA_SASL_PASSWORD",
                 "AWASI_KAFKA_SSL_CAFILE", "AWASI_SECRET_KEY"):
         assert var in env
-    # The environment parses into valid settings (no unknown values, ports in range).
+    # Every variable is a real setting (from_env would silently ignore a misspelt one),
+    # and the environment parses into valid settings.
+    assert set(env) - set(setting_names()) == set()
     settings = Settings.from_env(env)
     assert settings.kafka_idempotence is True
 
@@ -253,6 +255,7 @@ def test_env_example_covers_every_compose_variable() -> None:
     example = env_example()
     documented = set(settings_table()) | set(compose_variables_table())
     assert used - documented == set(), "document these in docs/SETTINGS.md"
+    assert set(compose_variables_table()) - used == set(), "documented, not used by Compose"
     assert set(example) - used == set(), "env.example sets variables Compose never reads"
     required = set(re.findall(r"\$\{([A-Z0-9_]+):?\?", COMPOSE.read_text()))
     assert required == {"AWASI_SECRET_KEY", "POSTGRES_PASSWORD"}
