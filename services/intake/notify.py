@@ -7,11 +7,64 @@ notification queued here commits (or rolls back) with the change it reports.
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
+from awasi.events import payloads as p
 from awasi.events.envelope import Envelope
+from services.intake.telegram import store
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def citizen_news(envelope: Envelope) -> dict[str, Any] | None:
+    """What of this event the citizen is told (the notification's parameters), or
+    None for events that are not news to them (warnings to staff, unpublished
+    findings, a transfer's reason). Nothing here is personal data."""
+    payload = envelope.typed_payload()
+    match payload:
+        case p.ComplaintRouted():
+            return {"agency": payload.agency,
+                    "acknowledge_by": _iso(payload.deadlines.acknowledge_by),
+                    "resolve_by": _iso(payload.deadlines.resolve_by)}
+        case p.TicketAcknowledged():
+            return {"agency": payload.agency, "resolve_by": _iso(payload.deadlines.resolve_by)}
+        case p.TicketInfoRequested():
+            return {"agency": payload.agency, "question": payload.question}
+        case p.TicketResponded():
+            return {"agency": payload.agency, "message": payload.message}
+        case p.TicketResolved():
+            return {"agency": payload.agency, "note": payload.note,
+                    "dispute_until": _iso(payload.deadlines.dispute_until)}
+        case p.TicketTransferred():
+            return {"agency": payload.agency}
+        case p.TicketReopened():
+            return {"agency": payload.agency}
+        case p.CaseReopened():
+            return {}
+        case p.DeadlineBreached():
+            return {"deadline": payload.kind, "agency": payload.agency,
+                    "due_at": _iso(payload.due_at)}
+        case p.CaseEscalated():
+            return {"level": payload.level, "deadline": payload.kind, "agency": payload.agency}
+        case p.FindingRecorded() if payload.published:
+            return {"outcome": payload.outcome, "recommendation": payload.recommendation}
+    return None
 
 
 async def on_status_change(conn: asyncpg.Connection, complaint_id: str, envelope: Envelope) -> None:
-    """Queue notifications for the citizen (the Telegram package fills this in)."""
-    pass
+    """Queue a Telegram notification for each chat that reported this complaint.
+
+    Only INSERTs into ``intake.telegram_notifications`` (the sender task delivers them
+    later), so Telegram being slow or down never holds up or fails the consumer, and
+    a rolled-back event queues nothing. Unique on (event_id, chat): a replay queues
+    nothing twice."""
+    news = citizen_news(envelope)
+    if news is None:
+        return
+    for chat_id in await store.chats_of_complaint(conn, complaint_id):
+        await store.queue_notification(conn, envelope.event_id, chat_id, complaint_id,
+                                       envelope.type, news)

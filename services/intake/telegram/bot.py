@@ -1,0 +1,123 @@
+"""The bot's life cycle inside the intake app, and its webhook.
+
+- Webhook mode (default): Telegram calls ``POST /telegram/webhook``; the handler
+  checks ``X-Telegram-Bot-Api-Secret-Token`` (constant time) and puts the update on
+  the application's ``update_queue``. PTB's own webhook server is a separate Tornado
+  server, so it is not used: the bot runs with ``updater(None)`` inside our app.
+  Registering the webhook address with Telegram (``setWebhook``) is the operator's
+  step (docs/TELEGRAM.md), as only they know the public address.
+- Polling mode (``AWASI_TELEGRAM_MODE=polling``, for a machine with no public address):
+  PTB's updater long-polls ``getUpdates``. Run exactly one intake process like this.
+- No token (``AWASI_TELEGRAM_TOKEN`` empty): the bot is off, logged once; the webhook
+  answers 404.
+
+Either way the notification sender runs as a background task of the same context.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from telegram import Update
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+
+from awasi.settings import Settings
+from awasi.web import keys
+from awasi.web.app import background
+from awasi.web.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from services.intake import keys as ikeys
+from services.intake.telegram.conversation import Conversation
+from services.intake.telegram.sender import Sender
+
+log = logging.getLogger(__name__)
+
+TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+APPLICATION = web.AppKey("intake.telegram", Application)
+SENDER = web.AppKey("intake.telegram_sender", Sender)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def build_application(settings: Settings, conversation: Conversation) -> TelegramApp:
+    """The PTB application against ``AWASI_TELEGRAM_API_URL``, with Telegram's rate
+    limits kept by ``AIORateLimiter`` (it raises ``RetryAfter`` instead of retrying:
+    the notification queue retries durably)."""
+    api = settings.telegram_api_url.rstrip("/")
+    builder = (ApplicationBuilder().token(settings.telegram_token)
+               .base_url(f"{api}/bot").base_file_url(f"{api}/file/bot")
+               .rate_limiter(AIORateLimiter(max_retries=0)))
+    if settings.telegram_mode != "polling":
+        builder = builder.updater(None)
+    application = builder.build()
+    conversation.register(application)
+    return application
+
+
+def setup(app: web.Application) -> None:
+    """Mount ``POST /telegram/webhook`` and the bot's context on the intake app."""
+    app[keys.OPENAPI].add(app.router, "POST", "/telegram/webhook", webhook,
+                          summary="Telegram Bot API webhook (checks the secret token)",
+                          tags=["telegram"], responses={200: {"type": "object"}},
+                          errors=(400, 401, 403, 404))
+    app.cleanup_ctx.append(bot_ctx)
+
+
+async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    if not settings.telegram_token:
+        log.info("Telegram bot is off: AWASI_TELEGRAM_TOKEN is empty")
+        yield
+        return
+    conversation = Conversation(settings, app[ikeys.CATALOG], lambda: app[keys.POOL])
+    application = build_application(settings, conversation)
+    await application.initialize()  # getMe: fails early on a wrong token
+    await application.start()
+    polling = settings.telegram_mode == "polling"
+    if polling:
+        assert application.updater is not None
+        await application.updater.start_polling(drop_pending_updates=False)
+    elif not settings.telegram_webhook_secret:
+        log.warning("Telegram webhook refuses every call: AWASI_TELEGRAM_WEBHOOK_SECRET is empty")
+    log.info("Telegram bot is on", extra={"mode": settings.telegram_mode})
+    app[APPLICATION] = application
+    sender = Sender(app[keys.POOL], application.bot, app[ikeys.CATALOG],
+                    interval_s=min(0.5, settings.relay_poll_interval_s))
+    app[SENDER] = sender
+    try:
+        async with background(sender.run(), "telegram-sender"):
+            yield
+    finally:
+        if polling and application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        await application.stop()
+        await application.shutdown()
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """``POST /telegram/webhook``: 401 without the secret header, 403 with a wrong one
+    (or none configured), 404 when the bot is off, 400 for a body that is not an
+    update; else the update is queued and 200 answered at once."""
+    app = request.app
+    application = app.get(APPLICATION)
+    if application is None or app[keys.SETTINGS].telegram_mode == "polling":
+        raise NotFound("The Telegram bot is not enabled on this server")
+    expected = app[keys.SETTINGS].telegram_webhook_secret
+    given = request.headers.get(SECRET_HEADER)
+    if given is None:
+        raise Unauthorized(f"Missing {SECRET_HEADER}")
+    # Constant time, so the secret cannot be found a character at a time.
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Forbidden(f"Wrong {SECRET_HEADER}")
+    try:
+        data = await request.json(loads=json.loads)
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            raise ValueError("not an update")
+        update = Update.de_json(data, application.bot)
+    except (ValueError, TypeError, KeyError) as e:
+        raise BadRequest("The body is not a Telegram update") from e
+    await application.update_queue.put(update)
+    return web.json_response({"ok": True})

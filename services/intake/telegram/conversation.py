@@ -1,0 +1,592 @@
+"""The conversation: /start, /lapor (report), /status, /batal (cancel), /bantuan (help),
+answering an agency's question, rating and disputing.
+
+A report walks through these states, each kept in ``intake.telegram_chats``:
+``region -> category -> description -> location -> photos -> privacy -> [name -> phone]
+-> summary`` and back to ``idle`` once submitted. At the summary the citizen can send
+or edit one field (``edit``), which returns to the summary. Anything at the wrong
+moment (a sticker, free text where a button is expected, a stale button) gets a hint
+and the current question again, never silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+import asyncpg
+from telegram import InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatType
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from awasi.catalog import Catalog
+from awasi.events.payloads import Location
+from awasi.settings import Settings
+from awasi.web.errors import ApiError, ValidationFailed
+from services.intake import db, domain
+from services.intake.domain import FeedbackIn, InfoIn, ReporterIn, SubmitCommand
+from services.intake.errors import NotAllowedNow, UnknownComplaint
+from services.intake.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, Photo, check_photo
+from services.intake.telegram import store
+from services.intake.telegram.store import Chat
+from services.intake.telegram.texts import PRIVACY, STATUS, Texts, _, user_locale
+
+log = logging.getLogger(__name__)
+
+Context = ContextTypes.DEFAULT_TYPE
+
+# Steps that return to the summary when the citizen is editing one field.
+_BACK_TO_SUMMARY = {"category", "description", "location", "photos", "phone"}
+_TEXT_STATES = {"description", "name", "phone"}
+_BUTTON_STATES = {"region", "category", "privacy", "summary", "edit"}
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{5,30}$")
+_EDITABLE = ("region", "category", "description", "location", "photos", "privacy")
+
+
+def secret_for(settings: Settings, complaint_id: uuid.UUID, key: str) -> str:
+    """The follow-up secret of a complaint the bot submitted under ``key``.
+
+    The secret itself is never stored (only its hash, by intake). A submission with an
+    Idempotency-Key gets a secret derived from the server key, the complaint id and
+    the key, so the bot can prove ownership later for this chat's complaints
+    (answer, rate, dispute) without keeping the secret anywhere."""
+    return domain._derived_secret(settings, complaint_id, key)  # noqa: SLF001
+
+
+class Conversation:
+    """The bot's handlers. ``pool`` is looked up at call time: it is opened by the
+    app's database context after this object is built."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, pool: Any) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self._pool = pool
+        self.texts = Texts(catalog)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool()  # type: ignore[no-any-return]
+
+    def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        application.add_handler(TypeHandler(Update, self.gate), group=-1)
+        for names, callback in ((("start",), self.cmd_start),
+                                (("lapor", "report"), self.cmd_report),
+                                (("status",), self.cmd_status),
+                                (("batal", "cancel"), self.cmd_cancel),
+                                (("bantuan", "help"), self.cmd_help)):
+            application.add_handler(CommandHandler(
+                list(names), callback, filters=filters.UpdateType.MESSAGE))
+        application.add_handler(CallbackQueryHandler(self.on_button))
+        application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, self.on_edited))
+        application.add_handler(MessageHandler(
+            filters.UpdateType.MESSAGE & filters.COMMAND, self.on_unknown_command))
+        application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self.on_message))
+        application.add_error_handler(self.on_error)
+
+    # --- plumbing --------------------------------------------------------------------
+
+    async def gate(self, update: Update, context: Context) -> None:
+        """Runs first for every update: drop a repeated update id (Telegram retries),
+        note a user who blocked the bot, and ignore anything outside a private chat.
+
+        The id is recorded before the update is handled: a crash mid-update loses that
+        one step (the citizen sends it again), never repeats it."""
+        if not await store.claim_update(self.pool, update.update_id):
+            log.info("repeated telegram update ignored", extra={"update_id": update.update_id})
+            raise ApplicationHandlerStop
+        member = update.my_chat_member
+        if member is not None and member.new_chat_member.status in ("kicked",):
+            await store.mark_blocked(self.pool, member.chat.id)
+            raise ApplicationHandlerStop
+        chat = update.effective_chat
+        if chat is None or chat.type != ChatType.PRIVATE or update.effective_user is None:
+            raise ApplicationHandlerStop
+
+    async def _chat(self, update: Update) -> Chat:
+        assert update.effective_chat is not None and update.effective_user is not None
+        return await store.load_chat(self.pool, update.effective_chat.id,
+                                     user_locale(update.effective_user.language_code))
+
+    def t(self, chat: Chat, message: str, **params: Any) -> str:
+        return self.texts.t(chat.locale, message, **params)
+
+    async def say(self, context: Context, chat: Chat, text: str,
+                  markup: InlineKeyboardMarkup | None = None) -> None:
+        await context.bot.send_message(chat.chat_id, text, reply_markup=markup)
+
+    async def on_error(self, update: object, context: Context) -> None:
+        """The one error handler: log first, then tell the citizen."""
+        log.error("telegram update failed", exc_info=context.error)
+        if isinstance(update, Update) and update.effective_chat is not None:
+            locale = user_locale(update.effective_user.language_code
+                                 if update.effective_user else None)
+            try:
+                await context.bot.send_message(
+                    update.effective_chat.id,
+                    self.texts.t(locale, "Sorry, something went wrong on our side. Please "
+                                         "try again in a moment."))
+            except Exception:  # noqa: BLE001 - the error is already logged
+                log.warning("could not tell the user about the error")
+
+    # --- commands --------------------------------------------------------------------
+
+    async def cmd_start(self, update: Update, context: Context) -> None:
+        chat = await self._chat(update)
+        await self.say(context, chat, self.t(
+            chat, "Welcome to Awasi, the public complaints service of your local "
+                  "government. Report a problem with a public service (illegal fees, absent "
+                  "officials, roads, waste, schools, health centres ...) and follow it until "
+                  "it is resolved.\n\nPrivacy: you choose to report named, confidential or "
+                  "anonymously. Your name and phone number never reach the agency unless you "
+                  "report named; this chat is only used to send you news of your complaint."
+                  "\n\n/lapor to report, /status to follow your complaints, /bantuan for help."))
+
+    async def cmd_help(self, update: Update, context: Context) -> None:
+        chat = await self._chat(update)
+        await self.say(context, chat, self._help(chat))
+
+    def _help(self, chat: Chat) -> str:
+        return self.t(chat, "Commands:\n/lapor - report a complaint\n/status CODE - the status "
+                            "of a complaint\n/status - your complaints\n/batal - cancel the "
+                            "report you are writing\n/bantuan - this help")
+
+    async def cmd_report(self, update: Update, context: Context) -> None:
+        chat = await self._chat(update)
+        await store.drop_photos(self.pool, chat.chat_id)
+        chat.draft = {"id": uuid.uuid4().hex}
+        chat.state = "region"
+        await store.save_chat(self.pool, chat)
+        await self.prompt(context, chat)
+
+    async def cmd_cancel(self, update: Update, context: Context) -> None:
+        chat = await self._chat(update)
+        if chat.state == "idle":
+            await self.say(context, chat, self.t(chat, "There is nothing to cancel. /lapor "
+                                                       "starts a new report."))
+            return
+        await store.drop_photos(self.pool, chat.chat_id)
+        chat.state, chat.draft = "idle", {}
+        await store.save_chat(self.pool, chat)
+        await self.say(context, chat, self.t(chat, "Your report was cancelled and nothing was "
+                                                   "kept. /lapor starts a new one."))
+
+    async def cmd_status(self, update: Update, context: Context) -> None:
+        chat = await self._chat(update)
+        if context.args:
+            await self.say(context, chat, await self._status_text(chat, " ".join(context.args)))
+            return
+        rows = await store.reports_of_chat(self.pool, chat.chat_id)
+        if not rows:
+            await self.say(context, chat, self.t(chat, "You have not reported anything from "
+                                                       "this chat yet. /lapor to report, or "
+                                                       "/status CODE for a tracking code."))
+            return
+        lines = [self.t(chat, "Your complaints:")]
+        lines += [f"{r['tracking_code']}: {self.t(chat, STATUS.get(r['status'], r['status']))}"
+                  for r in rows]
+        lines.append(self.t(chat, "/status CODE for the details."))
+        await self.say(context, chat, "\n".join(lines))
+
+    async def _status_text(self, chat: Chat, code: str) -> str:
+        try:
+            s = await domain.public_status(self.pool, self.catalog, code)
+        except UnknownComplaint:
+            return self.t(chat, "No complaint has the tracking code %(code)s. Check it and try "
+                                "again.", code=code.strip()[:40])
+        region = s["region"]["code"]
+        lines = [self.t(chat, "Complaint %(code)s", code=s["tracking_code"]),
+                 self.t(chat, "Status: %(status)s",
+                        status=self.t(chat, STATUS.get(s["status"], s["status"]))),
+                 self.t(chat, "Category: %(category)s",
+                        category=s["category"]["name_en" if chat.locale == "en" else "name_id"])]
+        if s["agency"]:
+            lines.append(self.t(chat, "Agency: %(agency)s", agency=s["agency"]["short_name"]))
+        d, late = s["deadlines"], s["overdue"]
+        for key, label, overdue in (
+                ("acknowledge_by", _("Acknowledge by: %(when)s"), late["acknowledge"]),
+                ("resolve_by", _("Resolve by: %(when)s"), late["resolve"])):
+            if d[key]:
+                line = self.t(chat, label, when=self.texts.when(d[key], region, chat.locale))
+                if overdue:
+                    line += " - " + self.t(chat, "OVERDUE")
+                lines.append(line)
+        return "\n".join(lines)
+
+    async def on_unknown_command(self, update: Update, context: Context) -> None:
+        chat = await self._chat(update)
+        await self.say(context, chat, self.t(chat, "I do not know that command.") + "\n\n"
+                       + self._help(chat))
+
+    async def on_edited(self, update: Update, context: Context) -> None:
+        chat = await self._chat(update)
+        await self.say(context, chat, self.t(chat, "Edited messages are not read. Please send "
+                                                   "the corrected text as a new message."))
+
+    # --- the report, step by step ------------------------------------------------------
+
+    async def prompt(self, context: Context, chat: Chat, hint: str | None = None) -> None:
+        """Ask the current step's question (after ``hint``, if any)."""
+        t = lambda m, **kw: self.t(chat, m, **kw)  # noqa: E731
+        kb = self.texts.keyboard
+        text, markup = "", None
+        match chat.state:
+            case "region":
+                text = t("Which city or area is your complaint about?")
+                markup = kb([[(r.name, f"r:{r.code}")] for r in self.catalog.regions.values()])
+            case "category":
+                cats = self.catalog.categories_for(chat.draft["region"])
+                buttons = [(c.name(chat.locale), f"c:{c.code}") for c in cats]
+                text = t("What is it about? Choose a category.")
+                markup = kb([buttons[i:i + 2] for i in range(0, len(buttons), 2)])
+            case "description":
+                text = t("Describe the problem: what happened, where and when, and who was "
+                         "involved (at least %(min)s characters).", min=domain.DESCRIPTION_MIN)
+            case "location":
+                text = t("Where is it? Share a location (paperclip, then Location) or type the "
+                         "address. You may skip this step.")
+                markup = kb([[(t("Skip"), "skip")]])
+            case "photos":
+                n = await store.count_photos(self.pool, chat.chat_id, chat.draft["id"])
+                text = t("Send up to %(max)s photos (optional). %(n)s received so far.",
+                         max=MAX_PHOTOS, n=n)
+                markup = kb([[(t("Done") if n else t("Skip"), "done")]])
+            case "privacy":
+                text = t("How do you want to report?")
+                markup = kb([[(t(PRIVACY[m]), f"pv:{m}")]
+                             for m in ("named", "confidential", "anonymous")])
+            case "name":
+                text = t("Your name, please (the agency sees it only for a named report).")
+            case "phone":
+                text = t("Your phone number, so the agency or the panel can reach you "
+                         "(optional).")
+                markup = kb([[(t("Skip"), "skip")]])
+            case "summary":
+                text = await self._summary(chat)
+                markup = kb([[(t("Send"), "ok"), (t("Edit"), "edit")]])
+            case "edit":
+                text = t("What do you want to change?")
+                labels = {"region": t("City or area"), "category": t("Category"),
+                          "description": t("Description"), "location": t("Location"),
+                          "photos": t("Photos"), "privacy": t("Privacy and name")}
+                markup = kb([[(labels[f], f"ed:{f}")] for f in _EDITABLE]
+                            + [[(t("Back to the summary"), "sum")]])
+            case _:
+                text = self._help(chat)
+        await self.say(context, chat, f"{hint}\n\n{text}" if hint else text, markup)
+
+    async def _summary(self, chat: Chat) -> str:
+        d = chat.draft
+        t = lambda m, **kw: self.t(chat, m, **kw)  # noqa: E731
+        if d.get("lat") is not None:
+            where = f"{d['lat']:.5f}, {d['lon']:.5f}"
+        else:
+            where = d.get("address") or "-"
+        lines = [t("Please check your report:"),
+                 t("City or area: %(v)s", v=self.texts.region(d.get("region"))),
+                 t("Category: %(category)s",
+                   category=self.texts.category(d.get("category"), chat.locale)),
+                 t("Description: %(v)s", v=d.get("description", "")),
+                 t("Location: %(v)s", v=where),
+                 t("Photos: %(v)s", v=await store.count_photos(self.pool, chat.chat_id, d["id"])),
+                 t("Privacy: %(v)s", v=t(PRIVACY[d.get("privacy", "confidential")]))]
+        if d.get("privacy") != "anonymous":
+            lines.append(t("Name: %(v)s", v=d.get("name") or "-"))
+            lines.append(t("Phone: %(v)s", v=d.get("phone") or "-"))
+        return "\n".join(lines)
+
+    async def advance(self, context: Context, chat: Chat, done: str) -> None:
+        """Move on after step ``done`` (to the summary when editing one field)."""
+        editing = chat.draft.get("editing", False)
+        privacy = chat.draft.get("privacy")
+        if done == "privacy":
+            nxt = "summary" if privacy == "anonymous" else "name"
+        elif editing and done in _BACK_TO_SUMMARY:
+            nxt = "summary"
+        else:
+            nxt = {"region": "category", "category": "description", "description": "location",
+                   "location": "photos", "photos": "privacy", "name": "phone",
+                   "phone": "summary"}[done]
+        if nxt == "summary":
+            chat.draft.pop("editing", None)
+        chat.state = nxt
+        await store.save_chat(self.pool, chat)
+        await self.prompt(context, chat)
+
+    async def on_message(self, update: Update, context: Context) -> None:
+        msg = update.message
+        assert msg is not None
+        chat = await self._chat(update)
+        text = (msg.text or "").strip()
+        t = lambda m, **kw: self.t(chat, m, **kw)  # noqa: E731
+        state = chat.state
+
+        if state == "idle":
+            if chat.answer_for is not None and text:
+                await self._answer(context, chat, chat.answer_for, text)
+                return
+            await self.say(context, chat, t("To report a complaint send /lapor. To follow one, "
+                                            "/status CODE. Help: /bantuan."))
+            return
+        if state in _BUTTON_STATES:
+            await self.prompt(context, chat, t("Please choose with the buttons (or /batal to "
+                                               "cancel)."))
+            return
+        if state in _TEXT_STATES and not text:
+            await self.prompt(context, chat, t("Please answer with a text message."))
+            return
+        match state:
+            case "description":
+                if not domain.DESCRIPTION_MIN <= len(text) <= domain.DESCRIPTION_MAX:
+                    await self.prompt(context, chat, t(
+                        "The description must be %(min)s to %(max)s characters long.",
+                        min=domain.DESCRIPTION_MIN, max=domain.DESCRIPTION_MAX))
+                    return
+                chat.draft["description"] = text
+                await self.advance(context, chat, "description")
+            case "location":
+                if msg.location is not None:
+                    chat.draft.update(lat=msg.location.latitude, lon=msg.location.longitude,
+                                      address=None)
+                elif text and len(text) <= 500:
+                    chat.draft.update(address=text, lat=None, lon=None)
+                else:
+                    await self.prompt(context, chat, t("Please share a location or type the "
+                                                       "address (up to 500 characters)."))
+                    return
+                await self.advance(context, chat, "location")
+            case "photos":
+                await self._photo(context, chat, msg)
+            case "name":
+                if len(text) > 200:
+                    await self.prompt(context, chat, t("That is too long for a name."))
+                    return
+                chat.draft["name"] = text
+                await self.advance(context, chat, "name")
+            case "phone":
+                if not _PHONE.match(text):
+                    await self.prompt(context, chat, t("That does not look like a phone "
+                                                       "number."))
+                    return
+                chat.draft["phone"] = text
+                await self.advance(context, chat, "phone")
+            case _:
+                await self.say(context, chat, self._help(chat))
+
+    async def _photo(self, context: Context, chat: Chat, msg: Message) -> None:
+        t = lambda m, **kw: self.t(chat, m, **kw)  # noqa: E731
+        file_id, size = None, None
+        if msg.photo:
+            file_id, size = msg.photo[-1].file_id, msg.photo[-1].file_size
+        elif msg.document is not None and (msg.document.mime_type or "").startswith("image/"):
+            file_id, size = msg.document.file_id, msg.document.file_size
+        if file_id is None:
+            await self.prompt(context, chat, t("Please send a photo, or press the button to "
+                                               "go on."))
+            return
+        if size is not None and size > MAX_PHOTO_BYTES:
+            await self.prompt(context, chat, t("That photo is too large."))
+            return
+        tg_file = await context.bot.get_file(file_id)
+        data = bytes(await tg_file.download_as_bytearray())
+        try:
+            photo = check_photo(data, "photo")
+        except ValidationFailed:
+            # Checked by its bytes, like the web form: only JPEG, PNG or WebP.
+            await self.prompt(context, chat, t("Only JPEG, PNG or WebP images are accepted."))
+            return
+        n = await store.add_photo(self.pool, chat.chat_id, chat.draft["id"], photo.content_type,
+                                  photo.data, MAX_PHOTOS)
+        if n >= MAX_PHOTOS:
+            await self.say(context, chat, t("Photo %(n)s of %(max)s received.", n=n,
+                                            max=MAX_PHOTOS))
+            await self.advance(context, chat, "photos")
+        else:
+            await self.prompt(context, chat)
+
+    # --- buttons ------------------------------------------------------------------------
+
+    async def on_button(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        assert query is not None
+        await query.answer()
+        chat = await self._chat(update)
+        data = query.data or ""
+        t = lambda m, **kw: self.t(chat, m, **kw)  # noqa: E731
+        kind, _sep, arg = data.partition(":")
+        state = chat.state
+        stale = t("That button is no longer active.")
+
+        if kind == "ans":
+            await self._answer_button(context, chat, arg)
+        elif kind == "rate":
+            cid, _s, n = arg.partition(":")
+            await self._feedback(context, chat, cid, rating=int(n) if n.isdigit() else None)
+        elif kind == "disp":
+            await self._feedback(context, chat, arg, dispute=True)
+        elif kind == "r" and state == "region" and arg in self.catalog.regions:
+            chat.draft["region"] = arg
+            chat.draft.pop("category", None)
+            await self.advance(context, chat, "region")
+        elif kind == "c" and state == "category" and arg in {
+                c.code for c in self.catalog.categories_for(chat.draft["region"])}:
+            chat.draft["category"] = arg
+            await self.advance(context, chat, "category")
+        elif kind == "skip" and state == "location":
+            chat.draft.update(lat=None, lon=None, address=None)
+            await self.advance(context, chat, "location")
+        elif kind == "done" and state == "photos":
+            await self.advance(context, chat, "photos")
+        elif kind == "pv" and state == "privacy" and arg in PRIVACY:
+            chat.draft["privacy"] = arg
+            if arg == "anonymous":
+                # Anonymous: nothing about the citizen is asked or kept.
+                chat.draft.pop("name", None)
+                chat.draft.pop("phone", None)
+            await self.advance(context, chat, "privacy")
+        elif kind == "skip" and state == "phone":
+            chat.draft["phone"] = None
+            await self.advance(context, chat, "phone")
+        elif kind == "ok" and state == "summary":
+            await self._submit(context, chat)
+        elif kind == "edit" and state == "summary":
+            chat.state = "edit"
+            await store.save_chat(self.pool, chat)
+            await self.prompt(context, chat)
+        elif kind == "sum" and state == "edit":
+            chat.state = "summary"
+            await store.save_chat(self.pool, chat)
+            await self.prompt(context, chat)
+        elif kind == "ed" and state == "edit" and arg in _EDITABLE:
+            chat.draft["editing"] = True
+            if arg == "photos":
+                await store.drop_photos(self.pool, chat.chat_id)
+            chat.state = arg
+            await store.save_chat(self.pool, chat)
+            await self.prompt(context, chat)
+        elif state == "idle":
+            await self.say(context, chat, stale + "\n\n" + self._help(chat))
+        else:
+            await self.prompt(context, chat, stale)
+
+    async def _submit(self, context: Context, chat: Chat) -> None:
+        d = chat.draft
+        # The Idempotency-Key makes a repeated "Send" (or a restart between the
+        # submission and saving the state) answer the same receipt, not a second
+        # complaint; and it is how a notification finds this chat (see store).
+        key = f"telegram:{chat.chat_id}:{d['id']}"
+        await store.add_report(self.pool, key, chat.chat_id)
+        photos = [Photo(ct, data) for ct, data in
+                  await store.draft_photos(self.pool, chat.chat_id, d["id"])]
+        location = None
+        if d.get("lat") is not None or d.get("address"):
+            location = Location(lat=d.get("lat"), lon=d.get("lon"), address=d.get("address"))
+        privacy = d.get("privacy", "confidential")
+        reporter = None
+        if privacy != "anonymous":
+            reporter = ReporterIn(name=d.get("name"), phone=d.get("phone"))
+        try:
+            receipt = await domain.submit_complaint(self.pool, self.catalog, self.settings,
+                                                    SubmitCommand(
+                region=d["region"], category=d["category"], description=d["description"],
+                privacy=privacy, channel="telegram", location=location, reporter=reporter,
+                photos=photos, idempotency_key=key, request_hash=b""))
+        except ValidationFailed as e:
+            log.warning("telegram report refused", extra={"details": e.details})
+            chat.state = "edit"
+            await store.save_chat(self.pool, chat)
+            await self.prompt(context, chat, self.t(chat, "Something in the report is not "
+                                                          "valid; please change it."))
+            return
+        await store.report_submitted(self.pool, key, uuid.UUID(receipt.complaint_id))
+        await store.drop_photos(self.pool, chat.chat_id)
+        chat.state, chat.draft = "idle", {}
+        await store.save_chat(self.pool, chat)
+        await self.say(context, chat, self.t(
+            chat, "Thank you, your complaint is recorded.\n\nTracking code: %(code)s\n"
+                  "Follow-up secret: %(secret)s\n\nKeep both: with them you can follow the "
+                  "complaint on the web too. We will tell you here of every change. "
+                  "/status %(code)s shows where it stands.",
+            code=receipt.tracking_code, secret=receipt.secret))
+
+    # --- answering the agency, rating, disputing ---------------------------------------
+
+    async def _owned(self, chat: Chat, complaint_id: str) -> tuple[asyncpg.Record, str] | None:
+        """The complaint and its secret, if this chat reported it."""
+        try:
+            cid = uuid.UUID(complaint_id)
+        except ValueError:
+            return None
+        key = await store.report_of(self.pool, chat.chat_id, cid)
+        row = await db.complaint_by_id(self.pool, cid) if key else None
+        if row is None or key is None:
+            return None
+        return row, secret_for(self.settings, cid, key)
+
+    async def _answer_button(self, context: Context, chat: Chat, complaint_id: str) -> None:
+        owned = await self._owned(chat, complaint_id)
+        if owned is None:
+            await self.say(context, chat, self.t(chat, "That button is no longer active."))
+            return
+        chat.answer_for = owned[0]["id"]
+        await store.save_chat(self.pool, chat)
+        if chat.state != "idle":
+            await self.say(context, chat, self.t(chat, "Finish or cancel (/batal) the report "
+                                                       "you are writing, then type your answer."))
+            return
+        await self.say(context, chat, self.t(chat, "Type your answer to the agency's question "
+                                                   "for %(code)s.",
+                                             code=owned[0]["tracking_code"]))
+
+    async def _answer(self, context: Context, chat: Chat, complaint_id: uuid.UUID,
+                      text: str) -> None:
+        owned = await self._owned(chat, str(complaint_id))
+        chat.answer_for = None
+        await store.save_chat(self.pool, chat)
+        if owned is None:
+            return
+        row, secret = owned
+        try:
+            await domain.add_info(self.pool, row["tracking_code"],
+                                  InfoIn(secret=secret, message=text[:domain.DESCRIPTION_MAX]))
+        except NotAllowedNow:
+            await self.say(context, chat, self.t(chat, "This complaint takes no more "
+                                                       "information."))
+            return
+        await self.say(context, chat, self.t(chat, "Thank you, your answer was passed on to the "
+                                                   "agency (%(code)s).",
+                                             code=row["tracking_code"]))
+
+    async def _feedback(self, context: Context, chat: Chat, complaint_id: str, *,
+                        rating: int | None = None, dispute: bool = False) -> None:
+        owned = await self._owned(chat, complaint_id)
+        if owned is None or (rating is None and not dispute):
+            await self.say(context, chat, self.t(chat, "That button is no longer active."))
+            return
+        row, secret = owned
+        try:
+            await domain.give_feedback(self.pool, self.catalog, row["tracking_code"],
+                                       FeedbackIn(secret=secret, rating=rating, dispute=dispute))
+        except (NotAllowedNow, ApiError):
+            await self.say(context, chat, self.t(chat, "Feedback on %(code)s is not possible "
+                                                       "now (already given, or the time to "
+                                                       "dispute has passed).",
+                                                 code=row["tracking_code"]))
+            return
+        if dispute:
+            text = self.t(chat, "Noted: the problem is not fixed. Your complaint %(code)s goes "
+                                "to the oversight panel for review.", code=row["tracking_code"])
+        else:
+            text = self.t(chat, "Thank you for your rating (%(rating)s of 5) of %(code)s.",
+                          rating=rating, code=row["tracking_code"])
+        await self.say(context, chat, text)

@@ -1,0 +1,122 @@
+"""Delivers the queued notifications (``intake.telegram_notifications``) to the chats.
+
+A background task claims due rows (``store.claim_due``: FOR UPDATE SKIP LOCKED and a
+lease), sends each through the bot (whose ``AIORateLimiter`` keeps to Telegram's
+limits), and marks it sent. What Telegram answers decides what happens next:
+
+- 403 Forbidden (the user blocked the bot): the chat is marked blocked and this and
+  later notifications for it are given up, not retried;
+- 429 RetryAfter: tried again after the time Telegram asked for;
+- network errors and timeouts: tried again with exponential backoff;
+- 400 BadRequest (e.g. the chat no longer exists): given up and logged.
+
+Rows stay in the table until sent or given up, so an outage of Telegram (or of
+intake) loses no notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from telegram import Bot
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from awasi.catalog import Catalog
+from services.intake import db, domain
+from services.intake.telegram import store
+from services.intake.telegram.texts import Texts
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+MAX_BACKOFF_S = 600.0
+
+
+def backoff(attempts: int) -> timedelta:
+    """1 s, 2 s, 4 s ... up to ten minutes."""
+    return timedelta(seconds=min(MAX_BACKOFF_S, 2.0 ** max(0, attempts - 1)))
+
+
+def retry_after_seconds(err: RetryAfter) -> float:
+    # PTB 22 warns when ``retry_after`` is read as an int (it is moving to timedelta).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value: Any = err.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class Sender:
+    def __init__(self, pool: asyncpg.Pool, bot: Bot, catalog: Catalog, *,
+                 interval_s: float = 0.5, batch: int = 20) -> None:
+        self.pool = pool
+        self.bot = bot
+        self.catalog = catalog
+        self.texts = Texts(catalog)
+        self.interval_s = interval_s
+        self.batch = batch
+
+    async def run(self) -> None:
+        """Deliver until cancelled; database trouble is logged and retried."""
+        while True:
+            try:
+                sent = await self.run_once()
+            except (asyncpg.PostgresError, OSError) as e:
+                log.warning("telegram sender: database unavailable", extra={"error": repr(e)})
+                sent = 0
+            if sent < self.batch:
+                await asyncio.sleep(self.interval_s)
+
+    async def run_once(self) -> int:
+        """Claim and handle one batch of due notifications; returns how many."""
+        due = await store.claim_due(self.pool, self.batch, LEASE)
+        for item in due:
+            await self.deliver(item)
+        return len(due)
+
+    async def deliver(self, item: store.Due) -> None:
+        if item.blocked:
+            await store.mark_failed(self.pool, item.id, "blocked")
+            return
+        row = await db.complaint_by_id(self.pool, item.complaint_id)
+        if row is None:
+            await store.mark_failed(self.pool, item.id, "unknown complaint")
+            return
+        locale = await self.pool.fetchval(
+            "SELECT locale FROM intake.telegram_chats WHERE chat_id = $1", item.chat_id) or "id"
+        may_rate, may_dispute = domain.feedback_state(self.catalog, row, datetime.now(UTC))
+        text, markup = self.texts.notification(
+            item.kind, item.params, locale=locale, code=row["tracking_code"],
+            region=row["region"], complaint_id=str(item.complaint_id),
+            may_rate=may_rate, may_dispute=may_dispute)
+        try:
+            await self.bot.send_message(item.chat_id, text, reply_markup=markup)
+        except Forbidden:
+            log.info("telegram user blocked the bot; not retried",
+                     extra={"notification": item.id})
+            await store.mark_blocked(self.pool, item.chat_id)
+            await store.mark_failed(self.pool, item.id, "blocked")
+            return
+        except RetryAfter as e:
+            wait = retry_after_seconds(e)
+            await store.reschedule(self.pool, item.id,
+                                   datetime.now(UTC) + timedelta(seconds=wait), f"429 {wait}s")
+            return
+        except BadRequest as e:
+            log.warning("telegram refused a notification; given up",
+                        extra={"notification": item.id, "error": e.message})
+            await store.mark_failed(self.pool, item.id, f"bad request: {e.message}")
+            return
+        except (NetworkError, TelegramError) as e:
+            # NetworkError covers TimedOut and a Bot API that cannot be reached.
+            await store.reschedule(self.pool, item.id, datetime.now(UTC) + backoff(item.attempts),
+                                   f"{type(e).__name__}: {e}")
+            return
+        await store.mark_sent(self.pool, item.id)
+        if item.kind == "ticket.info_requested":
+            # The next free text in this chat answers the agency's question.
+            await store.set_answer_for(self.pool, item.chat_id, item.complaint_id)

@@ -1,0 +1,167 @@
+"""What the bot says: message lookups in the chat's language, labels, dates in the
+region's own time zone, keyboards, and the text of each notification.
+
+Messages are English msgids translated by ``locale/id.po`` (Bahasa Indonesia, the
+default) and ``locale/en.po``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from awasi import i18n
+from awasi.catalog import Catalog
+from awasi.i18n import Catalogs
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+
+
+def _(message: str) -> str:
+    """Marks a msgid for extraction; translated later with ``Texts.t``."""
+    return message
+
+
+STATUS = {
+    "submitted": _("received, waiting to be forwarded"),
+    "triage": _("being checked by the triage officer"),
+    "routed": _("forwarded to the agency"),
+    "acknowledged": _("acknowledged by the agency"),
+    "info_requested": _("the agency is waiting for your answer"),
+    "responded": _("the agency has responded"),
+    "resolved": _("resolved by the agency"),
+    "reopened": _("reopened"),
+    "disputed": _("disputed: not fixed, under review by the panel"),
+    "withdrawn": _("withdrawn"),
+    "closed": _("closed"),
+}
+
+PRIVACY = {
+    "named": _("Named (the agency sees your name)"),
+    "confidential": _("Confidential (only intake and the oversight panel know who you are)"),
+    "anonymous": _("Anonymous (nothing about you is kept)"),
+}
+
+DEADLINE_STEP = {
+    "triage": _("forward your complaint"),
+    "acknowledge": _("acknowledge your complaint"),
+    "resolve": _("resolve your complaint"),
+}
+
+OUTCOME = {
+    "no_maladministration": _("no maladministration found"),
+    "maladministration": _("maladministration found"),
+    "inconclusive": _("inconclusive"),
+}
+
+# Notification kind (the event type) -> message.
+NOTIFICATIONS = {
+    "complaint.routed": _("Your complaint %(code)s was forwarded to %(agency)s. It should be "
+                          "acknowledged by %(acknowledge_by)s and resolved by %(resolve_by)s."),
+    "ticket.acknowledged": _("%(agency)s has acknowledged your complaint %(code)s and is "
+                             "working on it. Due to be resolved by %(resolve_by)s."),
+    "ticket.info_requested": _("%(agency)s asks for more information about your complaint "
+                               "%(code)s:\n\n%(question)s\n\nReply here with a message (or "
+                               "press the button) and we pass your answer on."),
+    "ticket.responded": _("%(agency)s responded to your complaint %(code)s:\n\n%(message)s"),
+    "ticket.resolved": _("%(agency)s marked your complaint %(code)s as resolved:\n\n%(note)s"
+                         "\n\nHow satisfied are you? Rate from 1 (bad) to 5 (very good)."),
+    "ticket.resolved.dispute": _("If the problem is not fixed, press \"Not fixed\" before "
+                                 "%(dispute_until)s and the oversight panel will review it."),
+    "ticket.transferred": _("Your complaint %(code)s was transferred to %(agency)s, which is "
+                            "responsible for it."),
+    "ticket.reopened": _("Your complaint %(code)s was reopened and is with %(agency)s again."),
+    "case.reopened": _("Your complaint %(code)s was reopened by the oversight panel."),
+    "deadline.breached": _("%(agency)s is overdue: the deadline to %(step)s (%(due_at)s) "
+                           "passed for your complaint %(code)s. The oversight team has been "
+                           "alerted."),
+    "case.escalated": _("Your complaint %(code)s has been escalated (level %(level)s) to the "
+                        "head of the agency and the oversight panel."),
+    "finding.recorded": _("The oversight panel published its finding on your complaint "
+                          "%(code)s: %(outcome)s.\n\nRecommendation: %(recommendation)s"),
+}
+
+
+class Texts:
+    """Message lookup and formatting for one catalog of regions and categories."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.messages = Catalogs(LOCALE_DIR)
+
+    def t(self, locale: str, message: str, **params: Any) -> str:
+        return self.messages.gettext(message, locale, **params)
+
+    # --- names ---------------------------------------------------------------------
+
+    def region(self, code: str | None) -> str:
+        r = self.catalog.regions.get(code or "")
+        return r.name if r else (code or "-")
+
+    def category(self, code: str | None, locale: str) -> str:
+        c = self.catalog.categories.get(code or "")
+        return c.name(locale) if c else (code or "-")
+
+    def agency(self, code: str | None, locale: str) -> str:
+        if not code:
+            return self.t(locale, "the agency")
+        a = self.catalog.agencies.get(code)
+        return a.short_name if a else code
+
+    def when(self, iso: str | datetime | None, region: str | None, locale: str) -> str:
+        """A date and time in the region's own zone (WIB, WITA, WIT)."""
+        if iso is None:
+            return "-"
+        at = datetime.fromisoformat(iso) if isinstance(iso, str) else iso
+        r = self.catalog.regions.get(region or "")
+        local = at.astimezone(ZoneInfo(r.timezone if r else "Asia/Jakarta"))
+        return f"{local:%d-%m-%Y %H:%M} {local.tzname()}"
+
+    # --- keyboards ------------------------------------------------------------------
+
+    @staticmethod
+    def keyboard(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)
+                                      for label, data in row] for row in rows])
+
+    # --- notifications --------------------------------------------------------------
+
+    def notification(self, kind: str, params: dict[str, Any], *, locale: str, code: str,
+                     region: str, complaint_id: str, may_dispute: bool,
+                     may_rate: bool) -> tuple[str, InlineKeyboardMarkup | None]:
+        """The message (and buttons) telling the citizen of one change."""
+        t = lambda m, **kw: self.t(locale, m, **kw)  # noqa: E731
+        values: dict[str, Any] = {
+            "code": code,
+            "agency": self.agency(params.get("agency"), locale),
+            "acknowledge_by": self.when(params.get("acknowledge_by"), region, locale),
+            "resolve_by": self.when(params.get("resolve_by"), region, locale),
+            "dispute_until": self.when(params.get("dispute_until"), region, locale),
+            "due_at": self.when(params.get("due_at"), region, locale),
+            "question": params.get("question", ""),
+            "message": params.get("message", ""),
+            "note": params.get("note", ""),
+            "level": params.get("level", ""),
+            "recommendation": params.get("recommendation", ""),
+            "step": t(DEADLINE_STEP.get(params.get("deadline", ""), "resolve your complaint")),
+            "outcome": t(OUTCOME.get(params.get("outcome", ""), "inconclusive")),
+        }
+        text = t(NOTIFICATIONS[kind], **values)
+        markup = None
+        if kind == "ticket.info_requested":
+            markup = self.keyboard([[(t("Answer the question"), f"ans:{complaint_id}")]])
+        elif kind == "ticket.resolved" and may_rate:
+            rows = [[(str(n), f"rate:{complaint_id}:{n}") for n in range(1, 6)]]
+            if may_dispute:
+                text += "\n\n" + t(NOTIFICATIONS["ticket.resolved.dispute"], **values)
+                rows.append([(t("Not fixed"), f"disp:{complaint_id}")])
+            markup = self.keyboard(rows)
+        return text, markup
+
+
+def user_locale(language_code: str | None) -> str:
+    """English for English speakers, else Bahasa Indonesia."""
+    return i18n.normalize(language_code) or i18n.DEFAULT
