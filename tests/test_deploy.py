@@ -184,6 +184,9 @@ def test_compose_runs_kafka_in_kraft_mode_postgres_and_one_shot_jobs() -> None:
 
     assert services["migrate"]["command"] == ["migrate"]
     assert services["migrate"]["restart"] == "no"
+    for name, s in awasi_services(doc).items():
+        assert s["read_only"] is True and s["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in s["security_opt"], name
     for name in SERVICES:
         s = services[name]
         assert s["command"] == ["serve", name]
