@@ -3,6 +3,7 @@ call (HTTP and CLI) names the first entry that does not match."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -33,8 +34,9 @@ async def chain_pool(database_url: str) -> asyncpg.Pool:
     # Two cases, interleaved: 8 entries in one global chain.
     a, b = new_cid(), new_cid()
     t = MONDAY_9
-    await feed(pool, ctx, submitted(a, t), submitted(b, t), routed(a, t, t + timedelta(days=2), None),
-               routed(b, t, t + timedelta(days=2), None), acknowledged(a, t + timedelta(hours=1)),
+    due = t + timedelta(days=2)
+    await feed(pool, ctx, submitted(a, t), submitted(b, t), routed(a, t, due, None),
+               routed(b, t, due, None), acknowledged(a, t + timedelta(hours=1)),
                acknowledged(b, t + timedelta(hours=1)), resolved(a, t + timedelta(hours=2)),
                resolved(b, t + timedelta(hours=3)))
     yield pool
@@ -113,14 +115,17 @@ async def test_reordered_rows_are_found(chain_pool: asyncpg.Pool) -> None:
     assert verdict["first_bad"]["seq"] == 5
 
 
+def run_cli(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "awasi", "audit", "verify"], env=env,  # noqa: S603
+                          capture_output=True, text=True, timeout=60)
+
+
 async def test_cli_names_the_first_bad_entry(chain_pool: asyncpg.Pool, database_url: str) -> None:
     env = process_env(database_url, "127.0.0.1:1")
-    ok = subprocess.run([sys.executable, "-m", "awasi", "audit", "verify"], env=env,  # noqa: S603
-                        capture_output=True, text=True, timeout=60)
+    ok = await asyncio.to_thread(run_cli, env)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["ok"] is True
     await chain_pool.execute("UPDATE oversight.timeline SET event_type = 'x' WHERE seq = 2")
-    bad = subprocess.run([sys.executable, "-m", "awasi", "audit", "verify"], env=env,  # noqa: S603
-                         capture_output=True, text=True, timeout=60)
+    bad = await asyncio.to_thread(run_cli, env)
     assert bad.returncode == 1
     assert "first bad entry: seq 2" in bad.stdout

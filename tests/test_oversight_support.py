@@ -145,10 +145,10 @@ def make_ctx(clock: ManualClock | None = None) -> tuple[Context, ManualClock]:
     return Context(catalog=demo_catalog(), clock=clock), clock
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0,
+async def eventually(check: Callable[[], Awaitable[Any]], within: float = 20.0,
                      what: str = "condition") -> Any:
     """Poll ``check`` until it returns something truthy; return it. Fails on timeout."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = await check()
         if value:

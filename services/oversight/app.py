@@ -16,7 +16,14 @@ from awasi.events import topics
 from awasi.i18n import Catalogs
 from awasi.settings import Settings
 from awasi.web import keys as web_keys
-from awasi.web.app import consumer, create_base_app, database, producer_ctx, relay, schema_migrations
+from awasi.web.app import (
+    consumer,
+    create_base_app,
+    database,
+    producer_ctx,
+    relay,
+    schema_migrations,
+)
 from services.oversight import handlers, keys, pages
 from services.oversight.clock import Clock, SystemClock
 from services.oversight.domain import Context, make_handler

@@ -119,7 +119,7 @@ async def verify(conn: asyncpg.Connection, batch: int = 2000) -> Verdict:
             " recorded_at, payload, prev_hash, hash FROM oversight.timeline ORDER BY seq",
             prefetch=batch,
         ):
-            def bad(reason: str, row: asyncpg.Record = row) -> Verdict:
+            def bad(reason: str, row: asyncpg.Record = row, checked: int = checked) -> Verdict:
                 return Verdict(False, checked, row["seq"], str(row["event_id"]),
                                row["complaint_id"], reason)
 
