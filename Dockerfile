@@ -44,7 +44,6 @@ RUN groupadd --system --gid 10001 awasi \
 COPY --from=build /opt/awasi /opt/awasi
 USER awasi
 WORKDIR /var/lib/awasi
-VOLUME ["/var/lib/awasi"]
 EXPOSE 8080 8081 8082
 # No HEALTHCHECK here: the port depends on the service; docker-compose.yml and the
 # Kubernetes manifests probe /healthz and /readyz of each service.
