@@ -64,15 +64,14 @@ async def submit(client: TestClient, status: int = 201, **over: Any) -> dict[str
     return body  # type: ignore[no-any-return]
 
 
-async def wait_for(predicate: Any, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.1)
+async def wait_for(predicate: Any, within: float = 15.0) -> Any:
+    """Poll ``predicate`` until it returns something truthy; TimeoutError after ``within`` s."""
+    async with asyncio.timeout(within):
+        while True:
+            result = await predicate()
+            if result:
+                return result
+            await asyncio.sleep(0.1)
 
 
 # --- submitting ----------------------------------------------------------------------

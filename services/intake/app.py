@@ -23,7 +23,8 @@ from awasi.web.app import (
     relay,
     schema_migrations,
 )
-from services.intake import api, consumer as intake_consumer, open311, pages
+from services.intake import api, open311, pages, telegram
+from services.intake import consumer as intake_consumer
 from services.intake import keys as ikeys
 from services.intake.batch import SubmitBatcher
 from services.intake.ratelimit import SubmissionLimiter
@@ -64,4 +65,5 @@ def create_app(settings: Settings) -> web.Application:
     api.setup(app)
     open311.setup(app)
     pages.setup(app)
+    telegram.setup(app)
     return app

@@ -121,8 +121,8 @@ async def handle(conn: asyncpg.Connection, envelope: Envelope) -> None:
     if terminal:
         # A withdrawn or closed complaint keeps its status; the history still records.
         changes.pop("status", None)
-    await db.update_complaint(conn, complaint_id, at if at > row["updated_at"] else row["updated_at"],
-                              **changes)
+    updated = max(at, row["updated_at"])
+    await db.update_complaint(conn, complaint_id, updated, **changes)
     if entry is not None:
         await db.add_timeline(conn, [(complaint_id, at, envelope.type,
                                       {k: v for k, v in entry.items() if v is not None})])
