@@ -445,8 +445,17 @@ def test_kubernetes_manifests_fit_together() -> None:
     assert k8s_containers(job)[0]["args"] == ["migrate"]
 
     kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml", "secret.example.yaml"}
+    files = {p.name for p in K8S.glob("*.yaml")
+             if p.name != "kustomization.yaml" and not p.name.endswith(".example.yaml")}
     assert set(kustomization["resources"]) == files
+    # The Ingress example routes to the three Services by their port name.
+    services = {d["metadata"]["name"]: d for d in by_kind["Service"]}
+    (ingress,) = by_kind["Ingress"]
+    backends = [p["backend"]["service"] for rule in ingress["spec"]["rules"]
+                for p in rule["http"]["paths"]]
+    assert {b["name"] for b in backends} == set(services)
+    for b in backends:
+        assert b["port"]["name"] in {p["name"] for p in services[b["name"]]["spec"]["ports"]}
 
 
 # --- Settings documentation ----------------------------------------------------------
