@@ -114,10 +114,17 @@ async def webhook(request: web.Request) -> web.Response:
         raise Forbidden(f"Wrong {SECRET_HEADER}")
     try:
         data = await request.json(loads=json.loads)
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-            raise ValueError("not an update")
-        update = Update.de_json(data, application.bot)
-    except (ValueError, TypeError, KeyError) as e:
+    except ValueError as e:
         raise BadRequest("The body is not a Telegram update") from e
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        raise BadRequest("The body is not a Telegram update")
+    try:
+        update = Update.de_json(data, application.bot)
+    except (ValueError, TypeError, KeyError):
+        # An update we cannot read: answering an error would make Telegram send it
+        # again and again, holding up the chat's later updates. Log it and move on.
+        log.warning("unreadable telegram update dropped", exc_info=True,
+                    extra={"update_id": data["update_id"]})
+        return web.json_response({"ok": True, "ignored": True})
     await application.update_queue.put(update)
     return web.json_response({"ok": True})
