@@ -7,7 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from awasi.events.payloads import (
     Deadlines,
     Payload,
     TicketAcknowledged,
+    TicketClockResumed,
     TicketInfoRequested,
     TicketReopened,
     TicketResolved,
@@ -98,15 +99,9 @@ def feedback(cid: str, at: datetime, rating: int | None, dispute: bool = False) 
 
 def clock_resumed(cid: str, at: datetime, ack: datetime | None,
                   resolve: datetime | None) -> Envelope:
-    """``ticket.clock_resumed`` as the router sends it (its payload may not be
-    registered in every checkout, so the envelope is built by hand)."""
-    deadlines = {"acknowledge_by": ack.isoformat() if ack else None,
-                 "resolve_by": resolve.isoformat() if resolve else None,
-                 "triage_by": None, "dispute_until": None}
-    return Envelope.model_construct(
-        event_id=uuid.uuid4(), type="ticket.clock_resumed", version=1,
-        occurred_at=at.astimezone(UTC), complaint_id=cid, producer="router",
-        payload={"agency": AGENCY, "resumed_at": at.isoformat(), "deadlines": deadlines})
+    return env(TicketClockResumed(agency=AGENCY, resumed_at=at,
+                                  deadlines=Deadlines(acknowledge_by=ack, resolve_by=resolve)),
+               cid, at)
 
 
 async def feed(pool: asyncpg.Pool, ctx: Context, *envelopes: Envelope) -> None:
