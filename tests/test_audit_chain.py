@@ -12,6 +12,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
+from awasi.settings import Settings
 from services.oversight.chain import verify
 from tests.support.stack import process_env
 from tests.test_oversight_support import (
@@ -129,3 +130,27 @@ async def test_cli_names_the_first_bad_entry(chain_pool: asyncpg.Pool, database_
     bad = await asyncio.to_thread(run_cli, env)
     assert bad.returncode == 1
     assert "first bad entry: seq 2" in bad.stdout
+
+
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+async def test_http_verify_names_the_first_bad_entry(settings: Settings) -> None:
+    from services.oversight.app import create_app
+    from tests.support.services import running_app
+
+    assert settings.database_url
+    pool = await open_pool(settings.database_url)
+    ctx, _ = make_ctx()
+    cid = new_cid()
+    await feed(pool, ctx, submitted(cid, MONDAY_9), acknowledged(cid, MONDAY_9))
+    try:
+        async with running_app(create_app(settings)) as client:
+            r = await client.get("/api/v1/audit/verify")
+            assert await r.json() == {"ok": True, "checked": 2}
+            await pool.execute("UPDATE oversight.timeline SET producer = 'x' WHERE seq = 1")
+            r = await client.get("/api/v1/audit/verify")
+            body = await r.json()
+            assert body["ok"] is False
+            assert body["first_bad"]["seq"] == 1
+            assert body["first_bad"]["complaint_id"] == cid
+    finally:
+        await pool.close()
