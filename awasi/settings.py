@@ -55,6 +55,7 @@ class Settings:
     kafka_heartbeat_interval_ms: int = 3_000
     kafka_rebalance_timeout_ms: int = 10_000
     kafka_request_timeout_ms: int = 10_000
+    kafka_fetch_max_wait_ms: int = 500
     # Outbox, relay and consumers.
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 0.5

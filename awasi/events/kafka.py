@@ -49,5 +49,8 @@ def make_consumer(settings: Settings, group_id: str, *topics: str) -> AIOKafkaCo
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         rebalance_timeout_ms=settings.kafka_rebalance_timeout_ms,
+        # Tansu answers a fetch only when this wait ends, even with data waiting
+        # (Apache Kafka answers at once): lower it against the embedded broker.
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         max_poll_records=500,
     )

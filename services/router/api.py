@@ -182,11 +182,12 @@ async def get_ticket(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+Page = Callable[[web.Request], Awaitable[web.Response]]
 Action = Callable[[asyncpg.Connection, User, str, datetime, Any], Awaitable[asyncpg.Record]]
 
 
 def _action(name: str, model: type[BaseModel] | None, act: Action,
-            roles: tuple[str, ...] = AGENCY_ROLES) -> Callable[[web.Request], Awaitable[web.Response]]:
+            roles: tuple[str, ...] = AGENCY_ROLES) -> Page:
     async def handler(request: web.Request) -> web.Response:
         user = await require_user(request, roles)
         body = await parse_json(request, model) if model is not None else None

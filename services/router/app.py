@@ -10,14 +10,21 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from awasi.catalog import load_catalog
-from awasi.events import topics
 from awasi import identity
+from awasi.catalog import load_catalog
 from awasi.db import migrate_schema
+from awasi.events import topics
 from awasi.identity import add_auth_routes
-from awasi.web import keys
 from awasi.settings import Settings
-from awasi.web.app import consumer, create_base_app, database, producer_ctx, relay, schema_migrations
+from awasi.web import keys
+from awasi.web.app import (
+    consumer,
+    create_base_app,
+    database,
+    producer_ctx,
+    relay,
+    schema_migrations,
+)
 from services.router import api, desk
 from services.router.consumer import accepts, make_handler
 from services.router.keys import CATALOG, CLOCK, HTTP

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncpg
 
 from awasi.catalog import Catalog
-from awasi.events.envelope import Envelope
 from awasi.events.consumer import Handler
+from awasi.events.envelope import Envelope
 from services.router import domain
 
 

@@ -14,16 +14,16 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import aiohttp_jinja2
 import asyncpg
 import jinja2
 from aiohttp import web
-from zoneinfo import ZoneInfo
 
 from awasi import i18n
-from awasi.identity import InvalidCredentials, LoginThrottled, User, login, logout
+from awasi.identity import SESSION_COOKIE, InvalidCredentials, LoginThrottled, User, login, logout
 from awasi.identity.web import (
     CSRF_FIELD,
     client_address,
@@ -33,7 +33,6 @@ from awasi.identity.web import (
     session_token,
     set_session_cookie,
 )
-from awasi.identity import SESSION_COOKIE
 from awasi.signing import sign
 from awasi.web import keys
 from awasi.web.body import validate

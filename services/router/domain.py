@@ -97,47 +97,56 @@ async def route_submitted(conn: asyncpg.Connection, catalog: Catalog,
     except UnknownCode as e:
         raise PoisonEvent(str(e)) from e
     start = p.submitted_at
-    fields: dict[str, object] = {"status": "triage", "agency": None, "triage_by": None,
-                                 "acknowledge_by": None, "resolve_by": None}
+    now = envelope.occurred_at
+    warning_share = 0.8
+    status, agency, triage, ack, res = "triage", None, None, None, None
     if decision.agency is None:
-        fields["triage_by"] = deadlines.triage_by(catalog, p.region, p.category, start)
-        fields["next_due"] = fields["triage_by"]
+        triage = deadlines.triage_by(catalog, p.region, p.category, start)
+        first_kind = ComplaintNeedsTriage.EVENT_TYPE
+        first_data: dict[str, object] = {"rule": decision.rule}
     else:
         a = deadlines.assigned(catalog, p.region, decision.agency, p.category, start)
-        fields.update(status="new", agency=decision.agency, acknowledge_by=a.acknowledge_by,
-                      resolve_by=a.resolve_by, next_due=a.acknowledge_by)
+        status, agency, ack, res = "new", decision.agency, a.acknowledge_by, a.resolve_by
+        warning_share = a.policy.warning_share
+        first_kind = ComplaintRouted.EVENT_TYPE
+        first_data = {"agency": decision.agency, "rule": decision.rule}
+    # One statement for the ticket and its first two timeline entries: this runs for
+    # every complaint, and round trips are most of its cost.
     row = await conn.fetchrow(
-        "INSERT INTO router.tickets (id, complaint_id, tracking_code, region, category,"
-        " title, description, location, privacy, reporter_ref, channel, photo_ids,"
+        "WITH t AS (INSERT INTO router.tickets (id, complaint_id, tracking_code, region,"
+        " category, title, description, location, privacy, reporter_ref, channel, photo_ids,"
         " submitted_at, status, agency, rule, assigned_at, triage_by, acknowledge_by,"
         " resolve_by, next_due)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
         " $17, $18, $19, $20, $21)"
-        " ON CONFLICT (complaint_id) DO NOTHING RETURNING *",
+        " ON CONFLICT (complaint_id) DO NOTHING RETURNING *),"
+        " tl AS (INSERT INTO router.timeline (ticket_id, kind, occurred_at, actor, agency, data)"
+        " SELECT id, 'complaint.submitted', $13, 'citizen', NULL, $22::jsonb FROM t"
+        " UNION ALL SELECT id, $23, $24, 'router', agency, $25::jsonb FROM t)"
+        " SELECT * FROM t",
         uuid.uuid4(), envelope.complaint_id, p.tracking_code, p.region, p.category,
         p.title, p.description,
         p.location.model_dump(mode="json") if p.location else None,
         p.privacy, p.reporter_ref, p.channel, list(p.photo_ids), p.submitted_at,
-        fields["status"], fields["agency"], decision.rule,
-        start if decision.agency else None, fields["triage_by"], fields["acknowledge_by"],
-        fields["resolve_by"], fields["next_due"],
+        status, agency, decision.rule, start if agency else None, triage, ack, res,
+        ack if agency else triage,
+        {"channel": p.channel, "photo_ids": list(p.photo_ids)}, first_kind, now, first_data,
     )
     if row is None:
         return None
-    await db.add_timeline(conn, row["id"], envelope.type, p.submitted_at, "citizen", None,
-                          {"channel": p.channel, "photo_ids": list(p.photo_ids)})
-    now = envelope.occurred_at
-    if decision.agency is None:
-        await emit(conn, row, ComplaintNeedsTriage(
+    payload: Payload
+    if agency is None:
+        payload = ComplaintNeedsTriage(
             tracking_code=p.tracking_code, region=p.region, category=p.category,
-            deadlines=_deadlines(row)), now, "router", {"rule": decision.rule})
+            deadlines=_deadlines(row))
     else:
-        a_policy = deadlines.assigned(catalog, p.region, decision.agency, p.category, start)
-        await emit(conn, row, ComplaintRouted(
+        payload = ComplaintRouted(
             tracking_code=p.tracking_code, region=p.region, category=p.category,
-            agency=decision.agency, rule=decision.rule, deadlines=_deadlines(row),
-            warning_share=a_policy.policy.warning_share),
-            now, "router", {"agency": decision.agency, "rule": decision.rule})
+            agency=agency, rule=decision.rule, deadlines=_deadlines(row),
+            warning_share=warning_share)
+    out = Envelope.build(payload, complaint_id=envelope.complaint_id, producer=PRODUCER,
+                         occurred_at=now)
+    await add_to_outbox(conn, SCHEMA, topics.ROUTER, out)
     return row
 
 

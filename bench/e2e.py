@@ -1,0 +1,279 @@
+"""End-to-end latency: from a citizen's submission to the ticket being visible in the
+right agency's queue through the router's API.
+
+Starts one embedded PostgreSQL and broker, then ``awasi serve intake`` and ``awasi
+serve router`` as real processes (demo catalog). Submits complaints at a fixed rate
+through intake's ``POST /api/v1/complaints`` (or, with ``--direct``, publishes
+``complaint.submitted`` envelopes straight to ``awasi.intake.v1``); one poller per
+target agency reads ``GET /api/v1/tickets`` with that agency's staff token and
+records when each tracking code first shows, and that it shows at the right agency.
+
+Latency = first seen in the queue - moment the submission was sent. The pollers
+sleep ``--poll-ms`` between reads, which bounds the resolution of the figures.
+
+Run: ``.venv/bin/python bench/e2e.py [--rate 200] [--duration 60] [--direct]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp  # noqa: E402
+import asyncpg  # noqa: E402
+from aiokafka import AIOKafkaProducer  # noqa: E402
+
+from awasi.catalog import load_catalog  # noqa: E402
+from awasi.cli import migrate_all  # noqa: E402
+from awasi.db import create_pool  # noqa: E402
+from awasi.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_runtime_dir, free_port  # noqa: E402
+from awasi.events import topics  # noqa: E402
+from awasi.events.envelope import Envelope  # noqa: E402
+from awasi.events.payloads import ComplaintSubmitted  # noqa: E402
+from awasi.identity import add_user  # noqa: E402
+from awasi.settings import DEMO_CATALOG  # noqa: E402
+
+PASSWORD = "bench-password-1"
+# (region, category, description): category rules and a keyword rule, four agencies.
+MIX = [
+    ("MDN", "jalan-rusak", "Lubang besar di Jl. Gatot Subroto, berbahaya bagi motor."),
+    ("MDN", "asn-pungli", "Petugas meminta uang tambahan untuk tanda tangan surat."),
+    ("MDN", "lainnya", "Tumpukan sampah di pasar sudah tiga hari tidak diangkut."),
+    ("SRG", "jalan-rusak", "Jalan menuju pelabuhan rusak parah setelah hujan."),
+]
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
+
+
+async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{url} exited with {proc.returncode}")
+            try:
+                async with session.get(f"{url}/readyz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"{url} not ready")
+
+
+class Run:
+    def __init__(self) -> None:
+        self.sent: dict[str, tuple[float, str]] = {}  # tracking code -> (t sent, agency)
+        self.seen: dict[str, tuple[float, str]] = {}  # tracking code -> (t seen, agency)
+        self.failed = 0
+        self.stop = False
+
+
+async def poller(session: aiohttp.ClientSession, router: str, token: str, run: Run,
+                 poll_s: float, limit: int) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    # The newest few are enough: a poll comes round long before more arrive.
+    params = {"sort": "-created", "limit": str(limit)}
+    while not run.stop:
+        async with session.get(f"{router}/api/v1/tickets", headers=headers,
+                               params=params) as r:
+            tickets = (await r.json())["tickets"]
+        now = time.perf_counter()
+        if len(tickets) == limit and all(t["tracking_code"] not in run.seen for t in tickets):
+            # A whole page new (the consumer commits up to 100 events at once): read
+            # further back so none is missed.
+            async with session.get(f"{router}/api/v1/tickets", headers=headers,
+                                   params={"sort": "-created", "limit": "500"}) as r:
+                tickets = (await r.json())["tickets"]
+        for t in tickets:
+            run.seen.setdefault(t["tracking_code"], (now, t["agency"]))
+        await asyncio.sleep(poll_s)
+
+
+async def submit_http(session: aiohttp.ClientSession, intake: str, i: int, run: Run,
+                      expected: dict[int, str]) -> None:
+    region, category, text = MIX[i % len(MIX)]
+    t0 = time.perf_counter()
+    async with session.post(f"{intake}/api/v1/complaints", json={
+        "region": region, "category": category, "description": text,
+        "privacy": "confidential", "reporter": {"name": "Warga Bench"},
+    }) as r:
+        if r.status != 201:
+            run.failed += 1
+            return
+        code = (await r.json())["tracking_code"]
+    run.sent[code] = (t0, expected[i % len(MIX)])
+
+
+async def submit_direct(producer: AIOKafkaProducer, i: int, run: Run,
+                        expected: dict[int, str]) -> None:
+    region, category, text = MIX[i % len(MIX)]
+    cid = str(uuid.uuid4())
+    code = f"BENCH-{i:07d}"
+    env = Envelope.build(ComplaintSubmitted(
+        tracking_code=code, region=region, category=category, description=text,
+        privacy="confidential", reporter_ref=f"rr_{cid}", submitted_at=datetime.now(UTC),
+    ), complaint_id=cid, producer="intake")
+    t0 = time.perf_counter()
+    run.sent[code] = (t0, expected[i % len(MIX)])
+    await producer.send_and_wait(topics.INTAKE, env.to_bytes(), key=cid.encode())
+
+
+async def drive(args: argparse.Namespace, intake: str, router: str, bootstrap: str,
+                tokens: dict[str, str], expected: dict[int, str], n: int,
+                rate: float) -> Run:
+    run = Run()
+    counter = itertools.count(args.offset)
+    producer: AIOKafkaProducer | None = None
+    if args.direct:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                    enable_idempotence=False, linger_ms=1)
+        await producer.start()
+    connector = aiohttp.TCPConnector(limit=256)
+    try:
+        async with aiohttp.ClientSession(connector=connector) as session:
+            pollers = [asyncio.ensure_future(poller(session, router, tok, run,
+                                                    args.poll_ms / 1000, args.page))
+                       for tok in tokens.values()]
+            tasks = []
+            start = time.perf_counter()
+            for k in range(n):
+                due = start + k / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                i = next(counter)
+                coro = (submit_direct(producer, i, run, expected) if producer is not None
+                        else submit_http(session, intake, i, run, expected))
+                tasks.append(asyncio.ensure_future(coro))
+            await asyncio.gather(*tasks)
+            sent_for = time.perf_counter() - start
+            deadline = time.perf_counter() + 30
+            while time.perf_counter() < deadline and any(c not in run.seen for c in run.sent):
+                await asyncio.sleep(0.05)
+            run.stop = True
+            await asyncio.gather(*pollers)
+            run.sent_for = sent_for  # type: ignore[attr-defined]
+    finally:
+        if producer is not None:
+            await producer.stop()
+    args.offset = next(counter)
+    return run
+
+
+async def main(args: argparse.Namespace) -> None:
+    ensure_runtime_dir()
+    root = Path(tempfile.mkdtemp(prefix="awe-", dir="/tmp"))
+    pg = EmbeddedPostgres(root / "pg")
+    broker = EmbeddedBroker()
+    pg.start()
+    broker.start()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        admin = await asyncpg.connect(pg.uri("postgres"))
+        await admin.execute("CREATE DATABASE bench")
+        await admin.close()
+        dsn = pg.uri("bench")
+        await migrate_all(dsn)
+        catalog = load_catalog(DEMO_CATALOG)
+        expected = {i: catalog.route(r, c, t).agency or "triage"
+                    for i, (r, c, t) in enumerate(MIX)}
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        for agency in set(expected.values()):
+            await add_user(pool, username=f"bench.{agency.lower()}", password=PASSWORD,
+                           role="staff", agency=agency)
+        await pool.close()
+
+        ports = {"intake": free_port(), "router": free_port()}
+        base_env = dict(os.environ)
+        base_env.update({
+            "AWASI_DATABASE_URL": dsn, "AWASI_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "AWASI_INTAKE_PORT": str(ports["intake"]), "AWASI_ROUTER_PORT": str(ports["router"]),
+            "AWASI_RATE_LIMIT_PER_MINUTE": "100000000", "AWASI_LOG_LEVEL": "WARNING",
+            "AWASI_KAFKA_SESSION_TIMEOUT_MS": "6000", "AWASI_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            "AWASI_KAFKA_REBALANCE_TIMEOUT_MS": "6000", "AWASI_RELAY_POLL_INTERVAL_S": "0.2",
+            # Tansu holds every fetch for the full wait (Apache Kafka answers at once).
+            "AWASI_KAFKA_FETCH_MAX_WAIT_MS": str(args.fetch_wait_ms),
+        })
+        services = ["router"] if args.direct else ["intake", "router"]
+        for name in services:
+            log = (root / f"{name}.log").open("wb")
+            procs.append(subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "awasi", "serve", name], env=base_env,
+                stdout=subprocess.DEVNULL, stderr=log))
+        intake = f"http://127.0.0.1:{ports['intake']}"
+        router = f"http://127.0.0.1:{ports['router']}"
+        for name, proc in zip(services, procs, strict=True):
+            await wait_ready(intake if name == "intake" else router, proc)
+        tokens: dict[str, str] = {}
+        async with aiohttp.ClientSession() as session:
+            for agency in set(expected.values()):
+                async with session.post(f"{router}/api/v1/auth/login", json={
+                    "username": f"bench.{agency.lower()}", "password": PASSWORD}) as r:
+                    tokens[agency] = (await r.json())["token"]
+
+        args.offset = 0
+        warm = await drive(args, intake, router, broker.bootstrap, tokens, expected, 40, 20)
+        if len(warm.seen) < len(warm.sent):
+            print("WARNING: warm-up complaints did not all arrive")
+        run = await drive(args, intake, router, broker.bootstrap, tokens, expected,
+                          int(args.rate * args.duration), args.rate)
+
+        latencies = [run.seen[c][0] - t0 for c, (t0, _) in run.sent.items() if c in run.seen]
+        wrong = [c for c, (_, agency) in run.sent.items()
+                 if c in run.seen and run.seen[c][1] != agency]
+        missing = [c for c in run.sent if c not in run.seen]
+        how = ("published complaint.submitted straight to awasi.intake.v1 (--direct)"
+               if args.direct else "submitted through intake's POST /api/v1/complaints")
+        print(f"e2e: {how}; service logs in {root}")
+        print(f"target {args.rate:.0f}/s for {args.duration:.0f} s; sent {len(run.sent)} in "
+              f"{run.sent_for:.1f} s ({len(run.sent) / run.sent_for:.0f}/s); "  # type: ignore[attr-defined]
+              f"non-201 {run.failed}; each of 4 agencies' queues read every {args.poll_ms} ms, "
+              f"{args.page} newest")
+        print(f"visible in the right agency's queue: {len(latencies)}; wrong agency "
+              f"{len(wrong)}; never seen {len(missing)}")
+        print(f"latency p50 {pct(latencies, 50) * 1000:.1f} ms  p90 {pct(latencies, 90) * 1000:.1f}"
+              f" ms  p99 {pct(latencies, 99) * 1000:.1f} ms  max "
+              f"{max(latencies, default=float('nan')) * 1000:.1f} ms "
+              f"(targets: p50 <= 50 ms, p99 <= 250 ms)")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        broker.stop()
+        pg.stop()
+        shutil.rmtree(root / "pg", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=float, default=200.0, help="complaints per second")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of submitting")
+    parser.add_argument("--poll-ms", type=int, default=20, help="pause between queue reads")
+    parser.add_argument("--page", type=int, default=20,
+                        help="tickets per queue read (newest first)")
+    parser.add_argument("--fetch-wait-ms", type=int, default=20,
+                        help="the services' AWASI_KAFKA_FETCH_MAX_WAIT_MS")
+    parser.add_argument("--direct", action="store_true",
+                        help="publish complaint.submitted to the topic instead of using intake")
+    asyncio.run(main(parser.parse_args()))
