@@ -7,13 +7,17 @@ notification queued here commits (or rolls back) with the change it reports.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import asyncpg
 
+from awasi.db.errors import is_transient
 from awasi.events import payloads as p
 from awasi.events.envelope import Envelope
 from services.intake.telegram import store
+
+log = logging.getLogger(__name__)
 
 
 def _iso(value: Any) -> str | None:
@@ -65,6 +69,15 @@ async def on_status_change(conn: asyncpg.Connection, complaint_id: str, envelope
     news = citizen_news(envelope)
     if news is None:
         return
-    for chat_id in await store.chats_of_complaint(conn, complaint_id):
-        await store.queue_notification(conn, envelope.event_id, chat_id, complaint_id,
-                                       envelope.type, news)
+    try:
+        # A savepoint: a fault of the notification's own SQL must not cost the citizen
+        # the status change itself (the event would be dead-lettered); a transient
+        # error propagates so the consumer retries the whole event.
+        async with conn.transaction():
+            for chat_id in await store.chats_of_complaint(conn, complaint_id):
+                await store.queue_notification(conn, envelope.event_id, chat_id,
+                                               complaint_id, envelope.type, news)
+    except asyncpg.PostgresError as e:
+        if is_transient(e):
+            raise
+        log.exception("telegram notification not queued", extra={"type": envelope.type})

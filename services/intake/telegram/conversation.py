@@ -118,7 +118,7 @@ class Conversation:
         return await store.load_chat(self.pool, update.effective_chat.id,
                                      user_locale(update.effective_user.language_code))
 
-    def t(self, chat: Chat, message: str, **params: Any) -> str:
+    def t(self, chat: Chat, message: str, /, **params: Any) -> str:
         return self.texts.t(chat.locale, message, **params)
 
     async def say(self, context: Context, chat: Chat, text: str,

@@ -75,7 +75,15 @@ class Sender:
         """Claim and handle one batch of due notifications; returns how many."""
         due = await store.claim_due(self.pool, self.batch, LEASE)
         for item in due:
-            await self.deliver(item)
+            try:
+                await self.deliver(item)
+            except (asyncpg.PostgresError, OSError):
+                raise  # the lease expires and the row is tried again
+            except Exception as e:
+                # A fault of ours (e.g. a message that does not render) is permanent:
+                # give this one up, loudly, and go on with the others.
+                log.exception("telegram notification failed", extra={"notification": item.id})
+                await store.mark_failed(self.pool, item.id, f"internal: {type(e).__name__}")
         return len(due)
 
     async def deliver(self, item: store.Due) -> None:

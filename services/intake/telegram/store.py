@@ -134,10 +134,10 @@ async def report_of(conn: Conn, chat_id: int, complaint_id: uuid.UUID) -> str | 
 
 async def chats_of_complaint(conn: Conn, complaint_id: str) -> list[int]:
     rows = await conn.fetch(
-        "SELECT r.chat_id FROM intake.telegram_reports r WHERE r.complaint_id = $1::uuid"
+        "SELECT r.chat_id FROM intake.telegram_reports r WHERE r.complaint_id = $1::text::uuid"
         " UNION SELECT r.chat_id FROM intake.telegram_reports r"
         " JOIN intake.idempotency_keys k ON k.key = r.idempotency_key"
-        " WHERE k.body ->> 'complaint_id' = $1", complaint_id)
+        " WHERE k.body ->> 'complaint_id' = $1::text", complaint_id)
     return [r["chat_id"] for r in rows]
 
 

@@ -92,8 +92,11 @@ class Texts:
         self.catalog = catalog
         self.messages = Catalogs(LOCALE_DIR)
 
-    def t(self, locale: str, message: str, **params: Any) -> str:
-        return self.messages.gettext(message, locale, **params)
+    def t(self, locale: str, message: str, /, **params: Any) -> str:
+        # Substituted here, not by Catalogs.gettext: a parameter may be called
+        # "message" (the agency's response), which gettext's own argument shadows.
+        text = self.messages.gettext(message, locale)
+        return text % params if params else text
 
     # --- names ---------------------------------------------------------------------
 
