@@ -28,7 +28,6 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -61,8 +60,8 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
 
 
-async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_ready(url: str, proc: subprocess.Popen[bytes], within: float = 90) -> None:
+    deadline = time.monotonic() + within
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -165,7 +164,8 @@ async def drive(args: argparse.Namespace, intake: str, router: str, bootstrap: s
             await asyncio.gather(*tasks)
             sent_for = time.perf_counter() - start
             deadline = time.perf_counter() + 30
-            while time.perf_counter() < deadline and any(c not in run.seen for c in run.sent):
+            while time.perf_counter() < deadline and any(  # noqa: ASYNC110 - polling a dict
+                    c not in run.seen for c in run.sent):
                 await asyncio.sleep(0.05)
             run.stop = True
             await asyncio.gather(*pollers)
@@ -214,7 +214,7 @@ async def main(args: argparse.Namespace) -> None:
         services = ["router"] if args.direct else ["intake", "router"]
         for name in services:
             log = (root / f"{name}.log").open("wb")
-            procs.append(subprocess.Popen(  # noqa: S603
+            procs.append(subprocess.Popen(  # noqa: S603, ASYNC220 - start-up only
                 [sys.executable, "-m", "awasi", "serve", name], env=base_env,
                 stdout=subprocess.DEVNULL, stderr=log))
         intake = f"http://127.0.0.1:{ports['intake']}"
