@@ -19,6 +19,7 @@ import asyncio
 import importlib.resources
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -369,7 +370,16 @@ def test_every_command_is_a_real_awasi_subcommand() -> None:
             assert args.func is cli.cmd_serve and args.service == argv[1]
         elif argv[0] == "migrate":
             assert args.func is cli.cmd_migrate
-    # The runbook's replay command is real as well.
+    # The runbook's commands are real as well.
+    runbook = (ROOT / "deploy" / "RUNBOOK.md").read_text()
+    documented = [shlex.split(m) for m in re.findall(
+        r"docker compose run --rm (?:-v \S+ )?migrate ([^`&\n]+)", runbook)]
+    documented += [shlex.split(m) for m in re.findall(r"\bawasi ((?:users|outbox|catalog)[^`\n]*)`",
+                                                      runbook)]
+    assert len(documented) >= 8
+    for argv in documented:
+        args = parse_awasi(argv)
+        assert args.command == argv[0]
     args = parse_awasi(["outbox", "replay", "--since", "6h"])
     assert args.func is cli.cmd_outbox_replay
     with pytest.raises(AssertionError):
