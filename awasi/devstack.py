@@ -40,6 +40,9 @@ def service_env(settings: Settings, database_url: str, bootstrap: str) -> dict[s
         "AWASI_ROUTER_PORT": str(settings.router_port),
         "AWASI_OVERSIGHT_PORT": str(settings.oversight_port),
     })
+    # A dev machine has no public address for Telegram's webhook: poll instead.
+    if env.get("AWASI_TELEGRAM_TOKEN") and not env.get("AWASI_TELEGRAM_MODE"):
+        env["AWASI_TELEGRAM_MODE"] = "polling"
     return env
 
 

@@ -343,3 +343,31 @@ async def test_garbage_and_messages_at_the_wrong_moment_get_a_hint(
         assert "JPEG, PNG, atau WebP" in gif.text
         assert await bot.pool.fetchval("SELECT count(*) FROM intake.telegram_draft_photos") == 0
         assert await bot.chat_state(1009) == "photos"
+
+
+async def test_polling_mode(settings: Settings, api: BotApi) -> None:
+    user = Updates(1010, language_code="en")
+    api.updates.append(user.text("/start"))
+    s = bot_settings(settings, api, telegram_mode="polling")
+    async with running_bot(s, api) as bot:
+        await api.wait_sent(1010, 1)
+        assert "Welcome to Awasi" in api.sent(1010)[0].text
+        # The webhook is not used in polling mode.
+        r = await bot.client.post("/telegram/webhook", json=user.text("/start"),
+                                  headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+        assert r.status == 404
+    methods = [c.method for c in api.calls]
+    assert "getUpdates" in methods and "deleteWebhook" in methods
+
+
+def test_awasi_dev_polls_when_a_token_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from awasi.devstack import service_env
+
+    monkeypatch.setenv("AWASI_TELEGRAM_TOKEN", "123:abc")
+    monkeypatch.delenv("AWASI_TELEGRAM_MODE", raising=False)
+    assert service_env(Settings(), "db", "kafka")["AWASI_TELEGRAM_MODE"] == "polling"
+    monkeypatch.setenv("AWASI_TELEGRAM_MODE", "webhook")
+    assert service_env(Settings(), "db", "kafka")["AWASI_TELEGRAM_MODE"] == "webhook"
+    monkeypatch.delenv("AWASI_TELEGRAM_TOKEN")
+    monkeypatch.delenv("AWASI_TELEGRAM_MODE")
+    assert "AWASI_TELEGRAM_MODE" not in service_env(Settings(), "db", "kafka")

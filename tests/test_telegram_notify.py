@@ -169,7 +169,6 @@ async def test_answer_by_the_next_free_text(settings: Settings, api: BotApi) -> 
         await emit(settings, cid, p.TicketInfoRequested(
             agency=AGENCY, question="Which street?", paused_at=datetime.now(UTC)))
         await notified(bot, 2004, base + 1)
-        await bot.api.wait_for(lambda _: True)
         thanks = await bot.say(user, user.text("Jalan Gatot Subroto 12"))
         assert "your answer was passed on" in thanks.text
         timeline = await bot.pool.fetch("SELECT kind, data FROM intake.timeline"

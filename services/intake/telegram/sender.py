@@ -101,6 +101,10 @@ class Sender:
             item.kind, item.params, locale=locale, code=row["tracking_code"],
             region=row["region"], complaint_id=str(item.complaint_id),
             may_rate=may_rate, may_dispute=may_dispute)
+        if item.kind == "ticket.info_requested":
+            # The next free text in this chat answers the agency's question. Set before
+            # sending: the citizen may answer as soon as the message arrives.
+            await store.set_answer_for(self.pool, item.chat_id, item.complaint_id)
         try:
             await self.bot.send_message(item.chat_id, text, reply_markup=markup)
         except Forbidden:
@@ -125,6 +129,3 @@ class Sender:
                                    f"{type(e).__name__}: {e}")
             return
         await store.mark_sent(self.pool, item.id)
-        if item.kind == "ticket.info_requested":
-            # The next free text in this chat answers the agency's question.
-            await store.set_answer_for(self.pool, item.chat_id, item.complaint_id)
