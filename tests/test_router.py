@@ -113,7 +113,7 @@ def test_pause_and_resume_keep_the_working_time_that_was_left() -> None:
 # --- through the running service ------------------------------------------------------
 
 async def test_routing_by_category_keyword_and_triage_through_the_consumer(
-        router_settings: Settings) -> None:
+        router_settings: Settings) -> None:  # noqa: F811 - the fixture
     settings = router_settings
     await create_users(settings.database_url or "")
     friday_night = datetime(2026, 11, 27, 23, 30, tzinfo=WIT)
@@ -182,7 +182,7 @@ async def test_routing_by_category_keyword_and_triage_through_the_consumer(
 
 
 async def test_redelivered_submission_never_makes_a_second_ticket(
-        router_settings: Settings) -> None:
+        router_settings: Settings) -> None:  # noqa: F811 - the fixture
     settings = router_settings
     env = submitted("MDN", "jalan-rusak", "Jalan rusak parah.")
     # The same complaint again under a new event id (intake's relay republished it
@@ -217,7 +217,7 @@ async def test_redelivered_submission_never_makes_a_second_ticket(
 
 
 async def test_agency_actions_pause_resume_transfer_and_oversight_events(
-        router_settings: Settings) -> None:
+        router_settings: Settings) -> None:  # noqa: F811 - the fixture
     settings = router_settings
     bootstrap = settings.kafka_bootstrap or ""
     env = submitted("MDN", "jalan-rusak", "Jalan rusak di Jl. Gatot Subroto.")
@@ -337,3 +337,32 @@ async def test_agency_actions_pause_resume_transfer_and_oversight_events(
         assert resumed_event["payload"]["agency"] == "MDN-PUPR"
         assert datetime.fromisoformat(resumed_event["payload"]["deadlines"]["resolve_by"]) \
             == expected
+
+
+async def test_openapi_documents_the_router_api(router_settings: Settings) -> None:  # noqa: F811
+    async with running_service("router", router_settings) as client:
+        doc = await (await client.get("/openapi.json")).json()
+        paths = doc["paths"]
+        for path, method in [
+            ("/api/v1/auth/login", "post"), ("/api/v1/tickets", "get"),
+            ("/api/v1/tickets/{id}", "get"), ("/api/v1/tickets/{id}/acknowledge", "post"),
+            ("/api/v1/tickets/{id}/request-info", "post"),
+            ("/api/v1/tickets/{id}/respond", "post"), ("/api/v1/tickets/{id}/resolve", "post"),
+            ("/api/v1/tickets/{id}/transfer", "post"), ("/api/v1/triage", "get"),
+            ("/api/v1/triage/{id}/route", "post"),
+        ]:
+            assert method in paths[path], path
+        resolve = paths["/api/v1/tickets/{id}/resolve"]["post"]
+        assert {"404", "409", "422", "401", "403"} <= set(resolve["responses"])
+        assert resolve["security"] == [{"bearer": []}]
+        schemas = doc["components"]["schemas"]
+        assert "note" in schemas["ResolveBody"]["properties"]
+        assert {"id", "tracking_code", "status", "agency", "deadlines"} <= set(
+            schemas["TicketOut"]["properties"])
+        # Garbage bodies answer the JSON error shape, not 500.
+        await create_users(router_settings.database_url or "")
+        token = await login(client, "mdn.pupr")
+        r = await client.post(f"/api/v1/tickets/{uuid.uuid4()}/resolve", headers={
+            **bearer(token), "Content-Type": "application/json"}, data=b"{not json")
+        assert r.status == 400  # the body is read before the ticket is looked up
+        assert set((await r.json())["error"]) == {"code", "message", "details"}
