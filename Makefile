@@ -19,7 +19,12 @@ $(STAMP): pyproject.toml
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
 
-install: $(STAMP) /usr/bin/chromium
+# Debian's Prometheus, for `promtool check rules` on deploy/prometheus in the tests.
+/usr/bin/promtool:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+
+install: $(STAMP) /usr/bin/chromium /usr/bin/promtool
 
 dev: $(STAMP)
 	$(BIN)/awasi dev
