@@ -186,11 +186,28 @@ async def test_bad_json_and_media_type_and_size(client: TestClient,
     r = await client.post("/api/v1/complaints", data=b"region=MDN",
                           headers={"Content-Type": "text/plain"})
     assert r.status == 415
+    r = await client.post("/api/v1/complaints", data=b"--x\r\n",
+                          headers={"Content-Type": "multipart/form-data"})
+    assert r.status == 400  # no boundary
+    r = await client.post("/open311/v2/requests.json", data=b"--x\r\n",
+                          headers={"Content-Type": "multipart/form-data"})
+    assert r.status == 400
+    assert (await r.json())[0]["code"] == 400
     big = complaint(title="t", description="x" * 3000)
     big["padding"] = "y" * (intake_settings.max_request_bytes + 10)
     r = await client.post("/api/v1/complaints", json=big)
     assert r.status == 413
     assert (await r.json())["error"]["code"] == "payload_too_large"
+
+
+async def test_multipart_over_the_upload_limit(settings: Settings) -> None:
+    async with running_service("intake", settings.with_(max_upload_bytes=20_000)) as c:
+        form = FormData()
+        form.add_field("complaint", json.dumps(complaint()), content_type="application/json")
+        form.add_field("photo", PNG + b"\0" * 30_000, filename="a.png", content_type="image/png")
+        r = await c.post("/api/v1/complaints", data=form)
+        assert r.status == 413
+        assert (await r.json())["error"]["code"] == "payload_too_large"
 
 
 async def test_rate_limit_answers_429_with_retry_after(settings: Settings) -> None:

@@ -144,28 +144,59 @@ async def read_json_limited(request: web.Request) -> tuple[Any, bytes]:
     return data, raw
 
 
+async def read_form(request: web.Request) -> Any:
+    """The form body (urlencoded or multipart); 400 if it cannot be parsed (e.g. a
+    multipart body without a boundary)."""
+    try:
+        return await request.post()
+    except ValueError as e:
+        raise BadRequest(f"Malformed form body: {e}", code="bad_form") from e
+
+
 async def read_multipart_complaint(request: web.Request) -> tuple[Any, bytes, list[photos.Photo]]:
     """``multipart/form-data`` with a ``complaint`` part (the JSON object) and up to
     three ``photo`` file parts."""
-    reader = await request.multipart()
+    limit = request.app[keys.SETTINGS].max_upload_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge("Request body is too large", details={"max_bytes": limit})
+    try:
+        reader = await request.multipart()
+    except ValueError as e:
+        raise BadRequest(f"Malformed multipart body: {e}", code="bad_form") from e
+    total = 0
+
+    async def read_part(part: BodyPartReader) -> bytes:
+        # multipart() streams, so aiohttp's client_max_size does not apply: count here.
+        nonlocal total
+        chunks = []
+        while chunk := await part.read_chunk():
+            total += len(chunk)
+            if total > limit:
+                raise PayloadTooLarge("Request body is too large", details={"max_bytes": limit})
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     data: Any = None
     digest = hashlib.sha256()
     found: list[photos.Photo] = []
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            continue
-        raw = await part.read(decode=False)
-        digest.update(part.name.encode() if part.name else b"")
-        digest.update(hashlib.sha256(raw).digest())
-        if part.name == "complaint":
-            try:
-                data = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise BadRequest(f"Malformed JSON in 'complaint': {e}", code="bad_json") from e
-        elif part.name in ("photo", "photos"):
-            if raw:
-                photos.check_count(len(found) + 1)
-                found.append(photos.check_photo(raw, f"photos.{len(found)}"))
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            raw = await read_part(part)
+            digest.update(part.name.encode() if part.name else b"")
+            digest.update(hashlib.sha256(raw).digest())
+            if part.name == "complaint":
+                try:
+                    data = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                    raise BadRequest(f"Malformed JSON in 'complaint': {e}", code="bad_json") from e
+            elif part.name in ("photo", "photos"):
+                if raw:
+                    photos.check_count(len(found) + 1)
+                    found.append(photos.check_photo(raw, f"photos.{len(found)}"))
+    except ValueError as e:
+        raise BadRequest(f"Malformed multipart body: {e}", code="bad_form") from e
     if not isinstance(data, dict):
         raise field_error("complaint", "send the complaint as a JSON object in the "
                           "'complaint' part", "missing")

@@ -36,7 +36,7 @@ from awasi.web import keys
 from awasi.web.errors import ApiError, RateLimited
 from services.intake import domain
 from services.intake import keys as ikeys
-from services.intake.api import submit
+from services.intake.api import read_form, submit
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-23T00:00:00Z"
@@ -197,7 +197,7 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
     app = request.app
     await app[ikeys.LIMITER].check(request)
     catalog = app[ikeys.CATALOG]
-    form = await request.post()
+    form = await read_form(request)
     region = _region(catalog, str(form.get("jurisdiction_id", "")).strip(), required=True)
     assert region is not None
     service_code = str(form.get("service_code", "")).strip()

@@ -33,7 +33,7 @@ from awasi.web.body import validate
 from awasi.web.errors import ApiError, Forbidden, RateLimited, ValidationFailed
 from services.intake import domain, photos
 from services.intake import keys as ikeys
-from services.intake.api import submit
+from services.intake.api import read_form, submit
 from services.intake.errors import UnknownComplaint
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -231,7 +231,7 @@ async def form_page(request: web.Request) -> web.Response:
 
 async def form_submit(request: web.Request) -> web.StreamResponse:
     page = Page(request)
-    form = await request.post()
+    form = await read_form(request)
     check_csrf(request, form)
     values = {k: str(form.get(k, "")).strip() for k in FORM_FIELDS}
     try:
@@ -353,7 +353,7 @@ def _action_errors(e: ApiError, page: Page) -> dict[str, str]:
 async def _action(request: web.Request, fields: tuple[str, ...],
                   run: Callable[[MultiDictProxy[Any], Page], Any]) -> web.StreamResponse:
     page = Page(request)
-    form = await request.post()
+    form = await read_form(request)
     check_csrf(request, form)
     values = {k: str(form.get(k, "")).strip() for k in fields}
     try:
