@@ -621,3 +621,75 @@ async def test_accepts_complaints_while_the_broker_is_down(
     finally:
         await conn.close()
     assert unsent == 1  # waiting in the outbox for the broker to come back
+
+
+async def test_oversight_and_info_request_events(client: TestClient,
+                                                 intake_settings: Settings) -> None:
+    from awasi.events.payloads import (
+        CaseEscalated,
+        DeadlineBreached,
+        DeadlineWarning,
+        FindingRecorded,
+        TicketAcknowledged,
+        TicketInfoRequested,
+    )
+
+    body = await submit(client, privacy="confidential")
+    code, cid = body["tracking_code"], body["complaint_id"]
+    bootstrap = intake_settings.kafka_bootstrap or ""
+    past = datetime.now(UTC) - timedelta(hours=2)
+    routed = Envelope.build(ComplaintRouted(
+        tracking_code=code, region="MDN", category="asn-pungli", agency="MDN-INSPEKTORAT",
+        rule="category:MDN:asn-pungli",
+        deadlines=Deadlines(acknowledge_by=past, resolve_by=past + timedelta(days=30))),
+        complaint_id=cid, producer="router")
+
+    def env(payload: Any, producer: str) -> bytes:
+        return Envelope.build(payload, complaint_id=cid, producer=producer).to_bytes()
+
+    await publish(bootstrap, topics.ROUTER, routed.to_bytes(), key=cid.encode())
+    await publish(bootstrap, topics.OVERSIGHT, env(DeadlineWarning(
+        kind="acknowledge", agency="MDN-INSPEKTORAT", due_at=past), "oversight"), cid.encode())
+    await publish(bootstrap, topics.OVERSIGHT, env(DeadlineBreached(
+        kind="acknowledge", agency="MDN-INSPEKTORAT", due_at=past), "oversight"), cid.encode())
+    await publish(bootstrap, topics.OVERSIGHT, env(CaseEscalated(
+        level=1, kind="acknowledge", agency="MDN-INSPEKTORAT"), "oversight"), cid.encode())
+    await publish(bootstrap, topics.OVERSIGHT, env(FindingRecorded(
+        outcome="maladministration", maladministration_type="undue_delay",
+        recommendation="Internal note for the panel only", published=False), "oversight"),
+        cid.encode())
+    await publish(bootstrap, topics.OVERSIGHT, env(FindingRecorded(
+        outcome="maladministration", maladministration_type="undue_delay",
+        recommendation="Percepat penanganan", published=True), "oversight"), cid.encode())
+
+    async def settled() -> dict[str, Any] | None:
+        s = await status_of(client, code)
+        kinds = [e["kind"] for e in s["timeline"]]
+        return s if kinds.count("finding.recorded") == 1 and "case.escalated" in kinds else None
+
+    s = await wait_for(settled)
+    kinds = [e["kind"] for e in s["timeline"]]
+    assert "deadline.warning" not in kinds  # staff reminders stay internal
+    assert s["overdue"]["acknowledge"] is True and s["overdue"]["resolve"] is False
+    assert "Internal note" not in json.dumps(s)
+    finding = next(e for e in s["timeline"] if e["kind"] == "finding.recorded")
+    assert finding["recommendation"] == "Percepat penanganan"
+
+    # Acknowledged: no longer overdue on that clock. Then a question, answered.
+    await publish(bootstrap, topics.ROUTER, env(TicketAcknowledged(
+        agency="MDN-INSPEKTORAT", deadlines=Deadlines()), "router"), cid.encode())
+    await publish(bootstrap, topics.ROUTER, env(TicketInfoRequested(
+        agency="MDN-INSPEKTORAT", question="Kapan kejadiannya?",
+        paused_at=datetime.now(UTC)), "router"), cid.encode())
+
+    async def asked() -> dict[str, Any] | None:
+        s = await status_of(client, code)
+        return s if s["status"] == "info_requested" else None
+
+    s = await wait_for(asked)
+    assert s["overdue"]["acknowledge"] is False
+    assert s["timeline"][-1]["question"] == "Kapan kejadiannya?"
+    r = await client.post(f"/api/v1/complaints/{code}/info",
+                          json={"secret": body["secret"], "message": "Senin pagi."})
+    assert r.status == 200
+    assert (await r.json())["status"] == "acknowledged"

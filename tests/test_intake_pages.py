@@ -209,3 +209,18 @@ def test_indonesian_catalog_is_complete() -> None:
     catalogs = Catalogs(INTAKE / "locale")
     assert catalogs.missing("id", iter(sorted(ids))) == []
     assert (INTAKE / "locale" / "en.po").exists()
+
+
+async def test_form_rate_limit_keeps_the_form(settings: Settings) -> None:
+    from tests.support.services import running_service
+
+    async with running_service("intake", settings.with_(rate_limit_per_minute=1)) as c:
+        csrf = csrf_of(await (await c.get("/")).text())
+        r = await c.post("/", data=form_data(csrf), allow_redirects=False)
+        assert r.status == 303
+        r = await c.post("/", data=form_data(csrf, title="Kedua kalinya"))
+        html = await r.text()
+        assert r.status == 429
+        assert int(r.headers["Retry-After"]) >= 1
+        assert "Terlalu banyak laporan" in html
+        assert 'value="Kedua kalinya"' in html
