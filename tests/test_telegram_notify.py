@@ -16,8 +16,15 @@ from awasi.events import payloads as p
 from awasi.events import topics
 from awasi.events.envelope import Envelope
 from awasi.settings import Settings
-from tests.support.botapi import TOKEN, BotApi, BotClient, Updates, bot_settings, running_bot
-from tests.support.botapi import running_botapi
+from tests.support.botapi import (
+    TOKEN,
+    BotApi,
+    BotClient,
+    Updates,
+    bot_settings,
+    running_bot,
+    running_botapi,
+)
 from tests.support.kafka import publish, read_topic
 
 AGENCY = "MDN-DLH"
@@ -58,9 +65,9 @@ def resolved(dispute_days: float = 10) -> p.TicketResolved:
                             deadlines=p.Deadlines(dispute_until=later(dispute_days)))
 
 
-async def notified(bot: BotClient, chat_id: int, n: int, timeout: float = 20.0) -> list[str]:
+async def notified(bot: BotClient, chat_id: int, n: int, within: float = 20.0) -> list[str]:
     """Wait for ``n`` messages to the chat; return their texts."""
-    return [c.text for c in await bot.api.wait_sent(chat_id, n, timeout)]
+    return [c.text for c in await bot.api.wait_sent(chat_id, n, within)]
 
 
 async def test_every_change_the_citizen_may_see_is_pushed_in_their_language(
@@ -265,8 +272,8 @@ async def test_blocking_reported_by_telegram_marks_the_chat(settings: Settings,
             "SELECT blocked_at IS NOT NULL FROM intake.telegram_chats WHERE chat_id = 2009")
 
 
-async def wait_row(bot: BotClient, where: str, n: int = 1, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_row(bot: BotClient, where: str, n: int = 1, within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         count = await bot.pool.fetchval(
             f"SELECT count(*) FROM intake.telegram_notifications WHERE {where}")  # noqa: S608
@@ -308,7 +315,7 @@ async def test_no_notification_is_lost_while_telegram_is_unreachable(
         await wait_row(bot, "attempts >= 1 AND last_error IS NOT NULL", n=2)
         assert len(api.sent(2011)) == base
         api.down = False
-        texts = await notified(bot, 2011, base + 2, timeout=20)
+        texts = await notified(bot, 2011, base + 2, within=20)
         assert "diteruskan ke DLH" in texts[base] and "sudah menerima" in texts[base + 1]
         assert await bot.pool.fetchval(
             "SELECT count(*) FROM intake.telegram_notifications WHERE sent_at IS NULL") == 0

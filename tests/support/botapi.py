@@ -79,11 +79,11 @@ class BotApi:
         return [c for c in self.calls if c.method == "sendMessage"
                 and (chat_id is None or c.chat_id == chat_id)]
 
-    async def wait_for(self, predicate: Callable[[list[Call]], bool], timeout: float = 10.0,
+    async def wait_for(self, predicate: Callable[[list[Call]], bool], within: float = 10.0,
                        what: str = "condition") -> list[Call]:
         """Poll the recorded calls until ``predicate(calls)`` holds; AssertionError
-        with the calls so far after ``timeout``."""
-        deadline = time.monotonic() + timeout
+        with the calls so far after ``within`` seconds."""
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if predicate(self.calls):
                 return self.calls
@@ -91,9 +91,9 @@ class BotApi:
         raise AssertionError(f"timed out waiting for {what}; calls: "
                              f"{[(c.method, c.params) for c in self.calls][-10:]}")
 
-    async def wait_sent(self, chat_id: int, n: int, timeout: float = 10.0) -> list[Call]:
+    async def wait_sent(self, chat_id: int, n: int, within: float = 10.0) -> list[Call]:
         """Wait until at least ``n`` messages were sent to ``chat_id``; return them."""
-        await self.wait_for(lambda _: len(self.sent(chat_id)) >= n, timeout,
+        await self.wait_for(lambda _: len(self.sent(chat_id)) >= n, within,
                             f"{n} messages to chat {chat_id}")
         return self.sent(chat_id)
 

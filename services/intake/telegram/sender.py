@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from services.intake.telegram.texts import Texts
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+PURGE_EVERY_S = 3600.0
 MAX_BACKOFF_S = 600.0
 
 
@@ -62,8 +64,12 @@ class Sender:
 
     async def run(self) -> None:
         """Deliver until cancelled; database trouble is logged and retried."""
+        purged_at = 0.0
         while True:
             try:
+                if time.monotonic() - purged_at > PURGE_EVERY_S:
+                    await store.purge(self.pool)
+                    purged_at = time.monotonic()
                 sent = await self.run_once()
             except (asyncpg.PostgresError, OSError) as e:
                 log.warning("telegram sender: database unavailable", extra={"error": repr(e)})

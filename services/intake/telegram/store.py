@@ -214,3 +214,15 @@ async def reschedule(pool: Conn, nid: int, at: datetime, reason: str) -> None:
     await pool.execute(
         "UPDATE intake.telegram_notifications SET next_attempt_at = $2, last_error = $3"
         " WHERE id = $1", nid, at, reason)
+
+
+async def purge(pool: Conn, *, updates_older_than: timedelta = timedelta(days=7),
+                notifications_older_than: timedelta = timedelta(days=30)) -> None:
+    """Forget update ids long past Telegram's retries (it gives up within a day) and
+    notifications long delivered or given up."""
+    now = datetime.now(UTC)
+    await pool.execute("DELETE FROM intake.telegram_updates WHERE processed_at < $1",
+                       now - updates_older_than)
+    await pool.execute(
+        "DELETE FROM intake.telegram_notifications WHERE sent_at < $1 OR failed_at < $1",
+        now - notifications_older_than)
