@@ -224,3 +224,14 @@ async def test_form_rate_limit_keeps_the_form(settings: Settings) -> None:
         assert int(r.headers["Retry-After"]) >= 1
         assert "Terlalu banyak laporan" in html
         assert 'value="Kedua kalinya"' in html
+
+
+async def test_pages_send_protective_headers_and_count_submissions(client: TestClient) -> None:
+    r = await client.get("/")
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    assert r.headers["X-Frame-Options"] == "DENY"
+    csrf = csrf_of(await r.text())
+    r = await client.post("/", data=form_data(csrf), allow_redirects=False)
+    assert r.status == 303
+    metrics = await (await client.get("/metrics")).text()
+    assert 'awasi_intake_complaints_total{channel="web"} 1.0' in metrics

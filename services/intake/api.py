@@ -218,11 +218,14 @@ async def submit(app: web.Application, cmd: domain.SubmitCommand) -> domain.Rece
     """Store a command: group-committed when it has no Idempotency-Key, else through
     ``domain.submit_complaint`` (which claims the key in the same transaction)."""
     if cmd.idempotency_key is not None:
-        return await domain.submit_complaint(app[keys.POOL], app[ikeys.CATALOG],
-                                             app[keys.SETTINGS], cmd)
-    prepared = domain.prepare(app[ikeys.CATALOG], app[keys.SETTINGS], cmd)
-    await app[ikeys.BATCHER].submit(prepared)
-    return prepared.receipt()
+        receipt = await domain.submit_complaint(app[keys.POOL], app[ikeys.CATALOG],
+                                                app[keys.SETTINGS], cmd)
+    else:
+        prepared = domain.prepare(app[ikeys.CATALOG], app[keys.SETTINGS], cmd)
+        await app[ikeys.BATCHER].submit(prepared)
+        receipt = prepared.receipt()
+    app[ikeys.SUBMITTED].labels(cmd.channel).inc()
+    return receipt
 
 
 # --- handlers ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import Counter
 
 from awasi.catalog import load_catalog
 from awasi.events import topics
@@ -54,6 +55,8 @@ def create_app(settings: Settings) -> web.Application:
     app[ikeys.CATALOG] = load_catalog(settings.catalog)
     app[ikeys.MESSAGES] = Catalogs(LOCALE_DIR)
     app[ikeys.LIMITER] = SubmissionLimiter(settings.rate_limit_per_minute)
+    app[ikeys.SUBMITTED] = Counter("awasi_intake_complaints_total", "Complaints accepted",
+                                   ["channel"], registry=app[keys.REGISTRY])
     app.cleanup_ctx.extend([
         database(SCHEMA, migrations()),
         producer_ctx,

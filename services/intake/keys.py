@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jinja2
 from aiohttp import web
+from prometheus_client import Counter
 
 from awasi.catalog import Catalog
 from awasi.i18n import Catalogs
@@ -15,3 +16,4 @@ MESSAGES = web.AppKey("intake.messages", Catalogs)
 LIMITER = web.AppKey("intake.limiter", SubmissionLimiter)
 BATCHER = web.AppKey("intake.batcher", SubmitBatcher)
 JINJA = web.AppKey("intake.jinja", jinja2.Environment)
+SUBMITTED = web.AppKey("intake.submitted", Counter)
