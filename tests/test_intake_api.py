@@ -693,3 +693,19 @@ async def test_oversight_and_info_request_events(client: TestClient,
                           json={"secret": body["secret"], "message": "Senin pagi."})
     assert r.status == 200
     assert (await r.json())["status"] == "acknowledged"
+
+
+async def test_with_the_real_router(intake_settings: Settings) -> None:
+    """Intake and the router together: a submission is routed by rule and the citizen
+    sees the agency and the deadlines."""
+    async with running_service("intake", intake_settings) as client, \
+            running_service("router", intake_settings):
+        body = await submit(client, privacy="confidential")
+
+        async def routed() -> dict[str, Any] | None:
+            s = await status_of(client, body["tracking_code"])
+            return s if s["status"] == "routed" else None
+
+        s = await wait_for(routed, within=30)
+        assert s["agency"]["code"] == "MDN-INSPEKTORAT"
+        assert s["deadlines"]["acknowledge_by"] and s["deadlines"]["resolve_by"]
