@@ -62,7 +62,9 @@ async def _add(settings: Settings, args: argparse.Namespace, region: str | None)
         try:
             user = await add_user(
                 conn, username=args.username, password=args.password, role=args.role,
-                agency=args.agency if args.role in ("staff", "head") else args.agency,
+                # Only staff and heads belong to an agency; for a triage officer the
+                # agency only named the region (resolved above).
+                agency=args.agency if args.role in ("staff", "head") else None,
                 region=region, display_name=args.name,
             )
         except IdentityError as e:
