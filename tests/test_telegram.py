@@ -260,6 +260,8 @@ async def test_a_repeated_update_changes_nothing(settings: Settings, api: BotApi
         assert await bot.pool.fetchval(
             "SELECT count(*) FROM intake.telegram_updates WHERE update_id = $1",
             update["update_id"]) == 1
+        metrics = await (await bot.client.get("/metrics")).text()
+        assert 'awasi_telegram_updates_total{outcome="duplicate"} 3.0' in metrics
 
 
 async def test_webhook_refuses_calls_without_the_right_secret(settings: Settings,
@@ -371,3 +373,32 @@ def test_awasi_dev_polls_when_a_token_is_set(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("AWASI_TELEGRAM_TOKEN")
     monkeypatch.delenv("AWASI_TELEGRAM_MODE")
     assert "AWASI_TELEGRAM_MODE" not in service_env(Settings(), "db", "kafka")
+
+
+async def test_up_to_three_photos_then_on(settings: Settings, api: BotApi) -> None:
+    user = Updates(1011, language_code="en")
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 80
+    webp = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 40
+    api.files.update(a=JPEG, b=png, c=webp)
+    async with running_bot(bot_settings(settings, api), api) as bot:
+        await bot.say(user, user.text("/lapor"))
+        await bot.say(user, user.button("r:MDN"))
+        await bot.say(user, user.button("c:jalan-rusak"))
+        await bot.say(user, user.text("A deep hole in the road in front of the school."))
+        await bot.say(user, user.text("Jl. Brigjend Katamso 100, Medan"))
+        q = await bot.say(user, user.photo("a", len(JPEG)))
+        assert "1 received" in q.text and ("Done", "done") in q.buttons
+        await bot.say(user, user.photo("b", len(png)))
+        await bot.say(user, user.photo("c", len(webp)))
+        # The third photo moves on by itself.
+        sent = api.sent(1011)  # join() waited for the whole handler: both are out
+        assert "Photo 3 of 3 received" in sent[-2].text
+        assert "How do you want to report?" in sent[-1].text
+        await bot.say(user, user.button("pv:anonymous"))
+        await bot.say(user, user.button("ok"))
+        rows = await bot.pool.fetch("SELECT content_type FROM intake.photos ORDER BY created_at")
+        assert sorted(r["content_type"] for r in rows) == ["image/jpeg", "image/png",
+                                                           "image/webp"]
+        assert await bot.pool.fetchval("SELECT address FROM intake.complaints") == (
+            "Jl. Brigjend Katamso 100, Medan")
+        assert await bot.pool.fetchval("SELECT count(*) FROM intake.telegram_draft_photos") == 0

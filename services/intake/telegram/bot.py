@@ -32,6 +32,7 @@ from awasi.web.app import background
 from awasi.web.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from services.intake import keys as ikeys
 from services.intake.telegram.conversation import Conversation
+from services.intake.telegram.metrics import BotMetrics
 from services.intake.telegram.sender import Sender
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("Telegram bot is off: AWASI_TELEGRAM_TOKEN is empty")
         yield
         return
-    conversation = Conversation(settings, app[ikeys.CATALOG], lambda: app[keys.POOL])
+    metrics = BotMetrics(app[keys.REGISTRY])
+    conversation = Conversation(settings, app[ikeys.CATALOG], lambda: app[keys.POOL], metrics)
     application = build_application(settings, conversation)
     await application.initialize()  # getMe: fails early on a wrong token
     await application.start()
@@ -85,7 +87,7 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info("Telegram bot is on", extra={"mode": settings.telegram_mode})
     app[APPLICATION] = application
     sender = Sender(app[keys.POOL], application.bot, app[ikeys.CATALOG],
-                    interval_s=min(0.5, settings.relay_poll_interval_s))
+                    interval_s=min(0.5, settings.relay_poll_interval_s), metrics=metrics)
     app[SENDER] = sender
     try:
         async with background(sender.run(), "telegram-sender"):

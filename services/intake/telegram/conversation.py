@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
+from telegram.error import BadRequest
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -39,6 +40,7 @@ from services.intake.domain import FeedbackIn, InfoIn, ReporterIn, SubmitCommand
 from services.intake.errors import NotAllowedNow, UnknownComplaint
 from services.intake.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, Photo, check_photo
 from services.intake.telegram import store
+from services.intake.telegram.metrics import BotMetrics
 from services.intake.telegram.store import Chat
 from services.intake.telegram.texts import PRIVACY, STATUS, Texts, _, user_locale
 
@@ -68,11 +70,13 @@ class Conversation:
     """The bot's handlers. ``pool`` is looked up at call time: it is opened by the
     app's database context after this object is built."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, pool: Any) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog, pool: Any,
+                 metrics: BotMetrics | None = None) -> None:
         self.settings = settings
         self.catalog = catalog
         self._pool = pool
         self.texts = Texts(catalog)
+        self.metrics = metrics or BotMetrics()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -104,7 +108,9 @@ class Conversation:
         one step (the citizen sends it again), never repeats it."""
         if not await store.claim_update(self.pool, update.update_id):
             log.info("repeated telegram update ignored", extra={"update_id": update.update_id})
+            self.metrics.updates.labels("duplicate").inc()
             raise ApplicationHandlerStop
+        self.metrics.updates.labels("processed").inc()
         member = update.my_chat_member
         if member is not None and member.new_chat_member.status in ("kicked",):
             await store.mark_blocked(self.pool, member.chat.id)
@@ -419,7 +425,12 @@ class Conversation:
     async def on_button(self, update: Update, context: Context) -> None:
         query = update.callback_query
         assert query is not None
-        await query.answer()
+        try:
+            await query.answer()
+        except BadRequest as e:
+            # A button pressed long ago (or before a restart): Telegram no longer takes
+            # the answer, but the press itself is still handled below.
+            log.info("callback query not answered", extra={"error": e.message})
         chat = await self._chat(update)
         data = query.data or ""
         t = lambda m, **kw: self.t(chat, m, **kw)  # noqa: E731

@@ -30,6 +30,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from awasi.catalog import Catalog
 from services.intake import db, domain
 from services.intake.telegram import store
+from services.intake.telegram.metrics import BotMetrics
 from services.intake.telegram.texts import Texts
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,9 @@ def retry_after_seconds(err: RetryAfter) -> float:
 
 class Sender:
     def __init__(self, pool: asyncpg.Pool, bot: Bot, catalog: Catalog, *,
-                 interval_s: float = 0.5, batch: int = 20) -> None:
+                 interval_s: float = 0.5, batch: int = 20,
+                 metrics: BotMetrics | None = None) -> None:
+        self.metrics = metrics or BotMetrics()
         self.pool = pool
         self.bot = bot
         self.catalog = catalog
@@ -94,6 +97,7 @@ class Sender:
 
     async def deliver(self, item: store.Due) -> None:
         if item.blocked:
+            self.metrics.notifications.labels("blocked").inc()
             await store.mark_failed(self.pool, item.id, "blocked")
             return
         row = await db.complaint_by_id(self.pool, item.complaint_id)
@@ -116,10 +120,12 @@ class Sender:
         except Forbidden:
             log.info("telegram user blocked the bot; not retried",
                      extra={"notification": item.id})
+            self.metrics.notifications.labels("blocked").inc()
             await store.mark_blocked(self.pool, item.chat_id)
             await store.mark_failed(self.pool, item.id, "blocked")
             return
         except RetryAfter as e:
+            self.metrics.notifications.labels("retry").inc()
             wait = retry_after_seconds(e)
             await store.reschedule(self.pool, item.id,
                                    datetime.now(UTC) + timedelta(seconds=wait), f"429 {wait}s")
@@ -127,11 +133,14 @@ class Sender:
         except BadRequest as e:
             log.warning("telegram refused a notification; given up",
                         extra={"notification": item.id, "error": e.message})
+            self.metrics.notifications.labels("failed").inc()
             await store.mark_failed(self.pool, item.id, f"bad request: {e.message}")
             return
         except (NetworkError, TelegramError) as e:
             # NetworkError covers TimedOut and a Bot API that cannot be reached.
+            self.metrics.notifications.labels("retry").inc()
             await store.reschedule(self.pool, item.id, datetime.now(UTC) + backoff(item.attempts),
                                    f"{type(e).__name__}: {e}")
             return
+        self.metrics.notifications.labels("sent").inc()
         await store.mark_sent(self.pool, item.id)
