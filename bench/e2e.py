@@ -82,6 +82,7 @@ class Run:
         self.seen: dict[str, tuple[float, str]] = {}  # tracking code -> (t seen, agency)
         self.failed = 0
         self.stop = False
+        self.post_latencies: list[float] = []  # intake's answer to the POST
 
 
 async def poller(session: aiohttp.ClientSession, router: str, token: str, run: Run,
@@ -123,6 +124,7 @@ async def submit_http(session: aiohttp.ClientSession, intake: str, i: int, run: 
             run.failed += 1
             return
         code = (await r.json())["tracking_code"]
+    run.post_latencies.append(time.perf_counter() - t0)
     run.sent[code] = (t0, expected[i % len(MIX)])
 
 
@@ -258,6 +260,10 @@ async def main(args: argparse.Namespace) -> None:
               f" ms  p99 {pct(latencies, 99) * 1000:.1f} ms  max "
               f"{max(latencies, default=float('nan')) * 1000:.1f} ms "
               f"(targets: p50 <= 50 ms, p99 <= 250 ms)")
+        if run.post_latencies:
+            post = run.post_latencies
+            print(f"of which intake's POST answered (201, committed): p50 "
+                  f"{pct(post, 50) * 1000:.1f} ms  p99 {pct(post, 99) * 1000:.1f} ms")
     finally:
         for proc in procs:
             if proc.poll() is None:
