@@ -33,7 +33,7 @@ pytestmark = [
 
 @pytest.mark.browser
 async def test_staff_member_works_a_complaint_in_the_browser(
-    router_settings: Settings, page: Page,
+    router_settings: Settings, page: Page,  # noqa: F811 - the fixture
 ) -> None:
     settings = router_settings
     bootstrap = settings.kafka_bootstrap or ""
