@@ -319,3 +319,34 @@ async def test_no_notification_is_lost_while_telegram_is_unreachable(
         assert "diteruskan ke DLH" in texts[base] and "sudah menerima" in texts[base + 1]
         assert await bot.pool.fetchval(
             "SELECT count(*) FROM intake.telegram_notifications WHERE sent_at IS NULL") == 0
+
+
+async def test_two_intake_replicas_share_chats_and_the_queue(settings: Settings,
+                                                           api: BotApi) -> None:
+    """Behind the webhook any replica may get any update, and both run a sender."""
+    user = Updates(2012, language_code="en")
+    api.files.update(x=b"\xff\xd8\xff\xe0" + b"\x01" * 90, y=b"\xff\xd8\xff\xe0" + b"\x02" * 90)
+    s = bot_settings(settings, api)
+    async with running_bot(s, api) as a, running_bot(s, api) as b:
+        await a.say(user, user.text("/lapor"))
+        await b.say(user, user.button("r:MDN"))
+        await a.say(user, user.button("c:sampah"))
+        await b.say(user, user.text("Rubbish has not been collected for two weeks."))
+        await a.say(user, user.button("skip"))
+        # Two photos at the same instant, one to each replica: both kept.
+        before = len(api.sent(2012))
+        await asyncio.gather(a.post(user.photo("x", 94)), b.post(user.photo("y", 94)))
+        await api.wait_sent(2012, before + 2)
+        assert await a.pool.fetchval("SELECT count(*) FROM intake.telegram_draft_photos") == 2
+        await b.say(user, user.button("done"))
+        await a.say(user, user.button("pv:anonymous"))
+        await b.say(user, user.button("ok"))
+        row = await a.pool.fetchrow("SELECT id, tracking_code FROM intake.complaints")
+        assert await a.pool.fetchval("SELECT count(*) FROM intake.photos") == 2
+        cid, code = str(row["id"]), row["tracking_code"]
+        base = len(api.sent(2012))
+        for _ in range(3):
+            await emit(settings, cid, p.TicketResponded(agency=AGENCY, message="On it."))
+        await wait_row(a, "sent_at IS NOT NULL", n=3)
+        # Two senders, SKIP LOCKED: each notification went out exactly once.
+        assert len(api.sent(2012)) == base + 3

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -56,6 +57,17 @@ _PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{5,30}$")
 _EDITABLE = ("region", "category", "description", "location", "photos", "privacy")
 
 
+Handler = Callable[[Update, "Context"], Awaitable[None]]
+# Advisory lock key space of the bot's per-chat locks ("tg" in ASCII); the second key
+# is the chat id folded into 32 bits (a rare collision only serialises two chats).
+_LOCK_SPACE = 0x7467
+
+
+def _lock_key(chat_id: int) -> int:
+    folded = (chat_id ^ (chat_id >> 32)) & 0xFFFFFFFF
+    return folded - (1 << 32) if folded >= (1 << 31) else folded
+
+
 def secret_for(settings: Settings, complaint_id: uuid.UUID, key: str) -> str:
     """The follow-up secret of a complaint the bot submitted under ``key``.
 
@@ -84,19 +96,42 @@ class Conversation:
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         application.add_handler(TypeHandler(Update, self.gate), group=-1)
+        one = self.one_at_a_time
         for names, callback in ((("start",), self.cmd_start),
                                 (("lapor", "report"), self.cmd_report),
                                 (("status",), self.cmd_status),
                                 (("batal", "cancel"), self.cmd_cancel),
                                 (("bantuan", "help"), self.cmd_help)):
             application.add_handler(CommandHandler(
-                list(names), callback, filters=filters.UpdateType.MESSAGE))
-        application.add_handler(CallbackQueryHandler(self.on_button))
-        application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, self.on_edited))
+                list(names), one(callback), filters=filters.UpdateType.MESSAGE))
+        application.add_handler(CallbackQueryHandler(one(self.on_button)))
+        application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE,
+                                               one(self.on_edited)))
         application.add_handler(MessageHandler(
-            filters.UpdateType.MESSAGE & filters.COMMAND, self.on_unknown_command))
-        application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self.on_message))
+            filters.UpdateType.MESSAGE & filters.COMMAND, one(self.on_unknown_command)))
+        application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, one(self.on_message)))
         application.add_error_handler(self.on_error)
+
+    def one_at_a_time(self, handler: Handler) -> Handler:
+        """Run ``handler`` holding the chat's advisory lock.
+
+        One process handles its updates in order, but behind the webhook several intake
+        replicas may each get an update of the same chat at once (two quick taps):
+        without the lock both would read the same state and one write would be lost."""
+
+        async def locked(update: Update, context: Context) -> None:
+            chat = update.effective_chat
+            assert chat is not None
+            async with self.pool.acquire() as conn:
+                await conn.execute("SELECT pg_advisory_lock($1, $2)", _LOCK_SPACE,
+                                   _lock_key(chat.id))
+                try:
+                    await handler(update, context)
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock($1, $2)", _LOCK_SPACE,
+                                       _lock_key(chat.id))
+
+        return locked
 
     # --- plumbing --------------------------------------------------------------------
 
