@@ -70,7 +70,9 @@ async def _submit(intake: TestClient, privacy: str, description: str) -> str:
     return str(body["tracking_code"])
 
 
-async def test_authorization_matrix_and_reporter_privacy(router_settings: Settings) -> None:
+async def test_authorization_matrix_and_reporter_privacy(
+        router_settings: Settings,  # noqa: F811 - the fixture
+) -> None:
     secret = router_settings.secret_key
     async with running_service("intake", router_settings) as intake:
         settings = router_settings.with_(intake_url=str(intake.make_url("")).rstrip("/"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -143,10 +143,10 @@ async def send(bootstrap: str, envelope: Envelope) -> None:
     await publish(bootstrap, topic, envelope.to_bytes(), key=envelope.complaint_id.encode())
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0,
+async def eventually(probe: Callable[[], Awaitable[T | None]], within: float = 20.0,
                      what: str = "condition") -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
+    """Poll ``probe`` until it returns something truthy; fail after ``within`` s."""
+    deadline = time.monotonic() + within
     while True:
         result = await probe()
         if result:
