@@ -5,12 +5,19 @@ what the bot says."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
+import aiohttp
+import asyncpg
 import pytest
 
+from awasi.events import payloads as p
 from awasi.events import topics
+from awasi.events.envelope import Envelope
 from awasi.settings import Settings
 from tests.support.botapi import (
     JPEG,
@@ -22,8 +29,8 @@ from tests.support.botapi import (
     running_bot,
     running_botapi,
 )
-from tests.support.kafka import read_topic
-from tests.support.services import running_service
+from tests.support.kafka import publish, read_topic
+from tests.support.services import ServiceProcess, running_service
 
 
 @pytest.fixture
@@ -402,3 +409,74 @@ async def test_up_to_three_photos_then_on(settings: Settings, api: BotApi) -> No
         assert await bot.pool.fetchval("SELECT address FROM intake.complaints") == (
             "Jl. Brigjend Katamso 100, Medan")
         assert await bot.pool.fetchval("SELECT count(*) FROM intake.telegram_draft_photos") == 0
+
+
+@pytest.mark.slow
+async def test_sigkill_of_intake_mid_report_and_mid_delivery(database_url: str, broker: Any,
+                                                             api: BotApi) -> None:
+    """A real ``awasi serve intake`` process killed with SIGKILL: the report resumes in
+    the next process, and a notification queued while Telegram was unreachable is
+    delivered by it."""
+    user = Updates(1012, language_code="id")
+    env = {"AWASI_TELEGRAM_TOKEN": TOKEN, "AWASI_TELEGRAM_WEBHOOK_SECRET": SECRET,
+           "AWASI_TELEGRAM_API_URL": api.url}
+
+    async def post(proc: ServiceProcess, update: dict[str, Any]) -> None:
+        before = len(api.sent(1012))
+        async with aiohttp.ClientSession() as session, session.post(
+                f"{proc.url}/telegram/webhook", json=update,
+                headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as r:
+            assert r.status == 200
+        await api.wait_sent(1012, before + 1, within=15)
+
+    first = ServiceProcess("intake", database_url, broker.bootstrap, extra_env=env)
+    first.start()
+    try:
+        await first.wait_healthy()
+        await post(first, user.text("/lapor"))
+        await post(first, user.button("r:MDN"))
+        await post(first, user.button("c:drainase"))
+    finally:
+        first.kill()
+    second = ServiceProcess("intake", database_url, broker.bootstrap, extra_env=env)
+    second.start()
+    try:
+        await second.wait_healthy()
+        await post(second, user.text("Selokan tersumbat, air menggenang di jalan."))
+        assert "lokasi" in api.sent(1012)[-1].text.lower()
+        await post(second, user.button("skip"))
+        await post(second, user.button("done"))
+        await post(second, user.button("pv:anonymous"))
+        await post(second, user.button("ok"))
+        assert "Kode pelacakan: MDN-" in api.sent(1012)[-1].text
+        conn = await asyncpg.connect(database_url)
+        try:
+            row = await conn.fetchrow("SELECT id, tracking_code FROM intake.complaints")
+            assert row is not None
+            # Telegram unreachable: the notification waits in the queue ...
+            api.down = True
+            before = len(api.sent(1012))
+            env_ = Envelope.build(p.TicketResponded(agency="MDN-PUPR", message="Dikerjakan."),
+                                  complaint_id=str(row["id"]), producer="router")
+            await publish(broker.bootstrap, topics.ROUTER, env_.to_bytes(),
+                          key=str(row["id"]).encode())
+            deadline = time.monotonic() + 20
+            while not await conn.fetchval("SELECT count(*) FROM intake.telegram_notifications"
+                                          " WHERE attempts >= 1"):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+        finally:
+            await conn.close()
+    finally:
+        second.kill()
+    # ... and the next process delivers it once Telegram is back.
+    api.down = False
+    third = ServiceProcess("intake", database_url, broker.bootstrap, extra_env=env)
+    third.start()
+    try:
+        await third.wait_healthy()
+        await api.wait_sent(1012, before + 1, within=90)
+        assert "Dinas PUPR menanggapi" in api.sent(1012)[-1].text
+        assert row["tracking_code"] in api.sent(1012)[-1].text
+    finally:
+        third.stop()
