@@ -181,6 +181,22 @@ async def test_answer_by_the_next_free_text(settings: Settings, api: BotApi) -> 
         timeline = await bot.pool.fetch("SELECT kind, data FROM intake.timeline"
                                         " WHERE kind = 'info_added'")
         assert timeline[0]["data"]["message"] == "Jalan Gatot Subroto 12"
+        # A second question answered with a photo (and its caption).
+        base = len(api.sent(2004))
+        await emit(settings, cid, p.TicketInfoRequested(
+            agency=AGENCY, question="A photo, please?", paused_at=datetime.now(UTC)))
+        await notified(bot, 2004, base + 1)
+        api.files["ans"] = b"\x89PNG\r\n\x1a\n" + b"\x00" * 30
+        photo = user.photo("ans", 38)
+        photo["message"]["caption"] = "Here it is"
+        thanks = await bot.say(user, photo)
+        assert "your answer was passed on" in thanks.text
+        stored = await bot.pool.fetch("SELECT content_type FROM intake.photos")
+        assert [r["content_type"] for r in stored] == ["image/png"]
+        timeline = await bot.pool.fetch("SELECT data FROM intake.timeline"
+                                        " WHERE kind = 'info_added' ORDER BY id")
+        assert (timeline[1]["data"]["message"], timeline[1]["data"]["photos"]) == (
+            "Here it is", 1)
 
 
 async def test_rating_after_resolution(settings: Settings, api: BotApi) -> None:

@@ -373,8 +373,8 @@ class Conversation:
         state = chat.state
 
         if state == "idle":
-            if chat.answer_for is not None and text:
-                await self._answer(context, chat, chat.answer_for, text)
+            if chat.answer_for is not None and (text or msg.photo or msg.document):
+                await self._answer(context, chat, chat.answer_for, msg)
                 return
             await self.say(context, chat, t("To report a complaint send /lapor. To follow one, "
                                             "/status CODE. Help: /bantuan."))
@@ -424,27 +424,35 @@ class Conversation:
             case _:
                 await self.say(context, chat, self._help(chat))
 
-    async def _photo(self, context: Context, chat: Chat, msg: Message) -> None:
-        t = lambda m, **kw: self.t(chat, m, **kw)  # noqa: E731
+    async def _fetch_photo(self, context: Context, msg: Message) -> Photo | str | None:
+        """The message's image (a photo's largest size, or an image sent as a file),
+        fetched through getFile and checked by its bytes like the web form's: a
+        ``Photo``; None when the message has no image; an error msgid if refused."""
         file_id, size = None, None
         if msg.photo:
             file_id, size = msg.photo[-1].file_id, msg.photo[-1].file_size
         elif msg.document is not None and (msg.document.mime_type or "").startswith("image/"):
             file_id, size = msg.document.file_id, msg.document.file_size
         if file_id is None:
-            await self.prompt(context, chat, t("Please send a photo, or press the button to "
-                                               "go on."))
-            return
+            return None
         if size is not None and size > MAX_PHOTO_BYTES:
-            await self.prompt(context, chat, t("That photo is too large."))
-            return
+            return _("That photo is too large.")
         tg_file = await context.bot.get_file(file_id)
         data = bytes(await tg_file.download_as_bytearray())
         try:
-            photo = check_photo(data, "photo")
+            return check_photo(data, "photo")
         except ValidationFailed:
-            # Checked by its bytes, like the web form: only JPEG, PNG or WebP.
-            await self.prompt(context, chat, t("Only JPEG, PNG or WebP images are accepted."))
+            return _("Only JPEG, PNG or WebP images are accepted.")
+
+    async def _photo(self, context: Context, chat: Chat, msg: Message) -> None:
+        t = lambda m, **kw: self.t(chat, m, **kw)  # noqa: E731
+        photo = await self._fetch_photo(context, msg)
+        if photo is None:
+            await self.prompt(context, chat, t("Please send a photo, or press the button to "
+                                               "go on."))
+            return
+        if isinstance(photo, str):
+            await self.prompt(context, chat, t(photo))
             return
         n = await store.add_photo(self.pool, chat.chat_id, chat.draft["id"], photo.content_type,
                                   photo.data, MAX_PHOTOS)
@@ -595,23 +603,34 @@ class Conversation:
                                              code=owned[0]["tracking_code"]))
 
     async def _answer(self, context: Context, chat: Chat, complaint_id: uuid.UUID,
-                      text: str) -> None:
+                      msg: Message) -> None:
+        """The citizen's answer to the agency's question (text, or a photo with an
+        optional caption) reaches the ticket through ``add_info``."""
         owned = await self._owned(chat, str(complaint_id))
-        chat.answer_for = None
-        await store.save_chat(self.pool, chat)
         if owned is None:
+            chat.answer_for = None
+            await store.save_chat(self.pool, chat)
+            await self.say(context, chat, self._help(chat))
             return
         row, secret = owned
+        photo = await self._fetch_photo(context, msg)
+        if isinstance(photo, str):
+            await self.say(context, chat, self.t(chat, photo))  # still waiting for the answer
+            return
+        text = (msg.text or msg.caption or "").strip() or self.t(chat, "(photo)")
         try:
             await domain.add_info(self.pool, row["tracking_code"],
-                                  InfoIn(secret=secret, message=text[:domain.DESCRIPTION_MAX]))
+                                  InfoIn(secret=secret, message=text[:domain.DESCRIPTION_MAX]),
+                                  photos=[photo] if photo else [])
         except NotAllowedNow:
             await self.say(context, chat, self.t(chat, "This complaint takes no more "
                                                        "information."))
-            return
-        await self.say(context, chat, self.t(chat, "Thank you, your answer was passed on to the "
-                                                   "agency (%(code)s).",
-                                             code=row["tracking_code"]))
+        else:
+            await self.say(context, chat, self.t(chat, "Thank you, your answer was passed on "
+                                                       "to the agency (%(code)s).",
+                                                 code=row["tracking_code"]))
+        chat.answer_for = None
+        await store.save_chat(self.pool, chat)
 
     async def _feedback(self, context: Context, chat: Chat, complaint_id: str, *,
                         rating: int | None = None, dispute: bool = False) -> None:
