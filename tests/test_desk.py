@@ -167,3 +167,55 @@ async def test_demo_staff_are_created_once(database_url: str) -> None:
                    if role in ("staff", "head"))
     finally:
         await pool.close()
+
+
+def test_every_desk_message_has_indonesian_and_english() -> None:
+    from pathlib import Path
+
+    from awasi.i18n import Catalogs
+
+    root = Path(__file__).resolve().parent.parent / "services" / "router"
+    pattern = re.compile(r"""(?:\b_|gettext)\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
+    found: set[str] = set()
+    for path in [*sorted((root / "templates").glob("*.html")), root / "desk.py"]:
+        for m in pattern.finditer(path.read_text()):
+            found.add(m.group(1) or m.group(2))
+    assert len(found) > 80  # the extraction works
+    catalogs = Catalogs(root / "locale")
+    assert catalogs.missing("id", iter(sorted(found))) == []
+    assert catalogs.missing("en", iter(sorted(found))) == []
+    assert catalogs.gettext("Waiting for the citizen", "id") == "Menunggu jawaban warga"
+    assert catalogs.gettext("Waiting for the citizen", "en") == "Waiting for the citizen"
+
+
+async def test_ticket_page_photos_unreachable_intake_and_refused_action(
+        router_settings: Settings) -> None:  # noqa: F811 - the fixture
+    from awasi.signing import verify
+
+    settings = router_settings  # intake_url points at a closed port
+    env = submitted("MDN", "jalan-rusak", "Ada foto lubangnya.", privacy="named",
+                    photo_ids=("ph-1", "ph-2"))
+    async with running_service("router", settings) as client:
+        await create_users(settings.database_url or "")
+        pupr = await login(client, "mdn.pupr")
+        await send(settings.kafka_bootstrap or "", env)
+        t = await wait_ticket(client, pupr, env.payload["tracking_code"])
+        assert t["photo_count"] == 2
+        r = await client.get(f"/tickets/{t['id']}?lang=id", cookies={SESSION_COOKIE: pupr})
+        html = await r.text()
+        assert r.status == 200 and "Kontak tidak tersedia saat ini" in html
+        assert r.headers["Cache-Control"] == "no-store"
+        links = re.findall(r'href="http://127\.0\.0\.1:9/photos/([^"?]+)\?token=([^"]+)"', html)
+        assert [p for p, _ in links] == ["ph-1", "ph-2"]
+        for photo_id, token in links:
+            assert verify(settings.secret_key, "photo", token, 3600) == photo_id
+        # A refused action shows the ticket again with the reason, in Indonesian.
+        csrf = csrf_token(settings.secret_key, pupr)
+        for _ in range(2):
+            r = await client.post(f"/tickets/{t['id']}/acknowledge", data={"csrf_token": csrf},
+                                  cookies={SESSION_COOKIE: pupr}, allow_redirects=False)
+        assert r.status == 409
+        assert "Tindakan ini tidak dapat dilakukan" in await r.text()
+        r = await client.post(f"/tickets/{t['id']}/resolve", data={"csrf_token": csrf},
+                              cookies={SESSION_COOKIE: pupr}, allow_redirects=False)
+        assert r.status == 422 and "Periksa kembali formulir" in await r.text()
