@@ -4,6 +4,7 @@ arithmetic across weekends, holidays, days off and time zones."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -366,3 +367,38 @@ async def test_openapi_documents_the_router_api(router_settings: Settings) -> No
             **bearer(token), "Content-Type": "application/json"}, data=b"{not json")
         assert r.status == 400  # the body is read before the ticket is looked up
         assert set((await r.json())["error"]) == {"code", "message", "details"}
+
+
+async def test_concurrent_actions_serialise_on_the_ticket_and_withdrawal_closes_it(
+        router_settings: Settings) -> None:  # noqa: F811
+    from awasi.events.payloads import ComplaintWithdrawn
+
+    settings = router_settings
+    bootstrap = settings.kafka_bootstrap or ""
+    first = submitted("MDN", "jalan-rusak", "Dua petugas menutup tiket bersamaan.")
+    second = submitted("MDN", "jalan-rusak", "Warga mencabut laporan ini.")
+    async with running_service("router", settings) as client:
+        await create_users(settings.database_url or "")
+        pupr = await login(client, "mdn.pupr")
+        for env in (first, second):
+            await send(bootstrap, env)
+        t = await wait_ticket(client, pupr, first.payload["tracking_code"])
+
+        async def resolve(note: str) -> int:
+            r = await client.post(f"/api/v1/tickets/{t['id']}/resolve", headers=bearer(pupr),
+                                  json={"note": note})
+            return r.status
+
+        statuses = await asyncio.gather(*(resolve(f"catatan {i}") for i in range(5)))
+        assert sorted(statuses) == [200, 409, 409, 409, 409]
+        r = await client.get(f"/api/v1/tickets/{t['id']}", headers=bearer(pupr))
+        assert [e["kind"] for e in (await r.json())["timeline"]].count("ticket.resolved") == 1
+
+        w = await wait_ticket(client, pupr, second.payload["tracking_code"])
+        await send(bootstrap, event(ComplaintWithdrawn(reason="Sudah diperbaiki sendiri."),
+                                    second.complaint_id, "intake"))
+        gone = await wait_ticket(client, pupr, second.payload["tracking_code"],
+                                 status="withdrawn")
+        assert gone["deadlines"]["next_due"] is None and not gone["overdue"]
+        r = await client.post(f"/api/v1/tickets/{w['id']}/acknowledge", headers=bearer(pupr))
+        assert r.status == 409
