@@ -225,6 +225,10 @@ async def test_oversight_and_info_request_events(client: TestClient,
     assert "Internal note" not in json.dumps(s)
     finding = next(e for e in s["timeline"] if e["kind"] == "finding.recorded")
     assert finding["recommendation"] == "Percepat penanganan"
+    page = await (await client.get(f"/status/{code}")).text()
+    assert "terlambat" in page  # the overdue acknowledgement, on the citizen's page
+    assert "Percepat penanganan" in page and "Internal note" not in page
+    assert "WIB" in page  # deadlines in the region's own time zone
 
     # Acknowledged: no longer overdue on that clock. Then a question, answered.
     await publish(bootstrap, topics.ROUTER, env(TicketAcknowledged(
