@@ -114,8 +114,8 @@ async def service_run(url: str, concurrency: int, duration: float) -> tuple[int,
     return ok, failed, latencies
 
 
-async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_ready(url: str, proc: subprocess.Popen[bytes], within: float = 60) -> None:
+    deadline = time.monotonic() + within
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -156,7 +156,7 @@ async def main(args: argparse.Namespace) -> None:
         env.update({"AWASI_DATABASE_URL": dsn, "AWASI_KAFKA_BOOTSTRAP": broker.bootstrap,
                     "AWASI_INTAKE_PORT": str(port), "AWASI_RATE_LIMIT_PER_MINUTE": "100000000",
                     "AWASI_DB_POOL_MAX": str(args.pool), "AWASI_LOG_LEVEL": "WARNING"})
-        proc = subprocess.Popen([sys.executable, "-m", "awasi", "serve", "intake"], env=env,  # noqa: S603
+        proc = subprocess.Popen([sys.executable, "-m", "awasi", "serve", "intake"], env=env,  # noqa: S603, ASYNC220
                                 stdout=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         await wait_ready(url, proc)
