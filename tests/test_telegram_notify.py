@@ -72,10 +72,10 @@ async def notified(bot: BotClient, chat_id: int, n: int, within: float = 20.0) -
 
 async def test_every_change_the_citizen_may_see_is_pushed_in_their_language(
         settings: Settings, api: BotApi) -> None:
-    user = Updates(2001, language_code="id")
+    user = Updates(7350012001, language_code="id")
     async with running_bot(bot_settings(settings, api), api) as bot:
         cid, code, _ = await bot.report(user)
-        base = len(api.sent(2001))
+        base = len(api.sent(7350012001))
         events: list[tuple[p.Payload, str]] = [
             (routed(code), topics.ROUTER),
             (p.TicketAcknowledged(agency=AGENCY, deadlines=p.Deadlines(resolve_by=later(14))),
@@ -99,7 +99,7 @@ async def test_every_change_the_citizen_may_see_is_pushed_in_their_language(
         ]
         for payload, topic in events:
             await emit(settings, cid, payload, topic=topic)
-        texts = (await notified(bot, 2001, base + 8))[base:]
+        texts = (await notified(bot, 7350012001, base + 8))[base:]
         assert len(texts) == 8
 
         def one(part: str) -> str:
@@ -117,17 +117,17 @@ async def test_every_change_the_citizen_may_see_is_pushed_in_their_language(
         assert "Jadwal angkut" in one("ditemukan maladministrasi")
         assert "internal note" not in " ".join(texts)
         assert "Belum beres" in one("menyatakan pengaduan Anda")
-        last = next(c for c in api.sent(2001) if "menyatakan pengaduan" in c.text)
+        last = next(c for c in api.sent(7350012001) if "menyatakan pengaduan" in c.text)
         assert [d for _, d in last.buttons] == [f"rate:{cid}:{n}" for n in range(1, 6)] + [
             f"disp:{cid}"]
-        info = next(c for c in api.sent(2001) if "keterangan tambahan" in c.text)
+        info = next(c for c in api.sent(7350012001) if "keterangan tambahan" in c.text)
         assert info.buttons == [("Jawab pertanyaan", f"ans:{cid}")]
         rows = await bot.pool.fetch("SELECT sent_at, attempts FROM intake.telegram_notifications")
         assert len(rows) == 8 and all(r["sent_at"] and r["attempts"] == 1 for r in rows)
         # Never the chat id on a topic.
         msgs = await read_topic(settings.kafka_bootstrap or "", topics.INTAKE,
                                 until=lambda m: len(m) >= 1)
-        assert all("2001" not in m["_raw"] for m in msgs)
+        assert all("7350012001" not in m["_raw"] for m in msgs)
 
 
 async def test_english_notification(settings: Settings, api: BotApi) -> None:

@@ -292,6 +292,13 @@ class BotClient:
     def pool(self) -> asyncpg.Pool:
         return self.client.server.app[keys.POOL]
 
+    async def wait_ready(self, within: float = 15.0) -> None:
+        application = self.client.server.app[APPLICATION]
+        deadline = time.monotonic() + within
+        while not application.running:
+            assert time.monotonic() < deadline, "the bot did not start"
+            await asyncio.sleep(0.02)
+
     async def post(self, update: dict[str, Any], *, wait: bool = True,
                    secret: str | None = SECRET) -> int:
         headers = {SECRET_HEADER: secret} if secret is not None else {}
@@ -341,6 +348,12 @@ class BotClient:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(settings: Settings, api: BotApi) -> AsyncIterator[BotClient]:
+async def running_bot(settings: Settings, api: BotApi, *,
+                      wait_ready: bool = True) -> AsyncIterator[BotClient]:
+    """The intake app with its bot; by default only once the bot has reached the
+    stand-in (it starts in the background)."""
     async with running_service("intake", settings) as client:
-        yield BotClient(client, api)
+        bot = BotClient(client, api)
+        if wait_ready:
+            await bot.wait_ready()
+        yield bot

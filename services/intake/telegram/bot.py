@@ -9,13 +9,14 @@
 - Polling mode (``AWASI_TELEGRAM_MODE=polling``, for a machine with no public address):
   PTB's updater long-polls ``getUpdates``. Run exactly one intake process like this.
 - No token (``AWASI_TELEGRAM_TOKEN`` empty): the bot is off, logged once; the webhook
-  answers 404.
+  answers 404. Until the bot has reached the Bot API (``getMe``) it answers 503.
 
 Either way the notification sender runs as a background task of the same context.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -24,12 +25,13 @@ from typing import Any
 
 from aiohttp import web
 from telegram import Update
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from awasi.settings import Settings
 from awasi.web import keys
 from awasi.web.app import background
-from awasi.web.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from awasi.web.errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable
 from services.intake import keys as ikeys
 from services.intake.telegram.conversation import Conversation
 from services.intake.telegram.metrics import BotMetrics
@@ -63,11 +65,13 @@ def setup(app: web.Application) -> None:
     app[keys.OPENAPI].add(app.router, "POST", "/telegram/webhook", webhook,
                           summary="Telegram Bot API webhook (checks the secret token)",
                           tags=["telegram"], responses={200: {"type": "object"}},
-                          errors=(400, 401, 403, 404))
+                          errors=(400, 401, 403, 404, 503))
     app.cleanup_ctx.append(bot_ctx)
 
 
 async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The bot for the app's lifetime. It starts in the background: intake takes
+    complaints whether or not Telegram can be reached when it starts."""
     settings = app[keys.SETTINGS]
     if not settings.telegram_token:
         log.info("Telegram bot is off: AWASI_TELEGRAM_TOKEN is empty")
@@ -76,26 +80,48 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
     metrics = BotMetrics(app[keys.REGISTRY])
     conversation = Conversation(settings, app[ikeys.CATALOG], lambda: app[keys.POOL], metrics)
     application = build_application(settings, conversation)
-    await application.initialize()  # getMe: fails early on a wrong token
-    await application.start()
-    polling = settings.telegram_mode == "polling"
-    if polling:
-        assert application.updater is not None
-        await application.updater.start_polling(drop_pending_updates=False)
-    elif not settings.telegram_webhook_secret:
-        log.warning("Telegram webhook refuses every call: AWASI_TELEGRAM_WEBHOOK_SECRET is empty")
-    log.info("Telegram bot is on", extra={"mode": settings.telegram_mode})
     app[APPLICATION] = application
     sender = Sender(app[keys.POOL], application.bot, app[ikeys.CATALOG],
                     interval_s=min(0.5, settings.relay_poll_interval_s), metrics=metrics)
     app[SENDER] = sender
+    async with background(run_bot(settings, application, sender), "telegram-bot"):
+        yield
+
+
+async def run_bot(settings: Settings, application: TelegramApp, sender: Sender) -> None:
+    """Initialise the bot (``getMe``), retrying while the Bot API cannot be reached;
+    then receive updates and deliver notifications until cancelled, and stop cleanly.
+    A refused token turns the bot off (logged), it is not retried."""
+    delay = 1.0
+    while True:
+        try:
+            await application.initialize()
+            break
+        except InvalidToken:
+            log.exception("Telegram bot is off: the Bot API refused AWASI_TELEGRAM_TOKEN")
+            return
+        except NetworkError as e:
+            log.warning("Telegram Bot API unreachable; retrying",
+                        extra={"error": str(e), "retry_in_s": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+    polling = settings.telegram_mode == "polling"
     try:
-        async with background(sender.run(), "telegram-sender"):
-            yield
+        await application.start()
+        if polling:
+            assert application.updater is not None
+            await application.updater.start_polling(drop_pending_updates=False)
+        elif not settings.telegram_webhook_secret:
+            log.warning("Telegram webhook refuses every call: "
+                        "AWASI_TELEGRAM_WEBHOOK_SECRET is empty")
+        log.info("Telegram bot is on", extra={"mode": settings.telegram_mode})
+        await sender.run()
     finally:
+        # Also on cancellation: pending updates are handled before stop() returns.
         if polling and application.updater is not None and application.updater.running:
             await application.updater.stop()
-        await application.stop()
+        if application.running:
+            await application.stop()
         await application.shutdown()
 
 
@@ -107,6 +133,9 @@ async def webhook(request: web.Request) -> web.Response:
     application = app.get(APPLICATION)
     if application is None or app[keys.SETTINGS].telegram_mode == "polling":
         raise NotFound("The Telegram bot is not enabled on this server")
+    if not application.running:
+        # Still reaching the Bot API (or stopping): Telegram retries a failed call.
+        raise Unavailable("The Telegram bot is not ready", headers={"Retry-After": "5"})
     expected = app[keys.SETTINGS].telegram_webhook_secret
     given = request.headers.get(SECRET_HEADER)
     if given is None:
