@@ -504,3 +504,19 @@ async def test_intake_starts_while_the_bot_api_is_unreachable(settings: Settings
         await bot.wait_ready()
         start = await bot.say(user, user.text("/start"))
         assert "Welcome to Awasi" in start.text
+
+
+async def test_a_refused_token_turns_the_bot_off(settings: Settings, api: BotApi,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    s = bot_settings(settings, api, telegram_token="999:not-the-token")
+    async with running_bot(s, api, wait_ready=False) as bot:
+        deadline = time.monotonic() + 10
+        while not any("refused AWASI_TELEGRAM_TOKEN" in r.getMessage()
+                      for r in caplog.records):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert (await bot.client.get("/readyz")).status == 200
+        assert await bot.post(Updates(1014).text("/start")) == 503
+    # The stand-in saw exactly the one getMe with the wrong token, and no retries.
+    assert api.unexpected == ["wrong token for getMe"]
+    api.unexpected.clear()

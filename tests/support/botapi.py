@@ -277,8 +277,9 @@ JPEG = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + b"\x00" * 200
 
 
 def bot_settings(settings: Settings, api: BotApi, **over: Any) -> Settings:
-    return settings.with_(telegram_token=TOKEN, telegram_webhook_secret=SECRET,
-                          telegram_api_url=api.url, rate_limit_per_minute=10_000, **over)
+    values: dict[str, Any] = {"telegram_token": TOKEN, "telegram_webhook_secret": SECRET,
+                              "telegram_api_url": api.url, "rate_limit_per_minute": 10_000}
+    return settings.with_(**{**values, **over})
 
 
 @dataclass
