@@ -235,3 +235,27 @@ async def test_pages_send_protective_headers_and_count_submissions(client: TestC
     assert r.status == 303
     metrics = await (await client.get("/metrics")).text()
     assert 'awasi_intake_complaints_total{channel="web"} 1.0' in metrics
+
+
+async def test_double_submit_files_one_complaint(client: TestClient, settings: Settings) -> None:
+    html = await (await client.get("/")).text()
+    csrf = csrf_of(html)
+    submission = re.search(r'name="submission" value="([^"]+)"', html)
+    assert submission
+    r1 = await client.post("/", data=form_data(csrf, submission=submission.group(1)),
+                           allow_redirects=False)
+    r2 = await client.post("/", data=form_data(csrf, submission=submission.group(1)),
+                           allow_redirects=False)
+    assert r1.status == r2.status == 303
+    assert r1.headers["Location"] == r2.headers["Location"]
+    r3 = await client.post("/", data=form_data(csrf, submission=submission.group(1),
+                                               title="Lain"))
+    assert r3.status == 409
+    assert "Formulir ini sudah dikirim" in await r3.text()
+    import asyncpg
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM intake.complaints") == 1
+    finally:
+        await conn.close()

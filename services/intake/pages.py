@@ -14,6 +14,8 @@ secret once more and pre-fill it in the follow-up forms on the same browser.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 from collections.abc import Callable
 from datetime import datetime
@@ -34,7 +36,7 @@ from awasi.web.errors import ApiError, Forbidden, RateLimited, ValidationFailed
 from services.intake import domain, photos
 from services.intake import keys as ikeys
 from services.intake.api import read_form, submit
-from services.intake.errors import UnknownComplaint
+from services.intake.errors import IdempotencyKeyReused, UnknownComplaint
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSRF_COOKIE = "awasi_csrf"
@@ -43,7 +45,7 @@ RECEIPT_MAX_AGE_S = 86_400
 CSRF_MAX_AGE_S = 86_400
 
 FORM_FIELDS = ("region", "category", "title", "description", "address", "privacy",
-               "name", "phone", "email")
+               "name", "phone", "email", "submission")
 
 # Field-level messages shown next to the field (English msgids, translated in .po).
 FIELD_MESSAGES = {
@@ -232,7 +234,10 @@ def _form_context(request: web.Request, values: dict[str, str],
 
 async def form_page(request: web.Request) -> web.Response:
     page = Page(request)
-    values = {"privacy": "confidential", "region": request.query.get("region", "")}
+    # ``submission`` is the form's own Idempotency-Key: a double click, or the browser
+    # re-sending the POST, files one complaint and shows the same receipt.
+    values = {"privacy": "confidential", "region": request.query.get("region", ""),
+              "submission": secrets.token_urlsafe(18)}
     return page.render("form.html", _form_context(request, values, {}))
 
 
@@ -254,10 +259,18 @@ async def form_submit(request: web.Request) -> web.StreamResponse:
             data["location"] = {"address": values["address"]}
         body = validate(domain.ComplaintIn, data)
         uploaded = await _uploaded_photos(form)
+        key, digest = None, None
+        if 8 <= len(values["submission"]) <= 64:
+            key = f"web:{values['submission']}"
+            h = hashlib.sha256(json.dumps(values, sort_keys=True).encode())
+            for ph in uploaded:
+                h.update(hashlib.sha256(ph.data).digest())
+            digest = h.digest()
         receipt = await submit(request.app, domain.SubmitCommand(
             region=body.region, category=body.category, description=body.description,
             title=body.title, location=body.location, reporter=body.reporter,
-            privacy=body.privacy, channel="web", photos=uploaded))
+            privacy=body.privacy, channel="web", photos=uploaded,
+            idempotency_key=key, request_hash=digest))
     except RateLimited as e:
         errors = {"form": page.gettext("Too many reports from your connection. Please try "
                                        "again in %(s)s seconds.", s=e.details["retry_after_s"])}
@@ -267,6 +280,12 @@ async def form_submit(request: web.Request) -> web.StreamResponse:
     except ValidationFailed as e:
         return page.render("form.html", _form_context(request, values, form_errors(e, page)),
                            status=422)
+    except IdempotencyKeyReused:
+        # The same form sent again with other content: treat it as a new form.
+        values["submission"] = secrets.token_urlsafe(18)
+        errors = {"form": page.gettext("This form was already sent. Check your details and "
+                                       "send it again.")}
+        return page.render("form.html", _form_context(request, values, errors), status=409)
     response = see_other(f"/status/{receipt.tracking_code}")
     token = signing.sign(request.app[keys.SETTINGS].secret_key, "receipt",
                          {"code": receipt.tracking_code, "secret": receipt.secret})
