@@ -259,3 +259,29 @@ async def test_double_submit_files_one_complaint(client: TestClient, settings: S
         assert await conn.fetchval("SELECT count(*) FROM intake.complaints") == 1
     finally:
         await conn.close()
+
+
+async def test_withdraw_from_the_status_page(client: TestClient) -> None:
+    csrf = csrf_of(await (await client.get("/")).text())
+    r = await client.post("/", data=form_data(csrf), allow_redirects=False)
+    location = r.headers["Location"]
+    html = await (await client.get(location)).text()
+    assert 'action="' + location + '/withdraw"' in html
+    form = FormData()
+    form.add_field("csrf", csrf_of(html))
+    form.add_field("reason", "Sudah diperbaiki sendiri")
+    form.add_field("secret", "NOPE-NOPE")
+    r = await client.post(f"{location}/withdraw", data=form)
+    html = await r.text()
+    assert r.status == 403
+    assert 'id="withdraw-secret-error"' in html
+    assert 'value="Sudah diperbaiki sendiri"' in html
+    secret = re.search(r'data-testid="secret">([^<]+)<', html)
+    assert secret
+    form = FormData()
+    form.add_field("csrf", csrf_of(html))
+    form.add_field("secret", secret.group(1))
+    r = await client.post(f"{location}/withdraw", data=form)
+    html = await r.text()
+    assert 'data-status="withdrawn"' in html and "Dicabut" in html
+    assert "/withdraw" not in html and 'action="' + location + '/info"' not in html

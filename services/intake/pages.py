@@ -355,6 +355,7 @@ async def _render_status(request: web.Request, page: Page, errors: dict[str, str
         "dispute_until": fmt_dt(s["deadlines"]["dispute_until"], tz, page.locale),
         "errors": errors or {}, "values": values or {},
         "can_add_info": s["status"] in domain.OPEN_STATUSES,
+        "can_withdraw": s["status"] in domain.OPEN_STATUSES and s["status"] != "disputed",
         "agency_names": {a.code: a.name for a in catalog.agencies.values()},
     }
     return page.render("status.html", ctx, status=status)
@@ -418,6 +419,15 @@ async def info_submit(request: web.Request) -> web.StreamResponse:
     return await _action(request, ("secret", "message"), run)
 
 
+async def withdraw_submit(request: web.Request) -> web.StreamResponse:
+    async def run(form: MultiDictProxy[Any], page: Page) -> None:
+        body = validate(domain.WithdrawIn, {"secret": str(form.get("secret", "")) or "-",
+                                            "reason": str(form.get("reason", "")) or None})
+        await domain.withdraw(request.app[keys.POOL], request.match_info["tracking_code"], body)
+
+    return await _action(request, ("secret", "reason"), run)
+
+
 def setup(app: web.Application) -> None:
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                                autoescape=jinja2.select_autoescape(default=True))
@@ -429,5 +439,6 @@ def setup(app: web.Application) -> None:
     r.add_get("/status/{tracking_code}", status_page)
     r.add_post("/status/{tracking_code}/feedback", feedback_submit)
     r.add_post("/status/{tracking_code}/info", info_submit)
+    r.add_post("/status/{tracking_code}/withdraw", withdraw_submit)
     r.add_static("/static/", TEMPLATES / "static", name="static")
 
