@@ -53,9 +53,11 @@ async def test_login_form_queue_filters_triage_and_escalations(
     async with running_service("router", settings) as client:
         await create_users(settings.database_url or "")
         pupr = await login(client, "mdn.pupr")
-        for env in (old, fresh, waste, unrouted):
-            await send(bootstrap, env)
+        # One after the other: "newest first" is the order the tickets reached the router.
+        await send(bootstrap, old)
         await wait_ticket(client, pupr, old.payload["tracking_code"])
+        for env in (fresh, waste, unrouted):
+            await send(bootstrap, env)
         await wait_ticket(client, pupr, fresh.payload["tracking_code"])
 
         # --- login form: CSRF double submit, wrong password, then a session -----------
