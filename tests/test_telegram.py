@@ -520,3 +520,30 @@ async def test_a_refused_token_turns_the_bot_off(settings: Settings, api: BotApi
     # The stand-in saw exactly the one getMe with the wrong token, and no retries.
     assert api.unexpected == ["wrong token for getMe"]
     api.unexpected.clear()
+
+
+async def test_errors_are_logged_then_the_citizen_is_told(
+        settings: Settings, api: BotApi, caplog: pytest.LogCaptureFixture) -> None:
+    user = Updates(1015, language_code="id")
+    async with running_bot(bot_settings(settings, api), api) as bot:
+        await bot.say(user, user.text("/lapor"))
+        await bot.say(user, user.button("r:MDN"))
+        await bot.say(user, user.button("c:sampah"))
+        await bot.say(user, user.text("Sampah tidak diangkut sejak hari Senin."))
+        await bot.say(user, user.button("skip"))
+        # A photo whose file the Bot API cannot serve: the handler fails.
+        sorry = await bot.say(user, user.photo("gone", len(JPEG)))
+        assert "terjadi kesalahan" in sorry.text
+        assert any(r.getMessage() == "telegram update failed" for r in caplog.records)
+        assert api.unexpected == ["getFile for unknown gone",
+                                  "download of unknown file photos/gone.jpg"]
+        api.unexpected.clear()
+        # The citizen can go on.
+        assert await bot.chat_state(1015) == "photos"
+        # Blocked while we answer: the chat is marked, nothing more is tried.
+        api.blocked.add(1015)
+        before = len(api.sent(1015))
+        assert await bot.post(user.text("/bantuan")) == 200
+        assert len(api.sent(1015)) == before + 1  # the one refused answer
+        assert await bot.pool.fetchval(
+            "SELECT blocked_at IS NOT NULL FROM intake.telegram_chats WHERE chat_id = 1015")

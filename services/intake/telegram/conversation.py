@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
-from telegram.error import BadRequest
+from telegram.error import BadRequest, Forbidden
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -169,16 +169,21 @@ class Conversation:
     async def on_error(self, update: object, context: Context) -> None:
         """The one error handler: log first, then tell the citizen."""
         log.error("telegram update failed", exc_info=context.error)
-        if isinstance(update, Update) and update.effective_chat is not None:
-            locale = user_locale(update.effective_user.language_code
-                                 if update.effective_user else None)
-            try:
-                await context.bot.send_message(
-                    update.effective_chat.id,
-                    self.texts.t(locale, "Sorry, something went wrong on our side. Please "
-                                         "try again in a moment."))
-            except Exception:  # noqa: BLE001 - the error is already logged
-                log.warning("could not tell the user about the error")
+        if not isinstance(update, Update) or update.effective_chat is None:
+            return
+        if isinstance(context.error, Forbidden):
+            # The citizen blocked the bot while we answered: nothing more to say.
+            await store.mark_blocked(self.pool, update.effective_chat.id)
+            return
+        locale = user_locale(update.effective_user.language_code
+                             if update.effective_user else None)
+        try:
+            await context.bot.send_message(
+                update.effective_chat.id,
+                self.texts.t(locale, "Sorry, something went wrong on our side. Please "
+                                     "try again in a moment."))
+        except Exception:  # noqa: BLE001 - the error is already logged
+            log.warning("could not tell the user about the error")
 
     # --- commands --------------------------------------------------------------------
 
