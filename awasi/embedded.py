@@ -110,6 +110,16 @@ class EmbeddedBroker:
             self.process.wait(5)
             self.process = None
 
+    def pause(self) -> None:
+        """SIGSTOP: the broker stops answering but keeps its data, as an unreachable
+        Apache Kafka would (for outage tests; Tansu's memory storage survives this)."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

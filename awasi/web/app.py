@@ -13,8 +13,15 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client import generate_latest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 
 from awasi.db import create_pool, load_migrations, migrate_schema
 from awasi.events.consumer import ConsumerMetrics, Handler, IdempotentConsumer
@@ -86,16 +93,20 @@ async def readyz(request: web.Request) -> web.Response:
         except Exception as e:  # noqa: BLE001 - any failure means not ready
             checks["database"] = f"error: {type(e).__name__}"
             ok = False
-    if keys.PRODUCER in app:
-        producer = app[keys.PRODUCER]
-        try:
-            async with asyncio.timeout(2):
-                # Asks the broker for metadata: fails while it is unreachable.
-                await producer.client.fetch_all_metadata()
-            checks["broker"] = "ok"
-        except Exception as e:  # noqa: BLE001
-            checks["broker"] = f"error: {type(e).__name__}"
+    if keys.KAFKA in app:
+        link = app[keys.KAFKA]
+        if link.producer is None:
+            checks["broker"] = "connecting"
             ok = False
+        else:
+            try:
+                async with asyncio.timeout(2):
+                    # Asks the broker for metadata: fails while it is unreachable.
+                    await link.producer.client.fetch_all_metadata()
+                checks["broker"] = "ok"
+            except Exception as e:  # noqa: BLE001
+                checks["broker"] = f"error: {type(e).__name__}"
+                ok = False
     if app[keys.SHUTTING_DOWN]:
         checks["shutdown"] = "in progress"
     return web.json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
@@ -152,32 +163,78 @@ def database(schema: str, migrations: list[Any]) -> Callable[[web.Application], 
     return ctx
 
 
+class KafkaLink:
+    """The service's producer, connected in the background.
+
+    A service must start, and intake must take complaints into its outbox, while the
+    broker is unreachable: the first connection is tried once at start and then
+    retried with backoff; the relay and the consumers wait for ``ready``.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.producer: AIOKafkaProducer | None = None
+        self.ready = asyncio.Event()
+
+    async def connect_once(self) -> bool:
+        producer = make_producer(self.settings)
+        try:
+            await ensure_topics(self.settings)
+            await producer.start()
+        except (KafkaError, OSError) as e:
+            log.warning("broker unreachable; will retry", extra={"error": repr(e)})
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            return False
+        self.producer = producer
+        self.ready.set()
+        return True
+
+    async def connect(self) -> None:
+        backoff = 0.2
+        while not await self.connect_once():
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def close(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+            self.producer = None
+
+
 async def producer_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[keys.SETTINGS]
-    await ensure_topics(settings)
-    producer = make_producer(settings)
-    await producer.start()
-    app[keys.PRODUCER] = producer
+    link = KafkaLink(app[keys.SETTINGS])
+    app[keys.KAFKA] = link
     try:
-        yield
+        if await link.connect_once():
+            yield
+        else:
+            async with background(link.connect(), "kafka-connect"):
+                yield
     finally:
-        await producer.stop()
+        await link.close()
 
 
 def relay(schema: str) -> Callable[[web.Application], Any]:
-    """Run the outbox relay of ``schema`` for the app's lifetime."""
+    """Run the outbox relay of ``schema`` for the app's lifetime (from the moment the
+    broker is reachable)."""
 
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
+    async def run(app: web.Application) -> None:
         settings = app[keys.SETTINGS]
-        r = OutboxRelay(
-            app[keys.POOL], app[keys.PRODUCER], schema,
+        link = app[keys.KAFKA]
+        await link.ready.wait()
+        assert link.producer is not None
+        await OutboxRelay(
+            app[keys.POOL], link.producer, schema,
             batch_size=settings.relay_batch_size,
             poll_interval_s=settings.relay_poll_interval_s,
             retention=timedelta(days=settings.outbox_retention_days),
             metrics=RelayMetrics(app[keys.REGISTRY]),
             listen_dsn=settings.require_database(),
-        )
-        async with background(r.run(), f"{schema}-relay"):
+        ).run()
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with background(run(app), f"{schema}-relay"):
             yield
 
     return ctx
@@ -187,24 +244,42 @@ def consumer(
     name: str, schema: str, topic_names: tuple[str, ...], handler: Handler,
     accepts: Callable[[Envelope], bool] = lambda _: True,
 ) -> Callable[[web.Application], Any]:
-    """Run an idempotent consumer in group ``awasi.<name>`` for the app's lifetime."""
+    """Run an idempotent consumer in group ``awasi.<name>`` for the app's lifetime
+    (from the moment the broker is reachable)."""
 
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
+    async def run(app: web.Application) -> None:
         settings = app[keys.SETTINGS]
-        kafka_consumer = make_consumer(settings, f"awasi.{name}", *topic_names)
-        await kafka_consumer.start()
+        link = app[keys.KAFKA]
+        await link.ready.wait()
+        assert link.producer is not None
+        backoff = 0.2
+        while True:
+            kafka_consumer = make_consumer(settings, f"awasi.{name}", *topic_names)
+            try:
+                await kafka_consumer.start()
+            except (KafkaError, OSError) as e:
+                log.warning("consumer cannot reach the broker; will retry",
+                            extra={"error": repr(e)})
+                with contextlib.suppress(Exception):
+                    await kafka_consumer.stop()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            break
         try:
-            c = IdempotentConsumer(
+            await IdempotentConsumer(
                 name=name, schema=schema, pool=app[keys.POOL], consumer=kafka_consumer,
-                producer=app[keys.PRODUCER], handler=handler, accepts=accepts,
+                producer=link.producer, handler=handler, accepts=accepts,
                 max_retries=settings.consumer_max_retries,
                 retry_backoff_s=settings.consumer_retry_backoff_s,
                 metrics=ConsumerMetrics(app[keys.REGISTRY]),
-            )
-            async with background(c.run(), f"{name}-consumer"):
-                yield
+            ).run()
         finally:
             await kafka_consumer.stop()
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with background(run(app), f"{name}-consumer"):
+            yield
 
     return ctx
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -13,7 +14,7 @@ from awasi.web.openapi import OpenApi
 SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", str)
 POOL = web.AppKey("pool", asyncpg.Pool)
-PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+KAFKA = web.AppKey("kafka", Any)  # awasi.web.app.KafkaLink (typed loosely: no import cycle)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 OPENAPI = web.AppKey("openapi", OpenApi)
 SHUTTING_DOWN = web.AppKey("shutting_down", list)

@@ -1,0 +1,305 @@
+"""Chaos harness: complaints through intake while intake, router and oversight are
+SIGKILLed and restarted at random moments and the broker is stopped and restarted;
+then every store is checked. Used by ``tests/test_chaos.py`` (a CI-sized run) and
+``bench/chaos.py`` (a longer one).
+
+Broker outages are the broker process stopped (SIGSTOP) for seconds and continued:
+to every client it is gone, as an unreachable Apache Kafka would be, and, like Kafka,
+it still has its data when it comes back. (Killing the embedded Tansu broker loses
+all topics and committed offsets; that case is the stack restart that
+``awasi dev`` handles by replaying the outbox, tested in test_backbone.py.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from awasi.db import create_pool
+from awasi.embedded import EmbeddedBroker
+from tests.support.services import ServiceProcess
+
+SERVICES = ("intake", "router", "oversight")
+
+SAMPLES = [
+    ("MDN", "asn-pungli", "Petugas meminta uang tambahan untuk pengurusan surat di kelurahan."),
+    ("MDN", "jalan-rusak", "Jalan berlubang besar di depan sekolah dasar, lama tak diperbaiki."),
+    ("SRG", "asn-absen", "Pegawai tidak hadir pada jam pelayanan, antrean panjang sejak pagi."),
+    ("PKY", "sampah", "Sampah menumpuk di TPS dan tidak diangkut selama seminggu."),
+    ("SWL", "lainnya", "Lampu lalu lintas di persimpangan pasar mati sejak tiga hari."),
+    ("PLJ", "asn-kasar", "Petugas loket berkata kasar kepada warga lanjut usia yang bertanya."),
+]
+
+
+@dataclass
+class Outcome:
+    key: str
+    tracking_code: str | None = None
+    complaint_id: str | None = None
+    error: str | None = None
+    attempts: int = 0
+
+
+@dataclass
+class ChaosReport:
+    submitted: int = 0
+    accepted: int = 0
+    failed: int = 0
+    retried: int = 0
+    kills: Counter[str] = field(default_factory=Counter)
+    broker_restarts: int = 0
+    seconds: float = 0.0
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"complaints submitted {self.submitted}, accepted (201) {self.accepted}, "
+            f"failed {self.failed}, requests retried {self.retried}",
+            f"SIGKILLs {dict(self.kills)}, broker outages {self.broker_restarts}, "
+            f"{self.seconds:.1f} s",
+        ]
+        out += [f"  {k}: {v}" for k, v in self.checks.items()]
+        return out
+
+
+class Cluster:
+    """The three services as real processes on fixed ports, and a restartable broker."""
+
+    def __init__(self, database_url: str, broker: EmbeddedBroker) -> None:
+        self.database_url = database_url
+        self.broker = broker
+        self.procs = {
+            name: ServiceProcess(name, database_url, broker.bootstrap,
+                                 extra_env={"AWASI_RATE_LIMIT_PER_MINUTE": "1000000"})
+            for name in SERVICES
+        }
+
+    @property
+    def intake_url(self) -> str:
+        return self.procs["intake"].url
+
+    async def start(self) -> None:
+        for p in self.procs.values():
+            p.start()
+        for p in self.procs.values():
+            await p.wait_healthy(60)
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            p.kill()
+
+    async def ensure_up(self) -> None:
+        if not self.broker.running:
+            self.broker.start()
+        for p in self.procs.values():
+            if p.process is None or p.process.poll() is not None:
+                p.start()
+        for p in self.procs.values():
+            await p.wait_healthy(60)
+
+    def kill_and_restart_later(self, name: str, down_s: float) -> asyncio.Task[None]:
+        proc = self.procs[name]
+        proc.kill()
+
+        async def restart() -> None:
+            await asyncio.sleep(down_s)
+            proc.start()
+
+        return asyncio.ensure_future(restart())
+
+    async def broker_outage(self, down_s: float) -> None:
+        """Stop the broker (SIGSTOP) for ``down_s`` and continue it: clients see an
+        unreachable broker, as with an Apache Kafka outage; its data survives."""
+        self.broker.pause()
+        try:
+            await asyncio.sleep(down_s)
+        finally:
+            self.broker.resume()
+
+
+async def submit_one(session: aiohttp.ClientSession, url: str, i: int,
+                     rng: random.Random, report: ChaosReport) -> Outcome:
+    region, category, text = SAMPLES[i % len(SAMPLES)]
+    privacy = ("named", "confidential", "anonymous")[i % 3]
+    body: dict[str, Any] = {
+        "region": region, "category": category, "privacy": privacy,
+        "description": f"{text} (laporan uji #{i})",
+    }
+    if privacy != "anonymous":
+        body["reporter"] = {"name": f"Warga Uji {i}", "phone": "+62 811 0000 0000"}
+    outcome = Outcome(key=f"chaos-{uuid.uuid4()}")
+    # A careful client: the same Idempotency-Key on every retry, so a retry after a
+    # lost answer can never file the complaint twice.
+    for attempt in range(40):
+        outcome.attempts = attempt + 1
+        try:
+            async with session.post(f"{url}/api/v1/complaints", json=body,
+                                    headers={"Idempotency-Key": outcome.key},
+                                    timeout=aiohttp.ClientTimeout(total=15)) as r:
+                data = await r.json(content_type=None)
+                if r.status == 201:
+                    outcome.tracking_code = data["tracking_code"]
+                    outcome.complaint_id = data["complaint_id"]
+                    outcome.error = None
+                    return outcome
+                outcome.error = f"HTTP {r.status}: {data}"
+                if r.status < 500 and r.status != 429:
+                    return outcome  # a real refusal: not retried
+        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+            outcome.error = repr(e)
+        report.retried += 1
+        await asyncio.sleep(0.1 + rng.random() * 0.3)
+    return outcome
+
+
+async def run_chaos(database_url: str, broker: EmbeddedBroker, *, complaints: int,
+                    concurrency: int = 24, kill_every_s: tuple[float, float] = (1.0, 3.0),
+                    broker_every: int = 4, seed: int = 7,
+                    converge_timeout_s: float = 180.0) -> ChaosReport:
+    """Drive ``complaints`` through intake under chaos, then converge and check.
+
+    Raises ``AssertionError`` naming the first broken invariant."""
+    rng = random.Random(seed)
+    report = ChaosReport()
+    cluster = Cluster(database_url, broker)
+    pool = await create_pool(database_url, min_size=1, max_size=4)
+    started = time.monotonic()
+    try:
+        await cluster.start()
+        outcomes: list[Outcome] = []
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(complaints):
+            queue.put_nowait(i)
+
+        async with aiohttp.ClientSession() as session:
+            async def worker() -> None:
+                while not queue.empty():
+                    i = queue.get_nowait()
+                    outcomes.append(await submit_one(session, cluster.intake_url, i, rng,
+                                                     report))
+
+            workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
+            restarts: list[asyncio.Task[None]] = []
+            round_no = 0
+            while not all(w.done() for w in workers):
+                await asyncio.sleep(rng.uniform(*kill_every_s))
+                if all(w.done() for w in workers):
+                    break
+                round_no += 1
+                if broker_every and round_no % broker_every == 0:
+                    await cluster.broker_outage(down_s=rng.uniform(1.0, 4.0))
+                    report.broker_restarts += 1
+                else:
+                    name = rng.choice(SERVICES)
+                    restarts.append(cluster.kill_and_restart_later(name, rng.uniform(0.2, 1.5)))
+                    report.kills[name] += 1
+            await asyncio.gather(*workers)
+            await asyncio.gather(*restarts)
+
+        await cluster.ensure_up()
+        report.submitted = len(outcomes)
+        accepted = [o for o in outcomes if o.tracking_code]
+        report.accepted = len(accepted)
+        report.failed = len(outcomes) - len(accepted)
+        await converge(pool, report, accepted, converge_timeout_s)
+        async with aiohttp.ClientSession() as session, session.get(
+            f"{cluster.procs['oversight'].url}/api/v1/audit/verify"
+        ) as r:
+            verify = await r.json()
+        report.checks["audit chain"] = verify
+        assert verify.get("ok") is True, f"audit chain broken: {verify}"
+    finally:
+        report.seconds = time.monotonic() - started
+        cluster.stop()
+        await pool.close()
+    return report
+
+
+async def converge(pool: asyncpg.Pool, report: ChaosReport, accepted: list[Outcome],
+                   timeout_s: float) -> None:
+    """Wait until every store agrees, then check the invariants."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = await _counts(pool)
+        done = (state["intake complaints"] == state["router tickets"]
+                == state["oversight cases with submitted"] == state["oversight cases routed"]
+                == state["intake complaints with status from router"]
+                and state["unsent outbox rows"] == 0)
+        if done or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    report.checks.update(state)
+
+    codes = [o.tracking_code for o in accepted]
+    assert len(set(codes)) == len(codes), "one tracking code handed out twice"
+    rows = await pool.fetch("SELECT id::text, tracking_code FROM intake.complaints")
+    stored = {r["tracking_code"]: r["id"] for r in rows}
+    missing = [c for c in codes if c not in stored]
+    assert not missing, f"{len(missing)} accepted complaints are not in intake: {missing[:5]}"
+    wrong_id = [o for o in accepted if stored[o.tracking_code] != o.complaint_id]
+    assert not wrong_id, "a receipt names another complaint"
+    keys = await pool.fetchval("SELECT count(*) FROM intake.idempotency_keys")
+    assert len(stored) == keys, (
+        f"{len(stored)} complaints for {keys} idempotency keys: a retry filed twice")
+
+    tickets = await pool.fetch(
+        "SELECT complaint_id, count(*) AS n FROM router.tickets GROUP BY complaint_id")
+    per_complaint = {r["complaint_id"]: r["n"] for r in tickets}
+    assert all(n == 1 for n in per_complaint.values()), "a complaint has two tickets"
+    unrouted = [cid for cid in stored.values() if cid not in per_complaint]
+    assert not unrouted, f"{len(unrouted)} complaints never reached the router"
+    assert set(per_complaint) <= set(stored.values()), "a ticket without a complaint"
+
+    dup_events = await pool.fetchval(
+        "SELECT count(*) FROM (SELECT event_id FROM oversight.timeline"
+        " GROUP BY event_id HAVING count(*) > 1) d")
+    assert dup_events == 0, "an event is twice on the oversight timeline"
+    per_type = await pool.fetch(
+        "SELECT complaint_id, event_type, count(*) AS n FROM oversight.timeline"
+        " WHERE event_type IN ('complaint.submitted', 'complaint.routed',"
+        " 'complaint.needs_triage') GROUP BY complaint_id, event_type")
+    seen: dict[str, Counter[str]] = {}
+    for r in per_type:
+        seen.setdefault(r["complaint_id"], Counter())[r["event_type"]] += r["n"]
+    for cid in stored.values():
+        c = seen.get(cid, Counter())
+        assert c["complaint.submitted"] == 1, f"{cid}: submitted {c['complaint.submitted']}x"
+        routed = c["complaint.routed"] + c["complaint.needs_triage"]
+        assert routed == 1, f"{cid}: routed {routed}x on the oversight timeline"
+    assert state["unsent outbox rows"] == 0, "the outbox did not drain"
+    assert state["intake complaints with status from router"] == len(stored), (
+        "the router's answer did not reach every complaint's status")
+
+
+async def _counts(pool: asyncpg.Pool) -> dict[str, int]:
+    q = {
+        "intake complaints": "SELECT count(*) FROM intake.complaints",
+        "intake complaints with status from router":
+            "SELECT count(*) FROM intake.complaints WHERE status <> 'submitted'",
+        "router tickets": "SELECT count(*) FROM router.tickets",
+        "oversight cases with submitted":
+            "SELECT count(DISTINCT complaint_id) FROM oversight.timeline"
+            " WHERE event_type = 'complaint.submitted'",
+        "oversight cases routed":
+            "SELECT count(DISTINCT complaint_id) FROM oversight.timeline"
+            " WHERE event_type IN ('complaint.routed', 'complaint.needs_triage')",
+        "oversight timeline entries": "SELECT count(*) FROM oversight.timeline",
+        "unsent outbox rows":
+            "SELECT (SELECT count(*) FROM intake.outbox WHERE sent_at IS NULL)"
+            " + (SELECT count(*) FROM router.outbox WHERE sent_at IS NULL)"
+            " + (SELECT count(*) FROM oversight.outbox WHERE sent_at IS NULL)",
+    }
+    out = {}
+    for name, sql in q.items():
+        with contextlib.suppress(asyncpg.PostgresError):
+            out[name] = int(await pool.fetchval(sql))
+    return out

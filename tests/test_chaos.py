@@ -1,0 +1,26 @@
+"""Chaos: thousands of complaints while intake, router and oversight are SIGKILLed at
+random moments and the broker is stopped and started; afterwards every accepted
+complaint is in intake once, routed exactly once, on the oversight timeline exactly
+once per event, with the audit chain intact. A longer run: `bench/chaos.py`."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from awasi.embedded import EmbeddedBroker
+from tests.support.chaos import run_chaos
+
+pytestmark = pytest.mark.slow
+
+COMPLAINTS = int(os.environ.get("AWASI_CHAOS_COMPLAINTS", "5000"))
+
+
+async def test_nothing_lost_or_duplicated_under_chaos(database_url: str,
+                                                      broker: EmbeddedBroker) -> None:
+    report = await run_chaos(database_url, broker, complaints=COMPLAINTS)
+    print("\n" + "\n".join(report.lines()))
+    assert report.submitted == COMPLAINTS
+    assert report.accepted == COMPLAINTS, "a careful client gets every complaint accepted"
+    assert sum(report.kills.values()) >= 3 and report.broker_restarts >= 1
