@@ -41,6 +41,10 @@ def service_env(settings: Settings, database_url: str, bootstrap: str) -> dict[s
         "AWASI_OVERSIGHT_PORT": str(settings.oversight_port),
     })
     # A dev machine has no public address for Telegram's webhook: poll instead.
+    if not settings.kafka_bootstrap:
+        # The embedded Tansu broker holds every fetch for the whole wait even when data
+        # is there: a short wait keeps each hop fast (Apache Kafka answers at once).
+        env.setdefault("AWASI_KAFKA_FETCH_MAX_WAIT_MS", "20")
     if env.get("AWASI_TELEGRAM_TOKEN") and not env.get("AWASI_TELEGRAM_MODE"):
         env["AWASI_TELEGRAM_MODE"] = "polling"
     return env

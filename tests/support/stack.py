@@ -21,6 +21,7 @@ TEST_SETTINGS = {
     "kafka_heartbeat_interval_ms": 200,
     "kafka_rebalance_timeout_ms": 1000,
     "kafka_request_timeout_ms": 3000,
+    "kafka_fetch_max_wait_ms": 50,  # Tansu holds a fetch for the whole wait
     "relay_poll_interval_s": 0.2,
     "consumer_retry_backoff_s": 0.05,
     "scheduler_interval_s": 0.2,
