@@ -12,6 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck
 from hypothesis import settings as hsettings
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from awasi.settings import Settings
 from awasi.web import keys
@@ -50,4 +51,5 @@ async def intake_url(pg: PostgresCluster) -> AsyncIterator[str]:
            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                   HealthCheck.function_scoped_fixture])
 def test_no_server_errors(case: Any, intake_url: str) -> None:
-    case.call_and_validate(base_url=intake_url, checks=[not_a_server_error])
+    case.call_and_validate(base_url=intake_url,
+                          checks=[not_a_server_error, response_schema_conformance])
