@@ -1,0 +1,131 @@
+"""Property-based test of the bot (hypothesis): whatever a chat sends, in whatever
+order (text, commands with and without arguments, stale or forged buttons, locations,
+stickers, edits, updates of unknown types, repeated update ids), the webhook accepts
+it, the bot never fails (its error handler is never reached), never calls a Bot API
+method the stand-in does not know, and never leaves a private-chat message unanswered."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from awasi.settings import Settings
+from tests.support.botapi import BotApi, BotClient, bot_settings, running_bot, running_botapi
+from tests.support.botapi import TOKEN
+
+CHAT = 424242
+USER = {"id": CHAT, "is_bot": False, "first_name": "Uji", "language_code": "id"}
+PRIVATE = {"id": CHAT, "type": "private", "first_name": "Uji"}
+
+COMMANDS = ["/start", "/lapor", "/status", "/batal", "/bantuan", "/help", "/cancel", "/x"]
+BUTTONS = ["r:MDN", "r:SRG", "r:XXX", "c:sampah", "c:asn-pungli", "c:nope", "skip", "done",
+           "pv:named", "pv:confidential", "pv:anonymous", "pv:bogus", "ok", "edit", "e:desc",
+           "rate:5", "rate:1", "rate:9", "dispute", "", ":", "r:", "💥"]
+
+texts = st.one_of(
+    st.text(min_size=1, max_size=300),
+    st.sampled_from(COMMANDS),
+    st.builds(lambda c, a: f"{c} {a}", st.sampled_from(COMMANDS), st.text(max_size=40)),
+    st.sampled_from(["Medan", "MDN-7KQ4-X2PA", "Siti Rahmawati", "+62 812 5550 1234",
+                     "Sampah menumpuk di pinggir jalan selama seminggu."]),
+)
+
+
+def _message(mid: int, **fields: Any) -> dict[str, Any]:
+    return {"message_id": mid, "date": int(time.time()), "chat": PRIVATE, "from": USER,
+            **fields}
+
+
+@st.composite
+def updates(draw: st.DrawFn) -> dict[str, Any]:
+    mid = draw(st.integers(1, 10**6))
+    kind = draw(st.sampled_from(["text", "text", "text", "button", "button", "location",
+                                 "sticker", "edited", "unknown", "channel"]))
+    if kind == "text":
+        text = draw(texts)
+        fields: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            fields["entities"] = [{"type": "bot_command", "offset": 0,
+                                   "length": len(text.split()[0])}]
+        return {"message": _message(mid, **fields)}
+    if kind == "button":
+        data = draw(st.one_of(st.sampled_from(BUTTONS), st.text(max_size=64)))
+        return {"callback_query": {"id": f"cq{mid}", "from": USER, "chat_instance": "ci",
+                                   "data": data,
+                                   "message": {"message_id": 1, "date": 1, "chat": PRIVATE,
+                                               "text": "..."}}}
+    if kind == "location":
+        return {"message": _message(mid, location={
+            "latitude": draw(st.floats(-90, 90)), "longitude": draw(st.floats(-180, 180))})}
+    if kind == "sticker":
+        return {"message": _message(mid, sticker={
+            "file_id": "stk", "file_unique_id": "ustk", "type": "regular", "width": 512,
+            "height": 512, "is_animated": False, "is_video": False})}
+    if kind == "edited":
+        return {"edited_message": {**_message(mid, text=draw(texts)), "edit_date": 2}}
+    if kind == "unknown":
+        return {draw(st.sampled_from(["future_type", "business_message_x"])): {"x": 1}}
+    return {"channel_post": {"message_id": mid, "date": 1, "text": draw(texts),
+                             "chat": {"id": -100777, "type": "channel", "title": "C"}}}
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[BotApi]:
+    async with running_botapi(TOKEN) as stand_in:
+        yield stand_in
+        stand_in.assert_clean()
+
+
+@pytest.fixture
+async def bot(settings: Settings, api: BotApi) -> AsyncIterator[BotClient]:
+    async with running_bot(bot_settings(settings, api), api) as b:
+        yield b
+
+
+class _Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+_update_ids = iter(range(5_000_000, 10**9))
+
+
+@pytest.mark.slow
+@given(sequence=st.lists(updates(), min_size=1, max_size=10))
+@hsettings(max_examples=30, deadline=None,
+           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+async def test_bot_survives_arbitrary_updates(bot: BotClient, api: BotApi,
+                                              sequence: list[dict[str, Any]]) -> None:
+    errors = _Errors()
+    logging.getLogger().addHandler(errors)
+    try:
+        for body in sequence:
+            update = {"update_id": next(_update_ids), **body}
+            before = len(api.sent(CHAT))
+            assert await bot.post(update) == 200
+            if "message" in body and (body["message"].get("text") or
+                                      body["message"].get("sticker")):
+                # A private-chat message always gets an answer, never silence.
+                await api.wait_sent(CHAT, before + 1, within=10)
+            if "callback_query" in body:
+                await api.wait_for(lambda calls: any(
+                    c.method == "answerCallbackQuery" for c in calls), within=10)
+            # A repeated update id changes nothing.
+            sent = len(api.sent(CHAT))
+            assert await bot.post(update) == 200
+            assert len(api.sent(CHAT)) == sent
+        assert not errors.records, [r.getMessage() for r in errors.records]
+        assert not api.unexpected, api.unexpected
+    finally:
+        logging.getLogger().removeHandler(errors)
