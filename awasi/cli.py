@@ -170,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_plugins() -> None:
-    for module in ("awasi.demo", "awasi.identity.cli", "services.oversight.cli", "awasi.catalog.cli",
-                   "services.intake.cli", "services.router.cli"):
+    for module in ("awasi.demo", "awasi.identity.cli", "services.oversight.cli",
+                   "awasi.catalog.cli", "services.intake.cli", "services.router.cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:

@@ -131,19 +131,18 @@ def setting_names() -> list[str]:
     return [env_name(f.name) for f in fields(Settings)]
 
 
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True,
+          "0": False, "false": False, "no": False, "off": False}
+
+
 def _parse(var: str, raw: str, kind: type, name: str) -> Any:
-    try:
-        if kind is bool:
-            lowered = raw.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        if kind is int:
-            return int(raw)
-        if kind is float:
-            return float(raw)
+    if kind is bool:
+        if raw.strip().lower() not in _BOOLS:
+            raise SettingsError(f"{var} must be true or false, got {raw!r}")
+        return _BOOLS[raw.strip().lower()]
+    if kind not in (int, float):
         return raw
+    try:
+        return kind(raw)
     except ValueError as e:
         raise SettingsError(f"{var} must be a {kind.__name__}, got {raw!r}") from e

@@ -88,7 +88,7 @@ async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
         await p.close()
 
 
-async def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1) -> Any:
+async def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1) -> Any:  # noqa: ASYNC109
     deadline = time.monotonic() + timeout
     while True:
         value = await predicate()

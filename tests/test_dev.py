@@ -55,7 +55,8 @@ def test_awasi_dev_starts_everything_and_stops_leaving_nothing(tmp_root: Path) -
     time.sleep(0.5)
     leftovers = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert not leftovers, f"processes left behind: {leftovers}"
-    assert not psutil.pid_exists(postgres_pid) or psutil.Process(postgres_pid).status() == psutil.STATUS_ZOMBIE
+    assert (not psutil.pid_exists(postgres_pid)
+            or psutil.Process(postgres_pid).status() == psutil.STATUS_ZOMBIE)
     # The database is kept between runs.
     assert (data_dir / "pg" / "PG_VERSION").exists()
 

@@ -17,8 +17,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from awasi.settings import Settings
-from tests.support.botapi import BotApi, BotClient, bot_settings, running_bot, running_botapi
-from tests.support.botapi import TOKEN
+from tests.support.botapi import TOKEN, BotApi, BotClient, bot_settings, running_bot, running_botapi
 
 CHAT = 424242
 USER = {"id": CHAT, "is_bot": False, "first_name": "Uji", "language_code": "id"}

@@ -16,7 +16,6 @@ import re
 import zlib
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
 
 import asyncpg
 

@@ -1,7 +1,8 @@
 """The idempotent consumer.
 
 For each event: validate it (invalid -> dead-letter topic with the reason); in a
-database transaction (one per chunk of a partition's records, a savepoint per event) record ``(consumer, event_id)`` in ``<schema>.processed_events``
+database transaction (one per chunk of a partition's records, a savepoint per
+event) record ``(consumer, event_id)`` in ``<schema>.processed_events``
 and apply the handler's effect (no row inserted means the event was applied before:
 skip it); commit the Kafka offset only after that transaction committed. A crash
 anywhere therefore redelivers at most what was not yet committed, and the dedupe
@@ -20,7 +21,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition

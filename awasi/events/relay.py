@@ -150,7 +150,8 @@ class OutboxRelay:
         )
         # Consumers' dedupe records must outlive every event that may be replayed.
         await self.pool.execute(
-            f'DELETE FROM "{self.schema}".processed_events WHERE processed_at < now() - $1::interval',
+            f'DELETE FROM "{self.schema}".processed_events'
+            " WHERE processed_at < now() - $1::interval",
             self.retention * 2,
         )
         return int(result.split()[-1])

@@ -131,11 +131,12 @@ def _metrics_middleware(registry: CollectorRegistry) -> Any:
         status = 500
         try:
             response = await handler(request)
-            status = response.status
-            return response
         except web.HTTPException as e:
             status = e.status
             raise
+        else:
+            status = response.status
+            return response
         finally:
             requests.labels(request.method, name, str(status)).inc()
             latency.labels(request.method, name).observe(time.perf_counter() - start)

@@ -40,7 +40,7 @@ async def read_json(request: web.Request) -> Any:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as e:
         raise PayloadTooLarge("Request body is too large",
-                              details={"max_bytes": e.max_size if hasattr(e, "max_size") else None}) from e
+                              details={"max_bytes": getattr(e, "max_size", None)}) from e
     if not raw:
         raise BadRequest("Request body is empty; send a JSON object", code="bad_json")
     try:
@@ -52,6 +52,6 @@ async def read_json(request: web.Request) -> Any:
 async def parse_json(request: web.Request, model: type[M]) -> M:
     data = await read_json(request)
     if not isinstance(data, dict):
-        raise ValidationFailed("The body must be a JSON object",
-                               details={"fields": [{"field": "(body)", "message": "expected an object", "type": "dict_type"}]})
+        raise ValidationFailed("The body must be a JSON object", details={"fields": [
+            {"field": "(body)", "message": "expected an object", "type": "dict_type"}]})
     return validate(model, data)

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 
 async def read_topic(
     bootstrap: str, topic: str, *, until: Callable[[list[dict[str, Any]]], bool],
-    timeout: float = 20.0,
+    timeout: float = 20.0,  # noqa: ASYNC109 - a deadline for the whole read
 ) -> list[dict[str, Any]]:
     """Read ``topic`` from the beginning until ``until(messages)`` holds; return the
     decoded JSON values (with ``_key`` and ``_headers`` added). Raises TimeoutError."""

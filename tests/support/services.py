@@ -67,10 +67,11 @@ class ServiceProcess:
         env.update(self.extra_env or {})
         self.process = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "awasi", "serve", self.name], env=env,
-            stdout=subprocess.DEVNULL, stderr=None if os.environ.get("AWASI_TEST_LOGS") else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=None if os.environ.get("AWASI_TEST_LOGS") else subprocess.DEVNULL,
         )
 
-    async def wait_healthy(self, timeout: float = 30.0) -> None:
+    async def wait_healthy(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
