@@ -97,7 +97,9 @@ class EmbeddedBroker:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(5)
+                # Tansu waits for its clients to leave before exiting on SIGTERM; its
+                # storage is memory, so there is nothing to flush: do not wait long.
+                self.process.wait(0.5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)

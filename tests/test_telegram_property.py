@@ -94,13 +94,18 @@ class _Errors(logging.Handler):
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+        # The bot's and intake's own errors; not a client library's complaint about a
+        # broker another test already stopped.
+        if record.name.startswith(("services.", "awasi.", "telegram")):
+            self.records.append(record)
 
 
 _update_ids = iter(range(5_000_000, 10**9))
 
 
 @pytest.mark.slow
+# A failing example's repr includes the stand-in's whole call log: long, but wanted.
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
 @given(sequence=st.lists(updates(), min_size=1, max_size=10))
 @hsettings(max_examples=30, deadline=None,
            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
