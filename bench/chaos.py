@@ -32,7 +32,8 @@ async def main_async(complaints: int, concurrency: int) -> int:
         name = await cluster.create_database()
         try:
             report = await run_chaos(cluster.dsn(name), broker, complaints=complaints,
-                                     concurrency=concurrency, converge_timeout_s=600)
+                                     concurrency=concurrency, converge_timeout_s=600,
+                                     bot_complaints=complaints // 50)
         except AssertionError as e:
             print(f"INVARIANT BROKEN: {e}")
             return 1

@@ -1,4 +1,5 @@
-"""Chaos harness: complaints through intake while intake, router and oversight are
+"""Chaos harness: complaints through intake (the JSON API and, with ``bot_complaints``,
+the Telegram bot's webhook against a local Bot API stand-in) while intake, router and oversight are
 SIGKILLed and restarted at random moments and the broker is stopped and restarted;
 then every store is checked. Used by ``tests/test_chaos.py`` (a CI-sized run) and
 ``bench/chaos.py`` (a longer one).
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
+import re
 import time
 import uuid
 from collections import Counter
@@ -53,6 +56,7 @@ class Outcome:
 class ChaosReport:
     submitted: int = 0
     accepted: int = 0
+    bot_accepted: int = 0
     failed: int = 0
     retried: int = 0
     kills: Counter[str] = field(default_factory=Counter)
@@ -62,7 +66,8 @@ class ChaosReport:
 
     def lines(self) -> list[str]:
         out = [
-            f"complaints submitted {self.submitted}, accepted (201) {self.accepted}, "
+            f"complaints submitted {self.submitted}, accepted {self.accepted} "
+            f"(of which through the bot {self.bot_accepted}), "
             f"failed {self.failed}, requests retried {self.retried}",
             f"SIGKILLs {dict(self.kills)}, broker outages {self.broker_restarts}, "
             f"{self.seconds:.1f} s",
@@ -74,14 +79,18 @@ class ChaosReport:
 class Cluster:
     """The three services as real processes on fixed ports, and a restartable broker."""
 
-    def __init__(self, database_url: str, broker: EmbeddedBroker) -> None:
+    def __init__(self, database_url: str, broker: EmbeddedBroker,
+                 bot_api_url: str | None = None) -> None:
         self.database_url = database_url
         self.broker = broker
-        self.procs = {
-            name: ServiceProcess(name, database_url, broker.bootstrap,
-                                 extra_env={"AWASI_RATE_LIMIT_PER_MINUTE": "1000000"})
-            for name in SERVICES
-        }
+        env = {"AWASI_RATE_LIMIT_PER_MINUTE": "1000000"}
+        self.procs = {name: ServiceProcess(name, database_url, broker.bootstrap,
+                                           extra_env=dict(env)) for name in SERVICES}
+        if bot_api_url:
+            self.procs["intake"].extra_env.update({  # type: ignore[union-attr]
+                "AWASI_TELEGRAM_TOKEN": BOT_TOKEN, "AWASI_TELEGRAM_API_URL": bot_api_url,
+                "AWASI_TELEGRAM_WEBHOOK_SECRET": BOT_SECRET,
+                "AWASI_TELEGRAM_MODE": "webhook"})
 
     @property
     def intake_url(self) -> str:
@@ -161,16 +170,121 @@ async def submit_one(session: aiohttp.ClientSession, url: str, i: int,
     return outcome
 
 
+BOT_TOKEN = "777000:chaos-token-for-the-stand-in"
+BOT_SECRET = "chaos-webhook-secret-0123456789"
+CODE = re.compile(r"\b[A-Z]{3}-[0-9A-Z]{4}-[0-9A-Z]{4}\b")
+_update_ids = itertools.count(1)
+_chat_ids = itertools.count(7_000_000)
+
+
+def _update(chat: int, *, text: str | None = None, data: str | None = None) -> dict[str, Any]:
+    user = {"id": chat, "is_bot": False, "first_name": "Warga", "language_code": "id"}
+    private = {"id": chat, "type": "private", "first_name": "Warga"}
+    if data is not None:
+        return {"update_id": next(_update_ids), "callback_query": {
+            "id": f"cq{next(_update_ids)}", "from": user, "chat_instance": "ci", "data": data,
+            "message": {"message_id": 1, "date": int(time.time()), "chat": private,
+                        "text": "..."}}}
+    assert text is not None
+    message: dict[str, Any] = {"message_id": next(_update_ids), "date": int(time.time()),
+                               "chat": private, "from": user, "text": text}
+    if text.startswith("/"):
+        message["entities"] = [{"type": "bot_command", "offset": 0,
+                                "length": len(text.split()[0])}]
+    return {"update_id": next(_update_ids), "message": message}
+
+
+async def bot_report(session: aiohttp.ClientSession, url: str, api: Any, i: int,
+                     report: ChaosReport) -> Outcome:
+    """Report one complaint through the bot's webhook, as a citizen would: a fresh chat
+    per attempt; a step whose answer does not come (intake was killed) means starting
+    over in a new chat. Returns the tracking code the bot gave, if any."""
+    region, category, text = SAMPLES[i % len(SAMPLES)]
+    steps: list[tuple[dict[str, str], Any]] = [
+        ({"text": "/lapor"}, lambda c: f"r:{region}" in [d for _, d in c.buttons]),
+        ({"data": f"r:{region}"}, lambda c: f"c:{category}" in [d for _, d in c.buttons]),
+        ({"data": f"c:{category}"}, lambda c: True),
+        ({"text": f"{text} (laporan bot #{i})"},
+         lambda c: "skip" in [d for _, d in c.buttons]),
+        ({"data": "skip"}, lambda c: "done" in [d for _, d in c.buttons]),
+        ({"data": "done"}, lambda c: "pv:anonymous" in [d for _, d in c.buttons]),
+        ({"data": "pv:anonymous"}, lambda c: "ok" in [d for _, d in c.buttons]),
+        ({"data": "ok"}, lambda c: CODE.search(c.text) is not None),
+    ]
+    outcome = Outcome(key=f"bot-{i}")
+    for attempt in range(30):
+        outcome.attempts = attempt + 1
+        chat = next(_chat_ids)
+        last = None
+        for what, expected in steps:
+            update = _update(chat, **what)
+            before = len(api.sent(chat))
+            if not await _post_update(session, url, update):
+                break
+            try:
+                sent = await api.wait_sent(chat, before + 1, within=6.0)
+            except (AssertionError, TimeoutError):
+                break  # the answer never came: start over in a new chat
+            last = sent[-1]
+            if not expected(last):
+                break
+        else:
+            assert last is not None
+            match = CODE.search(last.text)
+            assert match is not None
+            outcome.tracking_code = match.group(0)
+            outcome.error = None
+            return outcome
+        report.retried += 1
+        await asyncio.sleep(0.3)
+    outcome.error = "the bot never gave a tracking code"
+    return outcome
+
+
+async def _post_update(session: aiohttp.ClientSession, url: str, update: dict[str, Any]) -> bool:
+    """POST to the webhook until intake takes it (it may be down or starting)."""
+    for _ in range(100):
+        try:
+            async with session.post(f"{url}/telegram/webhook", json=update,
+                                    headers={"X-Telegram-Bot-Api-Secret-Token": BOT_SECRET},
+                                    timeout=aiohttp.ClientTimeout(total=10)) as r:
+                if r.status == 200:
+                    return True
+        except (aiohttp.ClientError, TimeoutError):
+            pass
+        await asyncio.sleep(0.2)
+    return False
+
+
 async def run_chaos(database_url: str, broker: EmbeddedBroker, *, complaints: int,
                     concurrency: int = 24, kill_every_s: tuple[float, float] = (1.0, 3.0),
-                    broker_every: int = 4, seed: int = 7,
+                    broker_every: int = 4, seed: int = 7, bot_complaints: int = 0,
                     converge_timeout_s: float = 180.0) -> ChaosReport:
     """Drive ``complaints`` through intake under chaos, then converge and check.
 
     Raises ``AssertionError`` naming the first broken invariant."""
+    async with contextlib.AsyncExitStack() as stack:
+        api = None
+        if bot_complaints:
+            from tests.support.botapi import running_botapi
+
+            api = await stack.enter_async_context(running_botapi(BOT_TOKEN))
+        report = await _run_chaos(database_url, broker, api, complaints=complaints,
+                                  concurrency=concurrency, kill_every_s=kill_every_s,
+                                  broker_every=broker_every, seed=seed,
+                                  bot_complaints=bot_complaints,
+                                  converge_timeout_s=converge_timeout_s)
+        if api is not None:
+            api.assert_clean()  # the bot called no Bot API method the stand-in does not know
+        return report
+
+
+async def _run_chaos(database_url: str, broker: EmbeddedBroker, api: Any, *, complaints: int,
+                     concurrency: int, kill_every_s: tuple[float, float], broker_every: int,
+                     seed: int, bot_complaints: int, converge_timeout_s: float) -> ChaosReport:
     rng = random.Random(seed)
     report = ChaosReport()
-    cluster = Cluster(database_url, broker)
+    cluster = Cluster(database_url, broker, api.url if api is not None else None)
     pool = await create_pool(database_url, min_size=1, max_size=4)
     started = time.monotonic()
     try:
@@ -187,7 +301,19 @@ async def run_chaos(database_url: str, broker: EmbeddedBroker, *, complaints: in
                     outcomes.append(await submit_one(session, cluster.intake_url, i, rng,
                                                      report))
 
+            bot_queue: asyncio.Queue[int] = asyncio.Queue()
+            for i in range(bot_complaints):
+                bot_queue.put_nowait(i)
+
+            async def bot_worker() -> None:
+                while not bot_queue.empty():
+                    i = bot_queue.get_nowait()
+                    outcome = await bot_report(session, cluster.intake_url, api, i, report)
+                    outcomes.append(outcome)
+                    report.bot_accepted += bool(outcome.tracking_code)
+
             workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
+            workers += [asyncio.ensure_future(bot_worker()) for _ in range(4 if api else 0)]
             restarts: list[asyncio.Task[None]] = []
             round_no = 0
             while not all(w.done() for w in workers):
@@ -245,7 +371,8 @@ async def converge(pool: asyncpg.Pool, report: ChaosReport, accepted: list[Outco
     stored = {r["tracking_code"]: r["id"] for r in rows}
     missing = [c for c in codes if c not in stored]
     assert not missing, f"{len(missing)} accepted complaints are not in intake: {missing[:5]}"
-    wrong_id = [o for o in accepted if stored[o.tracking_code] != o.complaint_id]
+    wrong_id = [o for o in accepted
+                if o.complaint_id and stored[o.tracking_code] != o.complaint_id]
     assert not wrong_id, "a receipt names another complaint"
     keys = await pool.fetchval("SELECT count(*) FROM intake.idempotency_keys")
     assert len(stored) == keys, (
