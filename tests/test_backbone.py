@@ -25,7 +25,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from awasi.db import create_pool
-from awasi.embedded import EmbeddedBroker
+from awasi.embedded import EmbeddedBroker, _die_with_parent
 from awasi.events.envelope import Envelope
 from awasi.events.payloads import ProbePing
 from awasi.settings import Settings
@@ -48,6 +48,7 @@ class Proc:
         self.p = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "tests.support.probe", role, name], env=env,
             stderr=None if os.environ.get("AWASI_TEST_LOGS") else subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no orphans if pytest dies
         )
 
     def alive(self) -> bool:

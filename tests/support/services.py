@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from awasi.embedded import free_port
+from awasi.embedded import _die_with_parent, free_port
 from awasi.settings import Settings
 from tests.support.stack import process_env
 
@@ -69,6 +69,8 @@ class ServiceProcess:
             [sys.executable, "-m", "awasi", "serve", self.name], env=env,
             stdout=subprocess.DEVNULL,
             stderr=None if os.environ.get("AWASI_TEST_LOGS") else subprocess.DEVNULL,
+            # Dies with the test session, even when that is killed: no orphans.
+            preexec_fn=_die_with_parent,  # noqa: PLW1509
         )
 
     async def wait_healthy(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
