@@ -13,10 +13,10 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from awasi.cli import SERVICES
 from awasi.embedded import EmbeddedStack, _die_with_parent
 from awasi.settings import Settings
 
-SERVICES = ("intake", "router", "oversight")
 DATABASE = "awasi"
 
 

@@ -27,13 +27,9 @@ from awasi.events.consumer import IdempotentConsumer  # noqa: E402
 from awasi.events.kafka import make_consumer, make_producer  # noqa: E402
 from awasi.events.relay import OutboxRelay  # noqa: E402
 from awasi.settings import Settings  # noqa: E402
+from bench.stats import pct  # noqa: E402
 from tests.support import probe  # noqa: E402
 from tests.support.stack import TEST_SETTINGS  # noqa: E402
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p / 100 * len(values)))]
 
 
 async def raw_kafka(bootstrap: str, n: int) -> tuple[float, list[float]]:

@@ -44,6 +44,8 @@ from awasi.events.envelope import Envelope  # noqa: E402
 from awasi.events.payloads import ComplaintSubmitted  # noqa: E402
 from awasi.identity import add_user  # noqa: E402
 from awasi.settings import DEMO_CATALOG  # noqa: E402
+from bench.stats import pct  # noqa: E402
+from tests.support.services import wait_ready  # noqa: E402
 
 PASSWORD = "bench-password-1"
 # (region, category, description): category rules and a keyword rule, four agencies.
@@ -53,27 +55,6 @@ MIX = [
     ("MDN", "lainnya", "Tumpukan sampah di pasar sudah tiga hari tidak diangkut."),
     ("SRG", "jalan-rusak", "Jalan menuju pelabuhan rusak parah setelah hujan."),
 ]
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
-
-
-async def wait_ready(url: str, proc: subprocess.Popen[bytes], within: float = 90) -> None:
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{url} exited with {proc.returncode}")
-            try:
-                async with session.get(f"{url}/readyz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise TimeoutError(f"{url} not ready")
 
 
 class Run:
@@ -228,7 +209,7 @@ async def main(args: argparse.Namespace) -> None:
         intake = f"http://127.0.0.1:{ports['intake']}"
         router = f"http://127.0.0.1:{ports['router']}"
         for name, proc in zip(services, procs, strict=True):
-            await wait_ready(intake if name == "intake" else router, proc)
+            await wait_ready(intake if name == "intake" else router, proc, 90)
         tokens: dict[str, str] = {}
         async with aiohttp.ClientSession() as session:
             for agency in set(expected.values()):

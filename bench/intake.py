@@ -34,7 +34,9 @@ from awasi.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_runtime_dir,
 from awasi.events import topics  # noqa: E402
 from awasi.events.envelope import Envelope  # noqa: E402
 from awasi.events.payloads import ComplaintSubmitted  # noqa: E402
+from bench.stats import pct  # noqa: E402
 from services.intake.app import SCHEMA, migrations  # noqa: E402
+from tests.support.services import wait_ready  # noqa: E402
 
 BODY = {
     "region": "MDN", "category": "jalan-rusak", "title": "Jalan berlubang",
@@ -42,11 +44,6 @@ BODY = {
     "location": {"lat": 3.59, "lon": 98.67, "address": "Jl. Gatot Subroto"},
     "reporter": {"name": "Budi", "phone": "+62 811 222 3333"}, "privacy": "confidential",
 }
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
 
 
 async def raw_limit(dsn: str, concurrency: int, duration: float) -> tuple[int, list[float]]:
@@ -114,22 +111,6 @@ async def service_run(url: str, concurrency: int, duration: float) -> tuple[int,
     return ok, failed, latencies
 
 
-async def wait_ready(url: str, proc: subprocess.Popen[bytes], within: float = 60) -> None:
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"intake exited with {proc.returncode}")
-            try:
-                async with session.get(f"{url}/readyz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise TimeoutError("intake not ready")
-
-
 async def main(args: argparse.Namespace) -> None:
     ensure_runtime_dir()
     root = Path(tempfile.mkdtemp(prefix="awb-", dir="/tmp"))
@@ -159,7 +140,7 @@ async def main(args: argparse.Namespace) -> None:
         proc = subprocess.Popen([sys.executable, "-m", "awasi", "serve", "intake"], env=env,  # noqa: S603, ASYNC220
                                 stdout=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
-        await wait_ready(url, proc)
+        await wait_ready(url, proc, 60, name="intake")
         await service_run(url, args.concurrency, 2.0)  # warm-up
         await conn.execute("TRUNCATE intake.outbox, intake.complaints CASCADE")
         ok, failed, svc_lat = await service_run(url, args.concurrency, args.duration)

@@ -27,11 +27,10 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from awasi.cli import SERVICES
 from awasi.db import create_pool
 from awasi.embedded import EmbeddedBroker
 from tests.support.services import ServiceProcess
-
-SERVICES = ("intake", "router", "oversight")
 
 SAMPLES = [
     ("MDN", "asn-pungli", "Petugas meminta uang tambahan untuk pengurusan surat di kelurahan."),

@@ -43,6 +43,27 @@ async def running_service(name: str, settings: Settings) -> AsyncIterator[TestCl
         yield client
 
 
+async def wait_ready(url: str, process: subprocess.Popen[bytes],
+                     timeout: float = 30.0,  # noqa: ASYNC109 - one deadline for the poll
+                     *, name: str | None = None) -> None:
+    """Poll ``{url}/readyz`` until it answers 200. Raises ``RuntimeError`` if the
+    process exits first, ``TimeoutError`` after ``timeout`` seconds."""
+    name = name or url
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}")
+            try:
+                async with session.get(f"{url}/readyz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"{name} not ready within {timeout}s")
+
+
 @dataclass
 class ServiceProcess:
     """``awasi serve NAME`` as a real process."""
@@ -74,20 +95,8 @@ class ServiceProcess:
         )
 
     async def wait_healthy(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as session:
-            while time.monotonic() < deadline:
-                assert self.process is not None
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited with {self.process.returncode}")
-                try:
-                    async with session.get(f"{self.url}/readyz") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise TimeoutError(f"{self.name} not ready within {timeout}s")
+        assert self.process is not None
+        await wait_ready(self.url, self.process, timeout, name=self.name)
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
