@@ -31,3 +31,14 @@ async def test_service_answers_health_ready_metrics_openapi(name: str, settings:
         body = await r.json()
         assert body["error"]["code"] == "not_found"
         assert set(body["error"]) == {"code", "message", "details"}
+
+
+async def test_json_bodies_with_nul_characters_are_refused_naming_the_field(
+        settings: Settings) -> None:
+    # PostgreSQL text cannot hold NUL: the web kit refuses it before any handler runs.
+    async with running_service("router", settings) as client:
+        r = await client.post("/api/v1/auth/login",
+                              json={"username": "a\x00b", "password": "whatever-123"})
+        assert r.status == 422
+        body = await r.json()
+        assert body["error"]["details"]["fields"][0]["field"] == "username"

@@ -44,9 +44,31 @@ async def read_json(request: web.Request) -> Any:
     if not raw:
         raise BadRequest("Request body is empty; send a JSON object", code="bad_json")
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BadRequest(f"Malformed JSON: {e}", code="bad_json") from e
+    # PostgreSQL text cannot hold NUL: refuse it here, naming the field, rather than
+    # fail at the database. (JSON can only carry NUL escaped, so the scan is rare.)
+    if b"\\u0000" in raw and (field := _nul_field(data, "")) is not None:
+        raise ValidationFailed(f"Invalid value for '{field}'", details={"fields": [
+            {"field": field, "message": "must not contain NUL characters",
+             "type": "string_nul"}]})
+    return data
+
+
+def _nul_field(value: Any, path: str) -> str | None:
+    """The dotted path of the first string (or key) holding a NUL character."""
+    if isinstance(value, str):
+        return (path or "(body)") if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else (
+        enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        sub = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return sub
+        if (found := _nul_field(item, sub)) is not None:
+            return found
+    return None
 
 
 async def parse_json(request: web.Request, model: type[M]) -> M:
