@@ -42,3 +42,14 @@ async def test_json_bodies_with_nul_characters_are_refused_naming_the_field(
         assert r.status == 422
         body = await r.json()
         assert body["error"]["details"]["fields"][0]["field"] == "username"
+
+
+async def test_form_bodies_with_nul_characters_are_refused_naming_the_field(
+        settings: Settings) -> None:
+    # The same for forms (here Open311's, which speaks the spec's error format).
+    async with running_service("intake", settings) as client:
+        r = await client.post("/open311/v2/requests.json", data={
+            "service_code": "sampah", "jurisdiction_id": "MDN", "lat": "3.5", "long": "98.6",
+            "description": "Sampah menumpuk \x00 di jalan sejak lama sekali."})
+        assert r.status == 400
+        assert "description" in (await r.json())[0]["description"]

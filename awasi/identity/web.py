@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from awasi.identity.errors import InvalidCredentials, LoginThrottled
 from awasi.identity.store import TOKEN_TTL, User, authenticate, hash_token, login, logout
 from awasi.web import keys
-from awasi.web.body import parse_json
+from awasi.web.body import parse_json, read_form
 from awasi.web.errors import Forbidden, RateLimited, Unauthorized
 
 SESSION_COOKIE = "awasi_session"
@@ -107,7 +107,7 @@ async def require_user(request: web.Request, roles: Iterable[str] | None = None)
         if presented is None and request.content_type in (
             "application/x-www-form-urlencoded", "multipart/form-data"
         ):
-            form = await request.post()
+            form = await read_form(request)
             value = form.get(CSRF_FIELD)
             presented = value if isinstance(value, str) else None
         secret = request.app[keys.SETTINGS].secret_key

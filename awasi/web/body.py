@@ -6,6 +6,7 @@ import json
 from typing import Any, TypeVar
 
 from aiohttp import web
+from multidict import MultiDictProxy
 from pydantic import BaseModel, ValidationError
 
 from awasi.web.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -31,29 +32,69 @@ def validate(model: type[M], data: Any) -> M:
         raise ValidationFailed(f"Invalid value for '{first}'", details={"fields": details}) from e
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request's JSON body; 415 if not JSON, 400 if malformed, 413 if too large."""
+async def read_json_object(request: web.Request, *,
+                           max_bytes: int | None = None) -> tuple[dict[str, Any], bytes]:
+    """The request's JSON object and its raw bytes. 415 if not JSON, 413 above
+    ``max_bytes`` (default: the app's ``client_max_size``), 400 if empty or malformed,
+    422 if not an object or if a string holds a NUL character."""
     ctype = request.content_type
     if ctype not in ("application/json", "") and not ctype.endswith("+json"):
         raise UnsupportedMediaType("Send the body as application/json")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge as e:
-        raise PayloadTooLarge("Request body is too large",
-                              details={"max_bytes": getattr(e, "max_size", None)}) from e
+    raw = await _read_limited(request, max_bytes)
     if not raw:
         raise BadRequest("Request body is empty; send a JSON object", code="bad_json")
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BadRequest(f"Malformed JSON: {e}", code="bad_json") from e
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object", details={"fields": [
+            {"field": "(body)", "message": "expected an object", "type": "dict_type"}]})
     # PostgreSQL text cannot hold NUL: refuse it here, naming the field, rather than
     # fail at the database. (JSON can only carry NUL escaped, so the scan is rare.)
-    if b"\\u0000" in raw and (field := _nul_field(data, "")) is not None:
+    if b"\\u0000" in raw:
+        _refuse_nul(_nul_field(data, ""))
+    return data, raw
+
+
+async def _read_limited(request: web.Request, max_bytes: int | None) -> bytes:
+    if max_bytes is None:
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge as e:
+            raise PayloadTooLarge("Request body is too large",
+                                  details={"max_bytes": getattr(e, "max_size", None)}) from e
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLarge("Request body is too large", details={"max_bytes": max_bytes})
+    raw = await request.content.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge("Request body is too large", details={"max_bytes": max_bytes})
+    return raw
+
+
+async def parse_json(request: web.Request, model: type[M]) -> M:
+    data, _ = await read_json_object(request)
+    return validate(model, data)
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[str | web.FileField]:
+    """The form body (urlencoded or multipart); 400 if it cannot be parsed (e.g. a
+    multipart body without a boundary), 422 naming the field if a value holds NUL."""
+    try:
+        form = await request.post()
+    except ValueError as e:
+        raise BadRequest(f"Malformed form body: {e}", code="bad_form") from e
+    for key, value in form.items():
+        if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+            _refuse_nul(key.replace("\x00", "") or "(body)")
+    return form
+
+
+def _refuse_nul(field: str | None) -> None:
+    if field is not None:
         raise ValidationFailed(f"Invalid value for '{field}'", details={"fields": [
             {"field": field, "message": "must not contain NUL characters",
              "type": "string_nul"}]})
-    return data
 
 
 def _nul_field(value: Any, path: str) -> str | None:
@@ -69,11 +110,3 @@ def _nul_field(value: Any, path: str) -> str | None:
         if (found := _nul_field(item, sub)) is not None:
             return found
     return None
-
-
-async def parse_json(request: web.Request, model: type[M]) -> M:
-    data = await read_json(request)
-    if not isinstance(data, dict):
-        raise ValidationFailed("The body must be a JSON object", details={"fields": [
-            {"field": "(body)", "message": "expected an object", "type": "dict_type"}]})
-    return validate(model, data)

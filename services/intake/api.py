@@ -13,14 +13,12 @@ from pydantic import BaseModel
 
 from awasi import signing
 from awasi.web import keys
-from awasi.web.body import validate
+from awasi.web.body import read_json_object, validate
 from awasi.web.errors import (
     BadRequest,
     Forbidden,
     NotFound,
     PayloadTooLarge,
-    UnsupportedMediaType,
-    ValidationFailed,
 )
 from services.intake import db, domain, photos
 from services.intake import keys as ikeys
@@ -120,37 +118,10 @@ class ReporterOut(BaseModel):
 # --- bodies ------------------------------------------------------------------------------
 
 async def read_json_limited(request: web.Request) -> tuple[Any, bytes]:
-    """The JSON body and its raw bytes; 413 above ``max_request_bytes``, 415 if not
-    JSON, 400 if malformed."""
-    settings = request.app[keys.SETTINGS]
-    limit = settings.max_request_bytes
-    ctype = request.content_type
-    if ctype not in ("application/json", "") and not ctype.endswith("+json"):
-        raise UnsupportedMediaType("Send the body as application/json")
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge("Request body is too large", details={"max_bytes": limit})
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise PayloadTooLarge("Request body is too large", details={"max_bytes": limit})
-    if not raw:
-        raise BadRequest("Request body is empty; send a JSON object", code="bad_json")
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BadRequest(f"Malformed JSON: {e}", code="bad_json") from e
-    if not isinstance(data, dict):
-        raise ValidationFailed("The body must be a JSON object", details={"fields": [
-            {"field": "(body)", "message": "expected an object", "type": "dict_type"}]})
-    return data, raw
-
-
-async def read_form(request: web.Request) -> Any:
-    """The form body (urlencoded or multipart); 400 if it cannot be parsed (e.g. a
-    multipart body without a boundary)."""
-    try:
-        return await request.post()
-    except ValueError as e:
-        raise BadRequest(f"Malformed form body: {e}", code="bad_form") from e
+    """The JSON object and its raw bytes, capped at ``max_request_bytes`` (the app's
+    own cap is the larger upload size, for multipart photos)."""
+    limit = request.app[keys.SETTINGS].max_request_bytes
+    return await read_json_object(request, max_bytes=limit)
 
 
 async def read_multipart_complaint(request: web.Request) -> tuple[Any, bytes, list[photos.Photo]]:

@@ -33,10 +33,11 @@ from pydantic import ValidationError
 from awasi.catalog import Catalog
 from awasi.events.payloads import Location
 from awasi.web import keys
+from awasi.web.body import read_form
 from awasi.web.errors import ApiError, RateLimited
 from services.intake import domain
 from services.intake import keys as ikeys
-from services.intake.api import read_form, submit
+from services.intake.api import submit
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-23T00:00:00Z"

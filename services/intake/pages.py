@@ -31,11 +31,11 @@ from multidict import MultiDictProxy
 
 from awasi import i18n, signing
 from awasi.web import keys
-from awasi.web.body import validate
+from awasi.web.body import read_form, validate
 from awasi.web.errors import ApiError, Forbidden, RateLimited, ValidationFailed
 from services.intake import domain, photos
 from services.intake import keys as ikeys
-from services.intake.api import read_form, submit
+from services.intake.api import submit
 from services.intake.errors import IdempotencyKeyReused, UnknownComplaint
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -21,6 +21,7 @@ from awasi import i18n
 from awasi.identity import InvalidCredentials, LoginThrottled, User, csrf_token, login
 from awasi.identity.web import SESSION_COOKIE, client_address, require_user, set_session_cookie
 from awasi.web import keys as web_keys
+from awasi.web.body import read_form
 from awasi.web.errors import ApiError, Forbidden, Unauthorized
 from services.oversight import keys, panel, stats
 
@@ -150,7 +151,7 @@ async def login_page(request: web.Request) -> web.Response:
 
 async def login_submit(request: web.Request) -> web.Response:
     _ = request.app[keys.MESSAGES].gettext
-    form = await request.post()
+    form = await read_form(request)
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     target = str(form.get("next") or "/panel")
     if not target.startswith("/panel"):
@@ -203,7 +204,7 @@ async def case_action(request: web.Request) -> web.Response:
         return user
     code = request.match_info["tracking_code"]
     action = request.match_info["action"]
-    form = await request.post()
+    form = await read_form(request)
     pool = request.app[web_keys.POOL]
     now = request.app[keys.CLOCK].now()
     try:

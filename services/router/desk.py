@@ -35,7 +35,7 @@ from awasi.identity.web import (
 )
 from awasi.signing import sign
 from awasi.web import keys
-from awasi.web.body import validate
+from awasi.web.body import read_form, validate
 from awasi.web.errors import ApiError, Forbidden, Unauthorized
 from services.router import api, db, domain
 from services.router.keys import CATALOG, CLOCK, HTTP, MESSAGES
@@ -176,7 +176,7 @@ def _login_form(request: web.Request, error: str | None, status: int) -> web.Res
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     presented = str(form.get(CSRF_FIELD, ""))
     gettext = request.app[MESSAGES].gettext
@@ -324,7 +324,7 @@ async def _render_ticket(request: web.Request, user: User, row: asyncpg.Record,
 async def ticket_action(request: web.Request) -> web.StreamResponse:
     user = await require_user(request, api.AGENCY_ROLES)  # checks the CSRF token too
     action = request.path.rsplit("/", 1)[-1]
-    form = await request.post()
+    form = await read_form(request)
     fields = {k: str(v) for k, v in form.items() if k != CSRF_FIELD}
     catalog = request.app[CATALOG]
     ticket_id = request.match_info["id"]
@@ -378,7 +378,7 @@ async def triage_page(request: web.Request) -> web.StreamResponse:
 @page
 async def triage_route(request: web.Request) -> web.StreamResponse:
     user = await require_user(request, ("triage",))
-    form = await request.post()
+    form = await read_form(request)
     body = validate(api.RouteBody, {"agency": str(form.get("agency", ""))})
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():
         await domain.route_by_hand(conn, request.app[CATALOG], user,
