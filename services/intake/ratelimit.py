@@ -1,5 +1,5 @@
 """Per-IP rate limit on submissions (``AWASI_RATE_LIMIT_PER_MINUTE``), with the
-``limits`` package's moving window in memory: each process counts its own clients,
+``limits`` package's sliding window counter in memory: each process counts its own clients,
 so with N processes behind a balancer the effective limit is up to N times higher
 (a shared storage such as Redis would fix that; not needed at a city's volume)."""
 
@@ -11,7 +11,7 @@ import time
 from aiohttp import web
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from awasi.web.errors import RateLimited
 
@@ -21,8 +21,10 @@ class SubmissionLimiter:
         self.item = RateLimitItemPerMinute(max(1, per_minute))
         # The synchronous storage: counting in memory takes microseconds, while the
         # asyncio variant hands every expiry sweep to a thread (a tenth of intake's
-        # CPU under load, measured with py-spy).
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        # CPU under load, measured with py-spy). The sliding window counter keeps two
+        # counters per address; the moving window kept one timestamp per hit and
+        # inserted at the head of that list, O(limit) per request under a flood.
+        self.limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
 
     async def retry_after(self, request: web.Request) -> int | None:
         """Count one submission from the request's client; None if allowed, else the
