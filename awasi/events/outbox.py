@@ -16,11 +16,14 @@ async def add_to_outbox(
     """
     if not conn.is_in_transaction():
         raise RuntimeError("add_to_outbox must run inside the state change's transaction")
-    await conn.executemany(
+    if not envelopes:
+        return
+    # One statement for the lot (arrays, one per column): the ids, and so the
+    # publication order, follow the order of ``envelopes``.
+    await conn.execute(
         f'INSERT INTO "{schema}".outbox (event_id, topic, key, event_type, envelope)'
-        " VALUES ($1, $2, $3, $4, $5::jsonb)",
-        [
-            (e.event_id, topic, e.complaint_id, e.type, e.model_dump(mode="json"))
-            for e in envelopes
-        ],
+        " SELECT e, $2, k, t, v FROM unnest($1::uuid[], $3::text[], $4::text[], $5::jsonb[])"
+        " WITH ORDINALITY AS u(e, k, t, v, n) ORDER BY n",
+        [e.event_id for e in envelopes], topic, [e.complaint_id for e in envelopes],
+        [e.type for e in envelopes], [e.model_dump(mode="json") for e in envelopes],
     )
