@@ -22,26 +22,37 @@ COMPLAINT_TYPES = (
 )
 
 
-def _unnest(types: str) -> str:
-    """``SELECT * FROM unnest($1::t1, $2::t2, ...)`` for a comma-separated type list."""
-    casts = ", ".join(f"${i}::{t.strip()}" for i, t in enumerate(types.split(","), 1))
+def _unnest(types: str, first: int = 1) -> str:
+    """``SELECT * FROM unnest($1::t1, $2::t2, ...)`` for a comma-separated type list,
+    numbering the parameters from ``first``."""
+    casts = ", ".join(f"${i}::{t.strip()}" for i, t in enumerate(types.split(","), first))
     return f"SELECT * FROM unnest({casts})"
 
 
-# Rows go in as one array per column: one statement per batch instead of one
-# execution per row (a group commit writes up to 128 complaints at once).
-async def insert_complaints(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert complaint rows (tuples in ``COMPLAINT_COLUMNS`` order)."""
-    if rows:
-        await conn.execute(f"INSERT INTO intake.complaints ({COMPLAINT_COLUMNS}) "
-                           + _unnest(COMPLAINT_TYPES), *zip(*rows, strict=True))
+# Rows go in as one array per column, so a group commit of up to 128 complaints is
+# one statement rather than one execution per row and table.
+INSERT_SUBMISSIONS = (
+    f"WITH c AS (INSERT INTO intake.complaints ({COMPLAINT_COLUMNS}) {_unnest(COMPLAINT_TYPES)}"
+    "  RETURNING id, submitted_at, channel),"
+    " r AS (INSERT INTO intake.reporters (complaint_id, name, phone, email)"
+    f"  {_unnest('uuid[], text[], text[], text[]', 18)})"
+    " INSERT INTO intake.timeline (complaint_id, at, kind, data)"
+    " SELECT id, submitted_at, 'submitted', jsonb_build_object('channel', channel) FROM c"
+)
 
 
-async def insert_reporters(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert ``(complaint_id, name, phone, email)`` rows."""
-    if rows:
-        await conn.execute("INSERT INTO intake.reporters (complaint_id, name, phone, email) "
-                           + _unnest("uuid[], text[], text[], text[]"), *zip(*rows, strict=True))
+async def insert_submissions(conn: asyncpg.Connection, complaints: Sequence[tuple[Any, ...]],
+                             reporters: Sequence[tuple[Any, ...]]) -> None:
+    """Insert new complaints (tuples in ``COMPLAINT_COLUMNS`` order), their reporters'
+    contacts (``(complaint_id, name, phone, email)``, none for anonymous reports) and
+    the ``submitted`` entry of each timeline."""
+    if complaints:
+        await conn.execute(INSERT_SUBMISSIONS, *_columns(complaints, 17),
+                           *_columns(reporters, 4))
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[Sequence[Any]]:
+    return list(zip(*rows, strict=True)) if rows else [[] for _ in range(width)]
 
 
 async def insert_photos(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -310,15 +310,12 @@ def prepare(catalog: Catalog, settings: Settings, cmd: SubmitCommand,
 async def store(conn: asyncpg.Connection, items: Sequence[Prepared]) -> None:
     """Write prepared submissions and their ``complaint.submitted`` events; call inside
     one transaction (several submissions may share it: see ``batch.py``)."""
-    await db.insert_complaints(conn, [p.complaint_row() for p in items])
-    await db.insert_reporters(conn, [
+    await db.insert_submissions(conn, [p.complaint_row() for p in items], [
         (p.complaint_id, p.cmd.reporter.name, p.cmd.reporter.phone, p.cmd.reporter.email)
         for p in items if p.cmd.reporter is not None])
     await db.insert_photos(conn, [
         (pid, p.complaint_id, photo.content_type, photo.data)
         for p in items for pid, photo in zip(p.photo_ids, p.cmd.photos, strict=True)])
-    await db.add_timeline(conn, [(p.complaint_id, p.now, "submitted",
-                                  {"channel": p.cmd.channel}) for p in items])
     await add_to_outbox(conn, SCHEMA, topics.INTAKE, *(p.envelope() for p in items))
 
 
