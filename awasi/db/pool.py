@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import asyncpg
+
+from awasi import jsoncodec
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb in and out as Python objects, everywhere.
     await conn.set_type_codec(
-        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        "jsonb", encoder=jsoncodec.dumps, decoder=jsoncodec.loads, schema="pg_catalog"
     )
     await conn.set_type_codec(
-        "json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        "json", encoder=jsoncodec.dumps, decoder=jsoncodec.loads, schema="pg_catalog"
     )
 
 

@@ -18,7 +18,6 @@ topic with the reason and the partition moves on.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -27,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import CollectorRegistry, Counter
 
-from awasi import faults
+from awasi import faults, jsoncodec
 from awasi.db.errors import is_transient
 from awasi.events import topics
 from awasi.events.envelope import Envelope, InvalidEvent
@@ -201,7 +200,7 @@ class IdempotentConsumer:
         }
         try:
             await self.producer.send_and_wait(
-                topics.DEAD_LETTER, json.dumps(body).encode(), key=record.key,
+                topics.DEAD_LETTER, jsoncodec.dumps_bytes(body), key=record.key,
                 headers=[("reason", reason[:500].encode())],
             )
         except KafkaError as e:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import zlib
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from awasi import faults
+from awasi import faults, jsoncodec
 
 log = logging.getLogger(__name__)
 
@@ -169,4 +168,4 @@ async def replay(pool: asyncpg.Pool, schema: str, since: datetime) -> int:
 
 
 def _encode(envelope: Any) -> bytes:
-    return json.dumps(envelope, separators=(",", ":")).encode()
+    return jsoncodec.dumps_bytes(envelope)

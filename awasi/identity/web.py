@@ -17,6 +17,7 @@ from awasi.identity.store import TOKEN_TTL, User, authenticate, hash_token, logi
 from awasi.web import keys
 from awasi.web.body import parse_json, read_form
 from awasi.web.errors import Forbidden, RateLimited, Unauthorized
+from awasi.web.responses import json_response
 
 SESSION_COOKIE = "awasi_session"
 CSRF_FIELD = "csrf_token"
@@ -144,7 +145,7 @@ async def login_handler(request: web.Request) -> web.Response:
                           headers={"Retry-After": str(e.retry_after)}) from e
     except InvalidCredentials as e:
         raise Unauthorized("Wrong username or password") from e
-    response = web.json_response({"token": token, "user": user.to_json()})
+    response = json_response({"token": token, "user": user.to_json()})
     set_session_cookie(request, response, token)
     return response
 
@@ -154,14 +155,14 @@ async def logout_handler(request: web.Request) -> web.Response:
     token = _bearer(request) or session_token(request)
     if token:
         await logout(request.app[keys.POOL], token)
-    response = web.json_response({"ok": True})
+    response = json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
 
 
 async def me_handler(request: web.Request) -> web.Response:
     user = await require_user(request)
-    return web.json_response(user.to_json())
+    return json_response(user.to_json())
 
 
 def add_auth_routes(app: web.Application) -> None:

@@ -33,6 +33,7 @@ from awasi.settings import Settings
 from awasi.web import keys
 from awasi.web.errors import error_middleware
 from awasi.web.openapi import OpenApi
+from awasi.web.responses import json_response
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def create_base_app(
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "service": request.app[keys.SERVICE]})
+    return json_response({"status": "ok", "service": request.app[keys.SERVICE]})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -109,7 +110,7 @@ async def readyz(request: web.Request) -> web.Response:
                 ok = False
     if app[keys.SHUTTING_DOWN]:
         checks["shutdown"] = "in progress"
-    return web.json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
+    return json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

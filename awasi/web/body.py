@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from aiohttp import web
 from multidict import MultiDictProxy
 from pydantic import BaseModel, ValidationError
 
+from awasi import jsoncodec
 from awasi.web.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
@@ -44,8 +44,8 @@ async def read_json_object(request: web.Request, *,
     if not raw:
         raise BadRequest("Request body is empty; send a JSON object", code="bad_json")
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        data = jsoncodec.loads(raw)
+    except jsoncodec.JSONDecodeError as e:
         raise BadRequest(f"Malformed JSON: {e}", code="bad_json") from e
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object", details={"fields": [

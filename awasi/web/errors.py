@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from awasi.web.responses import json_response
+
 log = logging.getLogger(__name__)
 
 
@@ -73,7 +75,7 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 def error_response(err: ApiError) -> web.Response:
-    return web.json_response(
+    return json_response(
         error_body(err.code, err.message, err.details), status=err.status, headers=err.headers
     )
 
@@ -107,12 +109,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = _HTTP_CODES.get(e.status, "http_error")
         message = e.reason if e.text is None or e.text.startswith(f"{e.status}:") else e.text
-        return web.json_response(
+        return json_response(
             error_body(code, message or e.reason), status=e.status,
             headers={k: v for k, v in e.headers.items() if k.lower() in ("allow", "retry-after")},
         )
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
-        return web.json_response(
+        return json_response(
             error_body("internal_error", "Internal error; it has been logged."), status=500
         )

@@ -12,6 +12,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from awasi.web.responses import json_response
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -93,4 +95,4 @@ class OpenApi:
         self.doc["paths"].setdefault(clean, {})[method.lower()] = op
 
     async def handler(self, request: web.Request) -> web.Response:
-        return web.json_response(self.doc)
+        return json_response(self.doc)

@@ -20,6 +20,7 @@ from awasi.web.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from awasi.web.responses import json_response
 from services.intake import db, domain, photos
 from services.intake import keys as ikeys
 from services.intake.errors import field_error
@@ -224,7 +225,7 @@ async def create_complaint(request: web.Request) -> web.Response:
         idempotency_key=key, request_hash=request_hash if key else None,
     )
     receipt = await submit(request.app, cmd)
-    return web.json_response(receipt.model_dump(mode="json"), status=201,
+    return json_response(receipt.model_dump(mode="json"), status=201,
                              headers={"Location": receipt.status_url})
 
 
@@ -232,7 +233,7 @@ async def complaint_status(request: web.Request) -> web.Response:
     """``GET /api/v1/complaints/{tracking_code}``: the public status and timeline."""
     status = await domain.public_status(request.app[keys.POOL], request.app[ikeys.CATALOG],
                                         request.match_info["tracking_code"])
-    return web.json_response(status, headers={"Cache-Control": "no-store"})
+    return json_response(status, headers={"Cache-Control": "no-store"})
 
 
 async def complaint_feedback(request: web.Request) -> web.Response:
@@ -241,7 +242,7 @@ async def complaint_feedback(request: web.Request) -> web.Response:
     body = validate(domain.FeedbackIn, data)
     result = await domain.give_feedback(request.app[keys.POOL], request.app[ikeys.CATALOG],
                                         request.match_info["tracking_code"], body)
-    return web.json_response(result)
+    return json_response(result)
 
 
 async def complaint_info(request: web.Request) -> web.Response:
@@ -251,7 +252,7 @@ async def complaint_info(request: web.Request) -> web.Response:
     added = [photos.decode_base64_photo(ph.data, f"photos.{i}") for i, ph in enumerate(body.photos)]
     result = await domain.add_info(request.app[keys.POOL], request.match_info["tracking_code"],
                                    body, added)
-    return web.json_response(result)
+    return json_response(result)
 
 
 async def complaint_withdraw(request: web.Request) -> web.Response:
@@ -260,12 +261,12 @@ async def complaint_withdraw(request: web.Request) -> web.Response:
     body = validate(domain.WithdrawIn, data)
     result = await domain.withdraw(request.app[keys.POOL], request.match_info["tracking_code"],
                                    body)
-    return web.json_response(result)
+    return json_response(result)
 
 
 async def list_regions(request: web.Request) -> web.Response:
     catalog = request.app[ikeys.CATALOG]
-    return web.json_response([
+    return json_response([
         {"code": r.code, "name": r.name, "timezone": r.timezone}
         for r in catalog.regions.values()])
 
@@ -281,7 +282,7 @@ async def list_categories(request: web.Request) -> web.Response:
         raise field_error("region", f"unknown region {region!r}", "unknown_code")
     else:
         cats = catalog.categories_for(region)
-    return web.json_response([{"code": c.code, "name_id": c.name_id, "name_en": c.name_en,
+    return json_response([{"code": c.code, "name_id": c.name_id, "name_en": c.name_en,
                                "group": c.group} for c in cats])
 
 
@@ -305,7 +306,7 @@ async def reporter_contact(request: web.Request) -> web.Response:
     row = await db.reporter(request.app[keys.POOL], cid)
     if row is None or row["privacy"] != "named":
         raise NotFound("No contact to give")
-    return web.json_response({"name": row["name"], "phone": row["phone"], "email": row["email"]},
+    return json_response({"name": row["name"], "phone": row["phone"], "email": row["email"]},
                              headers={"Cache-Control": "no-store"})
 
 

@@ -35,6 +35,7 @@ from awasi.events.payloads import Location
 from awasi.web import keys
 from awasi.web.body import read_form
 from awasi.web.errors import ApiError, RateLimited
+from awasi.web.responses import json_response
 from services.intake import domain
 from services.intake import keys as ikeys
 from services.intake.api import submit
@@ -74,7 +75,7 @@ def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
 def render(fmt: str, root: str, item: str | None, data: Any, status: int = 200) -> web.Response:
     """JSON as is; XML as ``<root><item>...</item></root>`` (UTF-8 with declaration)."""
     if fmt == "json":
-        return web.json_response(data, status=status)
+        return json_response(data, status=status)
     top = ET.Element(root)
     if item is None:
         for k, v in data.items():

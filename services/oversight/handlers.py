@@ -10,6 +10,7 @@ from aiohttp import web
 from awasi.identity import User, require_user
 from awasi.web import keys as web_keys
 from awasi.web.body import parse_json
+from awasi.web.responses import json_response
 from services.oversight import chain, keys, panel, stats
 
 PANEL_ROLES = ("panel",)
@@ -28,21 +29,21 @@ async def get_review_queue(request: web.Request) -> web.Response:
     await panel_member(request)
     async with request.app[web_keys.POOL].acquire() as conn:
         items = await panel.review_queue(conn, _now(request))
-    return web.json_response({"items": items, "count": len(items)})
+    return json_response({"items": items, "count": len(items)})
 
 
 async def post_claim(request: web.Request) -> web.Response:
     user = await panel_member(request)
     out = await panel.claim(request.app[web_keys.POOL], request.match_info["tracking_code"],
                             user.username, _now(request))
-    return web.json_response(out)
+    return json_response(out)
 
 
 async def get_timeline(request: web.Request) -> web.Response:
     await panel_member(request)
     async with request.app[web_keys.POOL].acquire() as conn:
         out = await panel.timeline(conn, request.match_info["tracking_code"], _now(request))
-    return web.json_response(out)
+    return json_response(out)
 
 
 async def post_finding(request: web.Request) -> web.Response:
@@ -51,7 +52,7 @@ async def post_finding(request: web.Request) -> web.Response:
     out = await panel.record_finding(request.app[web_keys.POOL],
                                      request.match_info["tracking_code"], body,
                                      user.username, _now(request))
-    return web.json_response(out, status=201)
+    return json_response(out, status=201)
 
 
 async def post_reopen(request: web.Request) -> web.Response:
@@ -59,13 +60,13 @@ async def post_reopen(request: web.Request) -> web.Response:
     body = await parse_json(request, panel.ReopenIn)
     out = await panel.reopen(request.app[web_keys.POOL], request.match_info["tracking_code"],
                              body, user.username, _now(request))
-    return web.json_response(out, status=202)
+    return json_response(out, status=202)
 
 
 async def get_audit_verify(request: web.Request) -> web.Response:
     async with request.app[web_keys.POOL].acquire() as conn:
         verdict = await chain.verify(conn)
-    return web.json_response(verdict.to_json())
+    return json_response(verdict.to_json())
 
 
 async def current_stats(request: web.Request) -> stats.Stats:
@@ -75,7 +76,7 @@ async def current_stats(request: web.Request) -> stats.Stats:
 
 async def get_stats(request: web.Request) -> web.Response:
     s = await current_stats(request)
-    return web.json_response(s.to_json())
+    return json_response(s.to_json())
 
 
 async def get_stats_csv(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from awasi.identity import User, require_user
 from awasi.web import keys
 from awasi.web.body import parse_json, validate
+from awasi.web.responses import json_response
 from services.router import db, domain
 from services.router.keys import CATALOG, CLOCK
 
@@ -169,7 +170,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     now = request.app[CLOCK]()
     rows = await db.list_tickets(request.app[keys.POOL], now, _query(request).filters(),
                                  agency=user.agency)
-    return web.json_response({"tickets": [ticket_json(r, now) for r in rows],
+    return json_response({"tickets": [ticket_json(r, now) for r in rows],
                               "count": len(rows)})
 
 
@@ -179,7 +180,7 @@ async def get_ticket(request: web.Request) -> web.Response:
     row = await db.get_for_agency(pool, request.match_info["id"], user.agency)
     body = ticket_json(row, request.app[CLOCK]())
     body["timeline"] = timeline_json(await db.timeline(pool, row["id"]))
-    return web.json_response(body)
+    return json_response(body)
 
 
 Page = Callable[[web.Request], Awaitable[web.Response]]
@@ -194,7 +195,7 @@ def _action(name: str, model: type[BaseModel] | None, act: Action,
         now = request.app[CLOCK]()
         async with request.app[keys.POOL].acquire() as conn, conn.transaction():
             row = await act(conn, user, request.match_info["id"], now, body)
-        return web.json_response(ticket_json(row, now))
+        return json_response(ticket_json(row, now))
 
     handler.__name__ = name
     return handler
@@ -258,7 +259,7 @@ def add_routes(app: web.Application) -> None:
         q = _query(request).filters()
         rows = await db.list_tickets(request.app[keys.POOL], now, q, triage=True,
                                      triage_region=user.region)
-        return web.json_response({"tickets": [ticket_json(x, now) for x in rows],
+        return json_response({"tickets": [ticket_json(x, now) for x in rows],
                                   "count": len(rows)})
 
     api.add(r, "GET", "/api/v1/triage", triage_queue, tags=["triage"], secured=True,

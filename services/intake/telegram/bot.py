@@ -32,6 +32,7 @@ from awasi.settings import Settings
 from awasi.web import keys
 from awasi.web.app import background
 from awasi.web.errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable
+from awasi.web.responses import json_response
 from services.intake import keys as ikeys
 from services.intake.telegram.conversation import Conversation
 from services.intake.telegram.metrics import BotMetrics
@@ -156,6 +157,6 @@ async def webhook(request: web.Request) -> web.Response:
         # again and again, holding up the chat's later updates. Log it and move on.
         log.warning("unreadable telegram update dropped", exc_info=True,
                     extra={"update_id": data["update_id"]})
-        return web.json_response({"ok": True, "ignored": True})
+        return json_response({"ok": True, "ignored": True})
     await application.update_queue.put(update)
-    return web.json_response({"ok": True})
+    return json_response({"ok": True})
