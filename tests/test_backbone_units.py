@@ -1,5 +1,5 @@
 """Backbone pieces on their own: settings, envelope validation, migrations, replay,
-retention, transient retries, JSON logs."""
+retention, transient retries, a poison event inside a chunk, JSON logs."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ from awasi import jsonlog
 from awasi.cli import main as awasi_main
 from awasi.db import Migration, TransientDatabaseError, create_pool, migrate_schema
 from awasi.db.migrate import MigrationError
-from awasi.events.consumer import IdempotentConsumer
+from awasi.events.consumer import IdempotentConsumer, PoisonEvent
 from awasi.events.envelope import Envelope, InvalidEvent
+from awasi.events.kafka import make_producer
 from awasi.events.payloads import ProbePing, registered_types
 from awasi.events.relay import replay
 from awasi.settings import Settings, SettingsError, setting_names
 from tests.support import probe
+from tests.support.kafka import read_topic
 
 
 def test_settings_parse_and_name_the_bad_variable() -> None:
@@ -154,6 +156,47 @@ async def test_transient_errors_are_retried_then_applied_once(database_url: str)
         # A failed attempt left nothing behind: the dedupe row rolled back with it.
         assert await pool.fetchval("SELECT count(*) FROM probe.processed_events") == 1
     finally:
+        await pool.close()
+
+
+async def test_poison_event_in_a_chunk_is_dead_lettered_alone(
+    database_url: str, settings: Settings
+) -> None:
+    """The fast path (one transaction, no savepoints) rolls back on the poison event;
+    the chunk runs again isolated: the others apply once (a repeat within the chunk
+    too), the poison one goes to the dead-letter topic and leaves nothing behind."""
+    await probe.migrate(database_url)
+    await probe.ensure_probe_topic(settings)
+    pool = await create_pool(database_url, min_size=1, max_size=2)
+    producer = make_producer(settings)
+    await producer.start()
+    marker = uuid.uuid4().hex
+    real = probe.handler_for("c1")
+
+    async def picky(conn: asyncpg.Connection, env: Envelope) -> None:
+        await real(conn, env)  # its effect must roll back with the poison
+        if env.payload["seq"] == 902:
+            raise PoisonEvent(f"seq 902 is poison {marker}")
+
+    try:
+        consumer = IdempotentConsumer(name="probe", schema="probe", pool=pool,
+                                      consumer=None, producer=producer,  # type: ignore[arg-type]
+                                      handler=picky, retry_backoff_s=0.01)
+        first, poison, last = (Envelope.build(ProbePing(seq=n), complaint_id="c",
+                                              producer="probe") for n in (901, 902, 903))
+        chunk = [_FakeRecord(e.to_bytes()) for e in (first, first, poison, last)]
+        assert await consumer._process_chunk(chunk) is True  # noqa: SLF001
+        rows = await pool.fetch("SELECT seq, times FROM probe.effects WHERE seq > 900")
+        assert {r["seq"]: r["times"] for r in rows} == {901: 1, 903: 1}
+        assert await pool.fetchval(
+            "SELECT count(*) FROM probe.processed_events WHERE event_id = $1",
+            poison.event_id) == 0
+        dead = await read_topic(settings.require_kafka(), "awasi.deadletter.v1",
+                                until=lambda m: any(marker in d["reason"] for d in m))
+        assert [d["reason"] for d in dead if marker in d["reason"]] == [
+            f"probe: seq 902 is poison {marker}"]
+    finally:
+        await producer.stop()
         await pool.close()
 
 

@@ -1,10 +1,13 @@
 """The idempotent consumer.
 
 For each event: validate it (invalid -> dead-letter topic with the reason); in a
-database transaction (one per chunk of a partition's records, a savepoint per
-event) record ``(consumer, event_id)`` in ``<schema>.processed_events``
-and apply the handler's effect (no row inserted means the event was applied before:
-skip it); commit the Kafka offset only after that transaction committed. A crash
+database transaction (one per chunk of a partition's records) record ``(consumer,
+event_id)`` in ``<schema>.processed_events`` and apply the handler's effect (no row
+inserted means the event was applied before: skip it); commit the Kafka offset only
+after that transaction committed. A chunk first runs without savepoints, recording
+all its event ids in one statement (round trips are most of a consumer's latency);
+if a handler fails for good, the chunk is rolled back and run again with a savepoint
+per event, so the poison event is dead-lettered alone. A crash
 anywhere therefore redelivers at most what was not yet committed, and the dedupe
 record absorbs the repeat.
 
@@ -39,6 +42,10 @@ Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
 
 class PoisonEvent(Exception):
     """Raised by a handler for an event it can never apply (goes to the dead-letter topic)."""
+
+
+class _HandlerFailed(Exception):
+    """A handler failed for good on the fast path; the chunk is run again isolated."""
 
 
 class ConsumerMetrics:
@@ -117,11 +124,19 @@ class IdempotentConsumer:
         its own savepoint (a poison event rolls back alone). True when every record is
         done with (applied, skipped as a repeat, or dead-lettered); False when
         transient errors outlasted the retries."""
+        isolate = False
         for attempt in range(self.max_retries + 1):
             try:
-                dead, applied, repeats = await self._apply_chunk(records)
+                if isolate:
+                    dead, applied, repeats = await self._apply_isolated(records)
+                else:
+                    dead, applied, repeats = await self._apply_together(records)
             except asyncio.CancelledError:
                 raise
+            except _HandlerFailed:
+                # Rolled back: run the chunk again, each event in its own savepoint.
+                isolate = True
+                continue
             except Exception as e:
                 if not is_transient(e):
                     if len(records) > 1:
@@ -148,9 +163,49 @@ class IdempotentConsumer:
             return True
         return False
 
-    async def _apply_chunk(
+    async def _apply_together(
         self, records: list[ConsumerRecord[bytes, bytes]]
     ) -> tuple[list[tuple[ConsumerRecord[bytes, bytes], str]], int, int]:
+        """The fast path: one transaction, the dedupe records in one statement, no
+        savepoints. A handler's permanent failure rolls it all back (``_HandlerFailed``)."""
+        dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+        todo: list[Envelope] = []
+        for record in records:
+            try:
+                envelope = Envelope.from_bytes(record.value)
+            except InvalidEvent as e:
+                dead.append((record, e.reason))
+                continue
+            if self.accepts(envelope):
+                todo.append(envelope)
+        applied = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            if todo:
+                new = set(await conn.fetchval(
+                    f'WITH i AS (INSERT INTO "{self.schema}".processed_events'
+                    " (consumer, event_id) SELECT $1, unnest($2::uuid[])"
+                    " ON CONFLICT DO NOTHING RETURNING event_id)"
+                    " SELECT coalesce(array_agg(event_id), '{}') FROM i",
+                    self.name, [e.event_id for e in todo]))
+                for envelope in todo:
+                    if envelope.event_id not in new:
+                        continue  # applied before (or twice in this chunk): a redelivery
+                    new.discard(envelope.event_id)
+                    with event_context(envelope.complaint_id, str(envelope.event_id)):
+                        try:
+                            await self.handler(conn, envelope)
+                        except Exception as e:
+                            if is_transient(e):
+                                raise
+                            raise _HandlerFailed from e
+                    applied += 1
+        return dead, applied, len(todo) - applied
+
+    async def _apply_isolated(
+        self, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> tuple[list[tuple[ConsumerRecord[bytes, bytes], str]], int, int]:
+        """The careful path: a savepoint per event, so a poison event rolls back alone
+        and is dead-lettered while the others commit."""
         dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         applied = repeats = 0
         async with self.pool.acquire() as conn, conn.transaction():
