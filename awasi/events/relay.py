@@ -80,8 +80,10 @@ class OutboxRelay:
                 )
             await asyncio.gather(*futures)
             faults.point("relay.after_publish")
+            # clock_timestamp(): when the broker acknowledged, not when the batch began.
             await conn.execute(
-                f'UPDATE "{self.schema}".outbox SET sent_at = now() WHERE id = ANY($1::bigint[])',
+                f'UPDATE "{self.schema}".outbox SET sent_at = clock_timestamp()'
+                " WHERE id = ANY($1::bigint[])",
                 [r["id"] for r in rows],
             )
         if self.metrics:
