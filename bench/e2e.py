@@ -64,6 +64,7 @@ class Run:
         self.failed = 0
         self.stop = False
         self.post_latencies: list[float] = []  # intake's answer to the POST
+        self.wall: dict[str, float] = {}  # tracking code -> time.time() when sent
 
 
 async def poller(session: aiohttp.ClientSession, router: str, token: str, run: Run,
@@ -97,6 +98,7 @@ async def submit_http(session: aiohttp.ClientSession, intake: str, i: int, run: 
                       expected: dict[int, str]) -> None:
     region, category, text = MIX[i % len(MIX)]
     t0 = time.perf_counter()
+    wall = time.time()
     async with session.post(f"{intake}/api/v1/complaints", json={
         "region": region, "category": category, "description": text,
         "privacy": "confidential", "reporter": {"name": "Warga Bench"},
@@ -107,6 +109,7 @@ async def submit_http(session: aiohttp.ClientSession, intake: str, i: int, run: 
         code = (await r.json())["tracking_code"]
     run.post_latencies.append(time.perf_counter() - t0)
     run.sent[code] = (t0, expected[i % len(MIX)])
+    run.wall[code] = wall
 
 
 async def submit_direct(producer: AIOKafkaProducer, i: int, run: Run,
@@ -164,6 +167,38 @@ async def drive(args: argparse.Namespace, intake: str, router: str, bootstrap: s
             await producer.stop()
     args.offset = next(counter)
     return run
+
+
+async def print_stages(dsn: str, run: Run) -> None:
+    """Where the time goes, from the timestamps the services keep: intake's outbox row
+    (created at the start of the group commit, sent when the broker acknowledged) and
+    the router's ticket (created at the start of the routing transaction)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT c.tracking_code, extract(epoch FROM o.created_at) AS stored,"
+            " extract(epoch FROM o.sent_at) AS published,"
+            " extract(epoch FROM t.created_at) AS routed"
+            " FROM intake.complaints c"
+            " JOIN intake.outbox o ON o.key = c.id::text AND o.event_type = 'complaint.submitted'"
+            " JOIN router.tickets t ON t.complaint_id = c.id::text")
+    finally:
+        await conn.close()
+    stages: dict[str, list[float]] = {
+        "sent -> intake's transaction": [], "-> published (relay, broker ack)": [],
+        "-> router's transaction (fetch)": [], "-> seen in the queue (commit, read)": []}
+    for r in rows:
+        code = r["tracking_code"]
+        if code not in run.wall or code not in run.seen:
+            continue
+        sent = run.wall[code]
+        seen = sent + run.seen[code][0] - run.sent[code][0]
+        points = [sent, float(r["stored"]), float(r["published"]), float(r["routed"]), seen]
+        for values, a, b in zip(stages.values(), points, points[1:], strict=False):
+            values.append(b - a)
+    for name, values in stages.items():
+        print(f"  {name:<38} p50 {pct(values, 50) * 1000:6.1f} ms"
+              f"  p99 {pct(values, 99) * 1000:6.1f} ms")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -245,6 +280,7 @@ async def main(args: argparse.Namespace) -> None:
             post = run.post_latencies
             print(f"of which intake's POST answered (201, committed): p50 "
                   f"{pct(post, 50) * 1000:.1f} ms  p99 {pct(post, 99) * 1000:.1f} ms")
+            await print_stages(dsn, run)
     finally:
         for proc in procs:
             if proc.poll() is None:
