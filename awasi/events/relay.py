@@ -59,16 +59,17 @@ class OutboxRelay:
         """Publish up to one batch; return how many rows were published (0 if idle or
         another process holds the relay lock). Raises on broker or database errors."""
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_key):
-                return 0
             # Rows are published in id order. A transaction that took a lower id may
             # commit after a higher one and so be published after it; events of one
             # complaint are written under that complaint's row lock, so their ids
-            # follow their commit order and their order on the topic holds.
+            # follow their commit order and their order on the topic holds. The lock
+            # is taken in the same statement (one round trip less per batch): no rows
+            # come back unless this process holds it.
             rows = await conn.fetch(
-                f'SELECT id, topic, key, envelope FROM "{self.schema}".outbox'
-                " WHERE sent_at IS NULL ORDER BY id LIMIT $1",
-                self.batch_size,
+                f'WITH relay AS (SELECT pg_try_advisory_xact_lock($2) AS holder)'
+                f' SELECT id, topic, key, envelope FROM "{self.schema}".outbox, relay'
+                " WHERE relay.holder AND sent_at IS NULL ORDER BY id LIMIT $1",
+                self.batch_size, self._lock_key,
             )
             if not rows:
                 return 0
