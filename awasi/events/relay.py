@@ -99,6 +99,10 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         try:
             while True:
+                # Cleared before the batch is read, so a NOTIFY that arrives while it
+                # is published is kept and wakes the next round at once (cleared after,
+                # it was lost and its rows waited for the next commit or the poll).
+                self._wake.clear()
                 try:
                     n = await self.publish_batch()
                     backoff = 0.1
@@ -117,7 +121,6 @@ class OutboxRelay:
                     continue
                 if n >= self.batch_size:
                     continue
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
         finally:
