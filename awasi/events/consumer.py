@@ -163,13 +163,13 @@ class IdempotentConsumer:
             return True
         return False
 
-    async def _apply_together(
-        self, records: list[ConsumerRecord[bytes, bytes]]
-    ) -> tuple[list[tuple[ConsumerRecord[bytes, bytes], str]], int, int]:
-        """The fast path: one transaction, the dedupe records in one statement, no
-        savepoints. A handler's permanent failure rolls it all back (``_HandlerFailed``)."""
+    def _decode(self, records: list[ConsumerRecord[bytes, bytes]]) -> tuple[
+            list[tuple[ConsumerRecord[bytes, bytes], str]],
+            list[tuple[ConsumerRecord[bytes, bytes], Envelope]]]:
+        """Split records into invalid ones (with the reason, for the dead-letter topic)
+        and the valid envelopes this consumer accepts, in order."""
         dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
-        todo: list[Envelope] = []
+        todo: list[tuple[ConsumerRecord[bytes, bytes], Envelope]] = []
         for record in records:
             try:
                 envelope = Envelope.from_bytes(record.value)
@@ -177,7 +177,15 @@ class IdempotentConsumer:
                 dead.append((record, e.reason))
                 continue
             if self.accepts(envelope):
-                todo.append(envelope)
+                todo.append((record, envelope))
+        return dead, todo
+
+    async def _apply_together(
+        self, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> tuple[list[tuple[ConsumerRecord[bytes, bytes], str]], int, int]:
+        """The fast path: one transaction, the dedupe records in one statement, no
+        savepoints. A handler's permanent failure rolls it all back (``_HandlerFailed``)."""
+        dead, todo = self._decode(records)
         applied = 0
         async with self.pool.acquire() as conn, conn.transaction():
             if todo:
@@ -186,8 +194,8 @@ class IdempotentConsumer:
                     " (consumer, event_id) SELECT $1, unnest($2::uuid[])"
                     " ON CONFLICT DO NOTHING RETURNING event_id)"
                     " SELECT coalesce(array_agg(event_id), '{}') FROM i",
-                    self.name, [e.event_id for e in todo]))
-                for envelope in todo:
+                    self.name, [e.event_id for _, e in todo]))
+                for _, envelope in todo:
                     if envelope.event_id not in new:
                         continue  # applied before (or twice in this chunk): a redelivery
                     new.discard(envelope.event_id)
@@ -206,17 +214,10 @@ class IdempotentConsumer:
     ) -> tuple[list[tuple[ConsumerRecord[bytes, bytes], str]], int, int]:
         """The careful path: a savepoint per event, so a poison event rolls back alone
         and is dead-lettered while the others commit."""
-        dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+        dead, todo = self._decode(records)
         applied = repeats = 0
         async with self.pool.acquire() as conn, conn.transaction():
-            for record in records:
-                try:
-                    envelope = Envelope.from_bytes(record.value)
-                except InvalidEvent as e:
-                    dead.append((record, e.reason))
-                    continue
-                if not self.accepts(envelope):
-                    continue
+            for record, envelope in todo:
                 with event_context(envelope.complaint_id, str(envelope.event_id)):
                     try:
                         async with conn.transaction():  # a savepoint
