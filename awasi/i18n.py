@@ -54,6 +54,18 @@ def from_accept_language(header: str | None) -> str | None:
     return None
 
 
+def negotiate(request: Any) -> tuple[str, bool]:
+    """A staff page's locale from an aiohttp request: ``?lang=``, then the cookie, then
+    ``Accept-Language``, else Indonesian. The flag says whether ``?lang=`` chose it
+    (the caller then remembers it in the cookie)."""
+    asked = normalize(request.query.get("lang"))
+    if asked:
+        return asked, True
+    return (normalize(request.cookies.get(COOKIE))
+            or from_accept_language(request.headers.get("Accept-Language"))
+            or DEFAULT), False
+
+
 class Catalogs:
     """Translations per locale from ``<folder>/<locale>.po`` files."""
 

@@ -35,19 +35,9 @@ ROW_HEIGHT = 26
 BAR_HEIGHT = 16
 
 
-def pick_locale(request: web.Request) -> tuple[str, bool]:
-    """The page's locale, and whether it came from ``?lang=`` (then remember it)."""
-    asked = i18n.normalize(request.query.get("lang"))
-    if asked:
-        return asked, True
-    return (i18n.normalize(request.cookies.get(i18n.COOKIE))
-            or i18n.from_accept_language(request.headers.get("Accept-Language"))
-            or i18n.DEFAULT), False
-
-
 def render(template: str, request: web.Request, context: dict[str, Any],
            status: int = 200) -> web.Response:
-    locale, remember = pick_locale(request)
+    locale, remember = i18n.negotiate(request)
     i18n.set_locale(locale)
     context = {"locale": locale, "path": request.path, **context}
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
@@ -97,7 +87,7 @@ def bar_chart(title: str, rows: list[dict[str, Any]], key: str, unit: str,
 
 async def dashboard(request: web.Request) -> web.Response:
     _ = request.app[keys.MESSAGES].gettext
-    locale, _remember = pick_locale(request)
+    locale, _remember = i18n.negotiate(request)
     i18n.set_locale(locale)
     pool = request.app[web_keys.POOL]
     async with pool.acquire() as conn:
@@ -157,7 +147,7 @@ async def login_submit(request: web.Request) -> web.Response:
     if not target.startswith("/panel"):
         target = "/panel"  # no open redirects
     settings = request.app[web_keys.SETTINGS]
-    i18n.set_locale(pick_locale(request)[0])
+    i18n.set_locale(i18n.negotiate(request)[0])
     try:
         user, token = await login(request.app[web_keys.POOL], username, password,
                                   client_address(request),

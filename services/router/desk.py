@@ -47,22 +47,11 @@ Page = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # --- locale -------------------------------------------------------------------------
 
-def negotiate_locale(request: web.Request) -> tuple[str, bool]:
-    """The page's locale: ``?lang=``, then the cookie, then Accept-Language, else
-    Indonesian. The flag says whether ``?lang=`` chose it (then it is remembered)."""
-    chosen = i18n.normalize(request.query.get("lang"))
-    if chosen:
-        return chosen, True
-    return (i18n.normalize(request.cookies.get(i18n.COOKIE))
-            or i18n.from_accept_language(request.headers.get("Accept-Language"))
-            or i18n.DEFAULT), False
-
-
 @web.middleware
 async def locale_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     if request.path.startswith("/api/"):
         return await handler(request)  # type: ignore[no-any-return]
-    locale, explicit = negotiate_locale(request)
+    locale, explicit = i18n.negotiate(request)
     i18n.set_locale(locale)  # this request's task only (a context variable)
     cookie = f"{i18n.COOKIE}={locale}; Max-Age={365 * 86400}; Path=/; SameSite=Lax"
     try:
