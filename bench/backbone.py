@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from awasi.db import create_pool  # noqa: E402
-from awasi.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_runtime_dir  # noqa: E402
+from awasi.embedded import EmbeddedStack  # noqa: E402
 from awasi.events.consumer import IdempotentConsumer  # noqa: E402
 from awasi.events.kafka import make_consumer, make_producer  # noqa: E402
 from awasi.events.relay import OutboxRelay  # noqa: E402
@@ -149,12 +149,10 @@ async def paced_latency(settings: Settings, rate: float, seconds: float) -> list
 
 
 async def main_async(n: int, writers: int) -> None:
-    ensure_runtime_dir()
     root = Path(tempfile.mkdtemp(prefix="awb-", dir="/tmp"))
-    pg = EmbeddedPostgres(root / "pg")
-    pg.start()
-    broker = EmbeddedBroker()
-    broker.start()
+    stack = EmbeddedStack(root)  # stops PostgreSQL again if the broker fails to start
+    stack.start()
+    pg, broker = stack.postgres, stack.broker
     try:
         settings = Settings.from_env({}, database_url=pg.uri("postgres"),
                                      kafka_bootstrap=broker.bootstrap,
@@ -164,8 +162,7 @@ async def main_async(n: int, writers: int) -> None:
         paced = await paced_latency(settings, 300, 10)
         ob_rate, ob_lat = await outbox_path(settings, n, writers)
     finally:
-        broker.stop()
-        pg.stop()
+        stack.stop()
     print(f"machine: {os.cpu_count()} cores, "
           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB")
     print(f"events: {n} (600-byte raw messages; probe envelopes), writers: {writers}")

@@ -14,18 +14,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from awasi.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_runtime_dir  # noqa: E402
+from awasi.embedded import EmbeddedStack  # noqa: E402
 from tests.support.chaos import run_chaos  # noqa: E402
 from tests.support.stack import PostgresCluster  # noqa: E402
 
 
 async def main_async(complaints: int, concurrency: int) -> int:
-    ensure_runtime_dir()
     root = Path(tempfile.mkdtemp(prefix="awx-", dir="/tmp"))
-    pg = EmbeddedPostgres(root / "pg")
-    pg.start()
-    broker = EmbeddedBroker()
-    broker.start()
+    stack = EmbeddedStack(root)  # stops PostgreSQL again if the broker fails to start
+    stack.start()
+    pg, broker = stack.postgres, stack.broker
     try:
         cluster = PostgresCluster(pg)
         await cluster.create_template()
@@ -41,8 +39,7 @@ async def main_async(complaints: int, concurrency: int) -> int:
         print(f"throughput under chaos: {report.accepted / report.seconds:.0f} complaints/s")
         return 0
     finally:
-        broker.stop()
-        pg.stop()
+        stack.stop()
 
 
 def main() -> None:

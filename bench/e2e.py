@@ -38,7 +38,7 @@ from aiokafka import AIOKafkaProducer  # noqa: E402
 from awasi.catalog import load_catalog  # noqa: E402
 from awasi.cli import migrate_all  # noqa: E402
 from awasi.db import create_pool  # noqa: E402
-from awasi.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_runtime_dir, free_port  # noqa: E402
+from awasi.embedded import EmbeddedStack, free_port  # noqa: E402
 from awasi.events import topics  # noqa: E402
 from awasi.events.envelope import Envelope  # noqa: E402
 from awasi.events.payloads import ComplaintSubmitted  # noqa: E402
@@ -202,12 +202,10 @@ async def print_stages(dsn: str, run: Run) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    ensure_runtime_dir()
     root = Path(tempfile.mkdtemp(prefix="awe-", dir="/tmp"))
-    pg = EmbeddedPostgres(root / "pg")
-    broker = EmbeddedBroker()
-    pg.start()
-    broker.start()
+    stack = EmbeddedStack(root)  # stops PostgreSQL again if the broker fails to start
+    stack.start()
+    pg, broker = stack.postgres, stack.broker
     procs: list[subprocess.Popen[bytes]] = []
     try:
         admin = await asyncpg.connect(pg.uri("postgres"))
@@ -289,8 +287,7 @@ async def main(args: argparse.Namespace) -> None:
                     proc.wait(15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        broker.stop()
-        pg.stop()
+        stack.stop()
         shutil.rmtree(root / "pg", ignore_errors=True)
 
 

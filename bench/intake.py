@@ -31,7 +31,7 @@ import asyncpg  # noqa: E402
 
 from awasi.db import create_pool, migrate_schema  # noqa: E402
 from awasi.db.pool import connect  # noqa: E402
-from awasi.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_runtime_dir, free_port  # noqa: E402
+from awasi.embedded import EmbeddedStack, free_port  # noqa: E402
 from awasi.events import topics  # noqa: E402
 from awasi.events.envelope import Envelope  # noqa: E402
 from awasi.events.payloads import ComplaintSubmitted  # noqa: E402
@@ -133,12 +133,10 @@ async def service_run(url: str, concurrency: int, duration: float) -> tuple[int,
 
 
 async def main(args: argparse.Namespace) -> None:
-    ensure_runtime_dir()
     root = Path(tempfile.mkdtemp(prefix="awb-", dir="/tmp"))
-    pg = EmbeddedPostgres(root / "pg")
-    broker = EmbeddedBroker()
-    pg.start()
-    broker.start()
+    stack = EmbeddedStack(root)  # stops PostgreSQL again if the broker fails to start
+    stack.start()
+    pg, broker = stack.postgres, stack.broker
     proc: subprocess.Popen[bytes] | None = None
     try:
         admin = await asyncpg.connect(pg.uri("postgres"))
@@ -206,8 +204,7 @@ async def main(args: argparse.Namespace) -> None:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        broker.stop()
-        pg.stop()
+        stack.stop()
 
 
 if __name__ == "__main__":
