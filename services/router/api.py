@@ -5,6 +5,8 @@ agency answers exactly as a ticket that does not exist (404)."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal
@@ -13,17 +15,19 @@ import asyncpg
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from awasi import jsoncodec
 from awasi.identity import User, require_user
 from awasi.web import keys
 from awasi.web.body import parse_json, validate
 from awasi.web.responses import json_response
 from services.router import db, domain
-from services.router.keys import CATALOG, CLOCK
+from services.router.keys import CATALOG, CLOCK, QUEUE_CHANGES
 
 AGENCY_ROLES = ("staff", "head")
 TRIAGE_ROLES = ("triage",)
 
 Text = Field(min_length=1, max_length=5000)
+MAX_WAIT_S = 30.0
 
 
 class _Body(BaseModel):
@@ -113,9 +117,11 @@ class ListQuery(BaseModel):
     sort: Literal["created", "-created", "deadline"] = "-created"
     limit: int = Field(default=50, ge=1, le=500)
     offset: int = Field(default=0, ge=0)
+    # Long-poll: with If-None-Match, wait up to this many seconds for a change.
+    wait: float = Field(default=0, ge=0, le=MAX_WAIT_S)
 
     def filters(self) -> db.Filters:
-        return db.Filters(**self.model_dump())
+        return db.Filters(**self.model_dump(exclude={"wait"}))
 
 
 def ticket_json(row: asyncpg.Record, now: datetime) -> dict[str, Any]:
@@ -165,13 +171,38 @@ def _query(request: web.Request) -> ListQuery:
     return validate(ListQuery, dict(request.query))
 
 
+def list_body(rows: list[asyncpg.Record], now: datetime) -> bytes:
+    return jsoncodec.dumps_bytes({"tickets": [ticket_json(r, now) for r in rows],
+                                  "count": len(rows)})
+
+
+def etag(body: bytes) -> str:
+    return f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+
+
 async def list_tickets(request: web.Request) -> web.Response:
+    """The queue; a conditional GET (If-None-Match) answers 304 when it has not changed,
+    and with ``wait`` it is a long-poll: it answers as soon as the agency's queue
+    changes (a NOTIFY from the tickets table), or 304 when the wait is over."""
     user = await require_user(request, AGENCY_ROLES)
-    now = request.app[CLOCK]()
-    rows = await db.list_tickets(request.app[keys.POOL], now, _query(request).filters(),
-                                 agency=user.agency)
-    return json_response({"tickets": [ticket_json(r, now) for r in rows],
-                              "count": len(rows)})
+    query = _query(request)
+    known = request.headers.get("If-None-Match")
+    feed = request.app[QUEUE_CHANGES]
+    key = user.agency or ""
+    deadline = asyncio.get_running_loop().time() + query.wait
+    while True:
+        seen = feed.version(key)  # before the read: a change during it is not missed
+        now = request.app[CLOCK]()
+        rows = await db.list_tickets(request.app[keys.POOL], now, query.filters(),
+                                     agency=user.agency)
+        body = list_body(rows, now)
+        tag = etag(body)
+        headers = {"ETag": tag, "Cache-Control": "no-store"}
+        if known is None or tag not in (t.strip() for t in known.split(",")):
+            return web.Response(body=body, headers=headers, content_type="application/json")
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0 or not await feed.wait(key, seen, remaining) or feed.closed:
+            return web.Response(status=304, headers=headers)
 
 
 async def get_ticket(request: web.Request) -> web.Response:
@@ -214,9 +245,17 @@ def add_routes(app: web.Application) -> None:
             ("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
             ("offset", {"type": "integer", "minimum": 0}))
     ]
+    long_poll_params = [
+        {"name": "wait", "in": "query", "required": False,
+         "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S},
+         "description": "Seconds to wait for a change when If-None-Match is unchanged"},
+        {"name": "If-None-Match", "in": "header", "required": False,
+         "schema": {"type": "string"},
+         "description": "The ETag of a previous answer: 304 if the list is unchanged"},
+    ]
     api.add(r, "GET", "/api/v1/tickets", list_tickets, tags=["tickets"], secured=True,
-            summary="The caller's agency's tickets", parameters=query_params,
-            responses={200: TicketList}, errors=(422,))
+            summary="The caller's agency's tickets", parameters=query_params + long_poll_params,
+            responses={200: TicketList, 304: None}, errors=(422,))
     api.add(r, "GET", "/api/v1/tickets/{id}", get_ticket, tags=["tickets"], secured=True,
             summary="One ticket of the caller's agency, with its timeline",
             responses={200: TicketDetail}, errors=(404,))

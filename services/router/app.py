@@ -13,11 +13,13 @@ from aiohttp import web
 from awasi import identity
 from awasi.catalog import load_catalog
 from awasi.db import migrate_schema
+from awasi.db.listen import Notifications
 from awasi.events import topics
 from awasi.identity import add_auth_routes
 from awasi.settings import Settings
 from awasi.web import keys
 from awasi.web.app import (
+    background,
     consumer,
     create_base_app,
     database,
@@ -27,7 +29,7 @@ from awasi.web.app import (
 )
 from services.router import api, desk
 from services.router.consumer import accepts, make_handler
-from services.router.keys import CATALOG, CLOCK, HTTP
+from services.router.keys import CATALOG, CLOCK, HTTP, QUEUE_CHANGES
 
 SCHEMA = "router"
 MIGRATIONS = "services.router.migrations"
@@ -47,6 +49,20 @@ async def identity_schema(app: web.Application) -> AsyncIterator[None]:
     async with app[keys.POOL].acquire() as conn:
         await migrate_schema(conn, identity.SCHEMA, identity.migrations())
     yield
+
+
+async def queue_changes(app: web.Application) -> AsyncIterator[None]:
+    feed = Notifications(app[keys.SETTINGS].require_database(), "router_queue")
+    app[QUEUE_CHANGES] = feed
+    async with background(feed.run(), "router-queue-listen"):
+        yield
+    feed.close()
+
+
+async def wake_long_polls(app: web.Application) -> None:
+    # on_shutdown runs before aiohttp waits for the requests in flight to finish.
+    if QUEUE_CHANGES in app:
+        app[QUEUE_CHANGES].close()
 
 
 async def http_client(app: web.Application) -> AsyncIterator[None]:
@@ -75,7 +91,9 @@ def create_app(settings: Settings) -> web.Application:
         consumer("router", SCHEMA, (topics.INTAKE, topics.OVERSIGHT), make_handler(catalog),
                  accepts=accepts),
         http_client,
+        queue_changes,
     ])
+    app.on_shutdown.append(wake_long_polls)
     add_auth_routes(app)
     api.add_routes(app)
     desk.setup(app)

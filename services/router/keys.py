@@ -9,6 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from awasi.catalog import Catalog
+from awasi.db.listen import Notifications
 from awasi.i18n import Catalogs
 
 CATALOG = web.AppKey("catalog", Catalog)
@@ -16,3 +17,5 @@ MESSAGES = web.AppKey("messages", Catalogs)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 # The clock; tests may pass another. Returns an aware UTC datetime.
 CLOCK = web.AppKey("clock", Callable[[], datetime])
+# Changes to agencies' queues (NOTIFY router_queue), for the long-polls.
+QUEUE_CHANGES = web.AppKey("queue_changes", Notifications)
