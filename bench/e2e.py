@@ -4,12 +4,14 @@ right agency's queue through the router's API.
 Starts one embedded PostgreSQL and broker, then ``awasi serve intake`` and ``awasi
 serve router`` as real processes (demo catalog). Submits complaints at a fixed rate
 through intake's ``POST /api/v1/complaints`` (or, with ``--direct``, publishes
-``complaint.submitted`` envelopes straight to ``awasi.intake.v1``); one poller per
+``complaint.submitted`` envelopes straight to ``awasi.intake.v1``); one reader per
 target agency reads ``GET /api/v1/tickets`` with that agency's staff token and
 records when each tracking code first shows, and that it shows at the right agency.
+By default a reader long-polls (If-None-Match and ``wait``: the router answers when
+the agency's queue changes), as the desk does; ``--poll-ms N`` reads every N ms
+instead.
 
-Latency = first seen in the queue - moment the submission was sent. The pollers
-sleep ``--poll-ms`` between reads, which bounds the resolution of the figures.
+Latency = first seen in the queue - moment the submission was sent.
 
 Run: ``.venv/bin/python bench/e2e.py [--rate 200] [--duration 60] [--direct]``.
 """
@@ -69,13 +71,22 @@ class Run:
 
 async def poller(session: aiohttp.ClientSession, router: str, token: str, run: Run,
                  poll_s: float, limit: int) -> None:
-    headers = {"Authorization": f"Bearer {token}"}
-    # The newest few are enough: a poll comes round long before more arrive.
+    """Read one agency's queue: as a long-poll (``poll_s`` 0: If-None-Match and wait,
+    answered when the queue changes), or every ``poll_s`` seconds."""
+    auth = {"Authorization": f"Bearer {token}"}
+    # The newest few are enough: a read comes round long before more arrive.
     params = {"sort": "-created", "limit": str(limit)}
+    if not poll_s:
+        params["wait"] = "1"
+    tag: str | None = None
     last_deep = time.perf_counter()
     while not run.stop:
+        headers = auth | ({"If-None-Match": tag} if tag and not poll_s else {})
         async with session.get(f"{router}/api/v1/tickets", headers=headers,
                                params=params) as r:
+            if r.status == 304:
+                continue
+            tag = r.headers.get("ETag")
             tickets = (await r.json())["tickets"]
         now = time.perf_counter()
         # Read further back when a whole page is new (the consumer commits up to 100
@@ -85,13 +96,14 @@ async def poller(session: aiohttp.ClientSession, router: str, token: str, run: R
         # counts as seen when the deep read finds it (its latency errs long, not short).
         if (len(tickets) == limit and all(t["tracking_code"] not in run.seen for t in tickets)
                 or now - last_deep > 1.0):
-            async with session.get(f"{router}/api/v1/tickets", headers=headers,
+            async with session.get(f"{router}/api/v1/tickets", headers=auth,
                                    params={"sort": "-created", "limit": "500"}) as r:
                 tickets = (await r.json())["tickets"]
             now = last_deep = time.perf_counter()
         for t in tickets:
             run.seen.setdefault(t["tracking_code"], (now, t["agency"]))
-        await asyncio.sleep(poll_s)
+        if poll_s:
+            await asyncio.sleep(poll_s)
 
 
 async def submit_http(session: aiohttp.ClientSession, intake: str, i: int, run: Run,
@@ -266,7 +278,8 @@ async def main(args: argparse.Namespace) -> None:
         print(f"e2e: {how}; service logs in {root}")
         print(f"target {args.rate:.0f}/s for {args.duration:.0f} s; sent {len(run.sent)} in "
               f"{run.sent_for:.1f} s ({len(run.sent) / run.sent_for:.0f}/s); "  # type: ignore[attr-defined]
-              f"non-201 {run.failed}; each of 4 agencies' queues read every {args.poll_ms} ms, "
+              f"non-201 {run.failed}; each of 4 agencies' queues read "
+              f"{f'every {args.poll_ms} ms' if args.poll_ms else 'by long-poll'}, "
               f"{args.page} newest")
         print(f"visible in the right agency's queue: {len(latencies)}; wrong agency "
               f"{len(wrong)}; never seen {len(missing)}")
@@ -295,7 +308,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=200.0, help="complaints per second")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of submitting")
-    parser.add_argument("--poll-ms", type=int, default=20, help="pause between queue reads")
+    parser.add_argument("--poll-ms", type=int, default=0,
+                        help="pause between queue reads (0: long-poll the queue)")
     parser.add_argument("--page", type=int, default=20,
                         help="tickets per queue read (newest first)")
     parser.add_argument("--fetch-wait-ms", type=int, default=20,

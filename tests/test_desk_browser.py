@@ -97,3 +97,39 @@ async def test_staff_member_works_a_complaint_in_the_browser(
         mine = [m["type"] for m in messages if m["complaint_id"] == new.complaint_id]
         assert mine == ["complaint.routed", "ticket.info_requested", "ticket.clock_resumed",
                         "ticket.resolved"]
+
+
+@pytest.mark.browser
+async def test_queue_page_tells_of_a_new_complaint_without_a_reload(
+    router_settings: Settings, page: Page,  # noqa: F811 - the fixture
+) -> None:
+    settings = router_settings
+    bootstrap = settings.kafka_bootstrap or ""
+    older = submitted("MDN", "jalan-rusak", "Trotoar ambles di depan pasar.")
+    new = submitted("MDN", "jalan-rusak", "Lampu lalu lintas mati di simpang empat.")
+    async with running_service("router", settings) as client:
+        await create_users(settings.database_url or "")
+        token = await login(client, "mdn.pupr")
+        await send(bootstrap, older)
+        await wait_ticket(client, token, older.payload["tracking_code"])
+        base = str(client.make_url("")).rstrip("/")
+
+        await page.goto(f"{base}/login?lang=id")
+        await page.fill("#username", "mdn.pupr")
+        await page.fill("#password", PASSWORD)
+        await page.click("form[action='/login'] button[type=submit]")
+        await expect(page.locator("table.queue tbody tr").first).to_contain_text(
+            older.payload["tracking_code"])
+        notice = page.locator("#queue-live")
+        await expect(notice).to_be_hidden()
+        await page.wait_for_timeout(500)  # the script's long-poll is waiting
+        await expect(notice).to_be_hidden()  # nothing changed: no notice
+
+        # The complaint reaches the agency while the page is open: the page says so.
+        await send(bootstrap, new)
+        await expect(notice).to_be_visible(timeout=15000)
+        await expect(notice).to_contain_text("Antrean berubah")
+        await notice.locator("a").click()
+        await expect(page.locator("table.queue tbody tr").first).to_contain_text(
+            new.payload["tracking_code"])
+        await expect(page.locator("#queue-live")).to_be_hidden()

@@ -21,7 +21,7 @@ from awasi.web import keys
 from awasi.web.body import parse_json, validate
 from awasi.web.responses import json_response
 from services.router import db, domain
-from services.router.keys import CATALOG, CLOCK, QUEUE_CHANGES
+from services.router.keys import CATALOG, CLOCK, QUEUE_CHANGES, QUEUE_TAGS
 
 AGENCY_ROLES = ("staff", "head")
 TRIAGE_ROLES = ("triage",)
@@ -186,23 +186,29 @@ async def list_tickets(request: web.Request) -> web.Response:
     changes (a NOTIFY from the tickets table), or 304 when the wait is over."""
     user = await require_user(request, AGENCY_ROLES)
     query = _query(request)
+    filters = query.filters()
     known = request.headers.get("If-None-Match")
-    feed = request.app[QUEUE_CHANGES]
+    known_tags = {t.strip() for t in known.split(",")} if known is not None else set()
+    feed, cache = request.app[QUEUE_CHANGES], request.app[QUEUE_TAGS]
     key = user.agency or ""
-    deadline = asyncio.get_running_loop().time() + query.wait
+    clock = asyncio.get_running_loop().time
+    deadline = clock() + query.wait
     while True:
         seen = feed.version(key)  # before the read: a change during it is not missed
-        now = request.app[CLOCK]()
-        rows = await db.list_tickets(request.app[keys.POOL], now, query.filters(),
-                                     agency=user.agency)
-        body = list_body(rows, now)
-        tag = etag(body)
-        headers = {"ETag": tag, "Cache-Control": "no-store"}
-        if known is None or tag not in (t.strip() for t in known.split(",")):
-            return web.Response(body=body, headers=headers, content_type="application/json")
-        remaining = deadline - asyncio.get_running_loop().time()
+        tag = cache.get((key, filters), seen, clock())
+        if tag is None or tag not in known_tags:
+            now = request.app[CLOCK]()
+            rows = await db.list_tickets(request.app[keys.POOL], now, filters,
+                                         agency=user.agency)
+            body = list_body(rows, now)
+            tag = etag(body)
+            cache.put((key, filters), seen, tag, clock())
+            if tag not in known_tags:
+                return web.Response(body=body, content_type="application/json",
+                                    headers={"ETag": tag, "Cache-Control": "no-store"})
+        remaining = deadline - clock()
         if remaining <= 0 or not await feed.wait(key, seen, remaining) or feed.closed:
-            return web.Response(status=304, headers=headers)
+            return web.Response(status=304, headers={"ETag": tag, "Cache-Control": "no-store"})
 
 
 async def get_ticket(request: web.Request) -> web.Response:

@@ -29,7 +29,8 @@ from awasi.web.app import (
 )
 from services.router import api, desk
 from services.router.consumer import accepts, make_handler
-from services.router.keys import CATALOG, CLOCK, HTTP, QUEUE_CHANGES
+from services.router.keys import CATALOG, CLOCK, HTTP, QUEUE_CHANGES, QUEUE_TAGS
+from services.router.live import KnownTags
 
 SCHEMA = "router"
 MIGRATIONS = "services.router.migrations"
@@ -54,6 +55,7 @@ async def identity_schema(app: web.Application) -> AsyncIterator[None]:
 async def queue_changes(app: web.Application) -> AsyncIterator[None]:
     feed = Notifications(app[keys.SETTINGS].require_database(), "router_queue")
     app[QUEUE_CHANGES] = feed
+    app[QUEUE_TAGS] = KnownTags()
     async with background(feed.run(), "router-queue-listen"):
         yield
     feed.close()

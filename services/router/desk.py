@@ -138,6 +138,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/escalations", escalations_page)
     r.add_get("/triage", triage_page)
     r.add_post("/triage/{id}/route", triage_route)
+    r.add_static("/assets", HERE / "static")  # the queue's live notice script
 
 
 # --- login --------------------------------------------------------------------------
@@ -225,7 +226,13 @@ async def home(request: web.Request) -> web.StreamResponse:
                                  agency=user.agency)
     catalog = request.app[CATALOG]
     agency = catalog.agencies.get(user.agency or "")
+    # The live notice long-polls the API for the same list, from this list's ETag.
+    api_query = urllib.parse.urlencode({
+        k: str(v).lower() if isinstance(v, bool) else v
+        for k, v in query.model_dump(include={"status", "category", "overdue", "due_soon",
+                                              "sort", "limit"}).items() if v is not None})
     return render(request, "queue.html", {
+        "api_query": api_query, "etag": api.etag(api.list_body(rows, now)),
         "user": user, "tickets": [api.ticket_json(r, now) for r in rows], "query": query,
         "agency": agency, "tz": catalog.regions[agency.region].timezone if agency else "UTC",
         "categories": catalog.categories_for(agency.region) if agency else [],

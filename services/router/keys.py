@@ -11,6 +11,7 @@ from aiohttp import web
 from awasi.catalog import Catalog
 from awasi.db.listen import Notifications
 from awasi.i18n import Catalogs
+from services.router.live import KnownTags
 
 CATALOG = web.AppKey("catalog", Catalog)
 MESSAGES = web.AppKey("messages", Catalogs)
@@ -19,3 +20,4 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 CLOCK = web.AppKey("clock", Callable[[], datetime])
 # Changes to agencies' queues (NOTIFY router_queue), for the long-polls.
 QUEUE_CHANGES = web.AppKey("queue_changes", Notifications)
+QUEUE_TAGS = web.AppKey("queue_tags", KnownTags)
