@@ -15,6 +15,7 @@ import pytest
 from awasi import jsonlog
 from awasi.cli import main as awasi_main
 from awasi.db import Migration, TransientDatabaseError, create_pool, migrate_schema
+from awasi.db.locks import session_advisory_lock
 from awasi.db.migrate import MigrationError
 from awasi.events.consumer import IdempotentConsumer, PoisonEvent
 from awasi.events.envelope import Envelope, InvalidEvent
@@ -96,6 +97,51 @@ async def test_migrations_apply_once_under_concurrency_and_refuse_edits(database
     finally:
         for c in conns:
             await c.close()
+
+
+async def test_pooled_connections_leave_no_session_lock_behind(database_url: str) -> None:
+    """The pool skips asyncpg's reset query on release, so session advisory locks go
+    through ``session_advisory_lock``: released after the block, and the connection
+    closed (the server drops its locks) when the block is cancelled mid-wait."""
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    other = await asyncpg.connect(database_url)
+    try:
+        async def free(*key: int) -> bool:
+            args = ", ".join(f"${i + 1}" for i in range(len(key)))
+            got = await other.fetchval(f"SELECT pg_try_advisory_lock({args})", *key)
+            if got:
+                await other.execute(f"SELECT pg_advisory_unlock({args})", *key)
+            return bool(got)
+
+        async with pool.acquire() as conn, session_advisory_lock(conn, 7, 11):
+            assert not await free(7, 11)
+        assert await free(7, 11)
+
+        # Cancelled while waiting for a lock that another session holds: whatever the
+        # server did with the request, the connection is gone and holds nothing.
+        await other.execute("SELECT pg_advisory_lock(42)")
+        entered = asyncio.Event()
+
+        async def waiter() -> None:
+            async with pool.acquire() as conn:
+                entered.set()
+                async with session_advisory_lock(conn, 42):
+                    raise AssertionError("must not get the lock")
+
+        task = asyncio.ensure_future(waiter())
+        await entered.wait()
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await other.execute("SELECT pg_advisory_unlock(42)")
+        async with pool.acquire() as conn:  # a fresh connection, holding nothing
+            assert await conn.fetchval("SELECT count(*) FROM pg_locks"
+                                       " WHERE locktype = 'advisory'") == 0
+        assert await free(42)
+    finally:
+        await other.close()
+        await pool.close()
 
 
 async def test_outbox_replay_and_retention(database_url: str) -> None:

@@ -19,6 +19,8 @@ from importlib import resources
 
 import asyncpg
 
+from awasi.db.locks import session_advisory_lock
+
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -64,8 +66,7 @@ async def migrate_schema(
     key = _lock_key(schema)
     # Session-level lock: held across the per-migration transactions below, so a
     # second process waits here and then finds everything already applied.
-    await conn.execute("SELECT pg_advisory_lock($1)", key)
-    try:
+    async with session_advisory_lock(conn, key):
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await conn.execute(
             f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
@@ -90,6 +91,4 @@ async def migrate_schema(
                     m.version, m.name, m.checksum,
                 )
             applied_now.append(f"{schema}/{m.name}")
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", key)
     return applied_now

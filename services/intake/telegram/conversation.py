@@ -33,6 +33,7 @@ from telegram.ext import (
 )
 
 from awasi.catalog import Catalog
+from awasi.db.locks import session_advisory_lock
 from awasi.events.payloads import Location
 from awasi.settings import Settings
 from awasi.web.errors import ApiError, ValidationFailed
@@ -122,14 +123,9 @@ class Conversation:
         async def locked(update: Update, context: Context) -> None:
             chat = update.effective_chat
             assert chat is not None
-            async with self.pool.acquire() as conn:
-                await conn.execute("SELECT pg_advisory_lock($1, $2)", _LOCK_SPACE,
-                                   _lock_key(chat.id))
-                try:
-                    await handler(update, context)
-                finally:
-                    await conn.execute("SELECT pg_advisory_unlock($1, $2)", _LOCK_SPACE,
-                                       _lock_key(chat.id))
+            async with (self.pool.acquire() as conn,
+                        session_advisory_lock(conn, _LOCK_SPACE, _lock_key(chat.id))):
+                await handler(update, context)
 
         return locked
 
