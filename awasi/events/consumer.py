@@ -70,8 +70,10 @@ class IdempotentConsumer:
         accepts: Callable[[Envelope], bool] = lambda _: True,
         max_retries: int = 5, retry_backoff_s: float = 0.2,
         metrics: ConsumerMetrics | None = None, chunk_size: int = 100,
+        commit_interval_s: float = 0.2,
     ) -> None:
         self.chunk_size = chunk_size
+        self.commit_interval_s = commit_interval_s
         self.commit_timeout_s = 10.0
         self.name = name
         self.schema = schema
@@ -85,23 +87,38 @@ class IdempotentConsumer:
         self.metrics = metrics
 
     async def run(self) -> None:
-        """Consume until cancelled. The caller starts and stops the aiokafka consumer."""
-        while True:
-            try:
-                batch = await self.consumer.getmany(timeout_ms=500, max_records=500)
-            except KafkaError as e:
-                log.warning("consumer fetch failed", extra={"error": repr(e)})
-                await asyncio.sleep(0.5)
-                continue
-            if not batch:
-                continue
-            # Partitions are independent: work them concurrently, each in order.
-            results = await asyncio.gather(
-                *(self._partition(tp, records) for tp, records in batch.items())
-            )
-            offsets = {tp: off for tp, off in results if off is not None}
-            if offsets:
-                await self._commit(offsets)
+        """Consume until cancelled. The caller starts and stops the aiokafka consumer.
+
+        Offsets are committed at most every ``commit_interval_s`` (and when the topic
+        goes quiet, and on the way out), not after every batch: the commit is a round
+        trip to the broker in the loop, and an offset committed late only means a
+        redelivery after a crash, which the dedupe records absorb."""
+        loop = asyncio.get_running_loop()
+        pending: dict[TopicPartition, int] = {}
+        last_commit = loop.time()
+        try:
+            while True:
+                try:
+                    batch = await self.consumer.getmany(timeout_ms=500, max_records=500)
+                except KafkaError as e:
+                    log.warning("consumer fetch failed", extra={"error": repr(e)})
+                    await asyncio.sleep(0.5)
+                    continue
+                if batch:
+                    # Partitions are independent: work them concurrently, each in order.
+                    results = await asyncio.gather(
+                        *(self._partition(tp, records) for tp, records in batch.items())
+                    )
+                    pending.update({tp: off for tp, off in results if off is not None})
+                if pending and (not batch
+                                or loop.time() - last_commit >= self.commit_interval_s):
+                    await self._commit(pending)
+                    pending = {}
+                    last_commit = loop.time()
+        finally:
+            if pending:
+                self.commit_timeout_s = min(self.commit_timeout_s, 2.0)
+                await self._commit(pending)
 
     async def _partition(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
@@ -268,6 +285,12 @@ class IdempotentConsumer:
         return True
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        # Only partitions still assigned: one taken by a rebalance is re-read by its new
+        # owner from its last committed offset (the dedupe records absorb the repeats).
+        assigned = self.consumer.assignment()
+        offsets = {tp: off for tp, off in offsets.items() if tp in assigned}
+        if not offsets:
+            return
         try:
             # aiokafka retries a retriable commit error without end (a broker that lost
             # the topic answers UnknownTopicOrPartition for ever): bound it. An offset
