@@ -35,7 +35,10 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
         **client_config(settings),
         acks="all",
         enable_idempotence=settings.kafka_idempotence,
-        linger_ms=1,
+        # No linger: the relay hands a whole batch to the producer before it waits,
+        # so the batch still goes out in one request; a 1 ms linger added 1.2 - 1.7 ms
+        # to every publish (measured: 4 records, acks=all, embedded broker).
+        linger_ms=0,
     )
 
 
