@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -185,9 +185,11 @@ class KafkaLink:
             await producer.start()
         except (KafkaError, OSError) as e:
             log.warning("broker unreachable; will retry", extra={"error": repr(e)})
-            with contextlib.suppress(Exception):
-                await producer.stop()
+            await _stop_quietly(producer)
             return False
+        except BaseException:
+            await _stop_quietly(producer)  # cancelled while connecting
+            raise
         self.producer = producer
         self.ready.set()
         return True
@@ -262,11 +264,15 @@ def consumer(
             except (KafkaError, OSError) as e:
                 log.warning("consumer cannot reach the broker; will retry",
                             extra={"error": repr(e)})
-                with contextlib.suppress(Exception):
-                    await kafka_consumer.stop()
+                await _stop_quietly(kafka_consumer)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
+            except BaseException:
+                # Cancelled while joining (the service stops before the broker
+                # answered): stop it, or its group coordinator retries for ever.
+                await _stop_quietly(kafka_consumer)
+                raise
             break
         try:
             await IdempotentConsumer(
@@ -284,6 +290,13 @@ def consumer(
             yield
 
     return ctx
+
+
+async def _stop_quietly(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
+    """Stop a client that failed or was cancelled while starting (bounded: the broker
+    may be gone)."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.stop(), 5)
 
 
 @contextlib.asynccontextmanager
