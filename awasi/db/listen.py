@@ -1,13 +1,14 @@
-"""Waiting for PostgreSQL notifications by key, for long-polls.
+"""Waiting for PostgreSQL notifications by key (their payload): the outbox relay
+waits for new rows, the queue long-polls for changes of an agency's tickets.
 
-A request that waits for "something about agency X changed" asks ``version(key)``
-before it reads the database, reads, and then ``wait``s for a version past the one
-it saw: a NOTIFY that lands between its read and its wait is therefore not missed.
+A waiter asks ``version(key)`` before it reads the database, reads, and then
+``wait``s for a version past the one it saw: a NOTIFY that lands between its read
+and its wait is therefore not missed.
 
 One LISTEN connection per process, reconnected with backoff when it drops.
 Notifications are hints, never the truth: a woken request reads the database again,
 and every waiter is woken after a reconnect (what was sent meanwhile is lost) and on
-shutdown (so graceful shutdown does not wait out the long-polls).
+``close`` (so graceful shutdown does not wait out the long-polls).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Notifications:
             try:
                 conn = await asyncpg.connect(self.dsn)
             except (OSError, asyncpg.PostgresError) as e:
-                log.warning("cannot LISTEN; long-polls wait out their time",
+                log.warning("cannot LISTEN; waiters fall back to their timeouts",
                             extra={"channel": self.channel, "error": repr(e)})
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -117,8 +117,7 @@ class IdempotentConsumer:
                     last_commit = loop.time()
         finally:
             if pending:
-                self.commit_timeout_s = min(self.commit_timeout_s, 2.0)
-                await self._commit(pending)
+                await self._commit(pending, timeout_s=min(self.commit_timeout_s, 2.0))
 
     async def _partition(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
@@ -284,7 +283,8 @@ class IdempotentConsumer:
             self.metrics.dead_lettered.labels(self.name).inc()
         return True
 
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int],
+                      timeout_s: float | None = None) -> None:
         # Only partitions still assigned: one taken by a rebalance is re-read by its new
         # owner from its last committed offset (the dedupe records absorb the repeats).
         assigned = self.consumer.assignment()
@@ -295,7 +295,7 @@ class IdempotentConsumer:
             # aiokafka retries a retriable commit error without end (a broker that lost
             # the topic answers UnknownTopicOrPartition for ever): bound it. An offset
             # left uncommitted only means a redelivery, which the dedupe absorbs.
-            async with asyncio.timeout(self.commit_timeout_s):
+            async with asyncio.timeout(timeout_s or self.commit_timeout_s):
                 await self.consumer.commit(offsets)
         except TimeoutError:
             log.warning("offset commit timed out; events may be redelivered")

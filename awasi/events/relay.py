@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from awasi import faults, jsoncodec
+from awasi.db.listen import Notifications
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +43,16 @@ class OutboxRelay:
         metrics: RelayMetrics | None = None, listen_dsn: str | None = None,
     ) -> None:
         self.pool = pool
-        self.listen_dsn = listen_dsn  # a dedicated connection LISTENs for new rows
+        # A dedicated connection LISTENs for new rows (the outbox trigger's NOTIFY);
+        # without a DSN nothing wakes the relay and it polls.
+        self.listen_dsn = listen_dsn
+        self.new_rows = Notifications(listen_dsn or "", f"{schema}_outbox")
         self.producer = producer
         self.schema = schema
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.retention = retention
         self.metrics = metrics
-        self._wake = asyncio.Event()
         # One relay per schema publishes at a time, whatever the number of service
         # processes: two relays publishing interleaved batches would break the
         # per-complaint order on the topic.
@@ -93,16 +96,17 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish until cancelled; wakes on NOTIFY, polls as a fallback, backs off on errors."""
-        listener = await self._listen()
+        listener = (asyncio.ensure_future(self.new_rows.run())
+                    if self.listen_dsn is not None else None)
         backoff = 0.1
         last_purge = 0.0
         loop = asyncio.get_running_loop()
         try:
             while True:
-                # Cleared before the batch is read, so a NOTIFY that arrives while it
-                # is published is kept and wakes the next round at once (cleared after,
-                # it was lost and its rows waited for the next commit or the poll).
-                self._wake.clear()
+                # Noted before the batch is read, so a NOTIFY that arrives while it is
+                # published wakes the next round at once (rows it announces would
+                # otherwise wait for the next commit or the poll).
+                seen = self.new_rows.version("")
                 try:
                     n = await self.publish_batch()
                     backoff = 0.1
@@ -121,23 +125,12 @@ class OutboxRelay:
                     continue
                 if n >= self.batch_size:
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+                await self.new_rows.wait("", seen, self.poll_interval_s)
         finally:
             if listener is not None:
-                with contextlib.suppress(Exception):
-                    await listener.close()
-
-    async def _listen(self) -> asyncpg.Connection | None:
-        if self.listen_dsn is None:
-            return None
-        try:
-            conn: asyncpg.Connection = await asyncpg.connect(self.listen_dsn)
-        except (OSError, asyncpg.PostgresError):
-            log.warning("relay cannot LISTEN; polling only")
-            return None
-        await conn.add_listener(f"{self.schema}_outbox", lambda *_: self._wake.set())
-        return conn
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
 
     async def _update_backlog(self) -> None:
         if self.metrics:

@@ -57,8 +57,7 @@ async def queue_changes(app: web.Application) -> AsyncIterator[None]:
     app[QUEUE_CHANGES] = feed
     app[QUEUE_TAGS] = KnownTags()
     async with background(feed.run(), "router-queue-listen"):
-        yield
-    feed.close()
+        yield  # wake_long_polls closes the feed at shutdown
 
 
 async def wake_long_polls(app: web.Application) -> None:
