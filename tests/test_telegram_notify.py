@@ -122,8 +122,15 @@ async def test_every_change_the_citizen_may_see_is_pushed_in_their_language(
             f"disp:{cid}"]
         info = next(c for c in api.sent(7350012001) if "keterangan tambahan" in c.text)
         assert info.buttons == [("Jawab pertanyaan", f"ans:{cid}")]
-        rows = await bot.pool.fetch("SELECT sent_at, attempts FROM intake.telegram_notifications")
-        assert len(rows) == 8 and all(r["sent_at"] and r["attempts"] == 1 for r in rows)
+        # The sender marks a row sent after the Bot API answered, so the last mark may
+        # land just after the stand-in saw the message: wait for it (hang guard 10 s).
+        sql = "SELECT sent_at, attempts FROM intake.telegram_notifications"
+        deadline = time.monotonic() + 10
+        rows = await bot.pool.fetch(sql)
+        while not all(r["sent_at"] for r in rows) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            rows = await bot.pool.fetch(sql)
+        assert len(rows) == 8 and all(r["sent_at"] and r["attempts"] == 1 for r in rows), rows
         # Never the chat id on a topic.
         msgs = await read_topic(settings.kafka_bootstrap or "", topics.INTAKE,
                                 until=lambda m: len(m) >= 1)
