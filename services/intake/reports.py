@@ -105,12 +105,10 @@ def parse_query(catalog: Catalog, query: Any) -> ReportQuery:
                        after=decode_page(page) if page else None, limit=limit)
 
 
-async def fetch_page(pool: asyncpg.Pool, q: ReportQuery) -> tuple[list[asyncpg.Record],
-                                                                  str | None]:
-    """One page of public reports (newest first) and the token of the next page (None
-    on the last). One statement: ``visibility = 'public'`` matches the partial
-    indexes' predicate, and the row comparison continues the walk where the last page
-    stopped (it reads ``limit + 1`` rows to know whether there is a next page)."""
+def page_sql(q: ReportQuery) -> tuple[str, list[Any]]:
+    """The one statement that reads a page (``limit + 1`` rows, to know whether
+    there is a next page). ``visibility = 'public'`` is the partial indexes'
+    predicate; the row comparison continues the walk where the last page stopped."""
     clauses, args = ["visibility = 'public'"], []
 
     def arg(v: Any) -> str:
@@ -121,9 +119,16 @@ async def fetch_page(pool: asyncpg.Pool, q: ReportQuery) -> tuple[list[asyncpg.R
         clauses.append(f"{name} = {arg(value)}")
     if q.after is not None:
         clauses.append(f"(submitted_at, id) < ({arg(q.after[0])}, {arg(q.after[1])})")
-    rows = await pool.fetch(
-        f"SELECT {COLUMNS} FROM intake.complaints WHERE {' AND '.join(clauses)}"
-        f" ORDER BY submitted_at DESC, id DESC LIMIT {arg(q.limit + 1)}", *args)
+    return (f"SELECT {COLUMNS} FROM intake.complaints WHERE {' AND '.join(clauses)}"
+            f" ORDER BY submitted_at DESC, id DESC LIMIT {arg(q.limit + 1)}", args)
+
+
+async def fetch_page(pool: asyncpg.Pool, q: ReportQuery) -> tuple[list[asyncpg.Record],
+                                                                  str | None]:
+    """One page of public reports (newest first) and the token of the next page (None
+    on the last)."""
+    sql, args = page_sql(q)
+    rows = await pool.fetch(sql, *args)
     if len(rows) > q.limit:
         last = rows[q.limit - 1]
         return list(rows[:q.limit]), encode_page(last["submitted_at"], last["id"])
