@@ -360,3 +360,41 @@ async def test_reports_filed_before_the_migration_become_private(pg: Any) -> Non
     finally:
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+# --- the public list on a phone, in Chromium -------------------------------------------
+
+@pytest.mark.browser
+@pytest.mark.filterwarnings("ignore:Session-scoped fixtures defined as instance methods")
+async def test_public_list_fits_a_phone_without_javascript(page: Any, settings: Settings,
+                                                           browser: Any) -> None:
+    async with running_service("intake", settings.with_(rate_limit_per_minute=1000)) as c:
+        for i in range(3):
+            await post(c, visibility="public", privacy="anonymous",
+                       title=f"Laporan publik {i}",
+                       description="Pungutan liar di loket kelurahan, " + "sangat " * 60)
+        await post(c, privacy="anonymous", title="Laporan tertutup")
+        context = await browser.new_context(java_script_enabled=False,
+                                            viewport={"width": 390, "height": 844})
+        try:
+            tab = await context.new_page()
+            await tab.goto(str(c.make_url("/reports?limit=2")))
+            assert await tab.locator("html").get_attribute("lang") == "id"
+            items = tab.locator("ol.reports > li")
+            assert await items.count() == 2
+            await tab.get_by_role("link", name="Laporan sebelumnya").click()
+            assert await items.count() == 1
+            assert "Laporan publik 0" in await tab.content()
+            assert "Laporan tertutup" not in await tab.content()
+            await tab.select_option("#f-region", "MDN")
+            await tab.get_by_role("button", name="Tampilkan").click()
+            assert await items.count() == 3
+            overflow = await tab.evaluate(
+                "document.documentElement.scrollWidth - window.innerWidth")
+            wide = await tab.evaluate(
+                "[...document.querySelectorAll('body *')].filter(e => "
+                "e.getBoundingClientRect().right > window.innerWidth + 1)"
+                ".map(e => e.tagName + '.' + e.className + ' ' + e.id).slice(0, 5)")
+            assert overflow <= 0, wide
+        finally:
+            await context.close()
