@@ -162,7 +162,7 @@ async def test_public_list_pages_filters_and_errors(client: TestClient) -> None:
 async def test_each_page_is_one_indexed_walk(client: TestClient, settings: Settings) -> None:
     from services.intake.reports import ReportQuery, page_sql
 
-    after = (datetime.now(UTC), uuid.uuid4())
+    after = (datetime.now(UTC), "MDN-ZZZZ-ZZZZ")
     conn = await asyncpg.connect(settings.database_url)
     try:
         for q in (ReportQuery(), ReportQuery(region="MDN"), ReportQuery(category="sampah"),
@@ -383,6 +383,7 @@ async def test_public_list_fits_a_phone_without_javascript(page: Any, settings: 
             items = tab.locator("ol.reports > li")
             assert await items.count() == 2
             await tab.get_by_role("link", name="Laporan sebelumnya").click()
+            assert "limit=2" in tab.url and "page=" in tab.url  # the page size carries on
             assert await items.count() == 1
             assert "Laporan publik 0" in await tab.content()
             assert "Laporan tertutup" not in await tab.content()

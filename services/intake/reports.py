@@ -3,9 +3,10 @@
 
 Filters ``region``, ``category``, ``status`` (each one value from the catalog or the
 list of statuses; anything else is a 422 naming the parameter). Pages are a keyset
-on ``(submitted_at, id)``: the ``page`` token is the last report of the previous
-page, so every page is one range scan of a partial index (``0160_visibility.sql``)
-and costs the same on the first page as on the thousandth. What each report shows
+on ``(submitted_at, tracking_code)``: the ``page`` token is the last report of the
+previous page (its public code and time, nothing else), so every page is one range
+scan of a partial index (``0160_visibility.sql``) and costs the same on the first
+page as on the thousandth. What each report shows
 is ``visibility.public_report``'s allow-list.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,7 +39,7 @@ STATUSES = (*domain.OPEN_STATUSES, "resolved", *domain.TERMINAL_STATUSES)
 FILTERS = ("region", "category", "status")
 
 # Only the columns the public view reads (an allow-list at the SQL too).
-COLUMNS = ("id, tracking_code, region, category, title, description, lat, lon, address,"
+COLUMNS = ("tracking_code, region, category, title, description, lat, lon, address,"
            " agency, status, triage_by, acknowledge_by, resolve_by, dispute_until,"
            " submitted_at, updated_at, visibility")
 
@@ -51,30 +51,30 @@ class ReportQuery:
     region: str | None = None
     category: str | None = None
     status: str | None = None
-    after: tuple[datetime, uuid.UUID] | None = None
+    after: tuple[datetime, str] | None = None
     limit: int = PAGE_SIZE
 
     def filters(self) -> dict[str, str]:
         return {k: v for k in FILTERS if (v := getattr(self, k))}
 
 
-def encode_page(submitted_at: datetime, complaint_id: uuid.UUID) -> str:
-    """The token for the page after the report ``(submitted_at, complaint_id)``."""
-    raw = json.dumps([submitted_at.isoformat(), str(complaint_id)]).encode()
+def encode_page(submitted_at: datetime, tracking_code: str) -> str:
+    """The token for the page after the report ``(submitted_at, tracking_code)``."""
+    raw = json.dumps([submitted_at.isoformat(), tracking_code]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_page(token: str) -> tuple[datetime, uuid.UUID]:
+def decode_page(token: str) -> tuple[datetime, str]:
     """Inverse of ``encode_page``; raises ``ValidationFailed`` naming ``page``."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        at, cid = json.loads(raw)
-        when, complaint_id = datetime.fromisoformat(at), uuid.UUID(cid)
+        at, code = json.loads(raw)
+        when = datetime.fromisoformat(at)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as e:
         raise field_error("page", "not a page token from this list", "bad_page_token") from e
-    if when.tzinfo is None:
+    if when.tzinfo is None or not isinstance(code, str) or not 0 < len(code) <= 40:
         raise field_error("page", "not a page token from this list", "bad_page_token")
-    return when, complaint_id
+    return when, code
 
 
 def parse_query(catalog: Catalog, query: Any) -> ReportQuery:
@@ -118,9 +118,10 @@ def page_sql(q: ReportQuery) -> tuple[str, list[Any]]:
     for name, value in q.filters().items():
         clauses.append(f"{name} = {arg(value)}")
     if q.after is not None:
-        clauses.append(f"(submitted_at, id) < ({arg(q.after[0])}, {arg(q.after[1])})")
+        clauses.append(
+            f"(submitted_at, tracking_code) < ({arg(q.after[0])}, {arg(q.after[1])})")
     return (f"SELECT {COLUMNS} FROM intake.complaints WHERE {' AND '.join(clauses)}"
-            f" ORDER BY submitted_at DESC, id DESC LIMIT {arg(q.limit + 1)}", args)
+            f" ORDER BY submitted_at DESC, tracking_code DESC LIMIT {arg(q.limit + 1)}", args)
 
 
 async def fetch_page(pool: asyncpg.Pool, q: ReportQuery) -> tuple[list[asyncpg.Record],
@@ -131,7 +132,7 @@ async def fetch_page(pool: asyncpg.Pool, q: ReportQuery) -> tuple[list[asyncpg.R
     rows = await pool.fetch(sql, *args)
     if len(rows) > q.limit:
         last = rows[q.limit - 1]
-        return list(rows[:q.limit]), encode_page(last["submitted_at"], last["id"])
+        return list(rows[:q.limit]), encode_page(last["submitted_at"], last["tracking_code"])
     return list(rows), None
 
 
@@ -202,8 +203,8 @@ async def reports_page(request: web.Request) -> web.Response:
                 for kind, key in (("acknowledge", "acknowledge_by"), ("resolve", "resolve_by"))
                 if r["deadlines"][key]],
         })
-    next_url = (f"/reports?{urlencode({**q.filters(), 'page': next_page})}"
-                if next_page else None)
+    carried = {**q.filters(), **({"limit": str(q.limit)} if q.limit != PAGE_SIZE else {})}
+    next_url = f"/reports?{urlencode({**carried, 'page': next_page})}" if next_page else None
     categories = (catalog.categories_for(q.region) if q.region
                   else list(catalog.categories.values()))
     return page.render("reports.html", {
