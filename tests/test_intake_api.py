@@ -156,6 +156,7 @@ INVALID = [
     ({"description": "   x        "}, "description"),
     ({"description": "x" * 4001}, "description"),
     ({"privacy": "secret"}, "privacy"),
+    ({"visibility": "everyone"}, "visibility"),
     ({"location": {"lat": "north", "lon": 98.6}}, "location.lat"),
     ({"location": {"lat": 91, "lon": 98.6}}, "location.lat"),
     ({"reporter": {"name": "A", "email": "not-an-email"}}, "reporter.email"),
