@@ -88,12 +88,18 @@ async def test_submit_each_privacy_mode(client: TestClient, privacy: str,
     uuid.UUID(body["complaint_id"])
     assert body["status_url"] == f"/api/v1/complaints/{code}"
 
+    # Every mode's receipt carries a secret, and that secret opens the conversation;
+    # the code alone shows the status only (tests/test_privacy_visibility.py has more).
     r = await client.get(body["status_url"])
     status = await r.json()
     assert r.status == 200
     assert status["tracking_code"] == code
-    assert status["status"] == "submitted"
+    assert status["status"] == "submitted" and status["access"] == "status"
+    assert "timeline" not in status and "description" not in status
+    status = await status_of(client, code, body["secret"])
+    assert status["access"] == "conversation"
     assert status["timeline"][0]["kind"] == "submitted"
+    assert status["description"].startswith("Petugas meminta uang")
     text = json.dumps(status)
     assert "Siti" not in text and "5550 1234" not in text and "example.id" not in text
 
@@ -150,6 +156,7 @@ INVALID = [
     ({"description": "   x        "}, "description"),
     ({"description": "x" * 4001}, "description"),
     ({"privacy": "secret"}, "privacy"),
+    ({"visibility": "everyone"}, "visibility"),
     ({"location": {"lat": "north", "lon": 98.6}}, "location.lat"),
     ({"location": {"lat": 91, "lon": 98.6}}, "location.lat"),
     ({"reporter": {"name": "A", "email": "not-an-email"}}, "reporter.email"),
@@ -423,8 +430,10 @@ def resolved_env(complaint_id: str, dispute_until: datetime | None = None) -> En
         complaint_id=complaint_id, producer="router")
 
 
-async def status_of(client: TestClient, code: str) -> dict[str, Any]:
-    r = await client.get(f"/api/v1/complaints/{code}")
+async def status_of(client: TestClient, code: str, secret: str | None = None) -> dict[str, Any]:
+    """The status; with ``secret`` (sent as X-Awasi-Secret) the conversation too."""
+    r = await client.get(f"/api/v1/complaints/{code}",
+                         headers={"X-Awasi-Secret": secret} if secret else {})
     assert r.status == 200
     return await r.json()  # type: ignore[no-any-return]
 
@@ -464,7 +473,8 @@ async def test_openapi_describes_the_api(client: TestClient) -> None:
     for path in ("/api/v1/complaints", "/api/v1/complaints/{tracking_code}",
                  "/api/v1/complaints/{tracking_code}/feedback",
                  "/api/v1/complaints/{tracking_code}/info", "/api/v1/regions",
-                 "/api/v1/categories", "/internal/v1/complaints/{complaint_id}/reporter"):
+                 "/api/v1/categories", "/internal/v1/complaints/{complaint_id}/reporter",
+                 "/api/v1/reports"):
         assert path in doc["paths"], path
     assert "ComplaintIn" in doc["components"]["schemas"]
     assert "201" in doc["paths"]["/api/v1/complaints"]["post"]["responses"]

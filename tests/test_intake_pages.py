@@ -145,7 +145,8 @@ async def test_submit_lands_on_status_page_with_code_and_secret(
     form.add_field("secret", secret.group(1))
     r = await client.post(f"/status/{code}/feedback", data=form, allow_redirects=False)
     assert r.status == 303
-    status = await (await client.get(f"/api/v1/complaints/{code}")).json()
+    status = await (await client.get(f"/api/v1/complaints/{code}", headers={
+        "X-Awasi-Secret": secret.group(1)})).json()
     assert status["feedback"]["rating"] == 4
 
 

@@ -21,6 +21,7 @@ from awasi.settings import Settings
 from tests.support.kafka import publish, read_topic
 from tests.support.services import running_service
 from tests.test_intake_api import PNG, resolved_env, routed_env, status_of, submit, wait_for
+from tests.test_intake_pages import csrf_of
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ async def test_router_events_update_the_status(client: TestClient,
     await publish(bootstrap, topics.ROUTER, env.to_bytes(), key=cid.encode())  # redelivery
 
     async def routed() -> dict[str, Any] | None:
-        s = await status_of(client, code)
+        s = await status_of(client, code, body["secret"])
         return s if s["status"] == "routed" else None
 
     s = await wait_for(routed)
@@ -63,7 +64,7 @@ async def test_router_events_update_the_status(client: TestClient,
     await publish(bootstrap, topics.ROUTER, resolved_env(cid).to_bytes(), key=cid.encode())
 
     async def resolved() -> dict[str, Any] | None:
-        s = await status_of(client, code)
+        s = await status_of(client, code, body["secret"])
         return s if s["status"] == "resolved" else None
 
     s = await wait_for(resolved)
@@ -82,7 +83,7 @@ async def test_router_events_update_the_status(client: TestClient,
     r = await client.post(f"/api/v1/complaints/{code}/feedback",
                           json={"secret": body["secret"], "rating": 5})
     assert r.status == 409
-    s = await status_of(client, code)
+    s = await status_of(client, code, body["secret"])
     assert s["status"] == "disputed"
     assert s["feedback"]["rating"] == 2 and s["feedback"]["dispute"] is True
     msgs = await read_topic(bootstrap, topics.INTAKE,
@@ -136,7 +137,7 @@ async def test_add_info_and_withdraw(client: TestClient, intake_settings: Settin
     r = await client.post(f"/api/v1/complaints/{code}/info",
                           json={"secret": body["secret"], "message": "lagi"})
     assert r.status == 409
-    s = await status_of(client, code)
+    s = await status_of(client, code, body["secret"])
     assert s["status"] == "withdrawn"
     assert [e["kind"] for e in s["timeline"]] == ["submitted", "info_added", "withdrawn"]
     msgs = await read_topic(intake_settings.kafka_bootstrap or "", topics.INTAKE,
@@ -214,7 +215,7 @@ async def test_oversight_and_info_request_events(client: TestClient,
         recommendation="Percepat penanganan", published=True), "oversight"), cid.encode())
 
     async def settled() -> dict[str, Any] | None:
-        s = await status_of(client, code)
+        s = await status_of(client, code, body["secret"])
         kinds = [e["kind"] for e in s["timeline"]]
         return s if kinds.count("finding.recorded") == 1 and "case.escalated" in kinds else None
 
@@ -227,8 +228,14 @@ async def test_oversight_and_info_request_events(client: TestClient,
     assert finding["recommendation"] == "Percepat penanganan"
     page = await (await client.get(f"/status/{code}")).text()
     assert "terlambat" in page  # the overdue acknowledgement, on the citizen's page
-    assert "Percepat penanganan" in page and "Internal note" not in page
     assert "WIB" in page  # deadlines in the region's own time zone
+    # The code alone shows no conversation; the secret, typed into the page, does.
+    assert "Percepat penanganan" not in page and "Internal note" not in page
+    r = await client.post(f"/status/{code}/unlock",
+                          data={"csrf": csrf_of(page), "secret": body["secret"]})
+    page = await r.text()
+    assert r.status == 200
+    assert "Percepat penanganan" in page and "Internal note" not in page
 
     # Acknowledged: no longer overdue on that clock. Then a question, answered.
     await publish(bootstrap, topics.ROUTER, env(TicketAcknowledged(
@@ -238,7 +245,7 @@ async def test_oversight_and_info_request_events(client: TestClient,
         paused_at=datetime.now(UTC)), "router"), cid.encode())
 
     async def asked() -> dict[str, Any] | None:
-        s = await status_of(client, code)
+        s = await status_of(client, code, body["secret"])
         return s if s["status"] == "info_requested" else None
 
     s = await wait_for(asked)

@@ -74,6 +74,8 @@ async def test_services_and_definitions(client: TestClient) -> None:
     assert d["attributes"][0]["code"] == "privacy"
     assert [v["key"] for v in d["attributes"][0]["values"]] == ["named", "confidential",
                                                                 "anonymous"]
+    assert d["attributes"][1]["code"] == "visibility"
+    assert [v["key"] for v in d["attributes"][1]["values"]] == ["private", "public"]
     root = await xml(await client.get(f"{BASE}/services/jalan-rusak.xml"))
     assert root.tag == "service_definition"
     assert root.find("./attributes/attribute/code").text == "privacy"  # type: ignore[union-attr]
@@ -92,7 +94,16 @@ async def test_services_and_definitions(client: TestClient) -> None:
 
 
 async def test_post_request_json_then_get_it(client: TestClient, settings: Settings) -> None:
+    # Private by default: stored, but Open311 answers its id like an unknown one.
     r = await client.post(f"{BASE}/requests.json", data=request_form())
+    private = (await r.json())[0]
+    assert r.status == 200 and private["secret"]
+    r = await client.get(f"{BASE}/requests/{private['service_request_id']}.json")
+    assert r.status == 404
+    assert await (await client.get(f"{BASE}/requests.json")).json() == []
+
+    r = await client.post(f"{BASE}/requests.json",
+                          data=request_form(**{"attribute[visibility]": "public"}))
     body = await r.json()
     assert r.status == 200, body
     sr = body[0]
@@ -102,12 +113,16 @@ async def test_post_request_json_then_get_it(client: TestClient, settings: Setti
     conn = await asyncpg.connect(settings.database_url)
     try:
         row = await conn.fetchrow(
-            "SELECT c.privacy, c.channel, c.lat, c.media_url, r.name, r.email"
+            "SELECT c.privacy, c.visibility, c.channel, c.lat, c.media_url, r.name, r.email"
             " FROM intake.complaints c JOIN intake.reporters r ON r.complaint_id = c.id"
             " WHERE c.tracking_code = $1", code)
+        assert await conn.fetchval("SELECT visibility FROM intake.complaints WHERE"
+                                   " tracking_code = $1", private["service_request_id"]) == (
+            "private")
     finally:
         await conn.close()
     assert row["privacy"] == "confidential" and row["channel"] == "open311"
+    assert row["visibility"] == "public"
     assert row["name"] == "Dewi Lestari" and row["email"] == "dewi.lestari@example.id"
     assert row["lat"] == pytest.approx(3.5952)
     assert row["media_url"] == "https://example.org/p.jpg"
@@ -116,9 +131,12 @@ async def test_post_request_json_then_get_it(client: TestClient, settings: Setti
     got = (await r.json())[0]
     assert got["service_request_id"] == code and got["status"] == "open"
     assert got["service_code"] == "jalan-rusak"
-    # Confidential: only the public part, no contact, no description or location.
+    # Public: the report's text and place, never the reporter (nor the media link:
+    # photos are not part of a public report).
+    assert got["description"].startswith("Jalan berlubang") and got["lat"] == 3.5952
+    assert got["media_url"] is None
     text = await r.text()
-    for needle in ("Dewi", "Lestari", "7777", "dewi.lestari", "dekat pasar", "3.5952"):
+    for needle in ("Dewi", "Lestari", "7777", "dewi.lestari", "example.org"):
         assert needle not in text
     # The token resource maps the token to the request id.
     r = await client.get(f"{BASE}/tokens/{sr['token']}.json")
@@ -146,32 +164,40 @@ async def test_post_request_json_then_get_it(client: TestClient, settings: Setti
 
 
 async def test_post_request_xml_named_and_listing(client: TestClient) -> None:
-    r = await client.post(f"{BASE}/requests.xml",
-                          data=request_form(**{"attribute[privacy]": "named"}))
+    r = await client.post(f"{BASE}/requests.xml", data=request_form(**{
+        "attribute[privacy]": "named", "attribute[visibility]": "public"}))
     assert r.status == 200
     root = await xml(r)
     assert root.tag == "service_requests"
     code = root.find("./request/service_request_id").text  # type: ignore[union-attr]
     assert code
-    anon = await client.post(f"{BASE}/requests.json", data=request_form(
-        first_name="", last_name="", email="", phone="", lat="", long="",
-        address_string="Pasar Petisah", service_code="sampah"))
+    anon_form = request_form(first_name="", last_name="", email="", phone="", lat="",
+                             long="", address_string="Pasar Petisah", service_code="sampah")
+    anon = await client.post(f"{BASE}/requests.json",
+                             data={**anon_form, "attribute[visibility]": "public"})
     anon_code = (await anon.json())[0]["service_request_id"]
+    hidden = await client.post(f"{BASE}/requests.json", data={
+        **anon_form, "description": "Sampah pribadi, laporan tertutup di Pasar Petisah."})
+    hidden_code = (await hidden.json())[0]["service_request_id"]
 
     root = await xml(await client.get(f"{BASE}/requests.xml?jurisdiction_id=MDN"))
     reqs = {e.find("service_request_id").text: e for e in root.findall("./request")}  # type: ignore[union-attr]
-    assert {code, anon_code} <= set(reqs)
+    assert set(reqs) == {code, anon_code}  # the private one is not listed
     named = reqs[code]
     assert named.find("description").text.startswith("Jalan berlubang")  # type: ignore[union-attr]
     assert named.find("lat").text == "3.5952"  # type: ignore[union-attr]
     assert named.find("status").text == "open"  # type: ignore[union-attr]
-    assert reqs[anon_code].find("description").text is None  # type: ignore[union-attr]
+    # A public anonymous report shows its text and address too: visibility, not
+    # identity, decides what is published.
+    assert reqs[anon_code].find("address").text == "Pasar Petisah"  # type: ignore[union-attr]
     text = ET.tostring(root, encoding="unicode")
     assert "Dewi" not in text and "dewi.lestari" not in text and "7777" not in text
+    assert "pribadi" not in text
 
     r = await client.get(f"{BASE}/requests.json?service_code=sampah")
     assert [x["service_request_id"] for x in await r.json()] == [anon_code]
-    r = await client.get(f"{BASE}/requests.json?service_request_id={code},{anon_code}")
+    r = await client.get(
+        f"{BASE}/requests.json?service_request_id={code},{anon_code},{hidden_code}")
     assert len(await r.json()) == 2
     r = await client.get(f"{BASE}/requests.json?status=closed")
     assert await r.json() == []
@@ -189,6 +215,7 @@ POST_ERRORS = [
     ({"description": "short"}, 400, "description"),
     ({"email": "nope"}, 400, "email"),
     ({"attribute[privacy]": "public"}, 400, "privacy"),
+    ({"attribute[visibility]": "everyone"}, 400, "visibility"),
     ({"media_url": "file:///etc/passwd"}, 400, "media_url"),
 ]
 

@@ -40,6 +40,9 @@ def registered_types() -> list[tuple[str, int]]:
 
 
 Privacy = Literal["named", "confidential", "anonymous"]
+# Whether the report itself may be published (a choice separate from the reporter's
+# identity): private reports appear publicly only inside aggregate counts.
+Visibility = Literal["public", "private"]
 
 
 class Location(BaseModel):
@@ -75,6 +78,9 @@ class ComplaintSubmitted(Payload):
     channel: Literal["web", "api", "open311", "telegram"] = "api"
     photo_ids: tuple[str, ...] = ()
     submitted_at: AwareDatetime
+    # Optional, so events written before the choice existed still parse (as private,
+    # the safe reading). No personal data: it says what may be shown, not who wrote it.
+    visibility: Visibility = "private"
 
 
 @register

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import BodyPartReader, web
 from pydantic import BaseModel
@@ -26,6 +26,9 @@ from services.intake import keys as ikeys
 from services.intake.errors import field_error
 
 REPORTER_TOKEN_MAX_AGE_S = 120
+# The follow-up secret that opens the conversation on GET (a header, not the query
+# string: query strings end up in access logs and browser history).
+SECRET_HEADER = "X-Awasi-Secret"
 IDEMPOTENCY_KEY_MAX = 200
 
 
@@ -87,21 +90,28 @@ class TimelineEntry(BaseModel):
 
 
 class StatusOut(BaseModel):
+    """The tracking code alone answers the fields up to ``can_dispute``
+    (``access: status``); with the follow-up secret in ``X-Awasi-Secret`` the
+    conversation fields too (``access: conversation``)."""
+
     tracking_code: str
+    access: Literal["status", "conversation"]
     status: str
+    visibility: Literal["public", "private"]
     region: NamedRef
-    category: CategoryRef
-    title: str | None
-    privacy: str
-    submitted_at: str
-    updated_at: str
     agency: AgencyRef | None
     deadlines: DeadlinesOut
     overdue: OverdueOut
-    feedback: FeedbackOut | None
     can_give_feedback: bool
     can_dispute: bool
-    timeline: list[TimelineEntry]
+    category: CategoryRef | None = None
+    title: str | None = None
+    description: str | None = None
+    privacy: str | None = None
+    submitted_at: str | None = None
+    updated_at: str | None = None
+    feedback: FeedbackOut | None = None
+    timeline: list[TimelineEntry] | None = None
 
 
 class ActionOut(BaseModel):
@@ -221,7 +231,7 @@ async def create_complaint(request: web.Request) -> web.Response:
     cmd = domain.SubmitCommand(
         region=body.region, category=body.category, description=body.description,
         title=body.title, location=body.location, reporter=body.reporter,
-        privacy=body.privacy, channel="api", photos=uploaded,
+        privacy=body.privacy, visibility=body.visibility, channel="api", photos=uploaded,
         idempotency_key=key, request_hash=request_hash if key else None,
     )
     receipt = await submit(request.app, cmd)
@@ -230,9 +240,12 @@ async def create_complaint(request: web.Request) -> web.Response:
 
 
 async def complaint_status(request: web.Request) -> web.Response:
-    """``GET /api/v1/complaints/{tracking_code}``: the public status and timeline."""
-    status = await domain.public_status(request.app[keys.POOL], request.app[ikeys.CATALOG],
-                                        request.match_info["tracking_code"])
+    """``GET /api/v1/complaints/{tracking_code}``: status, agency and deadlines; with
+    the follow-up secret in ``X-Awasi-Secret`` also the conversation (403
+    ``wrong_secret`` if that secret is wrong)."""
+    secret = request.headers.get(SECRET_HEADER, "").strip() or None
+    status = await domain.complaint_status(request.app[keys.POOL], request.app[ikeys.CATALOG],
+                                           request.match_info["tracking_code"], secret=secret)
     return json_response(status, headers={"Cache-Control": "no-store"})
 
 
@@ -321,8 +334,11 @@ def setup(app: web.Application) -> None:
                          "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX}}],
             errors=(400, 409, 413, 415, 422, 429))
     api.add(r, "GET", "/api/v1/complaints/{tracking_code}", complaint_status,
-            summary="Public status and timeline", responses={200: StatusOut},
-            tags=["complaints"], errors=(404,))
+            summary="Status, agency and deadlines; the conversation too with the "
+                    "follow-up secret in X-Awasi-Secret",
+            parameters=[{"name": SECRET_HEADER, "in": "header", "required": False,
+                         "schema": {"type": "string", "maxLength": 64}}],
+            responses={200: StatusOut}, tags=["complaints"], errors=(403, 404))
     api.add(r, "POST", "/api/v1/complaints/{tracking_code}/feedback", complaint_feedback,
             summary="Rate (1-5) and/or dispute a resolved complaint", body=domain.FeedbackIn,
             responses={200: ActionOut}, tags=["complaints"],

@@ -24,7 +24,7 @@ from awasi.web.app import (
     relay,
     schema_migrations,
 )
-from services.intake import api, open311, pages, telegram
+from services.intake import api, open311, pages, reports, telegram
 from services.intake import consumer as intake_consumer
 from services.intake import keys as ikeys
 from services.intake.batch import SubmitBatcher
@@ -68,5 +68,6 @@ def create_app(settings: Settings) -> web.Application:
     api.setup(app)
     open311.setup(app)
     pages.setup(app)
+    reports.setup(app)
     telegram.setup(app)
     return app

@@ -12,13 +12,14 @@ import asyncpg
 
 COMPLAINT_COLUMNS = (
     "id, tracking_code, region, category, title, description, lat, lon, address, privacy,"
-    " channel, reporter_ref, secret_hash, status, submitted_at, updated_at, media_url"
+    " channel, reporter_ref, secret_hash, status, submitted_at, updated_at, media_url,"
+    " visibility"
 )
 
 
 COMPLAINT_TYPES = (
     "uuid[], text[], text[], text[], text[], text[], float8[], float8[], text[], text[],"
-    " text[], text[], bytea[], text[], timestamptz[], timestamptz[], text[]"
+    " text[], text[], bytea[], text[], timestamptz[], timestamptz[], text[], text[]"
 )
 
 
@@ -35,7 +36,7 @@ INSERT_SUBMISSIONS = (
     f"WITH c AS (INSERT INTO intake.complaints ({COMPLAINT_COLUMNS}) {_unnest(COMPLAINT_TYPES)}"
     "  RETURNING id, submitted_at, channel),"
     " r AS (INSERT INTO intake.reporters (complaint_id, name, phone, email)"
-    f"  {_unnest('uuid[], text[], text[], text[]', 18)})"
+    f"  {_unnest('uuid[], text[], text[], text[]', 19)})"
     " INSERT INTO intake.timeline (complaint_id, at, kind, data)"
     " SELECT id, submitted_at, 'submitted', jsonb_build_object('channel', channel) FROM c"
 )
@@ -47,7 +48,7 @@ async def insert_submissions(conn: asyncpg.Connection, complaints: Sequence[tupl
     contacts (``(complaint_id, name, phone, email)``, none for anonymous reports) and
     the ``submitted`` entry of each timeline."""
     if complaints:
-        await conn.execute(INSERT_SUBMISSIONS, *_columns(complaints, 17),
+        await conn.execute(INSERT_SUBMISSIONS, *_columns(complaints, 18),
                            *_columns(reporters, 4))
 
 

@@ -39,9 +39,10 @@ from awasi.events.payloads import (
     ComplaintWithdrawn,
     Location,
     Privacy,
+    Visibility,
 )
 from awasi.settings import Settings
-from services.intake import db
+from services.intake import db, visibility
 from services.intake.errors import (
     IdempotencyKeyReused,
     NotAllowedNow,
@@ -150,7 +151,8 @@ class PhotoIn(BaseModel):
 
 
 class ComplaintIn(BaseModel):
-    """``POST /api/v1/complaints``. ``privacy`` defaults to ``confidential``."""
+    """``POST /api/v1/complaints``. ``privacy`` defaults to ``confidential``,
+    ``visibility`` to ``private`` (the safest choices)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     region: str = Field(min_length=1, max_length=10)
@@ -160,6 +162,10 @@ class ComplaintIn(BaseModel):
     location: Location | None = None
     reporter: ReporterIn | None = None
     privacy: Privacy = "confidential"
+    visibility: Visibility = Field(
+        default="private",
+        description="public: the text, category, location, agency, status and deadlines "
+                    "appear on the public list (never the reporter); private: they do not.")
     photos: list[PhotoIn] = Field(default_factory=list, max_length=3)
 
     _blank = field_validator("title", mode="before")(_blank_to_none)
@@ -172,8 +178,10 @@ class Receipt(BaseModel):
     tracking_code: str
     status: str = "submitted"
     privacy: Privacy
-    secret: str = Field(description="Follow-up secret: needed to add information, rate, "
-                                    "dispute or withdraw. Shown once; only its hash is kept.")
+    visibility: Visibility = "private"
+    secret: str = Field(description="Follow-up secret: needed to see the conversation "
+                                    "(header X-Awasi-Secret), add information, rate, dispute "
+                                    "or withdraw. Shown once; only its hash is kept.")
     status_url: str
     page_url: str
     submitted_at: datetime
@@ -214,6 +222,7 @@ class SubmitCommand:
     category: str
     description: str
     privacy: Privacy = "confidential"
+    visibility: Visibility = "private"
     channel: Channel = "api"
     title: str | None = None
     location: Location | None = None
@@ -249,7 +258,8 @@ def validate_command(catalog: Catalog, cmd: SubmitCommand) -> SubmitCommand:
         reporter = None
     return SubmitCommand(
         region=cmd.region, category=cmd.category, description=description,
-        privacy=cmd.privacy, channel=cmd.channel, title=cmd.title, location=cmd.location,
+        privacy=cmd.privacy, visibility=cmd.visibility, channel=cmd.channel, title=cmd.title,
+        location=cmd.location,
         reporter=reporter, photos=tuple(cmd.photos), media_url=cmd.media_url,
         idempotency_key=cmd.idempotency_key,
         request_hash=cmd.request_hash,
@@ -273,7 +283,8 @@ class Prepared:
         return (self.complaint_id, self.tracking_code, c.region, c.category, c.title,
                 c.description, loc.lat if loc else None, loc.lon if loc else None,
                 loc.address if loc else None, c.privacy, c.channel, self.reporter_ref,
-                hash_secret(self.secret), "submitted", self.now, self.now, c.media_url)
+                hash_secret(self.secret), "submitted", self.now, self.now, c.media_url,
+                c.visibility)
 
     def envelope(self) -> Envelope:
         c = self.cmd
@@ -282,12 +293,13 @@ class Prepared:
             title=c.title, description=c.description, location=c.location,
             privacy=c.privacy, reporter_ref=self.reporter_ref, channel=c.channel,
             photo_ids=tuple(str(p) for p in self.photo_ids), submitted_at=self.now,
+            visibility=c.visibility,
         ), complaint_id=str(self.complaint_id), producer=PRODUCER, occurred_at=self.now)
 
     def receipt(self) -> Receipt:
         return Receipt(
             complaint_id=str(self.complaint_id), tracking_code=self.tracking_code,
-            privacy=self.cmd.privacy, secret=self.secret,
+            privacy=self.cmd.privacy, visibility=self.cmd.visibility, secret=self.secret,
             status_url=f"/api/v1/complaints/{self.tracking_code}",
             page_url=f"/status/{self.tracking_code}", submitted_at=self.now,
         )
@@ -501,49 +513,26 @@ def overdue(row: asyncpg.Record, now: datetime) -> dict[str, bool]:
     }
 
 
-async def public_status(pool: asyncpg.Pool, catalog: Catalog, code: str,
-                        now: datetime | None = None) -> dict[str, Any]:
-    """What anyone holding the tracking code may see: status, agency (code and name),
-    deadlines and whether they are overdue, the citizen-visible timeline, feedback.
-    No description, contact or photos. Raises ``UnknownComplaint``."""
+async def complaint_status(pool: asyncpg.Pool, catalog: Catalog, code: str, *,
+                           secret: str | None = None, owner: bool = False,
+                           now: datetime | None = None) -> dict[str, Any]:
+    """A complaint's status as the caller may see it (``visibility.status_view``).
+
+    The tracking code alone gives the status, the agency and the deadlines. The
+    conversation (description, the agency's questions and answers, the citizen's own
+    messages, feedback) needs ``secret`` (the follow-up secret) or ``owner`` (the
+    caller proved it filed the complaint: the receipt cookie, the Telegram chat).
+    Raises ``UnknownComplaint``, and ``WrongSecret`` for a secret that is given and
+    wrong (a client should know its secret failed, not get less and wonder why)."""
     now = now or datetime.now(UTC)
     row = await db.complaint_by_code(pool, normalize_code(code))
     if row is None:
         raise UnknownComplaint("No complaint has this tracking code")
-    events = await db.timeline(pool, row["id"])
-    agency = catalog.agencies.get(row["agency"]) if row["agency"] else None
-    region = catalog.regions.get(row["region"])
-    category = catalog.categories.get(row["category"])
+    if secret is not None:
+        check_secret(row, secret)
+    access: visibility.Access = "conversation" if owner or secret is not None else "status"
+    events = await db.timeline(pool, row["id"]) if access == "conversation" else []
     may_rate, may_dispute = feedback_state(catalog, row, now)
-    until = dispute_deadline(catalog, row)
-    return {
-        "tracking_code": row["tracking_code"],
-        "status": row["status"],
-        "region": {"code": row["region"], "name": region.name if region else row["region"]},
-        "category": {"code": row["category"],
-                     "name_id": category.name_id if category else row["category"],
-                     "name_en": category.name_en if category else row["category"]},
-        "title": row["title"],
-        "privacy": row["privacy"],
-        "submitted_at": _iso(row["submitted_at"]),
-        "updated_at": _iso(row["updated_at"]),
-        "agency": ({"code": row["agency"], "name": agency.name if agency else row["agency"],
-                    "short_name": agency.short_name if agency else row["agency"]}
-                   if row["agency"] else None),
-        "deadlines": {"triage_by": _iso(row["triage_by"]),
-                      "acknowledge_by": _iso(row["acknowledge_by"]),
-                      "resolve_by": _iso(row["resolve_by"]),
-                      "dispute_until": _iso(until)},
-        "overdue": overdue(row, now),
-        "feedback": ({"rating": row["rating"], "dispute": row["disputed"],
-                      "given_at": _iso(row["feedback_at"])} if row["feedback_at"] else None),
-        "can_give_feedback": may_rate,
-        "can_dispute": may_dispute,
-        "timeline": [{"at": _iso(e["at"]), "kind": e["kind"], **dict(e["data"])}
-                     for e in events],
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
-
+    return visibility.status_view(
+        catalog, row, events, access=access, overdue=overdue(row, now), may_rate=may_rate,
+        may_dispute=may_dispute, dispute_until=dispute_deadline(catalog, row))

@@ -8,12 +8,14 @@ Mapping onto a complaint (decisions recorded in docs/INTAKE.md):
 - ``first_name``/``last_name``/``email``/``phone`` are the reporter's contact;
   privacy comes from ``attribute[privacy]`` (named, confidential, anonymous), else
   ``confidential`` when a contact was given and ``anonymous`` when none was;
+- ``attribute[visibility]`` is ``public`` or ``private`` (default ``private``);
 - ``media_url`` is kept as a link (never fetched: intake does not call out);
 - ``service_request_id`` is the tracking code; the POST answers it at once (the
   ``token`` resource maps the complaint id to it for clients that ask);
   the POST answer also carries ``secret`` (an extension), the follow-up secret.
-- Listing shows only the public part: never a contact; description, address,
-  coordinates and media only for named reports.
+- ``GET requests`` and ``requests/{id}`` show PUBLIC reports only, each from the
+  allow-list of ``visibility.public_report`` (never a name, contact, Telegram id,
+  follow-up message or photo); a private report's id is a 404, like an unknown one.
 - ``api_key`` is accepted and not required (the per-address rate limit applies).
 Errors use the spec's shape and codes: 400 bad or missing input, 404 unknown
 jurisdiction, service or request, 429 too many submissions.
@@ -36,7 +38,7 @@ from awasi.web import keys
 from awasi.web.body import read_form
 from awasi.web.errors import ApiError, RateLimited
 from awasi.web.responses import json_response
-from services.intake import domain
+from services.intake import domain, reports, visibility
 from services.intake import keys as ikeys
 from services.intake.api import submit
 
@@ -175,8 +177,13 @@ async def service_definition(request: web.Request, fmt: str) -> web.Response:
          "values": [{"key": "named", "name": "Named"},
                     {"key": "confidential", "name": "Confidential"},
                     {"key": "anonymous", "name": "Anonymous"}]},
+        {"variable": True, "code": "visibility", "datatype": "singlevaluelist",
+         "required": False, "datatype_description": "public or private (default private)",
+         "order": 2, "description": "Whether the report (never the reporter) is listed "
+                                   "publicly", "values": [{"key": "private", "name": "Private"},
+                                                          {"key": "public", "name": "Public"}]},
         {"variable": True, "code": "title", "datatype": "string", "required": False,
-         "datatype_description": "up to 200 characters", "order": 2,
+         "datatype_description": "up to 200 characters", "order": 3,
          "description": "A short title", "values": []},
     ]}
     return render(fmt, "service_definition", None, data)
@@ -225,6 +232,9 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
         "anonymous" if reporter.is_empty() else "confidential")
     if privacy not in ("named", "confidential", "anonymous"):
         raise Open311Error(400, "attribute[privacy] must be named, confidential or anonymous")
+    visibility_ = str(form.get("attribute[visibility]", "")).strip() or "private"
+    if visibility_ not in visibility.VISIBILITIES:
+        raise Open311Error(400, "attribute[visibility] must be public or private")
     title = str(form.get("attribute[title]", "")).strip()[:200] or None
     media_url = str(form.get("media_url", "")).strip() or None
     if media_url and (len(media_url) > 1000 or not media_url.startswith(("http://", "https://"))):
@@ -232,7 +242,7 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
     receipt = await submit(app, domain.SubmitCommand(
         region=region, category=service_code, description=str(form.get("description", "")),
         title=title, location=location, reporter=reporter, privacy=privacy,  # type: ignore[arg-type]
-        channel="open311", media_url=media_url))
+        visibility=visibility_, channel="open311", media_url=media_url))  # type: ignore[arg-type]
     return render(fmt, "service_requests", "request", [{
         "service_request_id": receipt.tracking_code,
         "service_notice": "Simpan kode pelacakan dan kode rahasia (secret).",
@@ -241,32 +251,31 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
 
 
 def _public(row: asyncpg.Record, catalog: Catalog, locale: str) -> dict[str, Any]:
+    """A public report in Open311's words, mapped from ``visibility.public_report``
+    (the one allow-list): no contact, no follow-up, no media (photos are not part of
+    what a public report shows)."""
+    r = visibility.public_report(catalog, row)
     category = catalog.categories.get(row["category"])
-    agency = catalog.agencies.get(row["agency"]) if row["agency"] else None
-    named = row["privacy"] == "named"
+    location = r["location"] or {}
     return {
-        "service_request_id": row["tracking_code"],
-        "status": "closed" if row["status"] in CLOSED else "open",
-        "status_notes": row["status"],
-        "service_name": category.name(locale) if category else row["category"],
-        "service_code": row["category"],
-        "description": row["description"] if named else None,
-        "agency_responsible": agency.name if agency else None,
+        "service_request_id": r["tracking_code"],
+        "status": "closed" if r["status"] in CLOSED else "open",
+        "status_notes": r["status"],
+        "service_name": category.name(locale) if category else r["category"]["code"],
+        "service_code": r["category"]["code"],
+        "description": r["description"],
+        "agency_responsible": r["agency"]["name"] if r["agency"] else None,
         "service_notice": None,
-        "requested_datetime": _iso(row["submitted_at"]),
-        "updated_datetime": _iso(row["updated_at"]),
-        "expected_datetime": _iso(row["resolve_by"]),
-        "address": row["address"] if named else None,
+        "requested_datetime": r["submitted_at"],
+        "updated_datetime": r["updated_at"],
+        "expected_datetime": r["deadlines"]["resolve_by"],
+        "address": location.get("address"),
         "address_id": None,
         "zipcode": None,
-        "lat": row["lat"] if named else None,
-        "long": row["lon"] if named else None,
-        "media_url": row["media_url"] if named else None,
+        "lat": location.get("lat"),
+        "long": location.get("lon"),
+        "media_url": None,
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def _date(request: web.Request, name: str) -> datetime | None:
@@ -286,7 +295,8 @@ async def get_requests(request: web.Request, fmt: str) -> web.Response:
     catalog = app[ikeys.CATALOG]
     q = request.query
     region = _region(catalog, q.get("jurisdiction_id"), required=False)
-    clauses, args = [], []
+    # Public reports only: the predicate of the partial indexes of 0160_visibility.
+    clauses, args = ["visibility = 'public'"], []
 
     def arg(v: Any) -> str:
         args.append(v)
@@ -312,7 +322,7 @@ async def get_requests(request: web.Request, fmt: str) -> web.Response:
     if region:
         clauses.append(f"region = {arg(region)}")
     rows = await app[keys.POOL].fetch(
-        "SELECT * FROM intake.complaints WHERE " + " AND ".join(clauses) +
+        f"SELECT {reports.COLUMNS} FROM intake.complaints WHERE " + " AND ".join(clauses) +
         f" ORDER BY submitted_at DESC LIMIT {MAX_LIST}", *args)
     return render(fmt, "service_requests", "request",
                   [_public(r, catalog, _locale(request)) for r in rows])
@@ -321,8 +331,10 @@ async def get_requests(request: web.Request, fmt: str) -> web.Response:
 @handler
 async def get_request(request: web.Request, fmt: str) -> web.Response:
     code = domain.normalize_code(request.match_info["service_request_id"])
+    # A private report answers exactly like an unknown one: its id says nothing.
     row = await request.app[keys.POOL].fetchrow(
-        "SELECT * FROM intake.complaints WHERE tracking_code = $1", code)
+        f"SELECT {reports.COLUMNS} FROM intake.complaints WHERE tracking_code = $1"
+        " AND visibility = 'public'", code)
     if row is None:
         raise Open311Error(404, "service_request_id was not found")
     return render(fmt, "service_requests", "request",

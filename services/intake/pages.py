@@ -10,6 +10,14 @@ signed with the server key in a hidden field; a POST must present both, matching
 After a submission the receipt (tracking code and follow-up secret) is kept for a day
 in a signed, HttpOnly cookie scoped to ``/status/``, so the status page can show the
 secret once more and pre-fill it in the follow-up forms on the same browser.
+
+The tracking code alone shows the status, the agency and the deadlines. The
+conversation (description, the agency's questions and answers, the citizen's own
+messages) and the follow-up forms need the receipt cookie of the browser that filed
+it, or the follow-up secret typed into the page's form (``/status/{code}/unlock``);
+the secret then opens the page for this browser session only (``awasi_follow``, a
+session cookie that also expires after 12 hours: a shared computer in a warnet
+forgets it).
 """
 
 from __future__ import annotations
@@ -42,10 +50,13 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSRF_COOKIE = "awasi_csrf"
 RECEIPT_COOKIE = "awasi_receipt"
 RECEIPT_MAX_AGE_S = 86_400
+FOLLOW_COOKIE = "awasi_follow"
+FOLLOW_MAX_AGE_S = 12 * 3600
+FOLLOW_MAX_CODES = 10
 CSRF_MAX_AGE_S = 86_400
 
 FORM_FIELDS = ("region", "category", "title", "description", "address", "privacy",
-               "name", "phone", "email", "submission")
+               "visibility", "name", "phone", "email", "submission")
 
 # Field-level messages shown next to the field (English msgids, translated in .po).
 FIELD_MESSAGES = {
@@ -252,6 +263,8 @@ async def form_submit(request: web.Request) -> web.StreamResponse:
             "region": values["region"], "category": values["category"],
             "title": values["title"] or None, "description": values["description"],
             "privacy": values["privacy"] or "confidential",
+            # An unticked checkbox sends nothing: private unless the citizen ticked it.
+            "visibility": "public" if values["visibility"] == "public" else "private",
             "reporter": {"name": values["name"], "phone": values["phone"],
                          "email": values["email"]},
         }
@@ -269,7 +282,7 @@ async def form_submit(request: web.Request) -> web.StreamResponse:
         receipt = await submit(request.app, domain.SubmitCommand(
             region=body.region, category=body.category, description=body.description,
             title=body.title, location=body.location, reporter=body.reporter,
-            privacy=body.privacy, channel="web", photos=uploaded,
+            privacy=body.privacy, visibility=body.visibility, channel="web", photos=uploaded,
             idempotency_key=key, request_hash=digest))
     except RateLimited as e:
         errors = {"form": page.gettext("Too many reports from your connection. Please try "
@@ -311,6 +324,33 @@ def _receipt_secret(request: web.Request, code: str) -> str | None:
     return None
 
 
+def _followed(request: web.Request) -> list[str]:
+    """The codes this browser session unlocked with their secret (newest last)."""
+    token = request.cookies.get(FOLLOW_COOKIE)
+    if not token:
+        return []
+    try:
+        codes = signing.verify(request.app[keys.SETTINGS].secret_key, "follow", token,
+                               FOLLOW_MAX_AGE_S)
+    except signing.InvalidSignature:
+        return []
+    return [str(c) for c in codes] if isinstance(codes, list) else []
+
+
+def grant_conversation(request: web.Request, response: web.StreamResponse, code: str) -> None:
+    """Open ``code``'s conversation to this browser session (after its secret was
+    given): a signed session cookie with the codes only, never the secret."""
+    codes = [c for c in _followed(request) if c != code][-(FOLLOW_MAX_CODES - 1):] + [code]
+    token = signing.sign(request.app[keys.SETTINGS].secret_key, "follow", codes)
+    # No Max-Age: gone when the browser closes; the signature's age caps it at 12 h.
+    response.set_cookie(FOLLOW_COOKIE, token, httponly=True, samesite="Lax", path="/status/")
+
+
+def may_see_conversation(request: web.Request, code: str) -> bool:
+    """This browser filed ``code`` (receipt cookie) or unlocked it with the secret."""
+    return _receipt_secret(request, code) is not None or code in _followed(request)
+
+
 async def lookup(request: web.Request) -> web.StreamResponse:
     """``GET /status?code=``: go to that complaint's page, or show the lookup form."""
     page = Page(request)
@@ -330,8 +370,10 @@ async def _render_status(request: web.Request, page: Page, errors: dict[str, str
                          values: dict[str, str] | None = None, status: int = 200) -> web.Response:
     code = request.match_info["tracking_code"]
     catalog = request.app[ikeys.CATALOG]
+    normal = domain.normalize_code(code)
     try:
-        s = await domain.public_status(request.app[keys.POOL], catalog, code)
+        s = await domain.complaint_status(request.app[keys.POOL], catalog, normal,
+                                          owner=may_see_conversation(request, normal))
     except UnknownComplaint:
         return page.render("lookup.html", {"code": code, "errors": {
             "code": page.gettext(FIELD_MESSAGES["code"])}}, status=404)
@@ -346,16 +388,20 @@ async def _render_status(request: web.Request, page: Page, errors: dict[str, str
                               "at": fmt_dt(s["deadlines"][key], tz, page.locale),
                               "overdue": s["overdue"][kind]})
     timeline = [{"label": page.gettext(TIMELINE_LABELS.get(e["kind"], e["kind"])),
-                 "at": fmt_dt(e["at"], tz, page.locale), **e} for e in s["timeline"]]
+                 "at": fmt_dt(e["at"], tz, page.locale), **e} for e in s.get("timeline", [])]
+    full = s["access"] == "conversation"
     ctx = {
         "s": s, "secret": secret, "status_label": page.gettext(STATUS_LABELS.get(s["status"],
                                                                                  s["status"])),
         "deadlines": deadlines, "timeline": timeline,
-        "category_name": s["category"]["name_en" if page.locale == "en" else "name_id"],
+        "full": full,
+        "category_name": (s["category"]["name_en" if page.locale == "en" else "name_id"]
+                          if full else None),
         "dispute_until": fmt_dt(s["deadlines"]["dispute_until"], tz, page.locale),
         "errors": errors or {}, "values": values or {},
-        "can_add_info": s["status"] in domain.OPEN_STATUSES,
-        "can_withdraw": s["status"] in domain.OPEN_STATUSES and s["status"] != "disputed",
+        "can_add_info": full and s["status"] in domain.OPEN_STATUSES,
+        "can_withdraw": (full and s["status"] in domain.OPEN_STATUSES
+                         and s["status"] != "disputed"),
         "agency_names": {a.code: a.name for a in catalog.agencies.values()},
     }
     return page.render("status.html", ctx, status=status)
@@ -388,9 +434,23 @@ async def _action(request: web.Request, fields: tuple[str, ...],
     except ApiError as e:
         status = e.status if e.status in (403, 409, 422) else 400
         return await _render_status(request, page, _action_errors(e, page), values, status)
-    response = see_other(f"/status/{request.match_info['tracking_code']}")
+    code = domain.normalize_code(request.match_info["tracking_code"])
+    response = see_other(f"/status/{code}")
+    # The action took the right secret: it may as well open the conversation.
+    grant_conversation(request, response, code)
     page.finish(response)
     return response
+
+
+async def unlock_submit(request: web.Request) -> web.StreamResponse:
+    """``POST /status/{code}/unlock`` (``secret``): open the conversation for this
+    browser session; a wrong secret comes back to the page with the message."""
+    async def run(form: MultiDictProxy[Any], page: Page) -> None:
+        secret = str(form.get("secret", "")).strip()[:64] or "-"
+        await domain.complaint_status(request.app[keys.POOL], request.app[ikeys.CATALOG],
+                                      request.match_info["tracking_code"], secret=secret)
+
+    return await _action(request, ("secret",), run)
 
 
 async def feedback_submit(request: web.Request) -> web.StreamResponse:
@@ -440,5 +500,6 @@ def setup(app: web.Application) -> None:
     r.add_post("/status/{tracking_code}/feedback", feedback_submit)
     r.add_post("/status/{tracking_code}/info", info_submit)
     r.add_post("/status/{tracking_code}/withdraw", withdraw_submit)
+    r.add_post("/status/{tracking_code}/unlock", unlock_submit)
     r.add_static("/static/", TEMPLATES / "static", name="static")
 

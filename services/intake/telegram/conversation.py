@@ -3,8 +3,9 @@ answering an agency's question, rating and disputing.
 
 A report walks through these states, each kept in ``intake.telegram_chats``:
 ``region -> category -> description -> location -> photos -> privacy -> [name -> phone]
--> summary`` and back to ``idle`` once submitted. At the summary the citizen can send
-or edit one field (``edit``), which returns to the summary. Anything at the wrong
+-> summary`` and back to ``idle`` once submitted. At the summary the citizen can send,
+edit one field (``edit``, which returns to the summary), or make the report public
+(a toggle: a report stays private unless the citizen presses it). Anything at the wrong
 moment (a sticker, free text where a button is expected, a stale button) gets a hint
 and the current question again, never silence.
 """
@@ -44,7 +45,15 @@ from services.intake.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, Photo, check_pho
 from services.intake.telegram import store
 from services.intake.telegram.metrics import BotMetrics
 from services.intake.telegram.store import Chat
-from services.intake.telegram.texts import PRIVACY, STATUS, Texts, _, user_locale
+from services.intake.telegram.texts import (
+    CONVERSATION,
+    PRIVACY,
+    STATUS,
+    VISIBILITY,
+    Texts,
+    _,
+    user_locale,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,9 @@ _TEXT_STATES = {"description", "name", "phone"}
 _BUTTON_STATES = {"region", "category", "privacy", "summary", "edit"}
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{5,30}$")
 _EDITABLE = ("region", "category", "description", "location", "photos", "privacy")
+# How many of the latest conversation entries /status shows, and how much of each.
+_CONVERSATION_ENTRIES = 5
+_CONVERSATION_CHARS = 300
 
 
 Handler = Callable[[Update, "Context"], Awaitable[None]]
@@ -241,17 +253,23 @@ class Conversation:
         await self.say(context, chat, "\n".join(lines))
 
     async def _status_text(self, chat: Chat, code: str) -> str:
+        """The status for ``/status CODE``: status, agency and deadlines for any code;
+        the category and the latest conversation only in the chat that filed it."""
+        row = await db.complaint_by_code(self.pool, domain.normalize_code(code))
+        owner = row is not None and await store.report_of(
+            self.pool, chat.chat_id, row["id"]) is not None
         try:
-            s = await domain.public_status(self.pool, self.catalog, code)
+            s = await domain.complaint_status(self.pool, self.catalog, code, owner=owner)
         except UnknownComplaint:
             return self.t(chat, "No complaint has the tracking code %(code)s. Check it and try "
                                 "again.", code=code.strip()[:40])
         region = s["region"]["code"]
         lines = [self.t(chat, "Complaint %(code)s", code=s["tracking_code"]),
                  self.t(chat, "Status: %(status)s",
-                        status=self.t(chat, STATUS.get(s["status"], s["status"]))),
-                 self.t(chat, "Category: %(category)s",
-                        category=s["category"]["name_en" if chat.locale == "en" else "name_id"])]
+                        status=self.t(chat, STATUS.get(s["status"], s["status"])))]
+        if s["access"] == "conversation":
+            lines.append(self.t(chat, "Category: %(category)s", category=s["category"][
+                "name_en" if chat.locale == "en" else "name_id"]))
         if s["agency"]:
             lines.append(self.t(chat, "Agency: %(agency)s", agency=s["agency"]["short_name"]))
         d, late = s["deadlines"], s["overdue"]
@@ -263,7 +281,27 @@ class Conversation:
                 if overdue:
                     line += " - " + self.t(chat, "OVERDUE")
                 lines.append(line)
+        if s["access"] == "conversation":
+            lines += self._conversation(chat, s["timeline"])
+        else:
+            lines.append(self.t(chat, "The conversation is shown only in the chat that "
+                                      "reported it, or on the web with the follow-up secret."))
         return "\n".join(lines)
+
+    def _conversation(self, chat: Chat, timeline: list[dict[str, Any]]) -> list[str]:
+        entries = [e for e in timeline if e["kind"] in CONVERSATION
+                   and e.get(CONVERSATION[e["kind"]][1])][-_CONVERSATION_ENTRIES:]
+        if not entries:
+            return []
+        lines = ["", self.t(chat, "Conversation:")]
+        for e in entries:
+            template, key = CONVERSATION[e["kind"]]
+            text = str(e[key])
+            if len(text) > _CONVERSATION_CHARS:
+                text = text[:_CONVERSATION_CHARS - 1] + "…"
+            lines.append("- " + self.t(chat, template, text=text, agency=self.texts.agency(
+                e.get("agency"), chat.locale)))
+        return lines
 
     async def on_unknown_command(self, update: Update, context: Context) -> None:
         chat = await self._chat(update)
@@ -315,7 +353,10 @@ class Conversation:
                 markup = kb([[(t("Skip"), "skip")]])
             case "summary":
                 text = await self._summary(chat)
-                markup = kb([[(t("Send"), "ok"), (t("Edit"), "edit")]])
+                public = chat.draft.get("visibility") == "public"
+                markup = kb([[(t("Send"), "ok"), (t("Edit"), "edit")],
+                             [(t("Keep it private") if public else t("Make it public"),
+                               "vis:private" if public else "vis:public")]])
             case "edit":
                 text = t("What do you want to change?")
                 labels = {"region": t("City or area"), "category": t("Category"),
@@ -345,6 +386,7 @@ class Conversation:
         if d.get("privacy") != "anonymous":
             lines.append(t("Name: %(v)s", v=d.get("name") or "-"))
             lines.append(t("Phone: %(v)s", v=d.get("phone") or "-"))
+        lines.append(t("Visibility: %(v)s", v=t(VISIBILITY[d.get("visibility", "private")])))
         return "\n".join(lines)
 
     async def advance(self, context: Context, chat: Chat, done: str) -> None:
@@ -512,6 +554,10 @@ class Conversation:
         elif kind == "skip" and state == "phone":
             chat.draft["phone"] = None
             await self.advance(context, chat, "phone")
+        elif kind == "vis" and state == "summary" and arg in VISIBILITY:
+            chat.draft["visibility"] = arg
+            await store.save_chat(self.pool, chat)
+            await self.prompt(context, chat)
         elif kind == "ok" and state == "summary":
             await self._submit(context, chat)
         elif kind == "edit" and state == "summary":
@@ -554,7 +600,8 @@ class Conversation:
             receipt = await domain.submit_complaint(self.pool, self.catalog, self.settings,
                                                     SubmitCommand(
                 region=d["region"], category=d["category"], description=d["description"],
-                privacy=privacy, channel="telegram", location=location, reporter=reporter,
+                privacy=privacy, visibility=d.get("visibility", "private"), channel="telegram",
+                location=location, reporter=reporter,
                 photos=photos, idempotency_key=key, request_hash=b""))
         except ValidationFailed as e:
             log.warning("telegram report refused", extra={"details": e.details})

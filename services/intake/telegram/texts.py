@@ -45,6 +45,24 @@ PRIVACY = {
     "anonymous": _("Anonymous (nothing about you is kept)"),
 }
 
+# The summary's visibility choice (a toggle there; private unless the citizen
+# presses "Make it public").
+VISIBILITY = {
+    "private": _("Private: not shown publicly; only the officials handling it and the "
+                 "oversight panel read it."),
+    "public": _("Public: the description, category, location, agency, status and deadlines "
+                "appear on the public reports list. Your name, phone and this chat never "
+                "do."),
+}
+
+# Conversation entries the bot shows to the chat that filed the complaint.
+CONVERSATION = {
+    "ticket.info_requested": (_("%(agency)s asked: %(text)s"), "question"),
+    "ticket.responded": (_("%(agency)s responded: %(text)s"), "message"),
+    "ticket.resolved": (_("%(agency)s resolved it: %(text)s"), "note"),
+    "info_added": (_("You wrote: %(text)s"), "message"),
+}
+
 DEADLINE_STEP = {
     "triage": _("forward your complaint"),
     "acknowledge": _("acknowledge your complaint"),

@@ -1,0 +1,139 @@
+"""What each audience may see of a complaint: the one place that decides it.
+
+Two choices made at submission decide it, together with who is asking:
+
+- ``visibility`` (``public`` | ``private``, default ``private``): whether the report
+  itself is published. Only a public report appears on the public list
+  (``/reports``, ``/api/v1/reports``) and in Open311 ``GET requests``, and only with
+  the fields of ``PUBLIC_REPORT_FIELDS``.
+- who holds what: the tracking code alone shows the status, the responsible agency
+  and the deadlines (``STATUS_FIELDS``); the conversation (the agency's questions and
+  answers, the citizen's own messages and information, the description) needs the
+  follow-up secret, the receipt cookie of the browser that filed it, or the Telegram
+  chat that filed it (``CONVERSATION_FIELDS``).
+
+Every view is built from an allow-list of fields (what may be shown), never by
+removing what must not be: a column added to ``intake.complaints`` later is hidden
+until someone adds it here on purpose. The reporter's name, phone, e-mail and
+Telegram chat id are in no list: they are in another table (or the bot's) and no
+view reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import asyncpg
+
+from awasi.catalog import Catalog
+
+Access = Literal["status", "conversation"]
+
+VISIBILITIES = ("public", "private")
+DEFAULT_VISIBILITY = "private"
+
+# The tracking code alone: status, agency (by its code), deadlines. The region is
+# part of the code itself, and the deadlines are shown in its time zone.
+STATUS_FIELDS = ("tracking_code", "access", "status", "visibility", "region", "agency",
+                 "deadlines", "overdue", "can_give_feedback", "can_dispute")
+# With the secret, the filing browser or the filing chat, in addition.
+CONVERSATION_FIELDS = ("category", "title", "description", "privacy", "submitted_at",
+                       "updated_at", "feedback", "timeline")
+# A public report, on the public list and in Open311.
+PUBLIC_REPORT_FIELDS = ("tracking_code", "region", "category", "title", "description",
+                        "location", "agency", "status", "deadlines", "submitted_at",
+                        "updated_at")
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC, ISO 8601 with a ``Z`` (None stays None)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _region(catalog: Catalog, code: str) -> dict[str, Any]:
+    region = catalog.regions.get(code)
+    return {"code": code, "name": region.name if region else code}
+
+
+def _category(catalog: Catalog, code: str) -> dict[str, Any]:
+    category = catalog.categories.get(code)
+    return {"code": code, "name_id": category.name_id if category else code,
+            "name_en": category.name_en if category else code}
+
+
+def _agency(catalog: Catalog, code: str | None) -> dict[str, Any] | None:
+    if not code:
+        return None
+    agency = catalog.agencies.get(code)
+    return {"code": code, "name": agency.name if agency else code,
+            "short_name": agency.short_name if agency else code}
+
+
+def _deadlines(row: asyncpg.Record, dispute_until: datetime | None) -> dict[str, Any]:
+    return {"triage_by": iso(row["triage_by"]), "acknowledge_by": iso(row["acknowledge_by"]),
+            "resolve_by": iso(row["resolve_by"]), "dispute_until": iso(dispute_until)}
+
+
+def status_view(catalog: Catalog, row: asyncpg.Record, events: Sequence[asyncpg.Record],
+                *, access: Access, overdue: dict[str, bool], may_rate: bool,
+                may_dispute: bool, dispute_until: datetime | None) -> dict[str, Any]:
+    """The status of one complaint as ``access`` allows: ``STATUS_FIELDS`` always,
+    ``CONVERSATION_FIELDS`` only for ``conversation``. ``events`` (the timeline rows)
+    are read only for the conversation."""
+    view: dict[str, Any] = {
+        "tracking_code": row["tracking_code"],
+        "access": access,
+        "status": row["status"],
+        "visibility": row["visibility"],
+        "region": _region(catalog, row["region"]),
+        "agency": _agency(catalog, row["agency"]),
+        "deadlines": _deadlines(row, dispute_until),
+        "overdue": overdue,
+        "can_give_feedback": may_rate,
+        "can_dispute": may_dispute,
+    }
+    if access == "conversation":
+        view.update({
+            "category": _category(catalog, row["category"]),
+            "title": row["title"],
+            "description": row["description"],
+            "privacy": row["privacy"],
+            "submitted_at": iso(row["submitted_at"]),
+            "updated_at": iso(row["updated_at"]),
+            "feedback": ({"rating": row["rating"], "dispute": row["disputed"],
+                          "given_at": iso(row["feedback_at"])} if row["feedback_at"] else None),
+            "timeline": [{"at": iso(e["at"]), "kind": e["kind"], **dict(e["data"])}
+                         for e in events],
+        })
+    return view
+
+
+def is_public(row: asyncpg.Record) -> bool:
+    return row["visibility"] == "public"  # type: ignore[no-any-return]
+
+
+def public_report(catalog: Catalog, row: asyncpg.Record) -> dict[str, Any]:
+    """A public report as anyone may see it (``PUBLIC_REPORT_FIELDS``): its text,
+    category, place, agency, status and deadlines; never the reporter, the follow-up
+    messages or the photos. Raises ``ValueError`` for a private report, so a caller
+    that forgot to filter fails loudly instead of publishing it."""
+    if not is_public(row):
+        raise ValueError("a private report has no public view")
+    has_place = row["lat"] is not None or row["address"] is not None
+    view = {
+        "tracking_code": row["tracking_code"],
+        "region": _region(catalog, row["region"]),
+        "category": _category(catalog, row["category"]),
+        "title": row["title"],
+        "description": row["description"],
+        "location": ({"lat": row["lat"], "lon": row["lon"], "address": row["address"]}
+                     if has_place else None),
+        "agency": _agency(catalog, row["agency"]),
+        "status": row["status"],
+        "deadlines": _deadlines(row, row["dispute_until"]),
+        "submitted_at": iso(row["submitted_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+    return view
