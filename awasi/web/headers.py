@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from awasi.web.proxies import is_secure
+
 # No inline script anywhere (scripts are static files of the same origin); no
 # framing (clickjacking of the forms); forms post only to us; no plugins, no <base>.
 # Inline *styles* are allowed: they cannot run code, and the router's and
@@ -35,7 +37,7 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
     https (directly or through a trusted proxy), and every cookie ``Secure`` then."""
     for name, value in _ALWAYS.items():
         response.headers.setdefault(name, value)
-    if request.secure:
+    if is_secure(request):
         response.headers.setdefault("Strict-Transport-Security", HSTS)
         _secure_cookies(response)
 

@@ -24,6 +24,15 @@ from aiohttp import web
 from aiohttp_remotes import ForwardedRelaxed, XForwardedFiltered
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The scheme the client used, on the request the server made (the handlers get a
+# clone with the proxy's view; response hooks such as the security headers get the
+# original, and read it here).
+_SECURE = web.RequestKey("awasi.forwarded_secure", bool)
+
+
+def is_secure(request: web.Request) -> bool:
+    """Whether the client reached us by https (directly, or through a trusted proxy)."""
+    return request.get(_SECURE, request.secure)
 
 
 class TrustedProxies:
@@ -52,4 +61,9 @@ class TrustedProxies:
         # one that replaces it.
         if not self.trusts(request.remote):
             return await handler(request)
-        return await self.reader.middleware(request, handler)
+
+        async def with_real_client(clone: web.Request) -> web.StreamResponse:
+            request[_SECURE] = clone.secure
+            return await handler(clone)
+
+        return await self.reader.middleware(request, with_real_client)

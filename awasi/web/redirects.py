@@ -6,12 +6,15 @@ what they read as "another host": ``//evil``, ``/\\evil``, ``\\t//evil`` (they s
 tabs and newlines), ``https:evil``; and a value may be percent-encoded once or
 twice on its way. So a value is accepted only if it is plain printable ASCII, a
 path starting with one ``/``, with no backslash, no scheme and no host, and its
-path still starts with one ``/`` and holds no backslash, whitespace or control
-character after percent-decoding (repeatedly). Anything else gives the default.
+path still starts with one ``/`` and holds no backslash or control character after
+percent-decoding (repeatedly: a proxy or framework on the way may decode once more).
+The prefix check runs on the decoded path with dot segments resolved, so
+``/panel/%2e%2e/x`` is not "under /panel". Anything else gives the default.
 """
 
 from __future__ import annotations
 
+import posixpath
 import urllib.parse
 
 _MAX_LENGTH = 2000
@@ -21,6 +24,11 @@ _DECODE_ROUNDS = 4
 def _plain(text: str) -> bool:
     """Printable ASCII only: no whitespace, no control or non-ASCII character."""
     return all(0x21 <= ord(c) <= 0x7E for c in text)
+
+
+def _no_controls(text: str) -> bool:
+    return all(ord(c) >= 0x20 and ord(c) != 0x7F and not 0x80 <= ord(c) <= 0x9F
+               for c in text)
 
 
 def _local_path(path: str) -> bool:
@@ -45,8 +53,10 @@ def safe_next(value: object, *, default: str = "/", prefix: str = "/") -> str:
         path = decoded
     else:
         return default  # still encoded after several rounds: nobody needs that
-    if not _plain(path) or not _local_path(path):
+    if not _no_controls(path) or not _local_path(path):
         return default
-    if prefix != "/" and path != prefix and not path.startswith(prefix.rstrip("/") + "/"):
-        return default
+    if prefix != "/":
+        resolved = posixpath.normpath(path)
+        if resolved != prefix and not resolved.startswith(prefix.rstrip("/") + "/"):
+            return default
     return value
