@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -193,6 +194,20 @@ async def test_a_burst_of_wrong_logins_checks_at_most_the_limit(settings: Settin
         assert (await _api_login(client, "korban", PASSWORD)).status == 429
 
 
+async def test_argon2_runs_on_its_own_small_pool(settings: Settings) -> None:
+    settings = settings.with_(password_hash_workers=2)
+    await _staff(settings, "pemilik")
+    async with running_service("router", settings) as client:
+        before = {t.ident for t in threading.enumerate() if t.name.startswith("argon2")}
+        # Distinct usernames: no throttle in the way, every attempt is an Argon2 check.
+        results = await asyncio.gather(*(
+            _api_login(client, f"orang-{i}", "salah") for i in range(12)),
+            _api_login(client, "pemilik", PASSWORD))
+        assert [r.status for r in results] == [401] * 12 + [200]
+        argon2 = {t.ident for t in threading.enumerate() if t.name.startswith("argon2")}
+        assert 1 <= len(argon2 - before) <= 2
+
+
 async def test_throttle_per_pair_with_a_trusted_proxy(settings: Settings) -> None:
     settings = settings.with_(login_rate_limit_per_minute=3, trusted_proxies="127.0.0.1")
     await _staff(settings, "kepala.dinas")
@@ -322,6 +337,28 @@ async def test_dropping_or_forging_the_device_cookie_gains_nothing(settings: Set
         finally:
             await bare.close()
             await forged.close()
+
+
+async def test_submission_limit_follows_the_real_client(settings: Settings) -> None:
+    async def send(c: Device, address: str) -> int:
+        c.sent += 1
+        async with c.session.post(f"{c.base}/api/v1/complaints", json=complaint(c.sent),
+                                  headers={"X-Forwarded-For": address}) as r:
+            await r.read()
+            return r.status
+
+    for trusted, expected in (("127.0.0.1", [201, 429, 201]), ("", [201, 429, 429])):
+        limited = settings.with_(rate_limit_per_minute=1, trusted_proxies=trusted)
+        async with running_service("intake", limited) as client:
+            bare = Device(str(client.make_url("")).rstrip("/"), aiohttp.DummyCookieJar())
+            try:
+                got = [await send(bare, "203.0.113.1"), await send(bare, "203.0.113.1"),
+                       await send(bare, "203.0.113.2")]
+            finally:
+                await bare.close()
+            # Behind the trusted proxy two citizens are two clients; from an untrusted
+            # peer the invented address is ignored.
+            assert got == expected, (trusted, got)
 
 
 # --- open redirects, through the real login pages ---------------------------------------

@@ -163,14 +163,18 @@ async def _take_slot(pool: asyncpg.Pool, username: str, address: str,
 
 async def _release_slot(pool: asyncpg.Pool, username: str, address: str) -> None:
     """After a successful login: the pair starts afresh (the client knows the
-    password) and the attempt no longer counts towards the ceilings."""
+    password) and the attempt no longer counts towards the ceilings.
+
+    One row per statement, in the slot's order: a statement that held one counter
+    while waiting for another, in a different order than ``_TAKE_SLOT``, could
+    deadlock with a concurrent attempt."""
     await pool.execute(
-        "WITH gone AS (DELETE FROM identity.login_throttle"
-        "  WHERE scope = 'pair' AND key = $1)"
-        " UPDATE identity.login_throttle SET attempts = greatest(attempts - 1, 0)"
-        " WHERE (scope, key) IN (('account', $2), ('address', $3))",
-        _pair_key(username, address), username, address,
-    )
+        "DELETE FROM identity.login_throttle WHERE scope = 'pair' AND key = $1",
+        _pair_key(username, address))
+    for scope, key in (("account", username), ("address", address)):
+        await pool.execute(
+            "UPDATE identity.login_throttle SET attempts = greatest(attempts - 1, 0)"
+            " WHERE scope = $1 AND key = $2", scope, key)
 
 
 async def login(
@@ -205,9 +209,14 @@ async def login(
         " VALUES ($1, $2, now() + $3::interval)",
         hash_token(token), row["id"], ttl,
     )
-    # Stale counters and expired tokens are pruned here rather than by a timer.
+    # Stale counters and expired tokens are pruned here rather than by a timer. SKIP
+    # LOCKED: the prune never waits on a counter an attempt holds (it would take
+    # several in no fixed order, and could deadlock with that attempt).
     await pool.execute(
-        "DELETE FROM identity.login_throttle WHERE window_start < now() - interval '1 day'"
+        "DELETE FROM identity.login_throttle WHERE (scope, key) IN ("
+        " SELECT scope, key FROM identity.login_throttle"
+        " WHERE window_start < now() - interval '1 day'"
+        " FOR UPDATE SKIP LOCKED LIMIT 1000)"
     )
     await pool.execute("DELETE FROM identity.tokens WHERE expires_at < now()")
     return User.from_row(row), token
