@@ -488,3 +488,12 @@ def test_templates_carry_no_inline_script() -> None:
         handler = re.search(r"\son[a-z]+\s*=", text, flags=re.I)
         assert handler is None, f"{path}: inline event handler {handler.group(0)}"
         assert "javascript:" not in text.lower(), path
+
+
+async def test_an_endless_username_is_refused_like_any_wrong_one(pool: asyncpg.Pool) -> None:
+    from awasi.identity import InvalidCredentials, login
+
+    # The desk's form takes any length: the throttle's keys stay bounded, no 500.
+    for _ in range(2):
+        with pytest.raises(InvalidCredentials):
+            await login(pool, "x" * 100_000, "salah", "203.0.113.9" + "0" * 5000)

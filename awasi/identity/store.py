@@ -191,7 +191,10 @@ async def login(
     ``passwords`` (a bounded pool; a private one-thread pool if not given).
     """
     limits = limits or LoginLimits()
-    await _take_slot(pool, username, address, limits)
+    # Keys bounded in length (an index entry must fit in a page): no username is
+    # longer than 64 characters, so a longer one fails below whatever its key.
+    username_key, address = username[:64], address[:100]
+    await _take_slot(pool, username_key, address, limits)
     row = await pool.fetchrow("SELECT * FROM identity.users WHERE username = $1", username)
     own = passwords is None
     workers = passwords or PasswordWorkers(1)
@@ -202,7 +205,7 @@ async def login(
             workers.close()
     if row is None or not ok or not row["active"]:
         raise InvalidCredentials("wrong username or password")
-    await _release_slot(pool, username, address)
+    await _release_slot(pool, username_key, address)
     token = secrets.token_urlsafe(32)
     await pool.execute(
         "INSERT INTO identity.tokens (token_hash, user_id, expires_at)"
