@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,26 @@ class Settings:
     max_upload_bytes: int = 16_777_216
     shutdown_timeout_s: float = 10.0
     secret_key: str = "dev-insecure-secret-change-me"
+    # Submissions per device (the signed device cookie; clients without one share one
+    # bucket per address) and, higher, per client address (carrier NAT puts a whole
+    # mobile network behind a few addresses).
     rate_limit_per_minute: int = 30
+    rate_limit_per_address_per_minute: int = 300
+    # Failed logins per (account, client address) pair; the per-account and
+    # per-address ceilings are much higher so a stranger cannot lock a named account
+    # (or an office behind one address) out for everyone.
     login_rate_limit_per_minute: int = 10
+    login_account_limit_per_minute: int = 100
+    login_address_limit_per_minute: int = 100
+    # Argon2 runs in its own small thread pool: each hash takes tens of MB, so the
+    # number at once is bounded by this, not by the number of CPUs.
+    password_hash_workers: int = 2
+    # Reverse proxies whose forwarding headers are believed (comma-separated
+    # addresses or networks); empty: none, the socket peer is the client.
+    trusted_proxies: str = ""
+    # Which header those proxies set: "x-forwarded" (X-Forwarded-For/-Proto/-Host)
+    # or "forwarded" (RFC 7239). The other one is never believed.
+    proxy_header: str = "x-forwarded"
     # Kafka.
     topic_partitions: int = 3
     topic_replication: int = 1
@@ -111,6 +130,30 @@ class Settings:
             raise SettingsError(
                 "AWASI_KAFKA_SECURITY_PROTOCOL must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
             )
+
+        for name in ("rate_limit_per_minute", "rate_limit_per_address_per_minute",
+                     "login_rate_limit_per_minute", "login_account_limit_per_minute",
+                     "login_address_limit_per_minute", "password_hash_workers"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{env_name(name)} must be at least 1")
+        if self.proxy_header not in ("x-forwarded", "forwarded"):
+            raise SettingsError("AWASI_PROXY_HEADER must be 'x-forwarded' or 'forwarded'")
+        self.trusted_proxy_networks()  # raises SettingsError naming the variable
+
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """``AWASI_TRUSTED_PROXIES`` as networks (a lone address is a /32 or /128).
+        Raises ``SettingsError`` for an entry that is neither."""
+        out = []
+        for item in self.trusted_proxies.split(","):
+            if not item.strip():
+                continue
+            try:
+                out.append(ip_network(item.strip(), strict=False))
+            except ValueError as e:
+                raise SettingsError(
+                    f"AWASI_TRUSTED_PROXIES: {item.strip()!r} is not an address or network"
+                ) from e
+        return tuple(out)
 
     def require_database(self) -> str:
         if not self.database_url:

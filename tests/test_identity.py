@@ -28,6 +28,7 @@ from awasi.identity import (
     verify_csrf,
 )
 from awasi.identity.errors import InvalidUser
+from awasi.identity.store import LoginLimits
 from awasi.settings import Settings
 from awasi.web import keys
 from awasi.web.app import create_base_app
@@ -89,27 +90,42 @@ async def test_add_user_validates_and_refuses_duplicates(pool: asyncpg.Pool) -> 
     await login(pool, "cici", "long-enough", "10.0.0.3")
 
 
-async def test_login_throttled_per_user_and_per_address(pool: asyncpg.Pool) -> None:
+async def test_login_throttled_per_pair_with_account_and_address_ceilings(
+        pool: asyncpg.Pool) -> None:
     await add_user(pool, username="dedi", password="password-dedi", role="panel")
     await add_user(pool, username="euis", password="password-euis", role="panel")
-    for i in range(3):
+    limits = LoginLimits(per_pair=3, per_account=5, per_address=5)
+    for _ in range(3):
         with pytest.raises(InvalidCredentials):
-            await login(pool, "dedi", "wrong", f"10.1.0.{i}", limit_per_minute=3)
-    # Per user: the right password from a fresh address is refused too.
+            await login(pool, "dedi", "wrong", "10.1.0.1", limits=limits)
+    # The pair (dedi, 10.1.0.1) is throttled, even with the right password...
     with pytest.raises(LoginThrottled) as caught:
-        await login(pool, "dedi", "password-dedi", "10.9.9.9", limit_per_minute=3)
+        await login(pool, "dedi", "password-dedi", "10.1.0.1", limits=limits)
     assert 1 <= caught.value.retry_after <= 61
-    # Per address: one address guessing many usernames.
-    for name in ("x", "y", "z"):
+    # ... but the stranger did not lock dedi out for everyone: another client logs in,
+    # and hammering on from the throttled pair does not use up the account's ceiling.
+    for _ in range(10):
+        with pytest.raises(LoginThrottled):
+            await login(pool, "dedi", "wrong", "10.1.0.1", limits=limits)
+    await login(pool, "dedi", "password-dedi", "10.9.9.9", limits=limits)
+    # The account's ceiling: guesses from many addresses add up (3 + 2 more).
+    for i in range(2):
         with pytest.raises(InvalidCredentials):
-            await login(pool, name, "wrong", "10.2.0.1", limit_per_minute=3)
+            await login(pool, "dedi", "wrong", f"10.1.1.{i}", limits=limits)
     with pytest.raises(LoginThrottled):
-        await login(pool, "euis", "password-euis", "10.2.0.1", limit_per_minute=3)
+        await login(pool, "dedi", "password-dedi", "10.9.9.8", limits=limits)
+    # The address ceiling: one address guessing many usernames.
+    for name in ("x", "y", "z", "w", "v"):
+        with pytest.raises(InvalidCredentials):
+            await login(pool, name, "wrong", "10.2.0.1", limits=limits)
+    with pytest.raises(LoginThrottled):
+        await login(pool, "euis", "password-euis", "10.2.0.1", limits=limits)
     # Another user from another address is unaffected.
-    await login(pool, "euis", "password-euis", "10.3.0.1", limit_per_minute=3)
+    await login(pool, "euis", "password-euis", "10.3.0.1", limits=limits)
     # The window passes.
-    await pool.execute("UPDATE identity.login_failures SET attempted_at = now() - interval '2 min'")
-    await login(pool, "dedi", "password-dedi", "10.1.0.0", limit_per_minute=3)
+    await pool.execute(
+        "UPDATE identity.login_throttle SET window_start = now() - interval '2 min'")
+    await login(pool, "dedi", "password-dedi", "10.1.0.1", limits=limits)
 
 
 def test_csrf_token_is_bound_to_session_and_secret() -> None:
@@ -194,8 +210,9 @@ async def test_login_endpoint_cookie_bearer_csrf_and_throttle(database_url: str,
         r = await client.get("/protected")
         assert r.status == 401
 
-        # Throttle: the limit is 3 failures a minute per user.
-        for _ in range(2):
+        # Throttle: the limit is 3 failures a minute per (user, client); the success
+        # above started the pair afresh.
+        for _ in range(3):
             await client.post("/api/v1/auth/login",
                               json={"username": "fitri", "password": "wrong"})
         r = await client.post("/api/v1/auth/login",
@@ -236,5 +253,6 @@ def test_migrations_stays_a_function_after_the_sql_package_is_imported() -> None
 
     importlib.import_module("awasi.identity.migrations")
     assert callable(awasi.identity.migrations)
-    assert [m.name for m in awasi.identity.migrations()] == ["0100_init.sql"]
+    assert [m.name for m in awasi.identity.migrations()] == ["0100_init.sql",
+                                                             "0110_login_throttle.sql"]
     assert awasi.identity.SCHEMA == "identity"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from awasi.identity import add_user
 from awasi.settings import Settings
@@ -27,6 +28,13 @@ from tests.test_oversight_support import (
     routed,
     submitted,
 )
+
+
+async def login_csrf(client: TestClient) -> str:
+    """The panel login form's CSRF token (its cookie goes into the client's jar)."""
+    page = await (await client.get("/panel/login")).text()
+    return page.split('name="csrf_token" value="')[1].split('"')[0]
+
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 H = timedelta(hours=1)
@@ -75,11 +83,19 @@ async def test_panel_console_access_and_csrf(settings: Settings) -> None:
         pool = pool_of(client)
         await add_user(pool, username="kepala", password="rahasia-123", role="head",
                        agency="MDN-DISDUKCAPIL")
+        # Without the login form's CSRF token (double submit) nothing is checked.
         r = await client.post("/panel/login", data={"username": "kepala",
                                                    "password": "rahasia-123"},
                               allow_redirects=False)
+        assert r.status == 403
+        assert not any("awasi_session=" in c for c in r.headers.getall("Set-Cookie", []))
+        r = await client.post("/panel/login", data={"username": "kepala",
+                                                   "password": "rahasia-123",
+                                                   "csrf_token": await login_csrf(client)},
+                              allow_redirects=False)
         assert r.status == 403  # a head is not a panel member
-        r = await client.post("/panel/login", data={"username": "kepala", "password": "salah"},
+        r = await client.post("/panel/login", data={"username": "kepala", "password": "salah",
+                                                   "csrf_token": await login_csrf(client)},
                               allow_redirects=False)
         assert r.status == 401
         head_token = await login(client, "kepala2", "head", agency="MDN-DISDUKCAPIL")
@@ -89,6 +105,7 @@ async def test_panel_console_access_and_csrf(settings: Settings) -> None:
         await add_user(pool, username="pengawas", password="rahasia-123", role="panel")
         r = await client.post("/panel/login", data={"username": "pengawas",
                                                    "password": "rahasia-123",
+                                                   "csrf_token": await login_csrf(client),
                                                    "next": "https://evil.example/"},
                               allow_redirects=False)
         assert r.status == 303 and r.headers["Location"] == "/panel"

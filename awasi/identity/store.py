@@ -6,24 +6,19 @@ import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal, get_args
 
 import asyncpg
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from awasi.identity.errors import InvalidCredentials, InvalidUser, LoginThrottled, UserExists
+from awasi.identity.passwords import HASHER, PasswordWorkers
 
 Role = Literal["staff", "head", "triage", "panel", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
 TOKEN_TTL = timedelta(hours=12)
 THROTTLE_WINDOW = timedelta(minutes=1)
 
-_hasher = PasswordHasher()  # stateless parameters object, safe to share
-# Verifying against this hash for unknown users makes "unknown user" cost as much
-# time as "wrong password", so timing does not reveal which usernames exist.
-_DUMMY_HASH = _hasher.hash("awasi-dummy-password")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +47,9 @@ def hash_token(token: str) -> bytes:
 
 
 async def hash_password(password: str) -> str:
-    # Argon2 is deliberately slow (tens of ms): keep it off the event loop.
-    return await asyncio.to_thread(_hasher.hash, password)
-
-
-def _verify(hashed: str, password: str) -> bool:
-    try:
-        return _hasher.verify(hashed, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    # Argon2 is deliberately slow (tens of ms): keep it off the event loop. Used by
+    # the CLI and the demo seed, one at a time; logins use PasswordWorkers.
+    return await asyncio.to_thread(HASHER.hash, password)
 
 
 async def add_user(
@@ -95,50 +84,142 @@ async def add_user(
     return User.from_row(row)
 
 
-async def _check_throttle(pool: asyncpg.Pool, username: str, address: str, limit: int) -> None:
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    """Failed logins allowed per window: per (account, client address) pair, and
+    the much higher ceilings per account (from every client) and per client address
+    (over every account)."""
+
+    per_pair: int = 10
+    per_account: int = 100
+    per_address: int = 100
+    window: timedelta = THROTTLE_WINDOW
+
+
+# One statement takes the attempt's slot in all three counters and returns them.
+# INSERT ... ON CONFLICT DO UPDATE locks each counter row, so concurrent attempts
+# queue on it and each reads the count the previous one left: a burst cannot all
+# pass a check made before any of them was counted. The account and address counters
+# are only touched by attempts within their pair's limit (each reads the previous
+# CTE), so a stranger hammering from one address spends only their pair's budget of
+# the account's ceiling. The chain also fixes the lock order (pair, account,
+# address, one row each), so two attempts never wait on each other in a cycle.
+_TAKE_SLOT = """
+WITH pair AS (
+    INSERT INTO identity.login_throttle AS t (scope, key, window_start, attempts)
+    VALUES ('pair', $1, now(), 1)
+    ON CONFLICT (scope, key) DO UPDATE SET
+        attempts = CASE WHEN t.window_start <= now() - $4::interval THEN 1
+                        ELSE t.attempts + 1 END,
+        window_start = CASE WHEN t.window_start <= now() - $4::interval THEN now()
+                            ELSE t.window_start END
+    RETURNING attempts, window_start
+), account AS (
+    INSERT INTO identity.login_throttle AS t (scope, key, window_start, attempts)
+    SELECT 'account', $2, now(), 1 FROM pair WHERE pair.attempts <= $5
+    ON CONFLICT (scope, key) DO UPDATE SET
+        attempts = CASE WHEN t.window_start <= now() - $4::interval THEN 1
+                        ELSE t.attempts + 1 END,
+        window_start = CASE WHEN t.window_start <= now() - $4::interval THEN now()
+                            ELSE t.window_start END
+    RETURNING attempts, window_start
+), address AS (
+    INSERT INTO identity.login_throttle AS t (scope, key, window_start, attempts)
+    SELECT 'address', $3, now(), 1 FROM account
+    ON CONFLICT (scope, key) DO UPDATE SET
+        attempts = CASE WHEN t.window_start <= now() - $4::interval THEN 1
+                        ELSE t.attempts + 1 END,
+        window_start = CASE WHEN t.window_start <= now() - $4::interval THEN now()
+                            ELSE t.window_start END
+    RETURNING attempts, window_start
+)
+SELECT
+    CASE WHEN pair.attempts > $5 THEN pair.window_start
+         WHEN account.attempts > $6 THEN account.window_start
+         WHEN address.attempts > $7 THEN address.window_start
+    END AS blocked_since,
+    now() AS now
+FROM pair LEFT JOIN account ON true LEFT JOIN address ON true
+"""
+
+
+def _pair_key(username: str, address: str) -> str:
+    # An address never contains a space, so the first space splits the key.
+    return f"{address} {username}"
+
+
+async def _take_slot(pool: asyncpg.Pool, username: str, address: str,
+                     limits: LoginLimits) -> None:
+    """Count one attempt; raise ``LoginThrottled`` if it is over a limit (the
+    attempt is then not checked at all)."""
     row = await pool.fetchrow(
-        "SELECT"
-        " count(*) FILTER (WHERE username = $1) AS by_user,"
-        " count(*) FILTER (WHERE address = $2) AS by_address,"
-        " min(attempted_at) AS oldest"
-        " FROM identity.login_failures"
-        " WHERE (username = $1 OR address = $2) AND attempted_at > now() - $3::interval",
-        username, address, THROTTLE_WINDOW,
+        _TAKE_SLOT, _pair_key(username, address), username, address, limits.window,
+        limits.per_pair, limits.per_account, limits.per_address,
     )
-    if row["by_user"] >= limit or row["by_address"] >= limit:
-        elapsed = datetime.now(UTC) - row["oldest"]
-        raise LoginThrottled(max(1, int((THROTTLE_WINDOW - elapsed).total_seconds()) + 1))
+    if row["blocked_since"] is not None:
+        elapsed = row["now"] - row["blocked_since"]
+        raise LoginThrottled(max(1, int((limits.window - elapsed).total_seconds()) + 1))
+
+
+async def _release_slot(pool: asyncpg.Pool, username: str, address: str) -> None:
+    """After a successful login: the pair starts afresh (the client knows the
+    password) and the attempt no longer counts towards the ceilings.
+
+    One row per statement, in the slot's order: a statement that held one counter
+    while waiting for another, in a different order than ``_TAKE_SLOT``, could
+    deadlock with a concurrent attempt."""
+    await pool.execute(
+        "DELETE FROM identity.login_throttle WHERE scope = 'pair' AND key = $1",
+        _pair_key(username, address))
+    for scope, key in (("account", username), ("address", address)):
+        await pool.execute(
+            "UPDATE identity.login_throttle SET attempts = greatest(attempts - 1, 0)"
+            " WHERE scope = $1 AND key = $2", scope, key)
 
 
 async def login(
     pool: asyncpg.Pool, username: str, password: str, address: str, *,
-    limit_per_minute: int = 10, ttl: timedelta = TOKEN_TTL,
+    limits: LoginLimits | None = None, passwords: PasswordWorkers | None = None,
+    ttl: timedelta = TOKEN_TTL,
 ) -> tuple[User, str]:
     """Check the password; return the user and a new opaque token (valid ``ttl``).
 
-    Raises ``LoginThrottled`` when the username or the address had ``limit_per_minute``
-    failed attempts within the last minute (checked before the password, so a
-    throttled guesser learns nothing), ``InvalidCredentials`` for an unknown user, a
-    wrong password or an inactive account, all alike.
+    Raises ``LoginThrottled`` when the attempt is over one of ``limits`` (counted
+    and checked in one statement before the password, so neither a burst nor a
+    throttled guesser learns anything), ``InvalidCredentials`` for an unknown user,
+    a wrong password or an inactive account, all alike. Argon2 runs on
+    ``passwords`` (a bounded pool; a private one-thread pool if not given).
     """
-    await _check_throttle(pool, username, address, limit_per_minute)
+    limits = limits or LoginLimits()
+    # Keys bounded in length (an index entry must fit in a page): no username is
+    # longer than 64 characters, so a longer one fails below whatever its key.
+    username_key, address = username[:64], address[:100]
+    await _take_slot(pool, username_key, address, limits)
     row = await pool.fetchrow("SELECT * FROM identity.users WHERE username = $1", username)
-    ok = await asyncio.to_thread(_verify, row["password_hash"] if row else _DUMMY_HASH, password)
+    own = passwords is None
+    workers = passwords or PasswordWorkers(1)
+    try:
+        ok = await workers.verify(row["password_hash"] if row else None, password)
+    finally:
+        if own:
+            workers.close()
     if row is None or not ok or not row["active"]:
-        await pool.execute(
-            "INSERT INTO identity.login_failures (username, address) VALUES ($1, $2)",
-            username, address,
-        )
         raise InvalidCredentials("wrong username or password")
+    await _release_slot(pool, username_key, address)
     token = secrets.token_urlsafe(32)
     await pool.execute(
         "INSERT INTO identity.tokens (token_hash, user_id, expires_at)"
         " VALUES ($1, $2, now() + $3::interval)",
         hash_token(token), row["id"], ttl,
     )
-    # Old failures and expired tokens are pruned here rather than by a timer.
+    # Stale counters and expired tokens are pruned here rather than by a timer. SKIP
+    # LOCKED: the prune never waits on a counter an attempt holds (it would take
+    # several in no fixed order, and could deadlock with that attempt).
     await pool.execute(
-        "DELETE FROM identity.login_failures WHERE attempted_at < now() - interval '1 day'"
+        "DELETE FROM identity.login_throttle WHERE (scope, key) IN ("
+        " SELECT scope, key FROM identity.login_throttle"
+        " WHERE window_start < now() - interval '1 day'"
+        " FOR UPDATE SKIP LOCKED LIMIT 1000)"
     )
     await pool.execute("DELETE FROM identity.tokens WHERE expires_at < now()")
     return User.from_row(row), token

@@ -1,19 +1,32 @@
 """HTTP side of staff identity: who is calling (Bearer header or session cookie),
-role checks, CSRF tokens for the desk's forms, and the login endpoint that the
-router and oversight both mount (one identity: a token from either works at both).
+role checks, CSRF tokens for the desk's and the panel's forms (and the login forms'
+double-submit token), the one login step every login form and endpoint goes through,
+and the login endpoint that the router and oversight both mount (one identity: a
+token from either works at both).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+import secrets
+from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
+from multidict import MultiDictProxy
 from pydantic import BaseModel, ConfigDict, Field
 
 from awasi.identity.errors import InvalidCredentials, LoginThrottled
-from awasi.identity.store import TOKEN_TTL, User, authenticate, hash_token, login, logout
+from awasi.identity.passwords import PasswordWorkers
+from awasi.identity.store import (
+    TOKEN_TTL,
+    LoginLimits,
+    User,
+    authenticate,
+    hash_token,
+    login,
+    logout,
+)
 from awasi.web import keys
 from awasi.web.body import parse_json, read_form
 from awasi.web.errors import Forbidden, RateLimited, Unauthorized
@@ -22,6 +35,8 @@ from awasi.web.responses import json_response
 SESSION_COOKIE = "awasi_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+LOGIN_CSRF_COOKIE = "awasi_login_csrf"
+PASSWORDS = web.AppKey("identity.passwords", PasswordWorkers)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Per-request cache of the caller (None: no valid credentials) and how they came.
 _USER = web.RequestKey("awasi.identity.user", object)
@@ -120,9 +135,61 @@ async def require_user(request: web.Request, roles: Iterable[str] | None = None)
 
 
 def client_address(request: web.Request) -> str:
-    # The peer address. Behind a reverse proxy every login would share the proxy's
-    # address; deploy/ configures the proxy to pass the client's (documented).
+    # The real client: the socket peer, or behind a trusted proxy the address it
+    # forwarded (awasi.web.proxies; AWASI_TRUSTED_PROXIES).
     return request.remote or "unknown"
+
+
+def login_limits(request: web.Request) -> LoginLimits:
+    # The ceilings are never below the pair's limit (raising that one for a load
+    # test raises them too).
+    s = request.app[keys.SETTINGS]
+    pair = s.login_rate_limit_per_minute
+    return LoginLimits(per_pair=pair,
+                       per_account=max(pair, s.login_account_limit_per_minute),
+                       per_address=max(pair, s.login_address_limit_per_minute))
+
+
+async def attempt_login(request: web.Request, username: str, password: str) -> tuple[User, str]:
+    """Log in as the request's client (its real address, the app's limits and
+    Argon2 pool). Raises ``LoginThrottled`` or ``InvalidCredentials`` as ``login``."""
+    return await login(request.app[keys.POOL], username, password, client_address(request),
+                       limits=login_limits(request), passwords=request.app[PASSWORDS])
+
+
+# --- the login forms' CSRF token ------------------------------------------------------
+# Before login there is no session to bind a token to: the form carries a random
+# token that must equal the one in a SameSite=Strict, HttpOnly cookie scoped to the
+# form's path (double submit). A page on another site can neither read the cookie
+# nor make the browser send it, so it cannot log a victim into its own account
+# (login CSRF) or drive guesses through the victim's browser.
+
+def new_login_csrf() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def set_login_csrf_cookie(request: web.Request, response: web.StreamResponse, token: str,
+                          path: str) -> None:
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict",
+                        path=path, secure=request.secure)
+
+
+def login_csrf_ok(request: web.Request, form: MultiDictProxy[object]) -> bool:
+    """Whether the login form's token matches its cookie."""
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    presented = form.get(CSRF_FIELD, "")
+    return bool(expected) and isinstance(presented, str) and secrets.compare_digest(
+        expected.encode(), presented.encode())
+
+
+async def passwords_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The app's Argon2 pool (``AWASI_PASSWORD_HASH_WORKERS`` threads), for its lifetime."""
+    workers = PasswordWorkers(app[keys.SETTINGS].password_hash_workers)
+    app[PASSWORDS] = workers
+    try:
+        yield
+    finally:
+        workers.close()
 
 
 def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
@@ -134,12 +201,8 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, token
 
 async def login_handler(request: web.Request) -> web.Response:
     body = await parse_json(request, LoginRequest)
-    settings = request.app[keys.SETTINGS]
     try:
-        user, token = await login(
-            request.app[keys.POOL], body.username, body.password, client_address(request),
-            limit_per_minute=settings.login_rate_limit_per_minute,
-        )
+        user, token = await attempt_login(request, body.username, body.password)
     except LoginThrottled as e:
         raise RateLimited("Too many failed logins; try again later",
                           headers={"Retry-After": str(e.retry_after)}) from e
@@ -167,7 +230,9 @@ async def me_handler(request: web.Request) -> web.Response:
 
 def add_auth_routes(app: web.Application) -> None:
     """Mount ``POST /api/v1/auth/login``, ``POST /api/v1/auth/logout`` and
-    ``GET /api/v1/auth/me`` on ``app`` (which must have the pool under ``keys.POOL``)."""
+    ``GET /api/v1/auth/me`` on ``app`` (which must have the pool under ``keys.POOL``),
+    and open the Argon2 pool the login forms share (``attempt_login``)."""
+    app.cleanup_ctx.append(passwords_ctx)
     api = app[keys.OPENAPI]
     api.add(app.router, "POST", "/api/v1/auth/login", login_handler, tags=["auth"],
             summary="Log in; answers a Bearer token and sets the session cookie",

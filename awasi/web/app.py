@@ -32,7 +32,9 @@ from awasi.events.topics import ensure_topics
 from awasi.settings import Settings
 from awasi.web import keys
 from awasi.web.errors import error_middleware
+from awasi.web.headers import add_security_headers
 from awasi.web.openapi import OpenApi
+from awasi.web.proxies import TrustedProxies
 from awasi.web.responses import json_response
 
 log = logging.getLogger(__name__)
@@ -49,13 +51,22 @@ def create_base_app(
     settings: Settings, service: str, *, title: str, max_body: int | None = None,
     middlewares: tuple[Any, ...] = (),
 ) -> web.Application:
-    """An app with the error middleware, request metrics, size limit and the
-    ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.json`` routes."""
+    """An app with the error middleware, request metrics, size limit, the real client
+    behind trusted proxies (``AWASI_TRUSTED_PROXIES``), the security headers on every
+    response, and the ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.json``
+    routes."""
     registry = CollectorRegistry()
+    kit: list[Any] = [_metrics_middleware(registry), error_middleware]
+    networks = settings.trusted_proxy_networks()
+    if networks:
+        # After the error middleware, so a malformed header gets the JSON error;
+        # before the service's own, so they all see the real client and scheme.
+        kit.append(TrustedProxies(networks, settings.proxy_header).middleware)
     app = web.Application(
-        middlewares=[_metrics_middleware(registry), error_middleware, *middlewares],
+        middlewares=[*kit, *middlewares],
         client_max_size=max_body or settings.max_request_bytes,
     )
+    app.on_response_prepare.append(add_security_headers)
     app[keys.SETTINGS] = settings
     app[keys.SERVICE] = service
     app[keys.REGISTRY] = registry

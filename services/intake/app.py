@@ -28,6 +28,7 @@ from services.intake import api, open311, pages, reports, telegram
 from services.intake import consumer as intake_consumer
 from services.intake import keys as ikeys
 from services.intake.batch import SubmitBatcher
+from services.intake.device import device_middleware
 from services.intake.ratelimit import SubmissionLimiter
 
 SCHEMA = "intake"
@@ -51,10 +52,12 @@ def create_app(settings: Settings) -> web.Application:
     # Multipart uploads (up to three photos) may be larger than a JSON body; JSON
     # bodies are held to max_request_bytes by the handlers themselves.
     app = create_base_app(settings, "intake", title="Awasi intake",
-                          max_body=max(settings.max_upload_bytes, settings.max_request_bytes))
+                          max_body=max(settings.max_upload_bytes, settings.max_request_bytes),
+                          middlewares=(device_middleware,))
     app[ikeys.CATALOG] = load_catalog(settings.catalog)
     app[ikeys.MESSAGES] = Catalogs(LOCALE_DIR)
-    app[ikeys.LIMITER] = SubmissionLimiter(settings.rate_limit_per_minute)
+    app[ikeys.LIMITER] = SubmissionLimiter(settings.rate_limit_per_minute,
+                                           settings.rate_limit_per_address_per_minute)
     app[ikeys.SUBMITTED] = Counter("awasi_intake_complaints_total", "Complaints accepted",
                                    ["channel"], registry=app[keys.REGISTRY])
     app.cleanup_ctx.extend([

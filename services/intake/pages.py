@@ -185,13 +185,8 @@ class Page:
                                 samesite="Lax")
         response.headers["Content-Language"] = self.locale
         response.headers.setdefault("Cache-Control", "no-store")
-        # No scripts at all; no framing (clickjacking of the forms); tracking codes in
-        # our URLs never leak through a Referer.
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; script-src 'none'; form-action 'self'; frame-ancestors 'none'")
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["X-Content-Type-Options"] = "nosniff"
+        # CSP (no inline script, no framing), Referrer-Policy and nosniff come from
+        # awasi.web.headers, on every response of every service.
 
 
 def fmt_dt(value: str | None, tz: str, locale: str) -> str:

@@ -18,14 +18,26 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from awasi import i18n
-from awasi.identity import InvalidCredentials, LoginThrottled, User, csrf_token, login
-from awasi.identity.web import SESSION_COOKIE, client_address, require_user, set_session_cookie
+from awasi.identity import InvalidCredentials, LoginThrottled, User, csrf_token
+from awasi.identity.web import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    attempt_login,
+    login_csrf_ok,
+    new_login_csrf,
+    require_user,
+    set_login_csrf_cookie,
+    set_session_cookie,
+)
 from awasi.web import keys as web_keys
 from awasi.web.body import read_form
 from awasi.web.errors import ApiError, Forbidden, Unauthorized
+from awasi.web.redirects import safe_next
 from services.oversight import keys, panel, stats
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+PANEL = "/panel"
+LOGIN_PATH = "/panel/login"
 
 # Chart geometry (px).
 CHART_WIDTH = 640
@@ -134,33 +146,47 @@ def _csrf(request: web.Request) -> str:
                       request.cookies.get(SESSION_COOKIE, ""))
 
 
+def _next(value: object) -> str:
+    # Only same-site paths inside the console: no open redirects.
+    return safe_next(value, default=PANEL, prefix=PANEL)
+
+
+def _login_form(request: web.Request, target: str, error: str | None,
+                status: int = 200) -> web.Response:
+    token = new_login_csrf()
+    response = render("login.html", request, {"next": target, "error": error,
+                                              "login_csrf": token}, status=status)
+    set_login_csrf_cookie(request, response, token, LOGIN_PATH)
+    return response
+
+
 async def login_page(request: web.Request) -> web.Response:
-    return render("login.html", request, {"next": request.query.get("next", "/panel"),
-                                          "error": None})
+    return _login_form(request, _next(request.query.get("next")), None)
 
 
 async def login_submit(request: web.Request) -> web.Response:
     _ = request.app[keys.MESSAGES].gettext
     form = await read_form(request)
     username, password = str(form.get("username", "")), str(form.get("password", ""))
-    target = str(form.get("next") or "/panel")
-    if not target.startswith("/panel"):
-        target = "/panel"  # no open redirects
-    settings = request.app[web_keys.SETTINGS]
+    target = _next(form.get("next"))
     i18n.set_locale(i18n.negotiate(request)[0])
+    if not login_csrf_ok(request, form):
+        return _login_form(request, target, _("Your form expired; please try again."), 403)
     try:
-        user, token = await login(request.app[web_keys.POOL], username, password,
-                                  client_address(request),
-                                  limit_per_minute=settings.login_rate_limit_per_minute)
-    except (InvalidCredentials, LoginThrottled, ValueError):
-        return render("login.html", request, {"next": target,
-                                              "error": _("Wrong username or password")},
-                      status=401)
+        user, token = await attempt_login(request, username, password)
+    except LoginThrottled as e:
+        response = _login_form(request, target,
+                               _("Too many failed logins; try again in a minute."), 429)
+        response.headers["Retry-After"] = str(e.retry_after)
+        return response
+    except (InvalidCredentials, ValueError):
+        return _login_form(request, target, _("Wrong username or password"), 401)
     if user.role != "panel":
-        return render("login.html", request, {
-            "next": target, "error": _("This console is for panel members only")}, status=403)
+        return _login_form(request, target, _("This console is for panel members only"),
+                           403)
     response = web.Response(status=303, headers={"Location": target})
     set_session_cookie(request, response, token)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path=LOGIN_PATH)
     return response
 
 
@@ -232,8 +258,8 @@ def setup(app: web.Application) -> None:
     env.globals["_"] = messages.gettext
     r = app.router
     r.add_get("/", dashboard)
-    r.add_get("/panel/login", login_page)
-    r.add_post("/panel/login", login_submit)
+    r.add_get(LOGIN_PATH, login_page)
+    r.add_post(LOGIN_PATH, login_submit)
     r.add_get("/panel", queue_page)
     r.add_get("/panel/cases/{tracking_code}", case_page)
     r.add_post("/panel/cases/{tracking_code}/{action:claim|findings|reopen}", case_action)

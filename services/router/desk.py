@@ -8,7 +8,6 @@ token (there is no session yet to bind it to).
 
 from __future__ import annotations
 
-import secrets
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -23,25 +22,30 @@ import jinja2
 from aiohttp import web
 
 from awasi import i18n
-from awasi.identity import SESSION_COOKIE, InvalidCredentials, LoginThrottled, User, login, logout
+from awasi.identity import SESSION_COOKIE, InvalidCredentials, LoginThrottled, User, logout
 from awasi.identity.web import (
     CSRF_FIELD,
-    client_address,
+    LOGIN_CSRF_COOKIE,
+    attempt_login,
     csrf_token,
     current_user,
+    login_csrf_ok,
+    new_login_csrf,
     require_user,
     session_token,
+    set_login_csrf_cookie,
     set_session_cookie,
 )
 from awasi.signing import sign
 from awasi.web import keys
 from awasi.web.body import read_form, validate
 from awasi.web.errors import ApiError, Forbidden, Unauthorized
+from awasi.web.redirects import safe_next
 from services.router import api, db, domain
 from services.router.keys import CATALOG, CLOCK, HTTP, MESSAGES
 
 HERE = Path(__file__).resolve().parent
-LOGIN_CSRF_COOKIE = "awasi_login_csrf"
+LOGIN_PATH = "/login"
 Page = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -82,10 +86,9 @@ def render(request: web.Request, template: str, context: dict[str, Any],
     }
     response = aiohttp_jinja2.render_template(template, request, base | context,
                                               status=status)
-    # Pages show personal data (for named reports): never cache them.
+    # Pages show personal data (for named reports): never cache them. (CSP, framing
+    # and the other security headers: awasi.web.headers, for every response.)
     response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -124,12 +127,13 @@ def local_time(value: datetime | str | None, tz_name: str) -> str:
 def setup(app: web.Application) -> None:
     messages = i18n.Catalogs(HERE / "locale")
     app[MESSAGES] = messages
-    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(HERE / "templates")))
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+                               autoescape=True)
     env.globals["_"] = lambda message, **params: messages.gettext(message, **params)
     env.globals["local_time"] = local_time
     r = app.router
-    r.add_get("/login", login_page)
-    r.add_post("/login", login_submit)
+    r.add_get(LOGIN_PATH, login_page)
+    r.add_post(LOGIN_PATH, login_submit)
     r.add_post("/logout", logout_submit)
     r.add_get("/", home)
     r.add_get("/tickets/{id}", ticket_page)
@@ -143,50 +147,37 @@ def setup(app: web.Application) -> None:
 
 # --- login --------------------------------------------------------------------------
 
-def _safe_next(value: str | None) -> str:
-    # Only local paths: an open redirect would let a phishing link pass through us.
-    if value and value.startswith("/") and not value.startswith("//"):
-        return value
-    return "/"
-
-
 async def login_page(request: web.Request) -> web.StreamResponse:
     return _login_form(request, error=None, status=200)
 
 
 def _login_form(request: web.Request, error: str | None, status: int) -> web.Response:
-    token = secrets.token_urlsafe(24)
+    token = new_login_csrf()
     response = render(request, "login.html", {
         "user": None, "error": error, "login_csrf": token,
-        "next": _safe_next(request.query.get("next")),
+        # Only same-site paths: an open redirect would let a phishing link pass us.
+        "next": safe_next(request.query.get("next")),
     }, status=status)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict",
-                        path="/login", secure=request.secure)
+    set_login_csrf_cookie(request, response, token, LOGIN_PATH)
     return response
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    presented = str(form.get(CSRF_FIELD, ""))
     gettext = request.app[MESSAGES].gettext
-    if not expected or not secrets.compare_digest(expected, presented):
+    if not login_csrf_ok(request, form):
         return _login_form(request, gettext("Your form expired; please try again."), 403)
-    settings = request.app[keys.SETTINGS]
     try:
-        _, token = await login(
-            request.app[keys.POOL], str(form.get("username", "")).strip(),
-            str(form.get("password", "")), client_address(request),
-            limit_per_minute=settings.login_rate_limit_per_minute,
-        )
+        _, token = await attempt_login(request, str(form.get("username", "")).strip(),
+                                       str(form.get("password", "")))
     except LoginThrottled:
         return _login_form(request, gettext("Too many failed logins; try again in a minute."),
                            429)
     except InvalidCredentials:
         return _login_form(request, gettext("Wrong username or password."), 401)
-    response = see_other(_safe_next(str(form.get("next", "/"))))
+    response = see_other(safe_next(form.get("next")))
     set_session_cookie(request, response, token)
-    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    response.del_cookie(LOGIN_CSRF_COOKIE, path=LOGIN_PATH)
     return response
 
 
