@@ -29,6 +29,8 @@ TEST_SETTINGS = {
     "db_pool_max": 5,
     "log_json": False,
     "shutdown_timeout_s": 3.0,
+    # `awasi serve` refuses the built-in development key (awasi/secretkey.py).
+    "secret_key": "test-only-secret-key-not-for-production-0123456789",
 }
 
 
