@@ -68,6 +68,16 @@ def role_dsns(admin_dsn: str, password: str = "") -> dict[str, str]:
             for who, role in DEFAULT_ROLES.items()}
 
 
+async def run_awasi(argv: list[str], **env: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "awasi", *argv, env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    async with asyncio.timeout(120):
+        out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
 async def _admin(pg: PostgresCluster, sql: str) -> None:
     conn = await asyncpg.connect(pg.dsn("postgres"))
     try:
@@ -236,12 +246,10 @@ async def test_a_service_role_checks_migrations_and_never_applies_them(
     finally:
         await conn.close()
     # `awasi migrate` as a service role stops with the reason, not a traceback.
-    result = subprocess.run(
-        [sys.executable, "-m", "awasi", "migrate"], capture_output=True, text=True,
-        timeout=120, env={**os.environ, "AWASI_DATABASE_URL": roles_db.dsn["router"]})
-    assert result.returncode == 3, result.stderr
-    assert "awasi migrate" in result.stderr and "owner" in result.stderr
-    assert "Traceback" not in result.stderr
+    rc, _, err = await run_awasi(["migrate"], AWASI_DATABASE_URL=roles_db.dsn["router"])
+    assert rc == 3, err
+    assert "awasi migrate" in err and "owner" in err
+    assert "Traceback" not in err
 
 
 async def test_the_services_each_as_their_own_role_carry_a_complaint_end_to_end(
@@ -406,13 +414,11 @@ async def test_roles_log_in_with_their_password_and_rotation_changes_it(
         await who(role_dsn(admin, "awasi_intake", "firstrouter"))
     # Rotation: the same command with new passwords; the old ones stop working.
     second = role_dsns(admin, "second")
-    result = subprocess.run(
-        [sys.executable, "-m", "awasi", "db", "roles"], capture_output=True, text=True,
-        timeout=120, env={**os.environ, "AWASI_DATABASE_URL": admin,
-                          **{VARIABLES[w]: d for w, d in second.items()}})
-    assert result.returncode == 0, result.stderr
-    assert "role awasi_intake: exists, password set" in result.stdout
-    assert "second" not in result.stdout + result.stderr  # no password is printed
+    rc, out, err = await run_awasi(["db", "roles"], AWASI_DATABASE_URL=admin,
+                                   **{VARIABLES[w]: d for w, d in second.items()})
+    assert rc == 0, err
+    assert "role awasi_intake: exists, password set" in out
+    assert "second" not in out + err  # no password is printed
     for service in SERVICES:
         assert await who(second[service]) == DEFAULT_ROLES[service]
         with pytest.raises(asyncpg.InvalidPasswordError):
@@ -420,7 +426,7 @@ async def test_roles_log_in_with_their_password_and_rotation_changes_it(
 
 
 def test_awasi_db_roles_names_a_missing_variable() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWASI_DB_")}
+    env = {k: v for k, v in os.environ.items() if k not in VARIABLES.values()}
     env.update({"AWASI_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
                 "AWASI_DB_OWNER_URL": "postgresql://awasi_owner:x@db/awasi"})
     result = subprocess.run([sys.executable, "-m", "awasi", "db", "roles"],

@@ -15,7 +15,9 @@ def register(subparsers: Any) -> None:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     roles = db_sub.add_parser(
         "roles", help="create or update the owner and per-service roles and their grants "
-        "(as an admin: AWASI_DATABASE_URL; roles and passwords from AWASI_DB_*_URL)")
+        "(as an admin: AWASI_DATABASE_URL; each role's name and password from its DSN: "
+        "AWASI_DB_OWNER_URL, AWASI_DB_INTAKE_URL, AWASI_DB_ROUTER_URL, "
+        "AWASI_DB_OVERSIGHT_URL)")
     roles.set_defaults(func=cmd_db_roles)
 
 

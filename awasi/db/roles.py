@@ -84,7 +84,7 @@ class RoleLogins:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RoleLogins:
-        """Read ``AWASI_DB_OWNER_URL`` and ``AWASI_DB_<SERVICE>_URL``; raises
+        """Read the four DSNs named in ``VARIABLES``; raises
         ``SettingsError`` naming the variable that is missing or malformed."""
         logins = {who: login_from_dsn(var, env.get(var, "")) for who, var in VARIABLES.items()}
         names = [login.role for login in logins.values()]
