@@ -250,6 +250,14 @@ async def test_a_service_role_checks_migrations_and_never_applies_them(
     assert rc == 3, err
     assert "awasi migrate" in err and "owner" in err
     assert "Traceback" not in err
+    # So does a service started with a role that may not use its schema (here intake
+    # with the router's DSN): at start, before it serves anything.
+    rc, _, err = await run_awasi(
+        ["serve", "intake"], AWASI_DATABASE_URL=roles_db.dsn["router"],
+        AWASI_KAFKA_BOOTSTRAP="127.0.0.1:9", AWASI_SECRET_KEY=TEST_SETTINGS["secret_key"],
+        AWASI_INTAKE_PORT="0")
+    assert rc == 3, err
+    assert "awasi_router may not read schema intake" in err
 
 
 async def test_the_services_each_as_their_own_role_carry_a_complaint_end_to_end(
