@@ -168,22 +168,29 @@ async def _adopt(conn: asyncpg.Connection, schema: str, owner: str) -> int:
         await conn.execute(f"ALTER SCHEMA {ident(schema)} OWNER TO {ident(owner)}")
         moved += 1
     nsp = found["oid"]
+    # Objects that belong to an extension (pg_trgm's functions, say) keep their owner:
+    # the extension manages them.
     objects = await conn.fetch(
+        "WITH members AS (SELECT classid, objid FROM pg_depend WHERE deptype = 'e')"
         # Tables, views, materialized views, foreign tables.
-        "SELECT 'TABLE' AS kind, c.oid::regclass::text AS name FROM pg_class c"
+        " SELECT 'TABLE' AS kind, c.oid::regclass::text AS name FROM pg_class c"
         " WHERE c.relnamespace = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"
         " AND c.relowner <> to_regrole($2)"
-        # Sequences that no column owns.
+        " AND (c.tableoid, c.oid) NOT IN (SELECT * FROM members)"
+        # Sequences that no column owns (those move with their table).
         " UNION ALL SELECT 'SEQUENCE', c.oid::regclass::text FROM pg_class c"
         " WHERE c.relnamespace = $1 AND c.relkind = 'S' AND c.relowner <> to_regrole($2)"
+        " AND (c.tableoid, c.oid) NOT IN (SELECT * FROM members)"
         " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass"
         "   AND d.objid = c.oid AND d.deptype IN ('a', 'i'))"
         " UNION ALL SELECT 'ROUTINE', p.oid::regprocedure::text FROM pg_proc p"
         " WHERE p.pronamespace = $1 AND p.proowner <> to_regrole($2)"
+        " AND (p.tableoid, p.oid) NOT IN (SELECT * FROM members)"
         # Enums, domains, ranges and stand-alone composite types (not a table's row type).
         " UNION ALL SELECT 'TYPE', t.oid::regtype::text FROM pg_type t"
         " LEFT JOIN pg_class c ON c.oid = t.typrelid"
         " WHERE t.typnamespace = $1 AND t.typowner <> to_regrole($2)"
+        " AND (t.tableoid, t.oid) NOT IN (SELECT * FROM members)"
         " AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND c.relkind = 'c'))",
         nsp, owner)
     for row in objects:
