@@ -201,6 +201,7 @@ async def test_service_roles_write_their_own_tables_but_change_no_schema(
             for ddl in (f"CREATE TABLE {own}.sneaky (x int)",
                         f"ALTER TABLE {own}.processed_events ADD COLUMN sneaky int",
                         f"DROP TABLE {own}.processed_events",
+                        "CREATE TABLE public.sneaky (x int)",
                         "CREATE SCHEMA sneaky"):
                 with pytest.raises(asyncpg.InsufficientPrivilegeError):
                     await conn.execute(ddl)
@@ -433,6 +434,28 @@ async def test_roles_log_in_with_their_password_and_rotation_changes_it(
         assert await who(second[service]) == DEFAULT_ROLES[service]
         with pytest.raises(asyncpg.InvalidPasswordError):
             await who(first[service])
+
+
+async def test_a_superuser_is_refused_as_a_service_role(pg: PostgresCluster) -> None:
+    name = f"r_{uuid.uuid4().hex[:12]}"
+    await _admin(pg, f'CREATE DATABASE "{name}"')
+    try:
+        dsns = role_dsns(pg.dsn(name))
+        dsns["router"] = pg.dsn(name)  # the server's superuser, postgres
+        rc, out, err = await run_awasi(["db", "roles"], AWASI_DATABASE_URL=pg.dsn(name),
+                                       **{VARIABLES[w]: d for w, d in dsns.items()})
+        assert rc == 2, out + err
+        assert "role postgres is a superuser" in err and "nothing was changed" in err
+        conn = await asyncpg.connect(pg.dsn(name))
+        try:
+            # One transaction: not even the schemas were made.
+            assert await conn.fetchval(
+                "SELECT count(*) FROM pg_namespace WHERE nspname = any($1::text[])",
+                list(SCHEMAS)) == 0
+        finally:
+            await conn.close()
+    finally:
+        await _admin(pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_awasi_db_roles_names_a_missing_variable() -> None:

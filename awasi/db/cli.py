@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 from typing import Any
 
 from awasi.settings import Settings
@@ -34,7 +35,14 @@ async def create_roles(admin_dsn: str, env: dict[str, str]) -> list[str]:
 
 
 def cmd_db_roles(settings: Settings, args: argparse.Namespace) -> int:
-    for line in asyncio.run(create_roles(settings.require_database(), dict(os.environ))):
+    from awasi.db.roles import RoleError
+
+    try:
+        done = asyncio.run(create_roles(settings.require_database(), dict(os.environ)))
+    except RoleError as e:
+        print(f"awasi db roles: {e} (nothing was changed)", file=sys.stderr)
+        return 2
+    for line in done:
         print(line)
     print("database roles up to date")
     return 0

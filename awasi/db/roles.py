@@ -69,6 +69,10 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 PLACEHOLDER_MARKERS = ("change-me", "REPLACE")
 
 
+class RoleError(RuntimeError):
+    """A role named by a DSN cannot be used as a service or owner role."""
+
+
 @dataclass(frozen=True, slots=True)
 class Login:
     role: str
@@ -229,10 +233,25 @@ async def apply_roles(conn: asyncpg.Connection, logins: RoleLogins) -> list[str]
     owner = logins.owner.role
     database = ident(await conn.fetchval("SELECT current_database()"))
     async with conn.transaction():
+        # A role that already existed as something stronger (a DSN naming the admin
+        # by mistake) would make the separation meaningless: refuse it.
+        strong = await conn.fetch(
+            "SELECT rolname FROM pg_roles WHERE rolname = any($1::text[])"
+            " AND (rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls OR rolreplication)",
+            [login.role for login in (logins.owner, *logins.services.values())])
+        if strong:
+            raise RoleError(
+                f"role {strong[0]['rolname']} is a superuser or may create roles or databases, "
+                "bypass row security or replicate: give the owner and each service a role "
+                "of its own in its DSN, not an admin")
         for login in (logins.owner, *logins.services.values()):
             done.append(await _ensure_role(conn, login))
             await conn.execute(f"GRANT CONNECT ON DATABASE {database} TO {ident(login.role)}")
         await conn.execute(f"GRANT CREATE, TEMPORARY ON DATABASE {database} TO {ident(owner)}")
+        # PostgreSQL 15 and later already refuse this; older servers let every role
+        # create tables in `public`, outside the grants below.
+        if await conn.fetchval("SELECT to_regnamespace('public') IS NOT NULL"):
+            await conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
         for schema in SCHEMAS:
             moved = await _adopt(conn, schema, owner)
             await conn.execute(f"REVOKE ALL ON SCHEMA {ident(schema)} FROM PUBLIC")
