@@ -9,8 +9,12 @@
 - ``docs/SETTINGS.md`` against the ``AWASI_*`` variables the code uses;
 - the Prometheus rules (structure, metric names, and ``promtool`` when installed) and
   the Grafana dashboard's metric names;
+- one database role per service: Compose and Kubernetes write each role's DSN once,
+  give it to that service and to the roles job only, and run the migrations as the
+  owner;
 - and the three services run as real processes with the exact environment Compose
-  gives them (database and broker swapped for the test fixtures') and come up ready.
+  gives them (database and broker swapped for the test fixtures', the roles made by
+  the `db-roles` job's command, each service as its role) and come up ready.
 """
 
 from __future__ import annotations
