@@ -49,8 +49,11 @@ def _port(settings: Settings, name: str) -> int:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from awasi import jsonlog
+    from awasi.secretkey import check_secret_key
     from awasi.web.app import serve
 
+    # Before anything else: a service with a public key would accept forged tokens.
+    check_secret_key(settings.secret_key)
     jsonlog.configure(args.service, settings.log_level, settings.log_json)
     settings.require_database()
     settings.require_kafka()
@@ -156,6 +159,8 @@ _EXTRA_PARSERS: list[Callable[[Any], None]] = []
 
 
 def main(argv: list[str] | None = None) -> int:
+    from awasi.db.migrate import MigrationError
+
     _load_plugins()
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -165,12 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as e:
         print(f"awasi: configuration error: {e}", file=sys.stderr)
         return 2
+    except MigrationError as e:
+        print(f"awasi: database schema: {e}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
 
 
 def _load_plugins() -> None:
-    for module in ("awasi.demo", "awasi.identity.cli", "services.oversight.cli",
+    for module in ("awasi.demo", "awasi.db.cli", "awasi.identity.cli", "services.oversight.cli",
                    "awasi.catalog.cli", "services.intake.cli", "services.router.cli"):
         try:
             mod = importlib.import_module(module)

@@ -4,12 +4,17 @@ The catalog (the five cities, their agencies, categories and rules) is the demo
 catalog file itself; people live in the database, so they are created here. A
 handful of complaints are submitted through intake's own domain function, exactly as
 the web form would, so they flow through the outbox to the router like any other.
+
+The demo people share one published password, so the data must never reach a real
+deployment: ``awasi dev`` loads it by calling ``seed`` itself, and the ``awasi seed
+demo`` command refuses to run unless given ``--force`` (for a staging copy).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from typing import Any
 
 from awasi.settings import Settings
@@ -63,15 +68,33 @@ async def seed(settings: Settings) -> list[tuple[str, str, str, str | None]]:
         await pool.close()
 
 
-def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
-    people = asyncio.run(seed(settings))
+REFUSAL = (
+    "awasi seed demo: refused. The demo data creates staff accounts (admin, panel, "
+    "agency heads) that all share a password published in the source code, and fake "
+    "complaints. `awasi dev` loads it by itself. To load it into this database anyway "
+    "(a throwaway staging copy, never production), run `awasi seed demo --force`."
+)
+
+
+def print_people(people: list[tuple[str, str, str, str | None]]) -> None:
     print("demo staff (password for all: %s):" % (people[0][1] if people else "-"))
     for username, _, role, agency in people:
         print(f"  {username:<28} {role:<7} {agency or ''}")
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    # Refused before any connection is made: nothing is written without --force.
+    if not args.force:
+        print(REFUSAL, file=sys.stderr)
+        return 2
+    print_people(asyncio.run(seed(settings)))
     return 0
 
 
 def register(subparsers: Any) -> None:
     seed_parser = subparsers.add_parser("seed", help="load data")
     seed_parser.add_argument("what", choices=["demo"], help="demo: demo staff and complaints")
+    seed_parser.add_argument(
+        "--force", action="store_true",
+        help="load the demo data outside `awasi dev` (its staff share a public password)")
     seed_parser.set_defaults(func=cmd_seed)

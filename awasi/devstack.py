@@ -15,6 +15,7 @@ from pathlib import Path
 
 from awasi.cli import SERVICES
 from awasi.embedded import EmbeddedStack, _die_with_parent
+from awasi.secretkey import dev_secret_key
 from awasi.settings import Settings
 
 DATABASE = "awasi"
@@ -31,7 +32,8 @@ async def _ensure_database(admin_dsn: str, name: str) -> None:
         await conn.close()
 
 
-def service_env(settings: Settings, database_url: str, bootstrap: str) -> dict[str, str]:
+def service_env(settings: Settings, database_url: str, bootstrap: str,
+                secret_key: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         "AWASI_DATABASE_URL": database_url,
@@ -40,6 +42,8 @@ def service_env(settings: Settings, database_url: str, bootstrap: str) -> dict[s
         "AWASI_ROUTER_PORT": str(settings.router_port),
         "AWASI_OVERSIGHT_PORT": str(settings.oversight_port),
     })
+    if secret_key:
+        env["AWASI_SECRET_KEY"] = secret_key
     # A dev machine has no public address for Telegram's webhook: poll instead.
     if not settings.kafka_bootstrap:
         # The embedded Tansu broker holds every fetch for the whole wait even when data
@@ -61,6 +65,17 @@ def wait_healthy(url: str, timeout: float = 60.0) -> bool:
             pass
         time.sleep(0.2)
     return False
+
+
+def _seed_demo(settings: Settings) -> None:
+    """Load the demo data in this process: the ``awasi seed demo`` command refuses to
+    run without ``--force``, and only ``awasi dev`` may load it without asking."""
+    from awasi import demo
+
+    try:
+        demo.print_people(asyncio.run(demo.seed(settings)))
+    except Exception as e:  # noqa: BLE001 - a failed seed must not stop the dev stack
+        print(f"awasi dev: loading the demo data failed: {e!r}", flush=True)
 
 
 def run(settings: Settings, data_dir: Path, *, seed: bool = True) -> int:
@@ -92,10 +107,13 @@ def run(settings: Settings, data_dir: Path, *, seed: bool = True) -> int:
         # the outbox still holds; consumers skip what they had applied.
         since = datetime.now(UTC) - timedelta(days=settings.outbox_retention_days)
         asyncio.run(replay_all(database_url, since, list(SERVICES)))
-        env = service_env(settings, database_url, bootstrap)
+        # `awasi serve` refuses the built-in key: unless the developer set their own,
+        # use one made for this data folder (kept there, so sessions survive a restart).
+        secret_key = (settings.secret_key if os.environ.get("AWASI_SECRET_KEY")
+                      else dev_secret_key(data_dir))
+        env = service_env(settings, database_url, bootstrap, secret_key)
         if seed:
-            subprocess.run([sys.executable, "-m", "awasi", "seed", "demo"], env=env,
-                           check=False)
+            _seed_demo(settings.with_(database_url=database_url, secret_key=secret_key))
         for name in SERVICES:
             children.append(subprocess.Popen(  # noqa: S603 - our own command
                 [sys.executable, "-m", "awasi", "serve", name], env=env,

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import itertools
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -244,6 +245,8 @@ async def main(args: argparse.Namespace) -> None:
             "AWASI_KAFKA_REBALANCE_TIMEOUT_MS": "6000", "AWASI_RELAY_POLL_INTERVAL_S": "0.2",
             # Tansu holds every fetch for the full wait (Apache Kafka answers at once).
             "AWASI_KAFKA_FETCH_MAX_WAIT_MS": str(args.fetch_wait_ms),
+            # `awasi serve` refuses the built-in development key.
+            "AWASI_SECRET_KEY": secrets.token_hex(32),
         })
         services = ["router"] if args.direct else ["intake", "router"]
         for name in services:

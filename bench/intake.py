@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import hashlib
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -152,7 +153,9 @@ async def main(args: argparse.Namespace) -> None:
         env = dict(os.environ)
         env.update({"AWASI_DATABASE_URL": dsn, "AWASI_KAFKA_BOOTSTRAP": broker.bootstrap,
                     "AWASI_INTAKE_PORT": str(port), "AWASI_RATE_LIMIT_PER_MINUTE": "100000000",
-                    "AWASI_DB_POOL_MAX": str(args.pool), "AWASI_LOG_LEVEL": "WARNING"})
+                    "AWASI_DB_POOL_MAX": str(args.pool), "AWASI_LOG_LEVEL": "WARNING",
+                    # `awasi serve` refuses the built-in development key.
+                    "AWASI_SECRET_KEY": secrets.token_hex(32)})
         proc = subprocess.Popen([sys.executable, "-m", "awasi", "serve", "intake"], env=env,  # noqa: S603, ASYNC220
                                 stdout=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"

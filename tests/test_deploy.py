@@ -9,8 +9,12 @@
 - ``docs/SETTINGS.md`` against the ``AWASI_*`` variables the code uses;
 - the Prometheus rules (structure, metric names, and ``promtool`` when installed) and
   the Grafana dashboard's metric names;
+- one database role per service: Compose and Kubernetes write each role's DSN once,
+  give it to that service and to the roles job only, and run the migrations as the
+  owner;
 - and the three services run as real processes with the exact environment Compose
-  gives them (database and broker swapped for the test fixtures') and come up ready.
+  gives them (database and broker swapped for the test fixtures', the roles made by
+  the `db-roles` job's command, each service as its role) and come up ready.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import asyncio
 import importlib.resources
 import json
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -28,6 +33,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import jsonschema
@@ -36,11 +42,13 @@ import pytest
 import yaml
 
 from awasi import cli
+from awasi.db import cli as db_cli
+from awasi.db.roles import DEFAULT_ROLES, VARIABLES, RoleLogins
 from awasi.embedded import EmbeddedBroker, free_port
 from awasi.events import topics
-from awasi.settings import DEMO_CATALOG, Settings, setting_names
+from awasi.settings import DEMO_CATALOG, Settings, SettingsError, setting_names
 from tests.support.services import ServiceProcess
-from tests.support.stack import process_env
+from tests.support.stack import TEST_SETTINGS, process_env, role_dsn
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -51,6 +59,9 @@ ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "awasi-dashboard.json"
 SETTINGS_DOC = ROOT / "docs" / "SETTINGS.md"
 SERVICES = ("intake", "router", "oversight")
+# The superuser's and each database role's password (Compose, from .env).
+DB_PASSWORDS = ("POSTGRES_PASSWORD", "POSTGRES_OWNER_PASSWORD", "POSTGRES_INTAKE_PASSWORD",
+                "POSTGRES_ROUTER_PASSWORD", "POSTGRES_OVERSIGHT_PASSWORD")
 PORTS = {"intake": 8080, "router": 8081, "oversight": 8082}
 # Kubernetes versions the manifests must validate against: an old supported one and the
 # newest the package knows.
@@ -198,6 +209,41 @@ def test_compose_runs_kafka_in_kraft_mode_postgres_and_one_shot_jobs() -> None:
         assert deps["kafka"]["condition"] == deps["postgres"]["condition"] == "service_healthy"
 
 
+def test_compose_runs_each_service_as_its_own_database_role() -> None:
+    # With real passwords in .env (the template's placeholders are refused below).
+    env = {**env_example(), **{p: secrets.token_hex(16) for p in DB_PASSWORDS}}
+    doc = compose(env)
+    services = doc["services"]
+    job = services["db-roles"]
+    assert job["command"] == ["db", "roles"] and job["restart"] == "no"
+    assert services["migrate"]["depends_on"]["db-roles"]["condition"] == (
+        "service_completed_successfully")
+    roles_env = compose_env("db-roles", doc)
+    # The job logs in as the postgres container's superuser...
+    admin = urlsplit(roles_env["AWASI_DATABASE_URL"])
+    assert admin.username == services["postgres"]["environment"]["POSTGRES_USER"]
+    assert admin.password == env["POSTGRES_PASSWORD"]
+    # ...and reads every role's name and password from the DSN that role's users get.
+    logins = RoleLogins.from_env(roles_env)
+    assert logins.owner.role == DEFAULT_ROLES["owner"]
+    assert logins.owner.password == env["POSTGRES_OWNER_PASSWORD"]
+    assert compose_env("migrate", doc)["AWASI_DATABASE_URL"] == roles_env[VARIABLES["owner"]]
+    for name in SERVICES:
+        assert logins.services[name].role == DEFAULT_ROLES[name]
+        assert logins.services[name].password == env[f"POSTGRES_{name.upper()}_PASSWORD"]
+        assert compose_env(name, doc)["AWASI_DATABASE_URL"] == roles_env[VARIABLES[name]]
+    # Only the job sees the superuser's DSN and the other roles' passwords.
+    for name in awasi_services(doc):
+        if name == "db-roles":
+            continue
+        service_env = compose_env(name, doc)
+        assert not set(service_env) & set(VARIABLES.values()), name
+        assert urlsplit(service_env["AWASI_DATABASE_URL"]).username != admin.username, name
+    # The template's placeholder passwords are refused by `awasi db roles`.
+    with pytest.raises(SettingsError, match="placeholder"):
+        RoleLogins.from_env(compose_env("db-roles", compose()))
+
+
 @pytest.mark.parametrize("name", SERVICES)
 def test_compose_service_settings_health_check_and_ports(name: str) -> None:
     doc = compose()
@@ -243,9 +289,13 @@ def test_compose_takes_secrets_only_from_the_environment() -> None:
     intake = raw["services"]["intake"]["environment"]
     for secret in ("AWASI_TELEGRAM_TOKEN", "AWASI_TELEGRAM_WEBHOOK_SECRET"):
         assert re.fullmatch(r"\$\{" + secret + r"[:?-][^}]*\}", intake[secret]), secret
-    assert "${POSTGRES_PASSWORD:?" in env_block["AWASI_DATABASE_URL"]
+    urls = raw["x-database-urls"]
+    assert "${POSTGRES_PASSWORD:?" in urls["admin"]
+    for who in ("owner", *SERVICES):
+        assert f"${{POSTGRES_{who.upper()}_PASSWORD:?" in urls[who], who
+    assert "AWASI_DATABASE_URL" not in env_block, "each service has its own role's DSN"
     # Without them Compose stops, naming the variable.
-    for required in ("AWASI_SECRET_KEY", "POSTGRES_PASSWORD"):
+    for required in ("AWASI_SECRET_KEY", *DB_PASSWORDS):
         env = env_example()
         del env[required]
         with pytest.raises(MissingVariable, match=required):
@@ -262,7 +312,7 @@ def test_env_example_covers_every_compose_variable() -> None:
     assert set(compose_variables_table()) - used == set(), "documented, not used by Compose"
     assert set(example) - used == set(), "env.example sets variables Compose never reads"
     required = set(re.findall(r"\$\{([A-Z0-9_]+):?\?", COMPOSE.read_text()))
-    assert required == {"AWASI_SECRET_KEY", "POSTGRES_PASSWORD"}
+    assert required == {"AWASI_SECRET_KEY", *DB_PASSWORDS}
     assert required <= set(example)
 
 
@@ -343,9 +393,9 @@ def k8s_documents() -> Iterator[tuple[Path, dict[str, Any]]]:
                 yield path, doc
 
 
-def k8s_containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+def k8s_containers(doc: dict[str, Any], *, init: bool = False) -> list[dict[str, Any]]:
     spec = doc.get("spec", {}).get("template", {}).get("spec", {})
-    return list(spec.get("containers", []))
+    return list(spec.get("initContainers" if init else "containers", []))
 
 
 def test_every_command_is_a_real_awasi_subcommand() -> None:
@@ -355,7 +405,7 @@ def test_every_command_is_a_real_awasi_subcommand() -> None:
         assert "entrypoint" not in service, f"{name}: the image's entry point is `awasi`"
         commands.append(list(service["command"]))
     for _, manifest in k8s_documents():
-        for container in k8s_containers(manifest):
+        for container in k8s_containers(manifest) + k8s_containers(manifest, init=True):
             assert "command" not in container, "keep the image's entry point (awasi)"
             commands.append(list(container["args"]))
     # The Dockerfile's default command too.
@@ -370,6 +420,8 @@ def test_every_command_is_a_real_awasi_subcommand() -> None:
             assert args.func is cli.cmd_serve and args.service == argv[1]
         elif argv[0] == "migrate":
             assert args.func is cli.cmd_migrate
+        elif argv[0] == "db":
+            assert args.func is db_cli.cmd_db_roles
     # The runbook's commands are real as well.
     runbook = (ROOT / "deploy" / "RUNBOOK.md").read_text()
     documented = [shlex.split(m) for m in re.findall(
@@ -414,7 +466,10 @@ def test_kubernetes_manifests_fit_together() -> None:
     for d in docs:
         by_kind.setdefault(d["kind"], []).append(d)
     config = by_kind["ConfigMap"][0]
-    secret = by_kind["Secret"][0]
+    secrets = {d["metadata"]["name"]: d for d in by_kind["Secret"]}
+    secret = secrets["awasi-secrets"]
+    database = secrets["awasi-database"]
+    assert "AWASI_DATABASE_URL" not in secret["stringData"], "one DSN per role instead"
     assert config["data"]["AWASI_HOST"] == "0.0.0.0"
     assert config["data"]["AWASI_KAFKA_IDEMPOTENCE"] == "true"
     known = set(setting_names())
@@ -431,8 +486,11 @@ def test_kubernetes_manifests_fit_together() -> None:
         assert dep["spec"]["selector"]["matchLabels"].items() <= labels.items()
         (container,) = k8s_containers(dep)
         assert container["args"] == ["serve", name]
-        env = {e["name"]: e["value"] for e in container.get("env", [])}
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
         assert env[f"AWASI_{name.upper()}_PORT"] == str(PORTS[name])
+        # Its own database role's DSN, from the Secret of DSNs.
+        assert k8s_secret_refs(container) == {
+            "AWASI_DATABASE_URL": ("awasi-database", f"{name}-url")}
         assert container["ports"][0]["containerPort"] == PORTS[name]
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -452,7 +510,21 @@ def test_kubernetes_manifests_fit_together() -> None:
                   if d["spec"]["scaleTargetRef"]["name"] == f"awasi-{name}"]
         assert hpa["spec"]["scaleTargetRef"]["kind"] == "Deployment"
     (job,) = by_kind["Job"]
-    assert k8s_containers(job)[0]["args"] == ["migrate"]
+    (migrate,) = k8s_containers(job)
+    assert migrate["args"] == ["migrate"]
+    assert k8s_secret_refs(migrate) == {"AWASI_DATABASE_URL": ("awasi-database", "owner-url")}
+    # First the roles, as the admin, with every role's DSN (names and passwords).
+    (roles,) = k8s_containers(job, init=True)
+    assert roles["args"] == ["db", "roles"]
+    assert k8s_secret_refs(roles) == {
+        "AWASI_DATABASE_URL": ("awasi-database", "admin-url"),
+        **{var: ("awasi-database", f"{who}-url") for who, var in VARIABLES.items()}}
+    assert "envFrom" not in roles, "the admin job needs nothing else"
+    urls = database["stringData"]
+    assert set(urls) == {"admin-url", "owner-url", *(f"{n}-url" for n in SERVICES)}
+    for who, role in DEFAULT_ROLES.items():
+        assert urls[f"{who}-url"].startswith(f"postgresql://{role}:"), who
+        assert "sslmode=verify-full" in urls[f"{who}-url"]
 
     kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     files = {p.name for p in K8S.glob("*.yaml")
@@ -466,6 +538,16 @@ def test_kubernetes_manifests_fit_together() -> None:
     assert {b["name"] for b in backends} == set(services)
     for b in backends:
         assert b["port"]["name"] in {p["name"] for p in services[b["name"]]["spec"]["ports"]}
+
+
+def k8s_secret_refs(container: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Variables a container takes from a Secret key: name -> (secret, key)."""
+    refs = {}
+    for e in container.get("env", []):
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            refs[e["name"]] = (ref["name"], ref["key"])
+    return refs
 
 
 # --- Settings documentation ----------------------------------------------------------
@@ -716,11 +798,18 @@ async def test_services_come_up_ready_with_the_compose_environment(
     rc, _, err = await _run([sys.executable, "-c", "import pgserver"], env=base)
     assert rc != 0 and "not in the image" in err
 
+    def on_fixture(dsn: str) -> str:
+        # The same role on the test fixture's server (which trusts its socket).
+        return role_dsn(database_url, urlsplit(dsn).username or "")
+
     def environment(service: str, port: int | None = None) -> dict[str, str]:
         env = compose_env(service, doc)
-        # Substitute the containers' addresses with the test fixtures' servers.
-        env["AWASI_DATABASE_URL"] = database_url
+        # Substitute the containers' addresses with the test fixtures' servers: each
+        # service keeps its own database role.
+        env["AWASI_DATABASE_URL"] = on_fixture(env["AWASI_DATABASE_URL"])
         env["AWASI_KAFKA_BOOTSTRAP"] = broker.bootstrap
+        # The operator's secret key: `awasi serve` refuses env.example's placeholder.
+        env["AWASI_SECRET_KEY"] = TEST_SETTINGS["secret_key"]
         # The embedded Tansu broker has no idempotent producer (no InitProducerId), so
         # this one production setting is switched off here; everything else is Compose's.
         assert env["AWASI_KAFKA_IDEMPOTENCE"] == "true"
@@ -730,7 +819,21 @@ async def test_services_come_up_ready_with_the_compose_environment(
         env["PYTHONPATH"] = base["PYTHONPATH"]
         return env
 
-    # The one-shot migrate job's command, with its environment.
+    # The one-shot jobs' commands, with their environments: first the roles, as the
+    # server's superuser (the fixture's database was migrated by it, as an installation
+    # from before the roles; the command hands everything to the owner role)...
+    roles_env = compose_env("db-roles", doc)
+    roles_env = {k: on_fixture(v) if k in VARIABLES.values() else v
+                 for k, v in roles_env.items()}
+    roles_env["AWASI_DATABASE_URL"] = database_url
+    rc, out, err = await _run(
+        [sys.executable, "-m", "awasi", *doc["services"]["db-roles"]["command"]],
+        env={**base, **roles_env}, limit_s=120,
+    )
+    assert rc == 0, err
+    assert "database roles up to date" in out
+    # ...then the migrations, as the owner.
+    assert urlsplit(environment("migrate")["AWASI_DATABASE_URL"]).username == "awasi_owner"
     rc, out, err = await _run(
         [sys.executable, "-m", "awasi", *doc["services"]["migrate"]["command"]],
         env={**base, **environment("migrate")}, limit_s=120,
@@ -790,6 +893,7 @@ async def test_scaled_services_share_the_work_through_their_consumer_groups(
         env = compose_env(service, doc)
         env["AWASI_DATABASE_URL"] = database_url
         env["AWASI_KAFKA_BOOTSTRAP"] = broker.bootstrap
+        env["AWASI_SECRET_KEY"] = TEST_SETTINGS["secret_key"]  # not the placeholder
         env["AWASI_KAFKA_IDEMPOTENCE"] = "false"  # Tansu: no idempotent producer
         env[f"AWASI_{service.upper()}_PORT"] = str(port)
         return env

@@ -59,6 +59,12 @@ def test_awasi_dev_starts_everything_and_stops_leaving_nothing(tmp_root: Path) -
             or psutil.Process(postgres_pid).status() == psutil.STATUS_ZOMBIE)
     # The database is kept between runs.
     assert (data_dir / "pg" / "PG_VERSION").exists()
+    # The demo data was loaded (by awasi dev itself: `awasi seed demo` alone refuses),
+    # and the services ran with a key made for this folder, not the public default.
+    assert "demo staff (password for all:" in out
+    key = data_dir / "secret_key"
+    assert key.stat().st_mode & 0o077 == 0
+    assert len(key.read_text().strip()) == 64
 
 
 async def test_serve_exits_cleanly_on_sigterm(database_url: str, broker: EmbeddedBroker) -> None:

@@ -7,6 +7,14 @@ and our migrations are plain SQL per schema. The runner is the usual one: files
 in ``<schema>.schema_migrations``, all under ``pg_advisory_lock`` so that several
 processes starting at once apply each migration exactly once. A file whose checksum
 changed after it was applied is refused.
+
+Who applies them: ``awasi migrate``, run as the owner role (``awasi.db.roles``), and
+every service at start. A service that runs as its own role (``awasi_intake``, ...)
+owns nothing and cannot create or alter tables: at start it only checks that its
+schemas are up to date (the migrations it knows are applied, with the same checksums)
+and, if some are pending, refuses to start with a message saying to run ``awasi
+migrate``. A service that connects as the owner (``awasi dev``, the tests, a
+single-role installation) applies pending migrations itself, as before.
 """
 
 from __future__ import annotations
@@ -58,30 +66,70 @@ def _lock_key(schema: str) -> int:
     return zlib.crc32(f"awasi.migrate.{schema}".encode())
 
 
+async def _applied(conn: asyncpg.Connection, schema: str) -> dict[int, str]:
+    """Version -> checksum of what is applied; empty when nothing ever was."""
+    table = f'"{schema}".schema_migrations'
+    try:
+        if await conn.fetchval("SELECT to_regclass($1)", table) is None:
+            return {}
+        rows = await conn.fetch(f"SELECT version, checksum FROM {table}")
+    except asyncpg.InsufficientPrivilegeError as e:
+        user = await conn.fetchval("SELECT current_user")
+        raise MigrationError(
+            f"role {user} may not read schema {schema}: run `awasi migrate` as the owner "
+            "role (each service's role sees only its own schemas)"
+        ) from e
+    return {r["version"]: r["checksum"] for r in rows}
+
+
+async def may_migrate(conn: asyncpg.Connection, schema: str) -> bool:
+    """Whether the connected role can change ``schema``: it owns the schema (or is a
+    member of its owner, or a superuser), or the schema does not exist yet and the
+    role may create schemas in this database."""
+    return bool(await conn.fetchval(
+        "SELECT CASE WHEN n.oid IS NULL"
+        " THEN has_database_privilege(current_database(), 'CREATE')"
+        " ELSE pg_has_role(n.nspowner, 'USAGE') END"
+        " FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = $1", schema))
+
+
 async def migrate_schema(
     conn: asyncpg.Connection, schema: str, migrations: list[Migration]
 ) -> list[str]:
-    """Apply pending migrations to ``schema``; return the names applied now."""
+    """Apply pending migrations to ``schema``; return the names applied now.
+
+    Raises ``MigrationError`` if an applied migration changed, or if some are pending
+    and the connected role may not apply them (a service running as its own role:
+    ``awasi migrate`` has to run first, as the owner)."""
     applied_now: list[str] = []
     key = _lock_key(schema)
     # Session-level lock: held across the per-migration transactions below, so a
     # second process waits here and then finds everything already applied.
     async with session_advisory_lock(conn, key):
+        done = await _applied(conn, schema)
+        for m in migrations:
+            if m.version in done and done[m.version] != m.checksum:
+                raise MigrationError(
+                    f"{schema}/{m.name} changed after it was applied; add a new migration"
+                )
+        pending = [m for m in migrations if m.version not in done]
+        if not pending:
+            # Nothing to create: a role that owns nothing passes here.
+            return applied_now
+        if not await may_migrate(conn, schema):
+            user = await conn.fetchval("SELECT current_user")
+            raise MigrationError(
+                f"schema {schema} has {len(pending)} pending migration(s) (first: "
+                f"{pending[0].name}) and role {user} may not apply them: run "
+                "`awasi migrate` as the owner role first (deploy/RUNBOOK.md, \"Upgrade\")"
+            )
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await conn.execute(
             f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
             " version int PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        rows = await conn.fetch(f'SELECT version, checksum FROM "{schema}".schema_migrations')
-        done = {r["version"]: r["checksum"] for r in rows}
-        for m in migrations:
-            if m.version in done:
-                if done[m.version] != m.checksum:
-                    raise MigrationError(
-                        f"{schema}/{m.name} changed after it was applied; add a new migration"
-                    )
-                continue
+        for m in pending:
             async with conn.transaction():
                 await conn.execute(f'SET LOCAL search_path TO "{schema}", public')
                 await conn.execute(m.sql)

@@ -8,6 +8,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -29,6 +30,8 @@ TEST_SETTINGS = {
     "db_pool_max": 5,
     "log_json": False,
     "shutdown_timeout_s": 3.0,
+    # `awasi serve` refuses the built-in development key (awasi/secretkey.py).
+    "secret_key": "test-only-secret-key-not-for-production-0123456789",
 }
 
 
@@ -39,6 +42,15 @@ def process_env(database_url: str, bootstrap: str) -> dict[str, str]:
     env["AWASI_DATABASE_URL"] = database_url
     env["AWASI_KAFKA_BOOTSTRAP"] = bootstrap
     return env
+
+
+def role_dsn(dsn: str, role: str, password: str = "") -> str:
+    """``dsn`` with another user (and password): the embedded server's DSNs carry
+    ``postgres`` and a Unix socket in the query string."""
+    parts = urlsplit(dsn)
+    netloc = parts.netloc.rpartition("@")[2]
+    auth = f"{quote(role)}:{quote(password, safe='')}" if password else quote(role)
+    return urlunsplit(parts._replace(netloc=f"{auth}@{netloc}"))
 
 
 @dataclass
