@@ -93,6 +93,9 @@ def run(settings: Settings, data_dir: Path, *, seed: bool = True) -> int:
         since = datetime.now(UTC) - timedelta(days=settings.outbox_retention_days)
         asyncio.run(replay_all(database_url, since, list(SERVICES)))
         env = service_env(settings, database_url, bootstrap)
+        # Oversight keeps its audit signing key in the data folder when
+        # AWASI_AUDIT_SIGNING_KEY is unset: the dev folder, so it survives restarts.
+        env["AWASI_DATA_DIR"] = str(data_dir)
         if seed:
             subprocess.run([sys.executable, "-m", "awasi", "seed", "demo"], env=env,
                            check=False)

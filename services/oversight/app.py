@@ -25,6 +25,7 @@ from awasi.web.app import (
     schema_migrations,
 )
 from services.oversight import handlers, keys, pages
+from services.oversight.audit_key import load_signing_key
 from services.oversight.clock import Clock, SystemClock
 from services.oversight.domain import Context, make_handler
 from services.oversight.scheduler import scheduler_ctx
@@ -57,6 +58,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.CATALOG] = catalog
     app[keys.CLOCK] = clock
     app[keys.MESSAGES] = Catalogs(LOCALE_DIR)
+    app[keys.SIGNING_KEY] = load_signing_key(settings)  # a bad key fails here, at start
     ctx = Context(catalog=catalog, clock=clock)
     app.cleanup_ctx.extend([
         database(SCHEMA, migrations()),

@@ -23,7 +23,7 @@ from awasi.identity.web import SESSION_COOKIE, client_address, require_user, set
 from awasi.web import keys as web_keys
 from awasi.web.body import read_form
 from awasi.web.errors import ApiError, Forbidden, Unauthorized
-from services.oversight import keys, panel, stats
+from services.oversight import audit, keys, panel, stats
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -91,8 +91,9 @@ async def dashboard(request: web.Request) -> web.Response:
     i18n.set_locale(locale)
     pool = request.app[web_keys.POOL]
     async with pool.acquire() as conn:
-        s = await stats.compute(conn, request.app[keys.CATALOG], request.app[keys.CLOCK].now())
+        s = await stats.current(conn, request.app[keys.CATALOG], request.app[keys.CLOCK].now())
         findings = await stats.published_findings(conn)
+        checkpoint = await audit.latest(conn)
     agencies = s.agencies
     charts = [
         bar_chart(_("Share resolved within the deadline"), agencies,
@@ -111,6 +112,7 @@ async def dashboard(request: web.Request) -> web.Response:
         f["agency_name"] = ag.name if ag else names.get(f["agency"], f["agency"])
     return render("dashboard.html", request, {
         "stats": s, "charts": charts, "findings": findings, "fmt": _fmt,
+        "key": request.app[keys.SIGNING_KEY], "checkpoint": checkpoint,
     })
 
 
