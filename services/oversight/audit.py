@@ -209,7 +209,8 @@ def parse_checkpoints(data: Any) -> list[dict[str, Any]]:
         if not signature_valid(public_key, message(seq=seq, head_hash=head_hash, time=time,
                                                    key_id=key_id), signature):
             raise BadCheckpoint(f"the signature of the checkpoint at seq {seq} is not valid")
-        out.append({"seq": seq, "head_hash": head_hash, "time": time, "key_id": key_id})
+        out.append({"seq": seq, "head_hash": head_hash, "time": time, "key_id": key_id,
+                    "public_key": public_key})
     if not out:
         raise BadCheckpoint("no checkpoint in the file")
     return sorted(out, key=lambda c: c["seq"])
@@ -219,9 +220,12 @@ async def verify_with_checkpoints(conn: asyncpg.Connection,
                                   checkpoints: list[dict[str, Any]]) -> dict[str, Any]:
     """Walk the whole chain; each checkpoint's entry must still have the signed hash.
 
-    A mismatch names the checkpoint's entry, and the range the rewritten entry lies in
-    (after the last checkpoint that still matches): a checkpoint signs one hash, so it
-    can say *that* history up to it changed, and a list of them narrows *where*.
+    The checkpoints (from a file the caller trusts) also vouch for their keys. When one
+    no longer matches, the rewrite happened after it was signed, so every checkpoint
+    stored here that the same key signed before it covers the original history: the
+    newest one that still matches and the oldest one that does not bound the rewritten
+    entry (``rewritten_between``); when they are adjacent, ``first_bad`` is that entry.
+    A writer who deleted the stored checkpoints only widens the range.
     """
     anchors: dict[int, str] = {}
     for cp in checkpoints:
@@ -233,8 +237,37 @@ async def verify_with_checkpoints(conn: asyncpg.Connection,
     verdict = await chain.verify(conn, anchors=anchors)
     out = verdict.to_json()
     out["checkpoints"] = len(checkpoints)
-    if not verdict.ok and verdict.first_bad_seq in anchors:
-        bad = verdict.first_bad_seq
-        good = [s for s in anchors if s < bad]
-        out["first_bad"]["rewritten_between"] = [max(good, default=0) + 1, bad]
+    bad = verdict.first_bad_seq
+    if verdict.ok or bad not in anchors:
+        return out
+    detecting = next(cp for cp in checkpoints if cp["seq"] == bad)
+    lo = max((s for s in anchors if s < bad), default=0)
+    hi = bad
+    keys = {cp["key_id"]: cp["public_key"] for cp in checkpoints}
+    rows = await conn.fetch(
+        "SELECT c.seq, c.head_hash, c.created_at, c.key_id, c.signature, t.hash AS now"
+        " FROM oversight.checkpoints c LEFT JOIN oversight.timeline t ON t.seq = c.seq"
+        " WHERE c.key_id = ANY($1::text[]) AND c.seq > $2 AND c.seq < $3"
+        " AND c.created_at <= $4",
+        list(keys), lo, hi, datetime.fromisoformat(detecting["time"]))
+    for r in rows:
+        signed = signature_valid(keys[r["key_id"]], message(
+            seq=r["seq"], head_hash=r["head_hash"], time=time_text(r["created_at"]),
+            key_id=r["key_id"]), r["signature"])
+        if not signed:
+            continue  # not genuine: proves nothing either way
+        if r["now"] == r["head_hash"]:
+            lo = max(lo, r["seq"])
+        else:
+            hi = min(hi, r["seq"])
+    first_bad = out["first_bad"]
+    first_bad["rewritten_between"] = [lo + 1, hi]
+    if lo + 1 == hi:
+        row = await conn.fetchrow(
+            "SELECT seq, event_id, complaint_id FROM oversight.timeline WHERE seq = $1", hi)
+        first_bad.update(
+            seq=hi, event_id=str(row["event_id"]) if row else None,
+            complaint_id=row["complaint_id"] if row else None,
+            reason=f"entry {hi} was rewritten and every later hash recomputed: the signed"
+                   f" checkpoint of entry {lo} still matches, the one of entry {hi} does not")
     return out
