@@ -164,6 +164,14 @@ async def test_a_forged_or_foreign_checkpoint_file_is_refused(
             r = await asyncio.to_thread(run_cli, env, "verify", "--checkpoint", str(file))
             assert r.returncode == 2, r.stdout
             assert "not a valid checkpoint" in r.stdout
+        # The admin's on-demand checkpoint, signed with the service's key (settings).
+        made = await asyncio.to_thread(run_cli, env, "checkpoint")
+        assert made.returncode == 0, made.stderr
+        cp = json.loads(made.stdout)
+        assert audit.parse_checkpoints(cp)[0]["seq"] == 8
+        assert cp["key_id"] == load_signing_key(Settings.from_env(env)).key_id != KEY.key_id
+        assert await pool.fetchval("SELECT requested_by FROM oversight.checkpoints"
+                                   " WHERE id = $1", cp["id"]) == "cli"
     finally:
         await pool.close()
 
