@@ -97,6 +97,9 @@ async def test_statistics_come_from_a_snapshot_refreshed_on_schedule(settings: S
             assert again == first
             html = await (await client.get("/?lang=en")).text()
             assert "Complaints received" in html
+            assert "they are recomputed every 3600 seconds" in html  # the staleness, stated
+            html_id = await (await client.get("/?lang=id")).text()
+            assert "dihitung ulang setiap 3600 detik" in html_id
             # ...until the job falls due (here: made due now), then every reader sees
             # the new figures, computed once, in the background.
             await pool.execute("UPDATE oversight.jobs SET next_at = '-infinity'"

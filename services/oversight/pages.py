@@ -9,6 +9,7 @@ cookie, then ``Accept-Language``, else Indonesian.
 from __future__ import annotations
 
 import urllib.parse
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,8 @@ async def dashboard(request: web.Request) -> web.Response:
     return render("dashboard.html", request, {
         "stats": s, "charts": charts, "findings": findings, "fmt": _fmt,
         "key": request.app[keys.SIGNING_KEY], "checkpoint": checkpoint,
+        "as_of": s.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "refresh_s": f"{request.app[web_keys.SETTINGS].stats_refresh_s:g}",
     })
 
 
