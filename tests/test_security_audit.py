@@ -366,3 +366,34 @@ def test_signing_key_setting_and_key_file(tmp_path: Path) -> None:
     # The key id is derived from the public key: a rotated key has another id.
     assert load_signing_key(Settings(audit_signing_key=base64.b64encode(
         os.urandom(32)).decode())).key_id != first.key_id
+
+
+async def test_a_panel_member_signs_a_checkpoint_from_the_console(settings: Settings) -> None:
+    import re
+
+    from awasi.identity import add_user
+
+    async with running_app(create_app(settings)) as client:
+        pool = pool_of(client)
+        await add_user(pool, username="pengawas_konsol", password="rahasia-123", role="panel")
+        r = await client.post("/panel/login", data={
+            "username": "pengawas_konsol", "password": "rahasia-123", "next": "/panel"},
+            allow_redirects=False)
+        assert r.status == 303
+        page = await (await client.get("/panel?lang=en")).text()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token and "Sign a checkpoint now" in page
+        # The scheduled first checkpoint is made at start; wait for it (no race below).
+        before = await eventually(lambda: pool.fetchval(
+            "SELECT count(*) FROM oversight.checkpoints"), what="the first checkpoint")
+        r = await client.post("/panel/checkpoint", data={}, allow_redirects=False)
+        assert r.status == 403  # no CSRF token: refused, nothing signed
+        assert await pool.fetchval("SELECT count(*) FROM oversight.checkpoints") == before
+        r = await client.post("/panel/checkpoint", data={"csrf_token": token.group(1)},
+                              allow_redirects=False)
+        assert r.status == 303
+        assert await pool.fetchval(
+            "SELECT requested_by FROM oversight.checkpoints ORDER BY id DESC LIMIT 1"
+        ) == "pengawas_konsol"
+        page = await (await client.get("/panel?lang=id")).text()
+        assert "Titik periksa terakhir" in page

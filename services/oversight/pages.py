@@ -9,7 +9,7 @@ cookie, then ``Accept-Language``, else Indonesian.
 from __future__ import annotations
 
 import urllib.parse
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -175,8 +175,20 @@ async def queue_page(request: web.Request) -> web.Response:
         return user
     async with request.app[web_keys.POOL].acquire() as conn:
         items = await panel.review_queue(conn, request.app[keys.CLOCK].now())
+        checkpoint = await audit.latest(conn)
     return render("queue.html", request, {"user": user, "items": items,
-                                          "csrf": _csrf(request)})
+                                          "csrf": _csrf(request), "checkpoint": checkpoint})
+
+
+async def checkpoint_action(request: web.Request) -> web.Response:
+    """A panel member signs and publishes a checkpoint now (CSRF-checked form)."""
+    user = await _panel_user(request)
+    if isinstance(user, web.Response):
+        return user
+    async with request.app[web_keys.POOL].acquire() as conn:
+        await audit.make_checkpoint(conn, request.app[keys.SIGNING_KEY], datetime.now(UTC),
+                                    requested_by=user.username)
+    raise web.HTTPSeeOther("/panel#checkpoint")
 
 
 async def case_page(request: web.Request, *, error: str | None = None,
@@ -240,5 +252,6 @@ def setup(app: web.Application) -> None:
     r.add_get("/panel/login", login_page)
     r.add_post("/panel/login", login_submit)
     r.add_get("/panel", queue_page)
+    r.add_post("/panel/checkpoint", checkpoint_action)
     r.add_get("/panel/cases/{tracking_code}", case_page)
     r.add_post("/panel/cases/{tracking_code}/{action:claim|findings|reopen}", case_action)
