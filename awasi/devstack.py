@@ -112,6 +112,9 @@ def run(settings: Settings, data_dir: Path, *, seed: bool = True) -> int:
         secret_key = (settings.secret_key if os.environ.get("AWASI_SECRET_KEY")
                       else dev_secret_key(data_dir))
         env = service_env(settings, database_url, bootstrap, secret_key)
+        # Oversight keeps its audit signing key in the data folder when
+        # AWASI_AUDIT_SIGNING_KEY is unset: the dev folder, so it survives restarts.
+        env["AWASI_DATA_DIR"] = str(data_dir)
         if seed:
             _seed_demo(settings.with_(database_url=database_url, secret_key=secret_key))
         for name in SERVICES:

@@ -84,8 +84,17 @@ class Settings:
     # Database.
     db_pool_min: int = 2
     db_pool_max: int = 10
+    # A second pool for background work (relay, consumers, scheduler), so a burst of
+    # web requests holding every web connection cannot stall them.
+    db_background_pool_min: int = 1
+    db_background_pool_max: int = 5
     # Scheduler (oversight).
     scheduler_interval_s: float = 0.5
+    # Audit anchoring and public statistics (oversight).
+    audit_signing_key: str = ""
+    audit_checkpoint_interval_s: float = 86_400.0
+    audit_verify_min_interval_s: float = 10.0
+    stats_refresh_s: float = 60.0
     # Telegram.
     telegram_token: str = ""
     telegram_webhook_secret: str = ""
@@ -126,6 +135,10 @@ class Settings:
             raise SettingsError("AWASI_TOPIC_PARTITIONS must be at least 1")
         if self.telegram_mode not in ("webhook", "polling"):
             raise SettingsError("AWASI_TELEGRAM_MODE must be 'webhook' or 'polling'")
+        if self.db_background_pool_max < 1 or self.db_background_pool_min < 0:
+            raise SettingsError("AWASI_DB_BACKGROUND_POOL_MAX must be at least 1")
+        if self.audit_checkpoint_interval_s <= 0:
+            raise SettingsError("AWASI_AUDIT_CHECKPOINT_INTERVAL_S must be positive")
         if self.kafka_security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
             raise SettingsError(
                 "AWASI_KAFKA_SECURITY_PROTOCOL must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"

@@ -134,6 +134,8 @@ async def test_cli_names_the_first_bad_entry(chain_pool: asyncpg.Pool, database_
 
 @pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 async def test_http_verify_names_the_first_bad_entry(settings: Settings) -> None:
+    # The public call is incremental: it walks what came after the last verified entry
+    # (tests/test_security_audit.py covers the increment and the rate limit).
     from services.oversight.app import create_app
     from tests.support.services import running_app
 
@@ -143,14 +145,17 @@ async def test_http_verify_names_the_first_bad_entry(settings: Settings) -> None
     cid = new_cid()
     await feed(pool, ctx, submitted(cid, MONDAY_9), acknowledged(cid, MONDAY_9))
     try:
-        async with running_app(create_app(settings)) as client:
+        async with running_app(create_app(settings.with_(audit_verify_min_interval_s=0))
+                               ) as client:
             r = await client.get("/api/v1/audit/verify")
-            assert await r.json() == {"ok": True, "checked": 2}
-            await pool.execute("UPDATE oversight.timeline SET producer = 'x' WHERE seq = 1")
+            body = await r.json()
+            assert (body["ok"], body["checked"], body["verified_through"]) == (True, 2, 2)
+            await feed(pool, ctx, resolved(cid, MONDAY_9 + timedelta(hours=1)))
+            await pool.execute("UPDATE oversight.timeline SET producer = 'x' WHERE seq = 3")
             r = await client.get("/api/v1/audit/verify")
             body = await r.json()
             assert body["ok"] is False
-            assert body["first_bad"]["seq"] == 1
+            assert body["first_bad"]["seq"] == 3
             assert body["first_bad"]["complaint_id"] == cid
     finally:
         await pool.close()

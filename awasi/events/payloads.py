@@ -236,6 +236,30 @@ class CaseReopened(Payload):
     reason: str
 
 
+@register
+class CaseClaimed(Payload):
+    """A panel member took up a queued case. Who did is on oversight's audit chain,
+    not on the topic (agencies read the topic)."""
+
+    EVENT_TYPE: ClassVar[str] = "case.claimed"
+
+
+@register
+class AuditCheckpoint(Payload):
+    """Oversight's signed chain head, on ``awasi.audit.v1`` with the nil UUID as its
+    complaint id. ``time`` is the exact text that was signed (see
+    services/oversight/audit.py for the signed message)."""
+
+    EVENT_TYPE: ClassVar[str] = "audit.checkpoint"
+    seq: int = Field(ge=0)
+    head_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    time: str
+    key_id: str
+    algorithm: Literal["Ed25519"]
+    signature: str
+    public_key: str
+
+
 # Probe events: the backbone's own self-test and benchmark traffic.
 @register
 class ProbePing(Payload):

@@ -15,8 +15,11 @@ log = logging.getLogger(__name__)
 INTAKE = "awasi.intake.v1"
 ROUTER = "awasi.router.v1"
 OVERSIGHT = "awasi.oversight.v1"
+# Oversight's signed audit checkpoints (``audit.checkpoint``), keyed by the nil UUID:
+# a checkpoint is about no complaint, and no service consumes them; auditors do.
+AUDIT = "awasi.audit.v1"
 DEAD_LETTER = "awasi.deadletter.v1"
-ALL = (INTAKE, ROUTER, OVERSIGHT, DEAD_LETTER)
+ALL = (INTAKE, ROUTER, OVERSIGHT, AUDIT, DEAD_LETTER)
 
 TOPIC_OF_PRODUCER = {"intake": INTAKE, "router": ROUTER, "oversight": OVERSIGHT}
 

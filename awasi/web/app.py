@@ -159,18 +159,30 @@ def _metrics_middleware(registry: CollectorRegistry) -> Any:
 # --- shared resources, each opened and closed in one cleanup_ctx generator ----------
 
 def database(schema: str, migrations: list[Any]) -> Callable[[web.Application], Any]:
-    """Open the pool and apply the schema's migrations before serving."""
+    """Open the web pool and the background pool (``keys.BACKGROUND_POOL``: relay,
+    consumers, schedulers) and apply the schema's migrations before serving."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[keys.SETTINGS]
-        pool = await create_pool(settings.require_database(), min_size=settings.db_pool_min,
+        dsn = settings.require_database()
+        pool = await create_pool(dsn, min_size=settings.db_pool_min,
                                  max_size=settings.db_pool_max)
         try:
-            async with pool.acquire() as conn:
+            background_pool = await create_pool(
+                dsn, min_size=min(settings.db_background_pool_min,
+                                  settings.db_background_pool_max),
+                max_size=settings.db_background_pool_max)
+        except BaseException:
+            await pool.close()
+            raise
+        try:
+            async with background_pool.acquire() as conn:
                 await migrate_schema(conn, schema, migrations)
             app[keys.POOL] = pool
+            app[keys.BACKGROUND_POOL] = background_pool
             yield
         finally:
+            await background_pool.close()
             await pool.close()
 
     return ctx
@@ -240,7 +252,7 @@ def relay(schema: str) -> Callable[[web.Application], Any]:
         await link.ready.wait()
         assert link.producer is not None
         await OutboxRelay(
-            app[keys.POOL], link.producer, schema,
+            app[keys.BACKGROUND_POOL], link.producer, schema,
             batch_size=settings.relay_batch_size,
             poll_interval_s=settings.relay_poll_interval_s,
             retention=timedelta(days=settings.outbox_retention_days),
@@ -287,7 +299,8 @@ def consumer(
             break
         try:
             await IdempotentConsumer(
-                name=name, schema=schema, pool=app[keys.POOL], consumer=kafka_consumer,
+                name=name, schema=schema, pool=app[keys.BACKGROUND_POOL],
+                consumer=kafka_consumer,
                 producer=link.producer, handler=handler, accepts=accepts,
                 max_retries=settings.consumer_max_retries,
                 retry_backoff_s=settings.consumer_retry_backoff_s,

@@ -14,6 +14,9 @@ from awasi.web.openapi import OpenApi
 SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", str)
 POOL = web.AppKey("pool", asyncpg.Pool)
+# Background work (outbox relay, consumers, schedulers) uses its own pool: web
+# requests can hold every connection of POOL without stalling escalations.
+BACKGROUND_POOL = web.AppKey("background_pool", asyncpg.Pool)
 KAFKA = web.AppKey("kafka", Any)  # awasi.web.app.KafkaLink (typed loosely: no import cycle)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 OPENAPI = web.AppKey("openapi", OpenApi)

@@ -25,6 +25,7 @@ from awasi.web.app import (
     schema_migrations,
 )
 from services.oversight import handlers, keys, pages
+from services.oversight.audit_key import load_signing_key
 from services.oversight.clock import Clock, SystemClock
 from services.oversight.domain import Context, make_handler
 from services.oversight.scheduler import scheduler_ctx
@@ -48,6 +49,13 @@ async def identity_schema(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def signing_key(app: web.Application) -> AsyncIterator[None]:
+    """Load the audit signing key at start (a malformed one stops the service, naming
+    the setting); unset, the data folder's key file, created on first start."""
+    app[keys.SIGNING_KEY] = load_signing_key(app[web_keys.SETTINGS])
+    yield
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """Build the oversight app. ``clock`` defaults to the system clock; tests pass a
     controllable one. The catalog is loaded once, here."""
@@ -59,6 +67,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.MESSAGES] = Catalogs(LOCALE_DIR)
     ctx = Context(catalog=catalog, clock=clock)
     app.cleanup_ctx.extend([
+        signing_key,
         database(SCHEMA, migrations()),
         identity_schema,
         producer_ctx,

@@ -182,7 +182,13 @@ def make_handler(ctx: Context) -> Any:
 async def apply_event(conn: asyncpg.Connection, ctx: Context, env: Envelope) -> None:
     """Apply one event inside the caller's transaction (see the module docstring)."""
     now = ctx.clock.now()
-    await chain.append(conn, env, recorded_at=now)
+    actor = None
+    if env.producer == "oversight":
+        # The panel member behind oversight's own claims, findings and reopenings
+        # (written with the outbox row; see panel.record_action).
+        actor = await conn.fetchval(
+            "SELECT actor FROM oversight.panel_actions WHERE event_id = $1", env.event_id)
+    await chain.append(conn, env, recorded_at=now, actor=actor)
     before = await lock_case(conn, env.complaint_id)
     case: dict[str, Any] = dict(before)
     p = env.payload

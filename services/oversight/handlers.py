@@ -1,17 +1,21 @@
 """The oversight JSON API. Panel routes need the ``panel`` role (401 without a
-token, 403 for any other role); the audit check and the statistics are public."""
+token, 403 for any other role); the audit check, the checkpoints, the public key and
+the statistics are public."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
 from awasi.identity import User, require_user
 from awasi.web import keys as web_keys
-from awasi.web.body import parse_json
+from awasi.web.body import parse_json, validate
+from awasi.web.errors import NotFound
 from awasi.web.responses import json_response
-from services.oversight import chain, keys, panel, stats
+from services.oversight import audit, keys, panel, stats
 
 PANEL_ROLES = ("panel",)
 
@@ -64,14 +68,66 @@ async def post_reopen(request: web.Request) -> web.Response:
 
 
 async def get_audit_verify(request: web.Request) -> web.Response:
+    """Incremental and rate limited (``AWASI_AUDIT_VERIFY_MIN_INTERVAL_S``, by wall
+    time across every process): anyone may call it, so its cost must not grow with
+    the history nor with the callers. The full walk is ``awasi audit verify``."""
+    settings = request.app[web_keys.SETTINGS]
+    out = await audit.verify_incremental(
+        request.app[web_keys.POOL], datetime.now(UTC),
+        timedelta(seconds=settings.audit_verify_min_interval_s))
+    return json_response(out)
+
+
+async def get_checkpoint(request: web.Request) -> web.Response:
     async with request.app[web_keys.POOL].acquire() as conn:
-        verdict = await chain.verify(conn)
-    return json_response(verdict.to_json())
+        cp = await audit.latest(conn)
+    if cp is None:
+        raise NotFound("No checkpoint has been published yet")
+    return json_response(cp, headers={
+        "Content-Disposition": f'inline; filename="awasi-checkpoint-{cp["seq"]}.json"'})
+
+
+class CheckpointsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    before: int | None = Field(default=None, ge=1)
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+async def get_checkpoints(request: web.Request) -> web.Response:
+    q = validate(CheckpointsQuery, dict(request.query))
+    async with request.app[web_keys.POOL].acquire() as conn:
+        items = await audit.listing(conn, q.before, q.limit)
+    nxt = items[-1]["id"] if len(items) == q.limit else None
+    return json_response({"checkpoints": items, "next_before": nxt})
+
+
+async def post_checkpoint(request: web.Request) -> web.Response:
+    user = await panel_member(request)
+    async with request.app[web_keys.POOL].acquire() as conn:
+        cp = await audit.make_checkpoint(conn, request.app[keys.SIGNING_KEY],
+                                         datetime.now(UTC), requested_by=user.username)
+    return json_response(cp, status=201)
+
+
+async def get_public_key(request: web.Request) -> web.Response:
+    key = request.app[keys.SIGNING_KEY]
+    async with request.app[web_keys.POOL].acquire() as conn:
+        known = await audit.public_keys(conn)
+    return json_response({"algorithm": "Ed25519", "key_id": key.key_id,
+                          "public_key": key.public_b64, "pem": key.public_pem(),
+                          "keys": known})
+
+
+async def get_public_key_pem(request: web.Request) -> web.Response:
+    key = request.app[keys.SIGNING_KEY]
+    return web.Response(text=key.public_pem(), content_type="application/x-pem-file",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="awasi-audit-{key.key_id}.pem"'})
 
 
 async def current_stats(request: web.Request) -> stats.Stats:
     async with request.app[web_keys.POOL].acquire() as conn:
-        return await stats.compute(conn, request.app[keys.CATALOG], _now(request))
+        return await stats.current(conn, request.app[keys.CATALOG], _now(request))
 
 
 async def get_stats(request: web.Request) -> web.Response:
@@ -111,8 +167,26 @@ def add_routes(app: web.Application) -> None:
             body=panel.ReopenIn, responses={202: _OBJ}, secured=True,
             errors=(400, 404, 409, 422))
     api.add(r, "GET", "/api/v1/audit/verify", get_audit_verify, tags=["audit"],
-            summary="Walk the timeline's hash chain; name the first entry that does not match",
+            summary="Walk the timeline's hash chain from the last verified entry (rate"
+                    " limited); name the first entry that does not match",
             responses={200: _OBJ}, errors=())
+    api.add(r, "GET", "/api/v1/audit/checkpoint", get_checkpoint, tags=["audit"],
+            summary="The latest signed checkpoint of the chain head (save it: it proves"
+                    " later that history up to it is unchanged)",
+            responses={200: _OBJ}, errors=(404,))
+    api.add(r, "GET", "/api/v1/audit/checkpoints", get_checkpoints, tags=["audit"],
+            summary="Every signed checkpoint, newest first (keyset pages: ?before=id)",
+            parameters=[{"name": "before", "in": "query", "schema": {"type": "integer"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+            responses={200: _OBJ}, errors=(400, 422))
+    api.add(r, "POST", "/api/v1/audit/checkpoints", post_checkpoint, tags=["audit", "panel"],
+            summary="Sign and publish a checkpoint now", responses={201: _OBJ},
+            secured=True, errors=())
+    api.add(r, "GET", "/api/v1/audit/public-key", get_public_key, tags=["audit"],
+            summary="The checkpoint signing key (Ed25519) and every key used before",
+            responses={200: _OBJ}, errors=())
+    api.add(r, "GET", "/api/v1/audit/public-key.pem", get_public_key_pem, tags=["audit"],
+            summary="The current public key as a PEM file", responses={200: None}, errors=())
     api.add(r, "GET", "/api/v1/stats/agencies", get_stats, tags=["stats"],
             summary="Public statistics per agency and per region", responses={200: _OBJ},
             errors=())

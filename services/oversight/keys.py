@@ -6,8 +6,10 @@ from aiohttp import web
 
 from awasi.catalog import Catalog
 from awasi.i18n import Catalogs
+from services.oversight.audit_key import SigningKey
 from services.oversight.clock import Clock
 
 CATALOG = web.AppKey("oversight_catalog", Catalog)
 CLOCK = web.AppKey("oversight_clock", Clock)  # type: ignore[type-abstract]
 MESSAGES = web.AppKey("oversight_messages", Catalogs)
+SIGNING_KEY = web.AppKey("oversight_signing_key", SigningKey)

@@ -9,6 +9,7 @@ cookie, then ``Accept-Language``, else Indonesian.
 from __future__ import annotations
 
 import urllib.parse
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from awasi.web import keys as web_keys
 from awasi.web.body import read_form
 from awasi.web.errors import ApiError, Forbidden, Unauthorized
 from awasi.web.redirects import safe_next
-from services.oversight import keys, panel, stats
+from services.oversight import audit, keys, panel, stats
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PANEL = "/panel"
@@ -103,8 +104,9 @@ async def dashboard(request: web.Request) -> web.Response:
     i18n.set_locale(locale)
     pool = request.app[web_keys.POOL]
     async with pool.acquire() as conn:
-        s = await stats.compute(conn, request.app[keys.CATALOG], request.app[keys.CLOCK].now())
+        s = await stats.current(conn, request.app[keys.CATALOG], request.app[keys.CLOCK].now())
         findings = await stats.published_findings(conn)
+        checkpoint = await audit.latest(conn)
     agencies = s.agencies
     charts = [
         bar_chart(_("Share resolved within the deadline"), agencies,
@@ -123,6 +125,9 @@ async def dashboard(request: web.Request) -> web.Response:
         f["agency_name"] = ag.name if ag else names.get(f["agency"], f["agency"])
     return render("dashboard.html", request, {
         "stats": s, "charts": charts, "findings": findings, "fmt": _fmt,
+        "key": request.app[keys.SIGNING_KEY], "checkpoint": checkpoint,
+        "as_of": s.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "refresh_s": f"{request.app[web_keys.SETTINGS].stats_refresh_s:g}",
     })
 
 
@@ -196,8 +201,20 @@ async def queue_page(request: web.Request) -> web.Response:
         return user
     async with request.app[web_keys.POOL].acquire() as conn:
         items = await panel.review_queue(conn, request.app[keys.CLOCK].now())
+        checkpoint = await audit.latest(conn)
     return render("queue.html", request, {"user": user, "items": items,
-                                          "csrf": _csrf(request)})
+                                          "csrf": _csrf(request), "checkpoint": checkpoint})
+
+
+async def checkpoint_action(request: web.Request) -> web.Response:
+    """A panel member signs and publishes a checkpoint now (CSRF-checked form)."""
+    user = await _panel_user(request)
+    if isinstance(user, web.Response):
+        return user
+    async with request.app[web_keys.POOL].acquire() as conn:
+        await audit.make_checkpoint(conn, request.app[keys.SIGNING_KEY], datetime.now(UTC),
+                                    requested_by=user.username)
+    raise web.HTTPSeeOther("/panel#checkpoint")
 
 
 async def case_page(request: web.Request, *, error: str | None = None,
@@ -261,5 +278,6 @@ def setup(app: web.Application) -> None:
     r.add_get(LOGIN_PATH, login_page)
     r.add_post(LOGIN_PATH, login_submit)
     r.add_get("/panel", queue_page)
+    r.add_post("/panel/checkpoint", checkpoint_action)
     r.add_get("/panel/cases/{tracking_code}", case_page)
     r.add_post("/panel/cases/{tracking_code}/{action:claim|findings|reopen}", case_action)

@@ -19,6 +19,7 @@ from awasi.events import topics
 from awasi.events.envelope import Envelope
 from awasi.events.outbox import add_to_outbox
 from awasi.events.payloads import (
+    CaseClaimed,
     CaseReopened,
     FindingOutcome,
     FindingRecorded,
@@ -61,6 +62,16 @@ async def case_by_code(conn: asyncpg.Connection, tracking_code: str,
     if row is None:
         raise NotFound("No case with this tracking code")
     return row
+
+
+async def emit(conn: asyncpg.Connection, env: Envelope, actor: str) -> None:
+    """Put the panel's event in the outbox and record who acted, in the caller's
+    transaction. The consumer puts ``actor`` on the audit chain with the event (inside
+    the hashed content); the topic itself carries no staff name."""
+    await conn.execute(
+        "INSERT INTO oversight.panel_actions (event_id, actor) VALUES ($1, $2)",
+        env.event_id, actor)
+    await add_to_outbox(conn, "oversight", topics.OVERSIGHT, env)
 
 
 def _age(now: datetime, since: datetime) -> float:
@@ -119,6 +130,8 @@ async def claim(pool: asyncpg.Pool, tracking_code: str, username: str,
             await conn.execute(
                 "INSERT INTO oversight.claims (complaint_id, claimed_by, claimed_at)"
                 " VALUES ($1, $2, $3)", case["complaint_id"], username, now)
+            await emit(conn, Envelope.build(CaseClaimed(), complaint_id=case["complaint_id"],
+                                            producer=PRODUCER, occurred_at=now), username)
             claimed_at = now
         else:
             claimed_at = holder["claimed_at"]
@@ -130,7 +143,7 @@ def _entry(row: asyncpg.Record) -> dict[str, Any]:
     return {"seq": row["seq"], "event_id": str(row["event_id"]), "type": row["event_type"],
             "producer": row["producer"], "occurred_at": row["occurred_at"].isoformat(),
             "recorded_at": row["recorded_at"].isoformat(), "payload": row["payload"],
-            "hash": row["hash"]}
+            "actor": row["actor"], "hash": row["hash"]}
 
 
 async def timeline(conn: asyncpg.Connection, tracking_code: str,
@@ -210,7 +223,7 @@ async def record_finding(pool: asyncpg.Pool, tracking_code: str, body: FindingIn
             "UPDATE oversight.review_items SET closed_at = $2"
             " WHERE complaint_id = $1 AND closed_at IS NULL", cid, now)
         await conn.execute("DELETE FROM oversight.claims WHERE complaint_id = $1", cid)
-        await add_to_outbox(conn, "oversight", topics.OVERSIGHT, env)
+        await emit(conn, env, username)
     return {"tracking_code": tracking_code, **_finding(row)}
 
 
@@ -225,6 +238,6 @@ async def reopen(pool: asyncpg.Pool, tracking_code: str, body: ReopenIn, usernam
         env = Envelope.build(CaseReopened(reason=body.reason),
                              complaint_id=case["complaint_id"], producer=PRODUCER,
                              occurred_at=now)
-        await add_to_outbox(conn, "oversight", topics.OVERSIGHT, env)
+        await emit(conn, env, username)
     return {"tracking_code": tracking_code, "event_id": str(env.event_id),
             "reopened_by": username, "reason": body.reason}

@@ -10,6 +10,11 @@ After claiming a row, the case row is locked with ``SKIP LOCKED`` too: if the
 consumer holds the case (it may be about to cancel this very deadline), the row is
 left for the next sweep instead of waiting, which also rules out a deadlock with the
 consumer (which locks the case first and the deadlines second).
+
+The same loop runs oversight's periodic jobs (``oversight.jobs``: the signed audit
+checkpoint and the public statistics snapshot), each claimed with SKIP LOCKED when
+due, so with several processes each run happens once and a restart misses none.
+The scheduler works on the background pool: web requests cannot starve it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 from aiohttp import web
@@ -32,7 +37,8 @@ from awasi.events.outbox import add_to_outbox
 from awasi.events.payloads import CaseEscalated, DeadlineBreached, DeadlineWarning, Payload
 from awasi.web import keys as web_keys
 from awasi.web.app import background
-from services.oversight import keys
+from services.oversight import audit, keys, stats
+from services.oversight.audit_key import SigningKey
 from services.oversight.clock import Clock
 from services.oversight.domain import add_review_item, level2_at
 
@@ -65,14 +71,33 @@ class SchedulerMetrics:
         )
 
 
+@dataclass(frozen=True)
+class PeriodicJobs:
+    signing_key: SigningKey
+    checkpoint_interval: timedelta
+    stats_refresh_s: float
+
+
 class Scheduler:
     def __init__(self, pool: asyncpg.Pool, catalog: Catalog, clock: Clock, *,
-                 batch_size: int = 200, metrics: SchedulerMetrics | None = None) -> None:
+                 batch_size: int = 200, metrics: SchedulerMetrics | None = None,
+                 jobs: PeriodicJobs | None = None) -> None:
         self.pool = pool
         self.catalog = catalog
         self.clock = clock
         self.batch_size = batch_size
         self.metrics = metrics
+        self.jobs = jobs
+
+    async def run_jobs(self) -> None:
+        """Run each periodic job that is due (a checkpoint, the statistics snapshot)."""
+        if self.jobs is None:
+            return
+        async with self.pool.acquire() as conn:
+            await audit.checkpoint_if_due(conn, self.jobs.signing_key, self.clock.now(),
+                                          self.jobs.checkpoint_interval)
+            await stats.refresh_if_due(conn, self.catalog, self.clock.now(),
+                                       self.jobs.stats_refresh_s)
 
     async def sweep(self) -> SweepResult:
         """Fire every step due now; return what was done. Raises on database errors."""
@@ -161,6 +186,7 @@ class Scheduler:
         while True:
             try:
                 await self.sweep()
+                await self.run_jobs()
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - the loop must outlive an outage
@@ -172,7 +198,11 @@ class Scheduler:
 async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the scheduler loop for the app's lifetime (a cleanup_ctx generator)."""
     settings = app[web_keys.SETTINGS]
-    scheduler = Scheduler(app[web_keys.POOL], app[keys.CATALOG], app[keys.CLOCK],
-                          metrics=SchedulerMetrics(app[web_keys.REGISTRY]))
+    scheduler = Scheduler(
+        app[web_keys.BACKGROUND_POOL], app[keys.CATALOG], app[keys.CLOCK],
+        metrics=SchedulerMetrics(app[web_keys.REGISTRY]),
+        jobs=PeriodicJobs(app[keys.SIGNING_KEY],
+                          timedelta(seconds=settings.audit_checkpoint_interval_s),
+                          settings.stats_refresh_s))
     async with background(scheduler.run(settings.scheduler_interval_s), "oversight-scheduler"):
         yield

@@ -15,6 +15,13 @@ Definitions (docs/OVERSIGHT.md says the same in prose):
 Rates (medians, share, average rating) drawn from fewer than ``stats_min_cases``
 cases are hidden (``value`` null, ``hidden`` true) and always carry their sample size.
 Counts are always shown. Nothing here is about a person.
+
+Cost: ``compute`` aggregates over every case. It does not run per request: the
+scheduler refreshes one snapshot row (``oversight.stats_snapshot``) when the
+``stats_snapshot`` job falls due (every ``AWASI_STATS_REFRESH_S`` seconds of wall
+time, one process at a time, claimed with SKIP LOCKED), and the dashboard, JSON and
+CSV read that row. The figures are therefore at most that old (plus one scheduler
+interval); each answer carries ``generated_at``.
 """
 
 from __future__ import annotations
@@ -89,6 +96,11 @@ class Stats:
         return {"generated_at": self.generated_at.isoformat(), "min_cases": self.min_cases,
                 "agencies": self.agencies, "regions": self.regions}
 
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Stats:
+        return cls(datetime.fromisoformat(body["generated_at"]), body["min_cases"],
+                   body["agencies"], body["regions"])
+
 
 def _figures(row: asyncpg.Record, min_cases: int) -> dict[str, Any]:
     share = row["on_time"] / row["due_n"] if row["due_n"] else None
@@ -124,6 +136,46 @@ async def compute(conn: asyncpg.Connection, catalog: Catalog, now: datetime) -> 
         regions.append({"region": row["key"], "name": r.name if r else row["key"],
                         **_figures(row, min_cases)})
     return Stats(now, min_cases, agencies, regions)
+
+
+SNAPSHOT_JOB = "stats_snapshot"
+
+
+async def store_snapshot(conn: asyncpg.Connection, catalog: Catalog, now: datetime) -> Stats:
+    """Compute every figure and store it as the snapshot the public pages read."""
+    s = await compute(conn, catalog, now)
+    await conn.execute(
+        "INSERT INTO oversight.stats_snapshot (id, computed_at, body)"
+        " VALUES (true, now(), $1::jsonb)"
+        " ON CONFLICT (id) DO UPDATE SET computed_at = now(), body = EXCLUDED.body",
+        s.to_json())
+    return s
+
+
+async def refresh_if_due(conn: asyncpg.Connection, catalog: Catalog, now: datetime,
+                         interval_s: float) -> bool:
+    """Refresh the snapshot if its job is due (by the database's wall clock, so a
+    test's frozen business clock does not stop it); True if this call did."""
+    async with conn.transaction():
+        due = await conn.fetchval(
+            "SELECT 1 FROM oversight.jobs WHERE name = $1 AND next_at <= now()"
+            " FOR UPDATE SKIP LOCKED", SNAPSHOT_JOB)
+        if not due:
+            return False
+        await store_snapshot(conn, catalog, now)
+        await conn.execute(
+            "UPDATE oversight.jobs SET next_at = now() + make_interval(secs => $2)"
+            " WHERE name = $1", SNAPSHOT_JOB, interval_s)
+    return True
+
+
+async def current(conn: asyncpg.Connection, catalog: Catalog, now: datetime) -> Stats:
+    """The latest snapshot; computed here only if none was ever stored (the first
+    request after the very first start)."""
+    body = await conn.fetchval("SELECT body FROM oversight.stats_snapshot")
+    if body is not None:
+        return Stats.from_json(body)
+    return await store_snapshot(conn, catalog, now)
 
 
 async def published_findings(conn: asyncpg.Connection, limit: int = 50) -> list[dict[str, Any]]:

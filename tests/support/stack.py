@@ -4,6 +4,7 @@ test (it starts in milliseconds, so tests never see each other's topics)."""
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 from dataclasses import dataclass
@@ -26,6 +27,11 @@ TEST_SETTINGS = {
     "relay_poll_interval_s": 0.2,
     "consumer_retry_backoff_s": 0.05,
     "scheduler_interval_s": 0.2,
+    # The statistics snapshot refreshes as often as the scheduler looks (tests read
+    # the dashboard right after feeding events).
+    "stats_refresh_s": 0.2,
+    # Every test session signs its checkpoints with a key of its own.
+    "audit_signing_key": base64.b64encode(os.urandom(32)).decode(),
     "db_pool_min": 1,
     "db_pool_max": 5,
     "log_json": False,
