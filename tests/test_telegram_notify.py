@@ -25,6 +25,7 @@ from tests.support.botapi import (
     running_bot,
     running_botapi,
 )
+from tests.support.images import PNG
 from tests.support.kafka import publish, read_topic
 
 AGENCY = "MDN-DLH"
@@ -186,8 +187,8 @@ async def test_answer_by_the_next_free_text(settings: Settings, api: BotApi) -> 
         await emit(settings, cid, p.TicketInfoRequested(
             agency=AGENCY, question="A photo, please?", paused_at=datetime.now(UTC)))
         await notified(bot, 2004, base + 1)
-        api.files["ans"] = b"\x89PNG\r\n\x1a\n" + b"\x00" * 30
-        photo = user.photo("ans", 38)
+        api.files["ans"] = PNG
+        photo = user.photo("ans", len(PNG))
         photo["message"]["caption"] = "Here it is"
         thanks = await bot.say(user, photo)
         assert "your answer was passed on" in thanks.text

@@ -28,6 +28,7 @@ from services.intake import api, open311, pages, telegram
 from services.intake import consumer as intake_consumer
 from services.intake import keys as ikeys
 from services.intake.batch import SubmitBatcher
+from services.intake.photos import PhotoCleaner, configure_pillow
 from services.intake.ratelimit import SubmissionLimiter
 
 SCHEMA = "intake"
@@ -47,6 +48,17 @@ async def batcher_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def photos_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The photo re-encoding pool, for the app's lifetime (the bot uses it too)."""
+    configure_pillow()
+    cleaner = PhotoCleaner()
+    app[ikeys.PHOTOS] = cleaner
+    try:
+        yield
+    finally:
+        cleaner.close()
+
+
 def create_app(settings: Settings) -> web.Application:
     # Multipart uploads (up to three photos) may be larger than a JSON body; JSON
     # bodies are held to max_request_bytes by the handlers themselves.
@@ -58,6 +70,7 @@ def create_app(settings: Settings) -> web.Application:
     app[ikeys.SUBMITTED] = Counter("awasi_intake_complaints_total", "Complaints accepted",
                                    ["channel"], registry=app[keys.REGISTRY])
     app.cleanup_ctx.extend([
+        photos_ctx,
         database(SCHEMA, migrations()),
         producer_ctx,
         relay(SCHEMA),

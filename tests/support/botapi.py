@@ -27,6 +27,7 @@ from aiohttp.test_utils import TestClient
 from awasi.settings import Settings
 from awasi.web import keys
 from services.intake.telegram.bot import APPLICATION, SECRET_HEADER
+from tests.support import images
 from tests.support.services import running_service
 
 BOT_USER = {"id": 999000, "is_bot": True, "first_name": "Awasi", "username": "awasi_bot"}
@@ -273,7 +274,7 @@ class Updates:
 
 TOKEN = "123456:TEST-token-for-the-stand-in"
 SECRET = "webhook-secret-0123456789"
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + b"\x00" * 200
+JPEG = images.JPEG
 
 
 def bot_settings(settings: Settings, api: BotApi, **over: Any) -> Settings:

@@ -79,7 +79,8 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     metrics = BotMetrics(app[keys.REGISTRY])
-    conversation = Conversation(settings, app[ikeys.CATALOG], lambda: app[keys.POOL], metrics)
+    conversation = Conversation(settings, app[ikeys.CATALOG], lambda: app[keys.POOL], metrics,
+                                photos=app[ikeys.PHOTOS])
     application = build_application(settings, conversation)
     app[APPLICATION] = application
     sender = Sender(app[keys.POOL], application.bot, app[ikeys.CATALOG],
