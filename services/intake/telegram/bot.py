@@ -17,6 +17,7 @@ Either way the notification sender runs as a background task of the same context
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -28,6 +29,7 @@ from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
+from awasi import logredact
 from awasi.settings import Settings
 from awasi.web import keys
 from awasi.web.app import background
@@ -78,6 +80,18 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("Telegram bot is off: AWASI_TELEGRAM_TOKEN is empty")
         yield
         return
+    # The token is in every Bot API URL, which httpx and PTB log (from the Bot's
+    # constructor on): redact it from every log record while the bot exists.
+    logredact.add_secret(settings.telegram_token)
+    try:
+        async with _bot_lifetime(app, settings):
+            yield
+    finally:
+        logredact.remove_secret(settings.telegram_token)
+
+
+@contextlib.asynccontextmanager
+async def _bot_lifetime(app: web.Application, settings: Settings) -> AsyncIterator[None]:
     metrics = BotMetrics(app[keys.REGISTRY])
     conversation = Conversation(settings, app[ikeys.CATALOG], lambda: app[keys.POOL], metrics,
                                 photos=app[ikeys.PHOTOS])
