@@ -305,10 +305,19 @@ class BotClient:
                    secret: str | None = SECRET) -> int:
         headers = {SECRET_HEADER: secret} if secret is not None else {}
         r = await self.client.post("/telegram/webhook", json=update, headers=headers)
-        if wait and r.status == 200:
-            # The update was queued: wait until the application has processed it.
-            await self.client.server.app[APPLICATION].update_queue.join()
+        if wait and r.status == 200 and not (await r.json()).get("ignored"):
+            # The update was stored: wait until the inbox worker has processed it.
+            await self.processed(update["update_id"])
         return r.status
+
+    async def processed(self, update_id: int, within: float = 15.0) -> None:
+        """Wait until the inbox marked ``update_id`` processed (the whole handler ran)."""
+        deadline = time.monotonic() + within
+        while not await self.pool.fetchval(
+                "SELECT processed_at IS NOT NULL FROM intake.telegram_inbox"
+                " WHERE update_id = $1", update_id):
+            assert time.monotonic() < deadline, f"update {update_id} was not processed"
+            await asyncio.sleep(0.02)
 
     async def say(self, user: Updates, update: dict[str, Any]) -> Call:
         """Post ``update`` and return the last message the bot sent to the chat."""
