@@ -6,7 +6,8 @@ It records every call (method and form fields, decoded), and it fails loudly: a
 method it does not know, or a wrong token, is recorded in ``unexpected`` and answered
 with an error; ``assert_clean()`` (called by the fixture at teardown) fails the test.
 It can be told to answer 429 with ``retry_after`` (``flood``) or 403 for a chat
-(``block``), and to be unreachable (``down``).
+(``block``), to answer a chat's messages late (``slow``), and to be unreachable
+(``down``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class BotApi:
     blocked: set[int] = field(default_factory=set)
     flood: list[int] = field(default_factory=list)  # retry_after of the next 429 answers
     down: bool = False
+    slow: dict[int, float] = field(default_factory=dict)  # chat id -> seconds per answer
     updates: list[dict[str, Any]] = field(default_factory=list)  # for getUpdates
     url: str = ""
     _ids: Any = field(default_factory=lambda: itertools.count(1000))
@@ -124,6 +126,8 @@ class BotApi:
             return _error(404, f"Not Found: method {method} not expected by the test")
         chat_id = params.get("chat_id")
         if method == "sendMessage":
+            if chat_id is not None and int(chat_id) in self.slow:
+                await asyncio.sleep(self.slow[int(chat_id)])  # recorded above, answered late
             if chat_id is not None and int(chat_id) in self.blocked:
                 return _error(403, "Forbidden: bot was blocked by the user")
             if self.flood:
