@@ -6,7 +6,8 @@ records made by that very logger (not its children: ``httpx`` vs ``httpcore.http
 and a filter on a handler misses handlers added later (a test's, an operator's). The
 factory runs for every record before any handler sees it.
 
-Redacted: the formatted message (``msg % args``) and the formatted traceback. Not
+Redacted: the formatted message (``msg % args``, formatted when the record is made,
+while a secret is registered) and the formatted traceback. Not
 covered: ``extra=`` fields, which logging adds after the factory; code that logs
 through ``extra`` must not put a secret there.
 """
@@ -43,8 +44,10 @@ def _factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         message = record.getMessage()
     except Exception:  # noqa: BLE001 - a bad format string is logging's own error to report
         return record
-    if any(s in message for s in secrets):
-        record.msg, record.args = _redact(message, secrets), None
+    # Always frozen into text now: the arguments are live objects a library may still
+    # change before a handler formats them (PTB logs getFile's result, then puts the
+    # file URL, token included, into that very dict).
+    record.msg, record.args = _redact(message, secrets), None
     if record.exc_info and record.exc_info[1] is not None:
         text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
         if any(s in text for s in secrets):

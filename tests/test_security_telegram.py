@@ -171,7 +171,7 @@ async def test_the_token_is_in_no_log_record_at_debug(
     records = caplog.records
     formatter = JsonFormatter("intake")
     found = [leak for r in records for leak in leaks(r, formatter)]
-    assert found == []
+    assert found == [], [r.getMessage()[:300] for r in records if leaks(r, formatter)]
     # The test saw what it guards against: httpx's and PTB's own DEBUG lines about
     # the Bot API's URLs (redacted), and the failure's traceback.
     names = {r.name.split(".")[0] for r in records}

@@ -203,7 +203,9 @@ async def running_botapi(token: str) -> AsyncIterator[BotApi]:
 
     api = BotApi(token=token)
     server = TestServer(api.app(), host="127.0.0.1")
-    await server.start_server()
+    # No access log: it is Telegram's side (its request lines carry the token), and
+    # tests/test_security_telegram.py checks that none of *our* logs do.
+    await server.start_server(access_log=None)
     api.url = str(server.make_url("")).rstrip("/")
     try:
         yield api
