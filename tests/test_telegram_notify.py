@@ -25,7 +25,7 @@ from tests.support.botapi import (
     running_bot,
     running_botapi,
 )
-from tests.support.images import PNG
+from tests.support.images import PNG, image_bytes
 from tests.support.kafka import publish, read_topic
 
 AGENCY = "MDN-DLH"
@@ -342,7 +342,7 @@ async def test_two_intake_replicas_share_chats_and_the_queue(settings: Settings,
                                                            api: BotApi) -> None:
     """Behind the webhook any replica may get any update, and both run a sender."""
     user = Updates(2012, language_code="en")
-    api.files.update(x=b"\xff\xd8\xff\xe0" + b"\x01" * 90, y=b"\xff\xd8\xff\xe0" + b"\x02" * 90)
+    api.files.update(x=image_bytes(color=(1, 1, 1)), y=image_bytes(color=(2, 2, 2)))
     s = bot_settings(settings, api)
     async with running_bot(s, api) as a, running_bot(s, api) as b:
         await a.say(user, user.text("/lapor"))
