@@ -19,7 +19,8 @@ import pytest
 from awasi.jsonlog import JsonFormatter
 from awasi.logredact import REDACTED
 from awasi.settings import Settings
-from services.intake.telegram.inbox import MAX_WAITING
+from services.intake.telegram.bot import INBOX
+from services.intake.telegram.inbox import MAX_WAITING, lanes
 from tests.support.botapi import (
     JPEG,
     TOKEN,
@@ -52,10 +53,12 @@ async def pending(bot: object, update_id: int) -> bool:
 async def test_an_accepted_update_survives_a_stop_before_processing(
         settings: Settings, api: BotApi) -> None:
     s = bot_settings(settings, api)
-    busy = [Updates(5100 + i, language_code="en") for i in range(8)]
     citizen = Updates(5200, language_code="id")
     waiting = citizen.text("/start")
     async with running_bot(s, api) as bot:
+        lanes = bot.client.server.app[INBOX].concurrency
+        assert lanes == 2  # the tests' pool of 5 connections
+        busy = [Updates(5100 + i, language_code="en") for i in range(lanes)]
         # Every worker lane busy with a chat whose answer is slow ...
         for u in busy:
             api.slow[u.chat_id] = 2.0
@@ -180,3 +183,11 @@ async def test_the_token_is_in_no_log_record_at_debug(
     assert any(r.name == "httpx" and "/file/bot" in r.getMessage() for r in redacted)
     assert any(r.name.startswith("telegram") for r in redacted)
     assert any(r.getMessage() == "telegram update failed" for r in records)
+
+
+def test_lanes_never_drain_the_database_pool() -> None:
+    """Each lane holds two connections at most: all lanes together fit in the pool,
+    and the lock holders (one connection each) leave one for a second connection."""
+    assert [lanes(n) for n in (1, 4, 5, 10, 16, 40)] == [1, 2, 2, 5, 8, 8]
+    for pool_max in range(2, 40):
+        assert 2 * lanes(pool_max) <= pool_max and lanes(pool_max) < pool_max

@@ -118,7 +118,8 @@ async def _bot_lifetime(app: web.Application, settings: Settings) -> AsyncIterat
     async def handle(data: dict[str, Any]) -> None:
         await application.process_update(Update.de_json(data, application.bot))
 
-    app[INBOX] = updates = Inbox(app[keys.POOL], handle)
+    app[INBOX] = updates = Inbox(app[keys.POOL], handle,
+                                 concurrency=inbox.lanes(settings.db_pool_max))
     async with background(run_bot(settings, application, sender, updates), "telegram-bot"):
         yield
 

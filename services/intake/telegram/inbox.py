@@ -9,8 +9,9 @@
   intake process: only the oldest unprocessed update of a chat can be claimed, and
   a claim is a lease written to the row (``FOR UPDATE SKIP LOCKED``, committed before
   the work starts, so no transaction stays open while the bot talks to Telegram).
-- Chats are processed concurrently, at most ``concurrency`` at once per process: a
-  chat whose answers are slow holds only its own lane.
+- Chats are processed concurrently, at most ``concurrency`` at once per process
+  (``lanes``: bounded by the database pool): a chat whose answers are slow holds
+  only its own lane.
 - A process killed before it processed an update leaves the row unprocessed: the
   next process (or another replica, once the lease expires) processes it. The bot's
   gate records each update id as its handling starts, so an update whose handling
@@ -98,6 +99,15 @@ async def purge(pool: asyncpg.Pool, older_than: timedelta = timedelta(days=7)) -
     """Forget processed updates long past Telegram's retries (it gives up in a day)."""
     await pool.execute("DELETE FROM intake.telegram_inbox WHERE processed_at < $1",
                        datetime.now(UTC) - older_than)
+
+
+def lanes(pool_max: int) -> int:
+    """How many chats one process handles at once: half the database pool, 1 to 8.
+    A handler holds one connection for its chat's advisory lock and takes a second
+    for its work (never more at once): lanes that each hold two at most never take
+    the whole pool from one another, and lock holders always leave a connection for
+    one of them to finish. 5 with the default pool of 10."""
+    return max(1, min(8, pool_max // 2))
 
 
 class Inbox:
