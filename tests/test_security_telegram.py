@@ -19,6 +19,7 @@ import pytest
 from awasi.jsonlog import JsonFormatter
 from awasi.logredact import REDACTED
 from awasi.settings import Settings
+from services.intake.telegram import store
 from services.intake.telegram.bot import INBOX
 from services.intake.telegram.inbox import MAX_WAITING, lanes
 from tests.support.botapi import (
@@ -89,6 +90,21 @@ async def test_an_accepted_update_survives_a_stop_before_processing(
         # Processed updates keep their id (redelivery), not the citizen's words.
         assert await bot.pool.fetchval(
             "SELECT count(*) FROM intake.telegram_inbox WHERE payload IS NOT NULL") == 0
+
+
+async def test_processed_updates_are_forgotten_after_a_week_waiting_ones_never(
+        settings: Settings, api: BotApi) -> None:
+    async with running_bot(bot_settings(settings, api), api) as bot:
+        # Both stored long ago (an update older than the lease is claimed at once, so
+        # the waiting one is kept leased by a worker that "is still at it").
+        await bot.pool.execute(
+            "INSERT INTO intake.telegram_inbox (update_id, chat_id, payload, received_at,"
+            " processed_at, leased_until) VALUES"
+            " (1, 7, NULL, now() - interval '9 days', now() - interval '8 days', NULL),"
+            " (2, 8, '{}', now() - interval '9 days', NULL, now() + interval '1 hour')")
+        await store.purge(bot.pool)
+        assert [r["update_id"] for r in await bot.pool.fetch(
+            "SELECT update_id FROM intake.telegram_inbox WHERE update_id < 3")] == [2]
 
 
 # --- fair -------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ class Conversation:
     app's database context after this object is built."""
 
     def __init__(self, settings: Settings, catalog: Catalog, pool: Any,
-                 metrics: BotMetrics | None, photos: PhotoCleaner) -> None:
+                 metrics: BotMetrics | None = None, *, photos: PhotoCleaner) -> None:
         self.settings = settings
         self.photos = photos  # the app's re-encoding pool
         self.catalog = catalog

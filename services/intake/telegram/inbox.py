@@ -95,12 +95,6 @@ async def mark_done(pool: asyncpg.Pool, update_id: int, outcome: str | None = No
         " leased_until = NULL, outcome = $2 WHERE update_id = $1", update_id, outcome)
 
 
-async def purge(pool: asyncpg.Pool, older_than: timedelta = timedelta(days=7)) -> None:
-    """Forget processed updates long past Telegram's retries (it gives up in a day)."""
-    await pool.execute("DELETE FROM intake.telegram_inbox WHERE processed_at < $1",
-                       datetime.now(UTC) - older_than)
-
-
 def lanes(pool_max: int) -> int:
     """How many chats one process handles at once: half the database pool, 1 to 8.
     A handler holds one connection for its chat's advisory lock and takes a second
