@@ -81,7 +81,7 @@ def setup(app: web.Application) -> None:
     app[keys.OPENAPI].add(app.router, "POST", "/telegram/webhook", webhook,
                           summary="Telegram Bot API webhook (checks the secret token)",
                           tags=["telegram"], responses={200: {"type": "object"}},
-                          errors=(400, 401, 403, 404, 503))
+                          errors=(400, 401, 403, 404, 413, 503))
     app.cleanup_ctx.append(bot_ctx)
 
 
