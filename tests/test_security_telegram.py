@@ -13,17 +13,21 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
+import aiohttp
+import asyncpg
 import pytest
 
 from awasi.jsonlog import JsonFormatter
 from awasi.logredact import REDACTED
 from awasi.settings import Settings
 from services.intake.telegram import store
-from services.intake.telegram.bot import INBOX
+from services.intake.telegram.bot import INBOX, SECRET_HEADER
 from services.intake.telegram.inbox import MAX_WAITING, lanes
 from tests.support.botapi import (
     JPEG,
+    SECRET,
     TOKEN,
     BotApi,
     Updates,
@@ -31,6 +35,7 @@ from tests.support.botapi import (
     running_bot,
     running_botapi,
 )
+from tests.support.services import ServiceProcess
 
 # What must not appear: the whole token, and its secret half alone.
 SECRETS = (TOKEN, TOKEN.split(":", 1)[1])
@@ -90,6 +95,62 @@ async def test_an_accepted_update_survives_a_stop_before_processing(
         # Processed updates keep their id (redelivery), not the citizen's words.
         assert await bot.pool.fetchval(
             "SELECT count(*) FROM intake.telegram_inbox WHERE payload IS NOT NULL") == 0
+
+
+@pytest.mark.slow
+async def test_an_accepted_update_survives_sigkill(database_url: str, broker: Any,
+                                                   api: BotApi) -> None:
+    """A real ``awasi serve intake`` killed with SIGKILL while the update it answered
+    200 for waits behind busy lanes: the next process answers it, once."""
+    env = {"AWASI_TELEGRAM_TOKEN": TOKEN, "AWASI_TELEGRAM_WEBHOOK_SECRET": SECRET,
+           "AWASI_TELEGRAM_API_URL": api.url}
+    citizen = Updates(5250, language_code="en")
+    waiting = citizen.text("/start")
+
+    async def post(proc: ServiceProcess, update: dict[str, Any]) -> None:
+        deadline = time.monotonic() + 20
+        async with aiohttp.ClientSession() as session:
+            while True:
+                async with session.post(f"{proc.url}/telegram/webhook", json=update,
+                                        headers={SECRET_HEADER: SECRET}) as r:
+                    if r.status != 503:  # 503 while the bot is still starting
+                        assert r.status == 200
+                        return
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+
+    first = ServiceProcess("intake", database_url, broker.bootstrap, extra_env=env)
+    first.start()
+    try:
+        await first.wait_healthy()
+        busy = [Updates(5150 + i, language_code="en") for i in range(lanes(5))]
+        for u in busy:
+            api.slow[u.chat_id] = 30.0
+            await post(first, u.text("/bantuan"))
+        await api.wait_for(lambda _: all(api.sent(u.chat_id) for u in busy), within=20,
+                           what="every lane busy")
+        await post(first, waiting)
+        conn = await asyncpg.connect(database_url)
+        try:
+            assert await conn.fetchval("SELECT processed_at IS NULL FROM intake.telegram_inbox"
+                                       " WHERE update_id = $1", waiting["update_id"])
+        finally:
+            await conn.close()
+    finally:
+        first.kill()
+    assert api.sent(citizen.chat_id) == []
+    api.slow.clear()
+    second = ServiceProcess("intake", database_url, broker.bootstrap, extra_env=env)
+    second.start()
+    try:
+        await second.wait_healthy()
+        sent = await api.wait_sent(citizen.chat_id, 1, within=30)
+        assert "Welcome to Awasi" in sent[0].text
+        await post(second, waiting)  # Telegram's retry of the call we "never answered"
+        await asyncio.sleep(1.5)
+        assert len(api.sent(citizen.chat_id)) == 1
+    finally:
+        second.stop()
 
 
 async def test_processed_updates_are_forgotten_after_a_week_waiting_ones_never(
