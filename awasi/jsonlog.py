@@ -56,6 +56,8 @@ class JsonFormatter(logging.Formatter):
                 data[key] = value
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # a traceback already formatted (and redacted: logredact)
+            data["exc"] = record.exc_text
         return json.dumps(data, default=str, ensure_ascii=False)
 
 
@@ -70,3 +72,6 @@ def configure(service: str, level: str = "INFO", json_output: bool = True) -> No
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    # httpx logs every request's URL at INFO; the Telegram bot's carry its token
+    # (redacted anyway by awasi.logredact) and are noise at that level.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -17,6 +17,7 @@ from awasi.events import topics
 from awasi.i18n import Catalogs
 from awasi.settings import Settings
 from services.intake import pages
+from tests.support.images import JPEG
 from tests.support.kafka import publish
 from tests.test_intake_api import resolved_env, routed_env, wait_for
 
@@ -164,7 +165,7 @@ async def _complaint_id(settings: Settings, code: str) -> str:
 async def test_info_form_with_photo(client: TestClient, settings: Settings) -> None:
     csrf = csrf_of(await (await client.get("/")).text())
     form = form_data(csrf, privacy="anonymous")
-    form.add_field("photos", b"\xff\xd8\xff\xe0" + b"\x00" * 32, filename="a.jpg",
+    form.add_field("photos", JPEG, filename="a.jpg",
                    content_type="image/jpeg")
     r = await client.post("/", data=form, allow_redirects=False)
     assert r.status == 303, await r.text()

@@ -25,6 +25,7 @@ from tests.support.botapi import (
     running_bot,
     running_botapi,
 )
+from tests.support.images import PNG, image_bytes
 from tests.support.kafka import publish, read_topic
 
 AGENCY = "MDN-DLH"
@@ -193,8 +194,8 @@ async def test_answer_by_the_next_free_text(settings: Settings, api: BotApi) -> 
         await emit(settings, cid, p.TicketInfoRequested(
             agency=AGENCY, question="A photo, please?", paused_at=datetime.now(UTC)))
         await notified(bot, 2004, base + 1)
-        api.files["ans"] = b"\x89PNG\r\n\x1a\n" + b"\x00" * 30
-        photo = user.photo("ans", 38)
+        api.files["ans"] = PNG
+        photo = user.photo("ans", len(PNG))
         photo["message"]["caption"] = "Here it is"
         thanks = await bot.say(user, photo)
         assert "your answer was passed on" in thanks.text
@@ -348,7 +349,7 @@ async def test_two_intake_replicas_share_chats_and_the_queue(settings: Settings,
                                                            api: BotApi) -> None:
     """Behind the webhook any replica may get any update, and both run a sender."""
     user = Updates(2012, language_code="en")
-    api.files.update(x=b"\xff\xd8\xff\xe0" + b"\x01" * 90, y=b"\xff\xd8\xff\xe0" + b"\x02" * 90)
+    api.files.update(x=image_bytes(color=(1, 1, 1)), y=image_bytes(color=(2, 2, 2)))
     s = bot_settings(settings, api)
     async with running_bot(s, api) as a, running_bot(s, api) as b:
         await a.say(user, user.text("/lapor"))

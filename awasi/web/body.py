@@ -41,20 +41,36 @@ async def read_json_object(request: web.Request, *,
     if ctype not in ("application/json", "") and not ctype.endswith("+json"):
         raise UnsupportedMediaType("Send the body as application/json")
     raw = await _read_limited(request, max_bytes)
+    return json_object(raw), raw
+
+
+def json_object(raw: bytes, *, part: str | None = None,
+                max_bytes: int | None = None) -> dict[str, Any]:
+    """``raw`` parsed as a JSON object, with the checks every JSON body gets: 413
+    above ``max_bytes``, 400 if empty or malformed, 422 if not an object or if a
+    string holds a NUL character. ``part`` names a multipart part holding the JSON
+    (in messages, and as the prefix of a NUL field's name)."""
+    where = f"the '{part}' part" if part else "the body"
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise PayloadTooLarge(f"{where[0].upper()}{where[1:]} is too large",
+                              details={"max_bytes": max_bytes})
     if not raw:
-        raise BadRequest("Request body is empty; send a JSON object", code="bad_json")
+        raise BadRequest(f"{where[0].upper()}{where[1:]} is empty; send a JSON object",
+                         code="bad_json")
     try:
         data = jsoncodec.loads(raw)
     except jsoncodec.JSONDecodeError as e:
-        raise BadRequest(f"Malformed JSON: {e}", code="bad_json") from e
+        raise BadRequest(f"Malformed JSON in {where}: {e}", code="bad_json") from e
+    root = part or "(body)"
     if not isinstance(data, dict):
-        raise ValidationFailed("The body must be a JSON object", details={"fields": [
-            {"field": "(body)", "message": "expected an object", "type": "dict_type"}]})
+        raise ValidationFailed(f"{where[0].upper()}{where[1:]} must be a JSON object",
+                               details={"fields": [{"field": root, "message": "expected an "
+                                                    "object", "type": "dict_type"}]})
     # PostgreSQL text cannot hold NUL: refuse it here, naming the field, rather than
     # fail at the database. (JSON can only carry NUL escaped, so the scan is rare.)
     if b"\\u0000" in raw:
-        _refuse_nul(_nul_field(data, ""))
-    return data, raw
+        _refuse_nul(_nul_field(data, part or ""))
+    return data
 
 
 async def _read_limited(request: web.Request, max_bytes: int | None) -> bytes:

@@ -4,7 +4,6 @@ catalog's regions and categories; the router desk's reporter lookup."""
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from typing import Any, Literal
 
@@ -13,7 +12,7 @@ from pydantic import BaseModel
 
 from awasi import signing
 from awasi.web import keys
-from awasi.web.body import read_json_object, validate
+from awasi.web.body import json_object, read_json_object, validate
 from awasi.web.errors import (
     BadRequest,
     Forbidden,
@@ -137,8 +136,11 @@ async def read_json_limited(request: web.Request) -> tuple[Any, bytes]:
 
 async def read_multipart_complaint(request: web.Request) -> tuple[Any, bytes, list[photos.Photo]]:
     """``multipart/form-data`` with a ``complaint`` part (the JSON object) and up to
-    three ``photo`` file parts."""
-    limit = request.app[keys.SETTINGS].max_upload_bytes
+    three ``photo`` file parts. The ``complaint`` part gets the checks of a JSON body
+    (``max_request_bytes``, NUL characters, an object); the photos come back
+    re-encoded without metadata (a 422 naming ``photos.N`` if one does not decode)."""
+    settings = request.app[keys.SETTINGS]
+    limit = settings.max_upload_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge("Request body is too large", details={"max_bytes": limit})
     try:
@@ -147,42 +149,46 @@ async def read_multipart_complaint(request: web.Request) -> tuple[Any, bytes, li
         raise BadRequest(f"Malformed multipart body: {e}", code="bad_form") from e
     total = 0
 
-    async def read_part(part: BodyPartReader) -> bytes:
+    async def read_part(part: BodyPartReader, part_limit: int) -> bytes:
         # multipart() streams, so aiohttp's client_max_size does not apply: count here.
         nonlocal total
-        chunks = []
+        chunks, size = [], 0
         while chunk := await part.read_chunk():
             total += len(chunk)
+            size += len(chunk)
             if total > limit:
                 raise PayloadTooLarge("Request body is too large", details={"max_bytes": limit})
+            if size > part_limit:
+                raise PayloadTooLarge(f"The '{part.name}' part is too large",
+                                      details={"max_bytes": part_limit})
             chunks.append(chunk)
         return b"".join(chunks)
 
     data: Any = None
     digest = hashlib.sha256()
-    found: list[photos.Photo] = []
+    found: list[tuple[bytes, str]] = []
     try:
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 continue
-            raw = await read_part(part)
+            is_complaint = part.name == "complaint"
+            raw = await read_part(part, settings.max_request_bytes if is_complaint else limit)
             digest.update(part.name.encode() if part.name else b"")
             digest.update(hashlib.sha256(raw).digest())
-            if part.name == "complaint":
-                try:
-                    data = json.loads(raw)
-                except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                    raise BadRequest(f"Malformed JSON in 'complaint': {e}", code="bad_json") from e
+            if is_complaint:
+                data = json_object(raw, part="complaint", max_bytes=settings.max_request_bytes)
             elif part.name in ("photo", "photos"):
                 if raw:
                     photos.check_count(len(found) + 1)
-                    found.append(photos.check_photo(raw, f"photos.{len(found)}"))
+                    field = f"photos.{len(found)}"
+                    photos.check_photo(raw, field)
+                    found.append((raw, field))
     except ValueError as e:
         raise BadRequest(f"Malformed multipart body: {e}", code="bad_form") from e
     if not isinstance(data, dict):
         raise field_error("complaint", "send the complaint as a JSON object in the "
                           "'complaint' part", "missing")
-    return data, digest.digest(), found
+    return data, digest.digest(), await request.app[ikeys.PHOTOS].clean_all(found)
 
 
 def _idempotency_key(request: web.Request) -> str | None:
@@ -194,6 +200,13 @@ def _idempotency_key(request: web.Request) -> str | None:
         raise BadRequest(f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters",
                          code="bad_idempotency_key")
     return key
+
+
+async def _clean_base64(app: web.Application, texts: list[str]) -> list[photos.Photo]:
+    """JSON's base64 photos, decoded and re-encoded without metadata (422 naming
+    ``photos.N``)."""
+    items = [(photos.decode_base64(t, f"photos.{i}"), f"photos.{i}") for i, t in enumerate(texts)]
+    return await app[ikeys.PHOTOS].clean_all(items)
 
 
 async def submit(app: web.Application, cmd: domain.SubmitCommand) -> domain.Receipt:
@@ -225,9 +238,8 @@ async def create_complaint(request: web.Request) -> web.Response:
         request_hash = hashlib.sha256(raw).digest()
         uploaded = []
     body = validate(domain.ComplaintIn, data)
-    uploaded += [photos.decode_base64_photo(ph.data, f"photos.{i}")
-                 for i, ph in enumerate(body.photos)]
-    photos.check_count(len(uploaded))
+    photos.check_count(len(uploaded) + len(body.photos))
+    uploaded += await _clean_base64(request.app, [ph.data for ph in body.photos])
     cmd = domain.SubmitCommand(
         region=body.region, category=body.category, description=body.description,
         title=body.title, location=body.location, reporter=body.reporter,
@@ -262,7 +274,7 @@ async def complaint_info(request: web.Request) -> web.Response:
     """``POST /api/v1/complaints/{tracking_code}/info``: the citizen adds information."""
     data, _ = await read_json_limited(request)
     body = validate(domain.InfoIn, data)
-    added = [photos.decode_base64_photo(ph.data, f"photos.{i}") for i, ph in enumerate(body.photos)]
+    added = await _clean_base64(request.app, [ph.data for ph in body.photos])
     result = await domain.add_info(request.app[keys.POOL], request.match_info["tracking_code"],
                                    body, added)
     return json_response(result)

@@ -29,6 +29,7 @@ from services.intake import consumer as intake_consumer
 from services.intake import keys as ikeys
 from services.intake.batch import SubmitBatcher
 from services.intake.device import device_middleware
+from services.intake.photos import PhotoCleaner, configure_pillow
 from services.intake.ratelimit import SubmissionLimiter
 
 SCHEMA = "intake"
@@ -48,6 +49,17 @@ async def batcher_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def photos_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The photo re-encoding pool, for the app's lifetime (the bot uses it too)."""
+    configure_pillow()
+    cleaner = PhotoCleaner()
+    app[ikeys.PHOTOS] = cleaner
+    try:
+        yield
+    finally:
+        cleaner.close()
+
+
 def create_app(settings: Settings) -> web.Application:
     # Multipart uploads (up to three photos) may be larger than a JSON body; JSON
     # bodies are held to max_request_bytes by the handlers themselves.
@@ -61,6 +73,7 @@ def create_app(settings: Settings) -> web.Application:
     app[ikeys.SUBMITTED] = Counter("awasi_intake_complaints_total", "Complaints accepted",
                                    ["channel"], registry=app[keys.REGISTRY])
     app.cleanup_ctx.extend([
+        photos_ctx,
         database(SCHEMA, migrations()),
         producer_ctx,
         relay(SCHEMA),

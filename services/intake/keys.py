@@ -9,6 +9,7 @@ from prometheus_client import Counter
 from awasi.catalog import Catalog
 from awasi.i18n import Catalogs
 from services.intake.batch import SubmitBatcher
+from services.intake.photos import PhotoCleaner
 from services.intake.ratelimit import SubmissionLimiter
 
 CATALOG = web.AppKey("intake.catalog", Catalog)
@@ -17,3 +18,4 @@ LIMITER = web.AppKey("intake.limiter", SubmissionLimiter)
 BATCHER = web.AppKey("intake.batcher", SubmitBatcher)
 JINJA = web.AppKey("intake.jinja", jinja2.Environment)
 SUBMITTED = web.AppKey("intake.submitted", Counter)
+PHOTOS = web.AppKey("intake.photos", PhotoCleaner)

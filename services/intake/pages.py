@@ -218,12 +218,14 @@ def form_errors(e: ApiError, page: Page) -> dict[str, str]:
     return errors
 
 
-async def _uploaded_photos(form: MultiDictProxy[Any], field: str = "photos") -> list[photos.Photo]:
+async def _uploaded_photos(request: web.Request, form: MultiDictProxy[Any],
+                           field: str = "photos") -> list[photos.Photo]:
+    """The form's photos, re-encoded without metadata (422 naming ``field``)."""
     files = [f for f in form.getall(field, []) if isinstance(f, web.FileField)]
     raws = [f.file.read() for f in files]
     raws = [r for r in raws if r]
     photos.check_count(len(raws), field)
-    return [photos.check_photo(r, field) for r in raws]
+    return await request.app[ikeys.PHOTOS].clean_all([(r, field) for r in raws])
 
 
 # --- the complaint form ------------------------------------------------------------------
@@ -266,7 +268,7 @@ async def form_submit(request: web.Request) -> web.StreamResponse:
         if values["address"]:
             data["location"] = {"address": values["address"]}
         body = validate(domain.ComplaintIn, data)
-        uploaded = await _uploaded_photos(form)
+        uploaded = await _uploaded_photos(request, form)
         key, digest = None, None
         if 8 <= len(values["submission"]) <= 64:
             key = f"web:{values['submission']}"
@@ -467,7 +469,7 @@ async def info_submit(request: web.Request) -> web.StreamResponse:
     async def run(form: MultiDictProxy[Any], page: Page) -> None:
         body = validate(domain.InfoIn, {"secret": str(form.get("secret", "")) or "-",
                                         "message": str(form.get("message", ""))})
-        uploaded = await _uploaded_photos(form)
+        uploaded = await _uploaded_photos(request, form)
         await domain.add_info(request.app[keys.POOL], request.match_info["tracking_code"],
                               body, uploaded)
 

@@ -6,7 +6,8 @@ It records every call (method and form fields, decoded), and it fails loudly: a
 method it does not know, or a wrong token, is recorded in ``unexpected`` and answered
 with an error; ``assert_clean()`` (called by the fixture at teardown) fails the test.
 It can be told to answer 429 with ``retry_after`` (``flood``) or 403 for a chat
-(``block``), and to be unreachable (``down``).
+(``block``), to answer a chat's messages late (``slow``), and to be unreachable
+(``down``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from aiohttp.test_utils import TestClient
 from awasi.settings import Settings
 from awasi.web import keys
 from services.intake.telegram.bot import APPLICATION, SECRET_HEADER
+from tests.support import images
 from tests.support.services import running_service
 
 BOT_USER = {"id": 999000, "is_bot": True, "first_name": "Awasi", "username": "awasi_bot"}
@@ -65,6 +67,7 @@ class BotApi:
     blocked: set[int] = field(default_factory=set)
     flood: list[int] = field(default_factory=list)  # retry_after of the next 429 answers
     down: bool = False
+    slow: dict[int, float] = field(default_factory=dict)  # chat id -> seconds per answer
     updates: list[dict[str, Any]] = field(default_factory=list)  # for getUpdates
     url: str = ""
     _ids: Any = field(default_factory=lambda: itertools.count(1000))
@@ -123,6 +126,8 @@ class BotApi:
             return _error(404, f"Not Found: method {method} not expected by the test")
         chat_id = params.get("chat_id")
         if method == "sendMessage":
+            if chat_id is not None and int(chat_id) in self.slow:
+                await asyncio.sleep(self.slow[int(chat_id)])  # recorded above, answered late
             if chat_id is not None and int(chat_id) in self.blocked:
                 return _error(403, "Forbidden: bot was blocked by the user")
             if self.flood:
@@ -198,7 +203,9 @@ async def running_botapi(token: str) -> AsyncIterator[BotApi]:
 
     api = BotApi(token=token)
     server = TestServer(api.app(), host="127.0.0.1")
-    await server.start_server()
+    # No access log: it is Telegram's side (its request lines carry the token), and
+    # tests/test_security_telegram.py checks that none of *our* logs do.
+    await server.start_server(access_log=None)
     api.url = str(server.make_url("")).rstrip("/")
     try:
         yield api
@@ -273,7 +280,7 @@ class Updates:
 
 TOKEN = "123456:TEST-token-for-the-stand-in"
 SECRET = "webhook-secret-0123456789"
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + b"\x00" * 200
+JPEG = images.JPEG
 
 
 def bot_settings(settings: Settings, api: BotApi, **over: Any) -> Settings:
@@ -304,10 +311,19 @@ class BotClient:
                    secret: str | None = SECRET) -> int:
         headers = {SECRET_HEADER: secret} if secret is not None else {}
         r = await self.client.post("/telegram/webhook", json=update, headers=headers)
-        if wait and r.status == 200:
-            # The update was queued: wait until the application has processed it.
-            await self.client.server.app[APPLICATION].update_queue.join()
+        if wait and r.status == 200 and not (await r.json()).get("ignored"):
+            # The update was stored: wait until the inbox worker has processed it.
+            await self.processed(update["update_id"])
         return r.status
+
+    async def processed(self, update_id: int, within: float = 15.0) -> None:
+        """Wait until the inbox marked ``update_id`` processed (the whole handler ran)."""
+        deadline = time.monotonic() + within
+        while not await self.pool.fetchval(
+                "SELECT processed_at IS NOT NULL FROM intake.telegram_inbox"
+                " WHERE update_id = $1", update_id):
+            assert time.monotonic() < deadline, f"update {update_id} was not processed"
+            await asyncio.sleep(0.02)
 
     async def say(self, user: Updates, update: dict[str, Any]) -> Call:
         """Post ``update`` and return the last message the bot sent to the chat."""

@@ -1,8 +1,10 @@
 """The bot's life cycle inside the intake app, and its webhook.
 
 - Webhook mode (default): Telegram calls ``POST /telegram/webhook``; the handler
-  checks ``X-Telegram-Bot-Api-Secret-Token`` (constant time) and puts the update on
-  the application's ``update_queue``. PTB's own webhook server is a separate Tornado
+  checks ``X-Telegram-Bot-Api-Secret-Token`` (constant time), stores the update in
+  ``intake.telegram_inbox`` and only then answers 200; the inbox worker
+  (``inbox.Inbox``) hands stored updates to ``application.process_update``, per chat
+  in order, chats concurrently. PTB's own webhook server is a separate Tornado
   server, so it is not used: the bot runs with ``updater(None)`` inside our app.
   Registering the webhook address with Telegram (``setWebhook``) is the operator's
   step (docs/TELEGRAM.md), as only they know the public address.
@@ -17,6 +19,7 @@ Either way the notification sender runs as a background task of the same context
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -28,13 +31,23 @@ from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
+from awasi import logredact
 from awasi.settings import Settings
 from awasi.web import keys
 from awasi.web.app import background
-from awasi.web.errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable
+from awasi.web.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+)
 from awasi.web.responses import json_response
 from services.intake import keys as ikeys
+from services.intake.telegram import inbox
 from services.intake.telegram.conversation import Conversation
+from services.intake.telegram.inbox import Inbox
 from services.intake.telegram.metrics import BotMetrics
 from services.intake.telegram.sender import Sender
 
@@ -43,6 +56,8 @@ log = logging.getLogger(__name__)
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 APPLICATION = web.AppKey("intake.telegram", Application)
 SENDER = web.AppKey("intake.telegram_sender", Sender)
+INBOX = web.AppKey("intake.telegram_inbox", Inbox)
+METRICS = web.AppKey("intake.telegram_metrics", BotMetrics)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
@@ -66,7 +81,7 @@ def setup(app: web.Application) -> None:
     app[keys.OPENAPI].add(app.router, "POST", "/telegram/webhook", webhook,
                           summary="Telegram Bot API webhook (checks the secret token)",
                           tags=["telegram"], responses={200: {"type": "object"}},
-                          errors=(400, 401, 403, 404, 503))
+                          errors=(400, 401, 403, 404, 413, 503))
     app.cleanup_ctx.append(bot_ctx)
 
 
@@ -78,18 +93,39 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("Telegram bot is off: AWASI_TELEGRAM_TOKEN is empty")
         yield
         return
+    # The token is in every Bot API URL, which httpx and PTB log (from the Bot's
+    # constructor on): redact it from every log record while the bot exists.
+    logredact.add_secret(settings.telegram_token)
+    try:
+        async with _bot_lifetime(app, settings):
+            yield
+    finally:
+        logredact.remove_secret(settings.telegram_token)
+
+
+@contextlib.asynccontextmanager
+async def _bot_lifetime(app: web.Application, settings: Settings) -> AsyncIterator[None]:
     metrics = BotMetrics(app[keys.REGISTRY])
-    conversation = Conversation(settings, app[ikeys.CATALOG], lambda: app[keys.POOL], metrics)
+    conversation = Conversation(settings, app[ikeys.CATALOG], lambda: app[keys.POOL], metrics,
+                                photos=app[ikeys.PHOTOS])
     application = build_application(settings, conversation)
     app[APPLICATION] = application
     sender = Sender(app[keys.POOL], application.bot, app[ikeys.CATALOG],
                     interval_s=min(0.5, settings.relay_poll_interval_s), metrics=metrics)
     app[SENDER] = sender
-    async with background(run_bot(settings, application, sender), "telegram-bot"):
+    app[METRICS] = metrics
+
+    async def handle(data: dict[str, Any]) -> None:
+        await application.process_update(Update.de_json(data, application.bot))
+
+    app[INBOX] = updates = Inbox(app[keys.POOL], handle,
+                                 concurrency=inbox.lanes(settings.db_pool_max))
+    async with background(run_bot(settings, application, sender, updates), "telegram-bot"):
         yield
 
 
-async def run_bot(settings: Settings, application: TelegramApp, sender: Sender) -> None:
+async def run_bot(settings: Settings, application: TelegramApp, sender: Sender,
+                  updates: Inbox | None = None) -> None:
     """Initialise the bot (``getMe``), retrying while the Bot API cannot be reached;
     then receive updates and deliver notifications until cancelled, and stop cleanly.
     A refused token turns the bot off (logged), it is not retried."""
@@ -116,7 +152,11 @@ async def run_bot(settings: Settings, application: TelegramApp, sender: Sender) 
             log.warning("Telegram webhook refuses every call: "
                         "AWASI_TELEGRAM_WEBHOOK_SECRET is empty")
         log.info("Telegram bot is on", extra={"mode": settings.telegram_mode})
-        await sender.run()
+        if polling or updates is None:
+            await sender.run()
+        else:
+            # The webhook's stored updates, and the notifications, side by side.
+            await asyncio.gather(sender.run(), updates.run())
     finally:
         # Also on cancellation: pending updates are handled before stop() returns.
         if polling and application.updater is not None and application.updater.running:
@@ -128,8 +168,9 @@ async def run_bot(settings: Settings, application: TelegramApp, sender: Sender) 
 
 async def webhook(request: web.Request) -> web.Response:
     """``POST /telegram/webhook``: 401 without the secret header, 403 with a wrong one
-    (or none configured), 404 when the bot is off, 400 for a body that is not an
-    update; else the update is queued and 200 answered at once."""
+    (or none configured), 404 when the bot is off, 503 until it is ready, 400 for a
+    body that is not an update, 413 above ``max_request_bytes``; else 200 once the
+    update is stored (a failure to store it is a 500, and Telegram retries)."""
     app = request.app
     application = app.get(APPLICATION)
     if application is None or app[keys.SETTINGS].telegram_mode == "polling":
@@ -144,8 +185,13 @@ async def webhook(request: web.Request) -> web.Response:
     # Constant time, so the secret cannot be found a character at a time.
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         raise Forbidden(f"Wrong {SECRET_HEADER}")
+    limit = app[keys.SETTINGS].max_request_bytes
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge("A Telegram update is never this large",
+                              details={"max_bytes": limit})
     try:
-        data = await request.json(loads=json.loads)
+        data = json.loads(raw)
     except ValueError as e:
         raise BadRequest("The body is not a Telegram update") from e
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
@@ -158,5 +204,15 @@ async def webhook(request: web.Request) -> web.Response:
         log.warning("unreadable telegram update dropped", exc_info=True,
                     extra={"update_id": data["update_id"]})
         return json_response({"ok": True, "ignored": True})
-    await application.update_queue.put(update)
+    chat = update.effective_chat
+    # Stored before the 200: if this fails, the error answer makes Telegram retry.
+    outcome = await inbox.store_update(app[keys.POOL], update.update_id,
+                                       chat.id if chat else None, raw)
+    if outcome == "stored":
+        app[INBOX].wake()
+    else:
+        app[METRICS].updates.labels(outcome).inc()
+        if outcome == "flood":
+            log.warning("telegram update dropped: too many waiting for the chat",
+                        extra={"update_id": update.update_id})
     return json_response({"ok": True})

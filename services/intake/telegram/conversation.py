@@ -41,7 +41,7 @@ from awasi.web.errors import ApiError, ValidationFailed
 from services.intake import db, domain
 from services.intake.domain import FeedbackIn, InfoIn, ReporterIn, SubmitCommand
 from services.intake.errors import NotAllowedNow, UnknownComplaint
-from services.intake.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, Photo, check_photo
+from services.intake.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, Photo, PhotoCleaner
 from services.intake.telegram import store
 from services.intake.telegram.metrics import BotMetrics
 from services.intake.telegram.store import Chat
@@ -96,8 +96,9 @@ class Conversation:
     app's database context after this object is built."""
 
     def __init__(self, settings: Settings, catalog: Catalog, pool: Any,
-                 metrics: BotMetrics | None = None) -> None:
+                 metrics: BotMetrics | None = None, *, photos: PhotoCleaner) -> None:
         self.settings = settings
+        self.photos = photos  # the app's re-encoding pool
         self.catalog = catalog
         self._pool = pool
         self.texts = Texts(catalog)
@@ -469,8 +470,8 @@ class Conversation:
 
     async def _fetch_photo(self, context: Context, msg: Message) -> Photo | str | None:
         """The message's image (a photo's largest size, or an image sent as a file),
-        fetched through getFile and checked by its bytes like the web form's: a
-        ``Photo``; None when the message has no image; an error msgid if refused."""
+        fetched through getFile and re-encoded without metadata like the web form's:
+        a ``Photo``; None when the message has no image; an error msgid if refused."""
         file_id, size = None, None
         if msg.photo:
             file_id, size = msg.photo[-1].file_id, msg.photo[-1].file_size
@@ -483,8 +484,13 @@ class Conversation:
         tg_file = await context.bot.get_file(file_id)
         data = bytes(await tg_file.download_as_bytearray())
         try:
-            return check_photo(data, "photo")
-        except ValidationFailed:
+            return await self.photos.clean(data, "photo")
+        except ValidationFailed as e:
+            kind = e.details["fields"][0]["type"]
+            if kind in ("photo_too_large", "photo_too_many_pixels"):
+                return _("That photo is too large.")
+            if kind == "photo_unreadable":
+                return _("That image could not be read. Please send another photo.")
             return _("Only JPEG, PNG or WebP images are accepted.")
 
     async def _photo(self, context: Context, chat: Chat, msg: Message) -> None:

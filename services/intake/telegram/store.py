@@ -218,10 +218,12 @@ async def reschedule(pool: Conn, nid: int, at: datetime, reason: str) -> None:
 
 async def purge(pool: Conn, *, updates_older_than: timedelta = timedelta(days=7),
                 notifications_older_than: timedelta = timedelta(days=30)) -> None:
-    """Forget update ids long past Telegram's retries (it gives up within a day) and
-    notifications long delivered or given up."""
+    """Forget update ids (and processed inbox rows) long past Telegram's retries (it
+    gives up within a day) and notifications long delivered or given up."""
     now = datetime.now(UTC)
     await pool.execute("DELETE FROM intake.telegram_updates WHERE processed_at < $1",
+                       now - updates_older_than)
+    await pool.execute("DELETE FROM intake.telegram_inbox WHERE processed_at < $1",
                        now - updates_older_than)
     await pool.execute(
         "DELETE FROM intake.telegram_notifications WHERE sent_at < $1 OR failed_at < $1",
