@@ -49,11 +49,13 @@ def _port(settings: Settings, name: str) -> int:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from awasi import jsonlog
-    from awasi.secretkey import check_secret_key
+    from awasi.secretkey import check_audit_signing_key, check_secret_key
     from awasi.web.app import serve
 
     # Before anything else: a service with a public key would accept forged tokens.
     check_secret_key(settings.secret_key)
+    if args.service == "oversight":
+        check_audit_signing_key(settings.audit_signing_key)
     jsonlog.configure(args.service, settings.log_level, settings.log_json)
     settings.require_database()
     settings.require_kafka()

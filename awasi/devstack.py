@@ -15,7 +15,7 @@ from pathlib import Path
 
 from awasi.cli import SERVICES
 from awasi.embedded import EmbeddedStack, _die_with_parent
-from awasi.secretkey import dev_secret_key
+from awasi.secretkey import dev_audit_signing_key, dev_secret_key
 from awasi.settings import Settings
 
 DATABASE = "awasi"
@@ -112,9 +112,11 @@ def run(settings: Settings, data_dir: Path, *, seed: bool = True) -> int:
         secret_key = (settings.secret_key if os.environ.get("AWASI_SECRET_KEY")
                       else dev_secret_key(data_dir))
         env = service_env(settings, database_url, bootstrap, secret_key)
-        # Oversight keeps its audit signing key in the data folder when
-        # AWASI_AUDIT_SIGNING_KEY is unset: the dev folder, so it survives restarts.
+        # Oversight's audit signing key: kept in the dev folder, so checkpoints stay
+        # verifiable across restarts (`awasi serve oversight` refuses to run without one).
         env["AWASI_DATA_DIR"] = str(data_dir)
+        env["AWASI_AUDIT_SIGNING_KEY"] = (settings.audit_signing_key
+                                          or dev_audit_signing_key(data_dir))
         if seed:
             _seed_demo(settings.with_(database_url=database_url, secret_key=secret_key))
         for name in SERVICES:

@@ -13,7 +13,10 @@ templates and the list cannot drift apart.
 
 from __future__ import annotations
 
+import base64
+import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from awasi.settings import Settings, SettingsError
@@ -49,6 +52,55 @@ def check_secret_key(value: str) -> None:
             f"(deploy/env.example or deploy/k8s/secret.example.yaml): {how}")
     if len(value) < MIN_LENGTH:
         raise SettingsError(f"{VARIABLE} is too short ({len(value)} characters): {how}")
+
+
+AUDIT_KEY_VARIABLE = "AWASI_AUDIT_SIGNING_KEY"
+AUDIT_KEY_FILE = "audit-signing.key"
+
+
+def check_audit_signing_key(value: str) -> None:
+    """Raise ``SettingsError`` naming ``AWASI_AUDIT_SIGNING_KEY`` if it is unset or not
+    the base64 of a 32-byte seed (the templates' placeholders are not).
+
+    ``awasi serve oversight`` needs one key for the whole deployment: a key file made
+    by each container on its first start would change the published public key with
+    every new container, and replicas would sign with different keys."""
+    how = ("make one with python3 -c 'import base64,os; "
+           "print(base64.b64encode(os.urandom(32)).decode())' (`awasi dev` makes one)")
+    if not value.strip():
+        raise SettingsError(
+            f"{AUDIT_KEY_VARIABLE} is not set: oversight signs the audit checkpoints "
+            f"with it, the same key in every replica; {how}")
+    try:
+        seed = base64.b64decode(value.strip(), validate=True)
+    except ValueError:
+        seed = b""
+    if len(seed) != 32:
+        raise SettingsError(
+            f"{AUDIT_KEY_VARIABLE} is not the base64 of a 32-byte Ed25519 seed (is it "
+            f"still the deployment template's placeholder?): {how}")
+
+
+def kept_secret(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in ``path``; if the file does not exist, ``make()`` is written
+    there first (created exclusively, mode 0600, so two starts cannot both write)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(make() + "\n")
+    return path.read_text().strip()
+
+
+def dev_audit_signing_key(data_dir: Path) -> str:
+    """The audit signing key ``awasi dev`` uses: an Ed25519 seed (base64) kept in
+    ``data_dir/audit-signing.key``, so checkpoints stay verifiable across restarts."""
+    return kept_secret(data_dir / AUDIT_KEY_FILE,
+                       lambda: base64.b64encode(os.urandom(32)).decode())
 
 
 def dev_secret_key(data_dir: Path) -> str:

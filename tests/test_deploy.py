@@ -295,7 +295,7 @@ def test_compose_takes_secrets_only_from_the_environment() -> None:
         assert f"${{POSTGRES_{who.upper()}_PASSWORD:?" in urls[who], who
     assert "AWASI_DATABASE_URL" not in env_block, "each service has its own role's DSN"
     # Without them Compose stops, naming the variable.
-    for required in ("AWASI_SECRET_KEY", *DB_PASSWORDS):
+    for required in ("AWASI_SECRET_KEY", "AWASI_AUDIT_SIGNING_KEY", *DB_PASSWORDS):
         env = env_example()
         del env[required]
         with pytest.raises(MissingVariable, match=required):
@@ -312,7 +312,7 @@ def test_env_example_covers_every_compose_variable() -> None:
     assert set(compose_variables_table()) - used == set(), "documented, not used by Compose"
     assert set(example) - used == set(), "env.example sets variables Compose never reads"
     required = set(re.findall(r"\$\{([A-Z0-9_]+):?\?", COMPOSE.read_text()))
-    assert required == {"AWASI_SECRET_KEY", *DB_PASSWORDS}
+    assert required == {"AWASI_SECRET_KEY", "AWASI_AUDIT_SIGNING_KEY", *DB_PASSWORDS}
     assert required <= set(example)
 
 
@@ -810,6 +810,8 @@ async def test_services_come_up_ready_with_the_compose_environment(
         env["AWASI_KAFKA_BOOTSTRAP"] = broker.bootstrap
         # The operator's secret key: `awasi serve` refuses env.example's placeholder.
         env["AWASI_SECRET_KEY"] = TEST_SETTINGS["secret_key"]
+        if service == "oversight":  # likewise its checkpoint signing key
+            env["AWASI_AUDIT_SIGNING_KEY"] = TEST_SETTINGS["audit_signing_key"]
         # The embedded Tansu broker has no idempotent producer (no InitProducerId), so
         # this one production setting is switched off here; everything else is Compose's.
         assert env["AWASI_KAFKA_IDEMPOTENCE"] == "true"
@@ -894,6 +896,8 @@ async def test_scaled_services_share_the_work_through_their_consumer_groups(
         env["AWASI_DATABASE_URL"] = database_url
         env["AWASI_KAFKA_BOOTSTRAP"] = broker.bootstrap
         env["AWASI_SECRET_KEY"] = TEST_SETTINGS["secret_key"]  # not the placeholder
+        if service == "oversight":
+            env["AWASI_AUDIT_SIGNING_KEY"] = TEST_SETTINGS["audit_signing_key"]
         env["AWASI_KAFKA_IDEMPOTENCE"] = "false"  # Tansu: no idempotent producer
         env[f"AWASI_{service.upper()}_PORT"] = str(port)
         return env

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import stat
 import sys
@@ -110,6 +111,39 @@ async def test_awasi_serve_gets_past_the_key_check_with_a_good_key() -> None:
     # It stops at the next check, the missing database: the key was accepted.
     assert rc == 2, err
     assert "AWASI_DATABASE_URL is not set" in err and "AWASI_SECRET_KEY" not in err
+
+
+def audit_key_templates() -> dict[str, str]:
+    return {"deploy/env.example": env_example()["AWASI_AUDIT_SIGNING_KEY"],
+            "deploy/k8s/secret.example.yaml":
+                k8s_secrets()["awasi-secrets"]["AWASI_AUDIT_SIGNING_KEY"]}
+
+
+@pytest.mark.parametrize("source", [*audit_key_templates(), "unset", "16 bytes"])
+async def test_awasi_serve_oversight_refuses_a_missing_or_placeholder_audit_key(
+        source: str) -> None:
+    # One key for the whole deployment: a key file made per container would change
+    # the published public key with every new container.
+    value = {"unset": None, "16 bytes": base64.b64encode(bytes(16)).decode()}.get(
+        source, audit_key_templates().get(source))
+    env = {k: v for k, v in serve_env(GOOD_KEY).items() if k != "AWASI_AUDIT_SIGNING_KEY"}
+    if value is not None:
+        env["AWASI_AUDIT_SIGNING_KEY"] = value
+    rc, err = await run_awasi(["serve", "oversight"], env)
+    assert rc == 2, err
+    assert "AWASI_AUDIT_SIGNING_KEY" in err
+    assert "Traceback" not in err
+    # Intake and the router do not sign anything: they start past this check.
+    rc, err = await run_awasi(["serve", "router"], {**env, "AWASI_DATABASE_URL": ""})
+    assert rc == 2 and "AWASI_DATABASE_URL is not set" in err, err
+
+
+async def test_awasi_serve_oversight_takes_a_good_audit_key() -> None:
+    env = serve_env(GOOD_KEY)
+    env["AWASI_AUDIT_SIGNING_KEY"] = base64.b64encode(os.urandom(32)).decode()
+    env["AWASI_DATABASE_URL"] = ""
+    rc, err = await run_awasi(["serve", "oversight"], env)
+    assert rc == 2 and "AWASI_DATABASE_URL is not set" in err, err
 
 
 def test_awasi_dev_makes_a_key_once_and_keeps_it_private(tmp_path: Path) -> None:

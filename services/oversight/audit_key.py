@@ -1,8 +1,9 @@
 """Oversight's audit signing key (Ed25519, through the ``cryptography`` library).
 
 The key is the 32-byte Ed25519 seed, written as base64: ``AWASI_AUDIT_SIGNING_KEY``.
-Unset, the service uses (and on first start creates, mode 0600) the key file
-``<AWASI_DATA_DIR>/audit-signing.key``; ``awasi dev`` keeps one in its data folder.
+``awasi serve oversight`` refuses to start without it (awasi/secretkey.py); ``awasi
+dev`` keeps one in its data folder, and the CLI commands run beside it fall back to
+that key file ``<AWASI_DATA_DIR>/audit-signing.key``.
 The key id is the first 16 hex digits of SHA-256 over the raw public key: a
 checkpoint names the key that signed it, so rotating the key (a new seed) leaves old
 checkpoints verifiable with the old public key, which stays published.
@@ -25,12 +26,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from awasi.secretkey import AUDIT_KEY_FILE, kept_secret
 from awasi.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
 ALGORITHM = "Ed25519"
-KEY_FILE = "audit-signing.key"
+KEY_FILE = AUDIT_KEY_FILE
 
 
 def key_id_of(public_raw: bytes) -> str:
@@ -97,12 +99,8 @@ def new_seed_b64() -> str:
 def key_file_seed(path: Path) -> str:
     """The seed kept in ``path``, created (mode 0600) if the file does not exist."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(new_seed_b64() + "\n")
-        log.warning("created a new audit signing key", extra={"path": str(path)})
-    return path.read_text().strip()
+        log.warning("creating a new audit signing key", extra={"path": str(path)})
+    return kept_secret(path, new_seed_b64)
 
 
 def load_signing_key(settings: Settings) -> SigningKey:
