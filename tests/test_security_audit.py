@@ -376,9 +376,12 @@ async def test_a_panel_member_signs_a_checkpoint_from_the_console(settings: Sett
     async with running_app(create_app(settings)) as client:
         pool = pool_of(client)
         await add_user(pool, username="pengawas_konsol", password="rahasia-123", role="panel")
+        login = await (await client.get("/panel/login")).text()
+        login_token = re.search(r'name="csrf_token" value="([^"]+)"', login)
+        assert login_token
         r = await client.post("/panel/login", data={
-            "username": "pengawas_konsol", "password": "rahasia-123", "next": "/panel"},
-            allow_redirects=False)
+            "username": "pengawas_konsol", "password": "rahasia-123", "next": "/panel",
+            "csrf_token": login_token.group(1)}, allow_redirects=False)
         assert r.status == 303
         page = await (await client.get("/panel?lang=en")).text()
         token = re.search(r'name="csrf_token" value="([^"]+)"', page)

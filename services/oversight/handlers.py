@@ -89,7 +89,7 @@ async def get_checkpoint(request: web.Request) -> web.Response:
 
 class CheckpointsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    before: int | None = Field(default=None, ge=1)
+    before: int | None = Field(default=None, ge=1, le=2**63 - 1)  # a bigint id
     limit: int = Field(default=50, ge=1, le=500)
 
 
