@@ -13,8 +13,7 @@ from awasi.events import topics
 from awasi.events.payloads import ComplaintInfoAdded
 from awasi.settings import Settings
 from tests.support.kafka import read_topic
-from tests.support.services import running_service
-from tests.test_router_support import (
+from tests.support.router import (
     PASSWORD,
     create_users,
     event,
@@ -24,6 +23,7 @@ from tests.test_router_support import (
     submitted,
     wait_ticket,
 )
+from tests.support.services import running_service
 
 pytestmark = [
     # pytest-asyncio flags pytest-playwright-asyncio's own session fixture (base_url).

@@ -11,7 +11,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,29 +20,19 @@ from aiohttp.test_utils import TestClient
 
 from awasi import signing
 from awasi.events import topics
-from awasi.events.envelope import Envelope
-from awasi.events.payloads import ComplaintRouted, Deadlines, TicketResolved
 from awasi.settings import Settings
+from tests.support.intake import (  # noqa: F401 - resolved_env, status_of: re-exported
+    JPEG,
+    PNG,
+    WEBP,
+    complaint,
+    resolved_env,
+    routed_env,
+    status_of,
+    submit,
+)
 from tests.support.kafka import read_all, read_topic
 from tests.support.services import running_service
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
-WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 32
-
-
-def complaint(**over: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "region": "MDN", "category": "asn-pungli",
-        "title": "Pungutan liar di kantor kelurahan",
-        "description": "Petugas meminta uang Rp50.000 untuk surat pengantar.",
-        "location": {"lat": 3.59, "lon": 98.67, "address": "Jl. Merdeka 1, Medan"},
-        "reporter": {"name": "Siti Rahmawati", "phone": "+62 812 5550 1234",
-                     "email": "siti.rahma@example.id"},
-        "privacy": "named",
-    }
-    body.update(over)
-    return body
 
 
 @pytest.fixture
@@ -55,23 +44,6 @@ def intake_settings(settings: Settings) -> Settings:
 async def client(intake_settings: Settings) -> AsyncIterator[TestClient]:
     async with running_service("intake", intake_settings) as c:
         yield c
-
-
-async def submit(client: TestClient, status: int = 201, **over: Any) -> dict[str, Any]:
-    r = await client.post("/api/v1/complaints", json=complaint(**over))
-    body = await r.json()
-    assert r.status == status, body
-    return body  # type: ignore[no-any-return]
-
-
-async def wait_for(predicate: Any, within: float = 15.0) -> Any:
-    """Poll ``predicate`` until it returns something truthy; TimeoutError after ``within`` s."""
-    async with asyncio.timeout(within):
-        while True:
-            result = await predicate()
-            if result:
-                return result
-            await asyncio.sleep(0.1)
 
 
 # --- submitting ----------------------------------------------------------------------
@@ -404,30 +376,6 @@ async def test_regions_and_categories(client: TestClient) -> None:
 
 
 # --- follow-ups ------------------------------------------------------------------------
-
-def routed_env(complaint_id: str, code: str, agency: str = "MDN-INSPEKTORAT") -> Envelope:
-    now = datetime.now(UTC)
-    return Envelope.build(ComplaintRouted(
-        tracking_code=code, region="MDN", category="asn-pungli", agency=agency,
-        rule="category:MDN:asn-pungli",
-        deadlines=Deadlines(acknowledge_by=now + timedelta(days=7),
-                            resolve_by=now + timedelta(days=14))),
-        complaint_id=complaint_id, producer="router")
-
-
-def resolved_env(complaint_id: str, dispute_until: datetime | None = None) -> Envelope:
-    until = dispute_until or datetime.now(UTC) + timedelta(days=14)
-    return Envelope.build(TicketResolved(
-        agency="MDN-INSPEKTORAT", note="Petugas telah diberi sanksi.",
-        deadlines=Deadlines(dispute_until=until)),
-        complaint_id=complaint_id, producer="router")
-
-
-async def status_of(client: TestClient, code: str) -> dict[str, Any]:
-    r = await client.get(f"/api/v1/complaints/{code}")
-    assert r.status == 200
-    return await r.json()  # type: ignore[no-any-return]
-
 
 # --- the router desk's reporter lookup ---------------------------------------------------
 

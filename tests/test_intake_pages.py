@@ -17,8 +17,9 @@ from awasi.events import topics
 from awasi.i18n import Catalogs
 from awasi.settings import Settings
 from services.intake import pages
+from tests.support.intake import resolved_env, routed_env
 from tests.support.kafka import publish
-from tests.test_intake_api import resolved_env, routed_env, wait_for
+from tests.support.wait import eventually
 
 INTAKE = Path(pages.__file__).resolve().parent
 
@@ -128,7 +129,7 @@ async def test_submit_lands_on_status_page_with_code_and_secret(
         html = await (await client.get(location)).text()
         return html if 'action="/status/' + code + '/feedback"' in html else None
 
-    html = await wait_for(has_form)
+    html = await eventually(has_form)
     assert "Inspektorat" in html and "MDN-INSPEKTORAT" in html
     form = FormData()
     form.add_field("csrf", csrf_of(html))

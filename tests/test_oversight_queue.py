@@ -14,19 +14,21 @@ from services.oversight import panel
 from services.oversight.app import create_app
 from services.oversight.clock import ManualClock
 from services.oversight.domain import audit_sampled
-from tests.support.services import running_app
-from tests.test_oversight_api import bearer, login, pool_of
-from tests.test_oversight_support import (
+from tests.support.oversight import (
     MONDAY_9,
+    bearer,
     feed,
     feedback,
+    login,
     make_ctx,
     new_cid,
     open_pool,
+    pool_of,
     resolved,
     routed,
     submitted,
 )
+from tests.support.services import running_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 H = timedelta(hours=1)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -27,17 +26,9 @@ from tests.support.botapi import (
     Updates,
     bot_settings,
     running_bot,
-    running_botapi,
 )
 from tests.support.kafka import publish, read_topic
 from tests.support.services import ServiceProcess, running_service
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[BotApi]:
-    async with running_botapi(TOKEN) as stand_in:
-        yield stand_in
-        stand_in.assert_clean()
 
 
 async def test_full_report_in_indonesian_named_with_photo_and_location(
