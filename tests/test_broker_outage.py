@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 
 import aiohttp
 import pytest
@@ -39,9 +38,10 @@ async def test_thirty_second_broker_outage_under_load(database_url: str,
 
             before = await load(3, 0)
             broker.pause()
-            started = time.monotonic()
-            during = await load(OUTAGE_S, 10_000)
-            assert time.monotonic() - started < OUTAGE_S + 10
+            # Hang guard only (generous): the claim is below, every request answered 201
+            # at its first attempt; how fast is bench/e2e.py's and bench/intake.py's.
+            async with asyncio.timeout(OUTAGE_S * 4):
+                during = await load(OUTAGE_S, 10_000)
             backlog = await pool.fetchval(
                 "SELECT count(*) FROM intake.outbox WHERE sent_at IS NULL")
             broker.resume()
