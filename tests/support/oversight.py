@@ -22,6 +22,7 @@ from awasi.events.payloads import (
     ComplaintFeedbackGiven,
     ComplaintRouted,
     ComplaintSubmitted,
+    ComplaintWithdrawn,
     Deadlines,
     Payload,
     TicketAcknowledged,
@@ -111,6 +112,10 @@ def reopened(cid: str, at: datetime, resolve: datetime, agency: str = AGENCY) ->
 def feedback(cid: str, at: datetime, rating: int | None, dispute: bool = False) -> Envelope:
     return env(ComplaintFeedbackGiven(rating=rating, dispute=dispute), cid, at,
                producer="intake")
+
+
+def withdrawn(cid: str, at: datetime) -> Envelope:
+    return env(ComplaintWithdrawn(reason="sudah selesai sendiri"), cid, at, producer="intake")
 
 
 def clock_resumed(cid: str, at: datetime, ack: datetime | None,
