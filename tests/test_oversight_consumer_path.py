@@ -113,7 +113,8 @@ async def state(pool: asyncpg.Pool) -> dict[str, Any]:
     timeline = await pool.fetch("SELECT complaint_id, event_id, event_type, payload"
                                 " FROM oversight.timeline ORDER BY complaint_id, event_id")
     # (updated_at is the database's wall clock, not the service's clock.)
-    return {"cases": [{k: v for k, v in r.items() if k != "updated_at"} for r in cases], "deadlines": [dict(r) for r in deadlines],
+    return {"cases": [{k: v for k, v in r.items() if k != "updated_at"} for r in cases],
+            "deadlines": [dict(r) for r in deadlines],
             "review": [dict(r) for r in review], "timeline": [dict(r) for r in timeline]}
 
 
