@@ -3,6 +3,7 @@ events as intake receives them, reading a complaint's public status."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,15 @@ from awasi.events.payloads import ComplaintRouted, Deadlines, TicketResolved
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
 WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 32
+
+
+def real_jpeg(color: str = "red", size: int = 24) -> bytes:
+    """A small, valid JPEG (Pillow): survives any re-encoding intake may do."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(buf, "JPEG")
+    return buf.getvalue()
 
 
 def complaint(**over: Any) -> dict[str, Any]:
