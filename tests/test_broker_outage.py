@@ -54,7 +54,7 @@ async def test_thirty_second_broker_outage_under_load(database_url: str,
             o.error for o in during if not o.tracking_code or o.attempts > 1][:3]
         assert backlog >= len(during), "nothing could be published while the broker was down"
         assert len(accepted) == len(outcomes)
-        await converge(pool, report, accepted, timeout_s=120)
+        await converge(pool, report, accepted, timeout_s=120, bootstrap=broker.bootstrap)
         print(f"\n{len(during)} complaints accepted during a {OUTAGE_S:.0f} s outage; "
               f"outbox backlog {backlog}; " + ", ".join(
                   f"{k} {v}" for k, v in report.checks.items()))
