@@ -174,5 +174,6 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[web_keys.SETTINGS]
     scheduler = Scheduler(app[web_keys.POOL], app[keys.CATALOG], app[keys.CLOCK],
                           metrics=SchedulerMetrics(app[web_keys.REGISTRY]))
-    async with background(scheduler.run(settings.scheduler_interval_s), "oversight-scheduler"):
+    async with background(scheduler.run(settings.scheduler_interval_s), "oversight-scheduler",
+                          app):
         yield
