@@ -35,6 +35,7 @@ from tests.support.router import (
     wait_ticket,
 )
 from tests.support.services import running_service
+from tests.support.wait import eventually
 
 WIB = ZoneInfo("Asia/Jakarta")
 WIT = ZoneInfo("Asia/Jayapura")
@@ -205,7 +206,6 @@ async def test_redelivered_submission_never_makes_a_second_ticket(
             async def all_applied() -> bool:
                 n = await conn.fetchval("SELECT count(*) FROM router.processed_events")
                 return n >= 3  # env, again, marker: three distinct event ids
-            from tests.support.router import eventually
             await eventually(all_applied, what="events applied")
             count = await conn.fetchval(
                 "SELECT count(*) FROM router.tickets WHERE complaint_id = $1", env.complaint_id)
