@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from awasi.events import topics
 from awasi.events.envelope import Envelope
+from awasi.events.payloads import ComplaintNeedsTriage, Deadlines
 from awasi.settings import Settings
 from services.oversight.clock import ManualClock
 from tests.support.oversight import (
@@ -28,6 +29,7 @@ from tests.support.oversight import (
     RESOLVE_DUE,
     acknowledged,
     clock_resumed,
+    env,
     feed,
     feedback,
     info_requested,
@@ -52,10 +54,10 @@ H = timedelta(hours=1)
 def scenario() -> list[list[Envelope]]:
     """Phases of events; within a phase the order across topics does not matter (each
     case's events of one topic stay in order on its partition)."""
-    a, b, c, d, e = (new_cid() for _ in range(5))
+    a, b, c, d, e, f = (new_cid() for _ in range(6))
     return [
         # 1: intake's submissions.
-        [submitted(x, MONDAY_9) for x in (a, b, c, d, e)],
+        [submitted(x, MONDAY_9) for x in (a, b, c, d, e, f)],
         # 2: the router's decisions and the agencies' work: one backlog.
         [routed(a, MONDAY_9, ACK_DUE, RESOLVE_DUE),
          acknowledged(a, MONDAY_9 + H, RESOLVE_DUE),
@@ -70,7 +72,10 @@ def scenario() -> list[list[Envelope]]:
          routed(d, MONDAY_9, ACK_DUE, RESOLVE_DUE),
          acknowledged(d, MONDAY_9 + H, RESOLVE_DUE, agency=OTHER_AGENCY),
          resolved(d, MONDAY_9 + 6 * H, agency=OTHER_AGENCY),
-         routed(e, MONDAY_9, ACK_DUE, RESOLVE_DUE)],
+         routed(e, MONDAY_9, ACK_DUE, RESOLVE_DUE),
+         env(ComplaintNeedsTriage(
+             tracking_code=f"AWS-{f[-6:].upper()}", region="MDN", category="adminduk-ktp",
+             deadlines=Deadlines(triage_by=MONDAY_9 + timedelta(days=3))), f, MONDAY_9)],
         # 3: the citizens answer: a dispute, a low rating, a withdrawal.
         [feedback(c, MONDAY_9 + 8 * H, 1, dispute=True),
          feedback(d, MONDAY_9 + 8 * H, 2),
@@ -107,9 +112,10 @@ async def state(pool: asyncpg.Pool) -> dict[str, Any]:
     cases = await pool.fetch("SELECT * FROM oversight.cases ORDER BY complaint_id")
     deadlines = await pool.fetch(
         "SELECT complaint_id, kind, step, agency, due_at, fire_at, status"
-        " FROM oversight.deadlines ORDER BY complaint_id, kind, step, status, due_at")
+        " FROM oversight.deadlines ORDER BY complaint_id, kind, step, status, due_at, fire_at,"
+        " agency")
     review = await pool.fetch("SELECT complaint_id, reason, detail FROM oversight.review_items"
-                              " ORDER BY complaint_id, reason")
+                              " ORDER BY complaint_id, reason, detail::text")
     timeline = await pool.fetch("SELECT complaint_id, event_id, event_type, payload"
                                 " FROM oversight.timeline ORDER BY complaint_id, event_id")
     # (updated_at is the database's wall clock, not the service's clock.)
@@ -163,6 +169,6 @@ async def test_feed_and_the_real_consumer_end_in_the_same_state(
             diff = {k: (g[k], x[k]) for k in g if g[k] != x[k]}
             assert not diff, f"{part}: {diff}"
     # The scenario did exercise what it claims.
-    assert {c["status"] for c in got["cases"]} >= {"withdrawn", "reopened"}
+    assert {c["status"] for c in got["cases"]} >= {"withdrawn", "reopened", "triage"}
     assert {r["reason"] for r in got["review"]} >= {"dispute", "low_rating"}
     assert {d["status"] for d in got["deadlines"]} >= {"pending", "cancelled"}
