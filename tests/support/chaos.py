@@ -46,6 +46,9 @@ SAMPLES = [
 ]
 
 
+CLIENT_PATIENCE_S = 120.0
+
+
 @dataclass
 class Outcome:
     key: str
@@ -61,6 +64,7 @@ class ChaosReport:
     accepted: int = 0
     bot_accepted: int = 0
     failed: int = 0
+    failures: list[str] = field(default_factory=list)  # why, for the first few
     retried: int = 0
     kills: Counter[str] = field(default_factory=Counter)
     broker_restarts: int = 0
@@ -76,6 +80,7 @@ class ChaosReport:
             f"{self.seconds:.1f} s",
         ]
         out += [f"  {k}: {v}" for k, v in self.checks.items()]
+        out += [f"  not accepted: {f}" for f in self.failures]
         return out
 
 
@@ -150,8 +155,13 @@ async def submit_one(session: aiohttp.ClientSession, url: str, i: int,
         body["reporter"] = {"name": f"Warga Uji {i}", "phone": "+62 811 0000 0000"}
     outcome = Outcome(key=f"chaos-{uuid.uuid4()}")
     # A careful client: the same Idempotency-Key on every retry, so a retry after a
-    # lost answer can never file the complaint twice.
-    for attempt in range(40):
+    # lost answer can never file the complaint twice. Its patience is time, not a
+    # count of attempts: on a loaded machine intake killed twice in a row can take
+    # longer to come back than 40 quick retries last (seen: about 10 s).
+    give_up = time.monotonic() + CLIENT_PATIENCE_S
+    for attempt in itertools.count():
+        if time.monotonic() > give_up:
+            break
         outcome.attempts = attempt + 1
         try:
             async with session.post(f"{url}/api/v1/complaints", json=body,
@@ -339,6 +349,8 @@ async def _run_chaos(database_url: str, broker: EmbeddedBroker, api: Any, *, com
         accepted = [o for o in outcomes if o.tracking_code]
         report.accepted = len(accepted)
         report.failed = len(outcomes) - len(accepted)
+        report.failures = [f"{o.key}: {o.error} after {o.attempts} attempts"
+                           for o in outcomes if not o.tracking_code][:10]
         await converge(pool, report, accepted, converge_timeout_s, broker.bootstrap)
         async with aiohttp.ClientSession() as session, session.get(
             f"{cluster.procs['oversight'].url}/api/v1/audit/verify"
