@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install dev test test-fast bench lint clean
+.PHONY: install dev test test-fast bench lint mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,13 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/backbone.py
 
+# Mutation testing of the pure rules ([tool.mutmut] in pyproject.toml): minutes, not in
+# CI. One child: the machine is shared. Figures and equivalent mutants: docs/TESTING.md.
+mutate: $(STAMP)
+	$(BIN)/mutmut run --max-children 1; $(BIN)/mutmut results
+
 lint: $(STAMP)
 	$(BIN)/ruff check awasi services tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache mutants

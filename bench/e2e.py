@@ -11,7 +11,9 @@ By default a reader long-polls (If-None-Match and ``wait``: the router answers w
 the agency's queue changes), as the desk does; ``--poll-ms N`` reads every N ms
 instead.
 
-Latency = first seen in the queue - moment the submission was sent.
+Latency = first seen in the queue - moment the submission was sent; percentiles say
+over how many complaints. A complaint refused, never seen, or seen at another agency
+than its rule names is a failure: each is printed and the script exits 1.
 
 Run: ``.venv/bin/python bench/e2e.py [--rate 200] [--duration 60] [--direct]``.
 """
@@ -182,6 +184,18 @@ async def drive(args: argparse.Namespace, intake: str, router: str, bootstrap: s
     return run
 
 
+def check(run: Run, label: str) -> list[str]:
+    """Every way a complaint of ``run`` failed, one line each: refused by intake, never
+    seen in any agency's queue, or seen at another agency than its rule names."""
+    out = [f"{label}: {run.failed} submissions not answered 201"] if run.failed else []
+    for code, (_, agency) in run.sent.items():
+        if code not in run.seen:
+            out.append(f"{label}: {code} (for {agency}) never seen in a queue")
+        elif run.seen[code][1] != agency:
+            out.append(f"{label}: {code} seen at {run.seen[code][1]}, its rule names {agency}")
+    return out
+
+
 async def print_stages(dsn: str, run: Run) -> None:
     """Where the time goes, from the timestamps the services keep: intake's outbox row
     (created at the start of the group commit, sent when the broker acknowledged) and
@@ -211,10 +225,10 @@ async def print_stages(dsn: str, run: Run) -> None:
             values.append(b - a)
     for name, values in stages.items():
         print(f"  {name:<38} p50 {pct(values, 50) * 1000:6.1f} ms"
-              f"  p99 {pct(values, 99) * 1000:6.1f} ms")
+              f"  p99 {pct(values, 99) * 1000:6.1f} ms  (n={len(values)})")
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> int:
     root = Path(tempfile.mkdtemp(prefix="awe-", dir="/tmp"))
     stack = EmbeddedStack(root)  # stops PostgreSQL again if the broker fails to start
     stack.start()
@@ -267,15 +281,16 @@ async def main(args: argparse.Namespace) -> None:
 
         args.offset = 0
         warm = await drive(args, intake, router, broker.bootstrap, tokens, expected, 40, 20)
-        if len(warm.seen) < len(warm.sent):
-            print("WARNING: warm-up complaints did not all arrive")
         run = await drive(args, intake, router, broker.bootstrap, tokens, expected,
                           int(args.rate * args.duration), args.rate)
 
-        latencies = [run.seen[c][0] - t0 for c, (t0, _) in run.sent.items() if c in run.seen]
+        failures = check(warm, "warm-up") + check(run, "run")
         wrong = [c for c, (_, agency) in run.sent.items()
                  if c in run.seen and run.seen[c][1] != agency]
         missing = [c for c in run.sent if c not in run.seen]
+        # Latency only of complaints seen at the right agency.
+        latencies = [run.seen[c][0] - t0 for c, (t0, _) in run.sent.items()
+                     if c in run.seen and c not in wrong]
         how = ("published complaint.submitted straight to awasi.intake.v1 (--direct)"
                if args.direct else "submitted through intake's POST /api/v1/complaints")
         print(f"e2e: {how}; service logs in {root}")
@@ -286,15 +301,23 @@ async def main(args: argparse.Namespace) -> None:
               f"{args.page} newest")
         print(f"visible in the right agency's queue: {len(latencies)}; wrong agency "
               f"{len(wrong)}; never seen {len(missing)}")
-        print(f"latency p50 {pct(latencies, 50) * 1000:.1f} ms  p90 {pct(latencies, 90) * 1000:.1f}"
+        print(f"latency over {len(latencies)} complaints: "
+              f"p50 {pct(latencies, 50) * 1000:.1f} ms  p90 {pct(latencies, 90) * 1000:.1f}"
               f" ms  p99 {pct(latencies, 99) * 1000:.1f} ms  max "
               f"{max(latencies, default=float('nan')) * 1000:.1f} ms "
               f"(targets: p50 <= 50 ms, p99 <= 250 ms)")
         if run.post_latencies:
             post = run.post_latencies
-            print(f"of which intake's POST answered (201, committed): p50 "
+            print(f"of which intake's POST answered (201, committed), over {len(post)}: p50 "
                   f"{pct(post, 50) * 1000:.1f} ms  p99 {pct(post, 99) * 1000:.1f} ms")
             await print_stages(dsn, run)
+        for line in failures[:20]:
+            print(f"FAILURE: {line}")
+        if failures:
+            print(f"{len(failures)} failures (a complaint refused, never seen, or seen at "
+                  "the wrong agency)")
+            return 1
+        return 0
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -319,4 +342,4 @@ if __name__ == "__main__":
                         help="the services' AWASI_KAFKA_FETCH_MAX_WAIT_MS")
     parser.add_argument("--direct", action="store_true",
                         help="publish complaint.submitted to the topic instead of using intake")
-    asyncio.run(main(parser.parse_args()))
+    sys.exit(asyncio.run(main(parser.parse_args())))

@@ -5,6 +5,10 @@ with their own app factories, Chromium for browser tests.
 - ``database_url``: a fresh database cloned from the template, dropped afterwards.
 - ``broker``: a fresh Tansu broker for this test, stopped afterwards.
 - ``settings``: Settings pointing at both, with test-friendly timings.
+- ``api``: the Telegram Bot API stand-in (tests/support/botapi.py).
+
+Shared helpers live in tests/support/ (docs/TESTING.md), never in a collected test
+module.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import pytest
 
 from awasi.embedded import EmbeddedBroker, ensure_runtime_dir
 from awasi.settings import Settings
+from tests.support.botapi import TOKEN, BotApi, running_botapi
 from tests.support.stack import TEST_SETTINGS, PostgresCluster, start_broker, start_cluster
 
 ensure_runtime_dir()
@@ -70,6 +75,17 @@ def settings(database_url: str, broker: EmbeddedBroker) -> Settings:
     return Settings.from_env(
         {}, database_url=database_url, kafka_bootstrap=broker.bootstrap, **TEST_SETTINGS
     )
+
+
+# --- the Telegram Bot API stand-in -------------------------------------------------------
+
+@pytest.fixture
+async def api() -> AsyncIterator[BotApi]:
+    """The local Bot API stand-in; fails the test if the bot called anything it does
+    not know."""
+    async with running_botapi(TOKEN) as stand_in:
+        yield stand_in
+        stand_in.assert_clean()
 
 
 # --- browser tests (pytest-playwright-asyncio) ---------------------------------------

@@ -14,8 +14,7 @@ import pytest
 
 from awasi.settings import Settings
 from services.oversight.chain import verify
-from tests.support.stack import process_env
-from tests.test_oversight_support import (
+from tests.support.oversight import (
     MONDAY_9,
     acknowledged,
     feed,
@@ -26,6 +25,7 @@ from tests.test_oversight_support import (
     routed,
     submitted,
 )
+from tests.support.stack import process_env
 
 
 @pytest.fixture

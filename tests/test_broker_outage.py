@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 
 import aiohttp
 import pytest
@@ -39,9 +38,10 @@ async def test_thirty_second_broker_outage_under_load(database_url: str,
 
             before = await load(3, 0)
             broker.pause()
-            started = time.monotonic()
-            during = await load(OUTAGE_S, 10_000)
-            assert time.monotonic() - started < OUTAGE_S + 10
+            # Hang guard only (generous): the claim is below, every request answered 201
+            # at its first attempt; how fast is bench/e2e.py's and bench/intake.py's.
+            async with asyncio.timeout(OUTAGE_S * 4):
+                during = await load(OUTAGE_S, 10_000)
             backlog = await pool.fetchval(
                 "SELECT count(*) FROM intake.outbox WHERE sent_at IS NULL")
             broker.resume()
@@ -54,7 +54,7 @@ async def test_thirty_second_broker_outage_under_load(database_url: str,
             o.error for o in during if not o.tracking_code or o.attempts > 1][:3]
         assert backlog >= len(during), "nothing could be published while the broker was down"
         assert len(accepted) == len(outcomes)
-        await converge(pool, report, accepted, timeout_s=120)
+        await converge(pool, report, accepted, timeout_s=120, bootstrap=broker.bootstrap)
         print(f"\n{len(during)} complaints accepted during a {OUTAGE_S:.0f} s outage; "
               f"outbox backlog {backlog}; " + ", ".join(
                   f"{k} {v}" for k, v in report.checks.items()))

@@ -119,6 +119,32 @@ def test_demo_other_category_has_no_rule_anywhere(demo: Catalog) -> None:
             None, "triage")
 
 
+def test_category_rule_names_the_agency(demo: Catalog) -> None:
+    assert demo.category_rule("MDN", "jalan-rusak") == "MDN-PUPR"
+    assert demo.category_rule("SRG", "jalan-rusak") == "SRG-PUPR"
+
+
+def test_unknown_codes_are_named(demo: Catalog) -> None:
+    with pytest.raises(UnknownCode, match="^unknown agency 'MDN-NOPE'$"):
+        demo.agency("MDN-NOPE")
+    with pytest.raises(UnknownCode, match="^unknown category 'nope'$"):
+        demo.category("nope")
+    with pytest.raises(UnknownCode, match="^unknown region 'XXX'$"):
+        demo.region("XXX")
+
+
+def test_empty_text_matches_no_keyword_rule() -> None:
+    # Even a keyword that a placeholder text would contain: no text, no keyword match.
+    catalog = parse_catalog(MINIMAL.replace("keywords: [pungli]", "keywords: [pungli, xxxx]"))
+    assert catalog.route("MDN", "sampah", "") == RouteDecision(None, "triage")
+    assert catalog.route("MDN", "sampah", "ada XXXX di sini").agency == "MDN-INSPEKTORAT"
+
+
+def test_a_catalog_built_directly_names_its_source_as_such() -> None:
+    doc = parse_catalog(MINIMAL).document
+    assert repr(Catalog(doc)).startswith("Catalog('<catalog>', regions=2,")
+
+
 def test_demo_region_restricts_its_categories(demo: Catalog) -> None:
     assert len(demo.categories_for("MDN")) == len(demo.categories)
     plaju = [c.code for c in demo.categories_for("PLJ")]

@@ -1,7 +1,9 @@
 """Chaos: thousands of complaints (the JSON API and the Telegram bot) while intake,
 router and oversight are SIGKILLed at random moments and the broker is stopped and
 started; afterwards every accepted complaint is in intake once, routed exactly once,
-on the oversight timeline exactly once per event, with the audit chain intact.
+on the oversight timeline once per event in its topic's order, routed to the agency its
+rule names (one routing decision per complaint on the router topic), with the audit
+chain intact.
 A longer run: `bench/chaos.py`."""
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import asyncpg
 import jsonschema
 import kubernetes_validate
 import pytest
@@ -49,6 +50,7 @@ from awasi.events import topics
 from awasi.settings import DEMO_CATALOG, Settings, SettingsError, setting_names
 from tests.support.services import ServiceProcess
 from tests.support.stack import TEST_SETTINGS, process_env, role_dsn
+from tests.support.wait import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -963,6 +965,27 @@ async def test_scaled_services_share_the_work_through_their_consumer_groups(
                 await asyncio.sleep(0.2)
             router_counts = await applied(routers, "router")
             assert sum(router_counts) == submitted, (submitted, router_counts)
+
+            # Oversight too: each complaint's two events (submitted from intake, routed
+            # from the router) on its timeline once, and the replicas' applied counts
+            # adding up to exactly that.
+            conn = await asyncpg.connect(database_url)
+            try:
+                async def on_timeline() -> bool:
+                    n = await conn.fetchval("SELECT count(*) FROM oversight.timeline")
+                    return bool(n >= 2 * submitted)
+
+                await eventually(on_timeline, within=60, what="both events of every case")
+                per_case = await conn.fetch(
+                    "SELECT complaint_id, array_agg(event_type ORDER BY event_type) AS types"
+                    " FROM oversight.timeline GROUP BY complaint_id")
+            finally:
+                await conn.close()
+            assert len(per_case) == submitted
+            assert all(r["types"] == ["complaint.routed", "complaint.submitted"]
+                       for r in per_case), per_case
+            oversight_counts = await applied(overseers, "oversight")
+            assert sum(oversight_counts) == 2 * submitted, (submitted, oversight_counts)
     finally:
         for p in everyone:
             p.stop()

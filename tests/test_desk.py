@@ -15,8 +15,7 @@ from awasi.events.payloads import CaseEscalated
 from awasi.identity import SESSION_COOKIE, add_user, authenticate, csrf_token
 from awasi.settings import DEMO_CATALOG, Settings
 from services.router.cli import DEMO_PASSWORD, seed_demo_staff
-from tests.support.services import running_service
-from tests.test_router_support import (
+from tests.support.router import (
     PASSWORD,
     bearer,
     create_users,
@@ -27,6 +26,7 @@ from tests.test_router_support import (
     submitted,
     wait_ticket,
 )
+from tests.support.services import running_service
 
 
 async def _form_login(client: TestClient, username: str, password: str) -> tuple[int, str]:

@@ -15,14 +15,14 @@ from aiohttp.test_utils import TestClient
 
 from awasi.identity import SESSION_COOKIE, csrf_token
 from awasi.settings import Settings
-from tests.support.services import running_service
-from tests.test_router_support import (
+from tests.support.router import (
     bearer,
     create_users,
     login,
     router_settings,  # noqa: F401 - fixture
     wait_ticket,
 )
+from tests.support.services import running_service
 
 NAME, PHONE, EMAIL = "Siti Aminah Rangkuti", "+62 812 7777 1234", "siti@example.id"
 

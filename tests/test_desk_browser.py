@@ -4,8 +4,6 @@ arrives as ``complaint.info_added``, and the staff member resolves the ticket.""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from playwright.async_api import Page, expect
 
@@ -13,8 +11,7 @@ from awasi.events import topics
 from awasi.events.payloads import ComplaintInfoAdded
 from awasi.settings import Settings
 from tests.support.kafka import read_topic
-from tests.support.services import running_service
-from tests.test_router_support import (
+from tests.support.router import (
     PASSWORD,
     create_users,
     event,
@@ -24,6 +21,8 @@ from tests.test_router_support import (
     submitted,
     wait_ticket,
 )
+from tests.support.services import running_service
+from tests.support.wait import eventually
 
 pytestmark = [
     # pytest-asyncio flags pytest-playwright-asyncio's own session fixture (base_url).
@@ -72,11 +71,12 @@ async def test_staff_member_works_a_complaint_in_the_browser(
 
         await send(bootstrap, event(ComplaintInfoAdded(message="Depan rumah nomor 45."),
                                     new.complaint_id, "intake"))
-        deadline = time.monotonic() + 20
-        while "Depan rumah nomor 45" not in await page.locator("#timeline").inner_text():
-            assert time.monotonic() < deadline, "the citizen's answer never showed"
-            await page.wait_for_timeout(200)
+        async def answer_shown() -> bool:
             await page.reload()
+            return "Depan rumah nomor 45" in await page.locator("#timeline").inner_text()
+
+        await eventually(answer_shown, within=20, what="the citizen's answer on the page",
+                         interval=0.2)
         await expect(page.locator("#status")).to_have_text("Baru")
         await expect(page.locator("#timeline")).to_contain_text("Waktu berjalan kembali")
 

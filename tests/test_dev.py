@@ -1,8 +1,9 @@
 """`awasi dev` runs the whole platform on the embedded default and stops cleanly;
-`awasi serve` drains and exits on SIGTERM."""
+`awasi serve` answers a request in flight and exits on SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -10,10 +11,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+import aiohttp
 import psutil
 import pytest
 
+from awasi.db import create_pool
 from awasi.embedded import EmbeddedBroker, free_port
+from awasi.identity import add_user
 from tests.support.services import ServiceProcess
 
 pytestmark = pytest.mark.slow
@@ -67,13 +71,40 @@ def test_awasi_dev_starts_everything_and_stops_leaving_nothing(tmp_root: Path) -
     assert len(key.read_text().strip()) == 64
 
 
-async def test_serve_exits_cleanly_on_sigterm(database_url: str, broker: EmbeddedBroker) -> None:
+async def test_serve_drains_an_in_flight_request_and_exits_cleanly_on_sigterm(
+        database_url: str, broker: EmbeddedBroker) -> None:
     svc = ServiceProcess("router", database_url, broker.bootstrap)
     svc.start()
     try:
         await svc.wait_healthy()
-        assert svc.process is not None
-        svc.process.send_signal(signal.SIGTERM)
+        pool = await create_pool(database_url, min_size=1, max_size=1)
+        try:
+            await add_user(pool, username="drain.staff", password="rahasia-drain-1",
+                           role="staff", agency="MDN-DISDUKCAPIL")
+        finally:
+            await pool.close()
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{svc.url}/api/v1/auth/login", json={
+                    "username": "drain.staff", "password": "rahasia-drain-1"}) as r:
+                assert r.status == 200, await r.text()
+                auth = {"Authorization": f"Bearer {(await r.json())['token']}"}
+            async with session.get(f"{svc.url}/api/v1/tickets", headers=auth) as r:
+                tag = r.headers["ETag"]
+
+            async def long_poll() -> int:
+                async with session.get(f"{svc.url}/api/v1/tickets", params={"wait": "30"},
+                                       headers=auth | {"If-None-Match": tag}) as r:
+                    await r.read()
+                    return r.status
+
+            # A request in flight (a long-poll waiting for the queue to change) when
+            # the signal comes: it gets its answer, not a reset connection.
+            poll = asyncio.ensure_future(long_poll())
+            await asyncio.sleep(0.5)
+            assert not poll.done()
+            assert svc.process is not None
+            svc.process.send_signal(signal.SIGTERM)
+            assert await poll == 304
         assert svc.wait_exit(30) == 0
     finally:
         svc.kill()

@@ -11,7 +11,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,26 +20,22 @@ from aiohttp.test_utils import TestClient
 
 from awasi import signing
 from awasi.events import topics
-from awasi.events.envelope import Envelope
-from awasi.events.payloads import ComplaintRouted, Deadlines, TicketResolved
 from awasi.settings import Settings
-from tests.support.images import JPEG, PNG, WEBP, decodes
+from awasi.web import keys as web_keys
+from tests.support.images import decodes
+from tests.support.intake import (  # noqa: F401 - resolved_env, status_of: re-exported
+    JPEG,
+    PNG,
+    WEBP,
+    complaint,
+    resolved_env,
+    routed_env,
+    status_of,
+    submit,
+)
 from tests.support.kafka import read_all, read_topic
 from tests.support.services import running_service
-
-
-def complaint(**over: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "region": "MDN", "category": "asn-pungli",
-        "title": "Pungutan liar di kantor kelurahan",
-        "description": "Petugas meminta uang Rp50.000 untuk surat pengantar.",
-        "location": {"lat": 3.59, "lon": 98.67, "address": "Jl. Merdeka 1, Medan"},
-        "reporter": {"name": "Siti Rahmawati", "phone": "+62 812 5550 1234",
-                     "email": "siti.rahma@example.id"},
-        "privacy": "named",
-    }
-    body.update(over)
-    return body
+from tests.support.wait import eventually
 
 
 @pytest.fixture
@@ -52,23 +47,6 @@ def intake_settings(settings: Settings) -> Settings:
 async def client(intake_settings: Settings) -> AsyncIterator[TestClient]:
     async with running_service("intake", intake_settings) as c:
         yield c
-
-
-async def submit(client: TestClient, status: int = 201, **over: Any) -> dict[str, Any]:
-    r = await client.post("/api/v1/complaints", json=complaint(**over))
-    body = await r.json()
-    assert r.status == status, body
-    return body  # type: ignore[no-any-return]
-
-
-async def wait_for(predicate: Any, within: float = 15.0) -> Any:
-    """Poll ``predicate`` until it returns something truthy; TimeoutError after ``within`` s."""
-    async with asyncio.timeout(within):
-        while True:
-            result = await predicate()
-            if result:
-                return result
-            await asyncio.sleep(0.1)
 
 
 # --- submitting ----------------------------------------------------------------------
@@ -410,32 +388,6 @@ async def test_regions_and_categories(client: TestClient) -> None:
 
 # --- follow-ups ------------------------------------------------------------------------
 
-def routed_env(complaint_id: str, code: str, agency: str = "MDN-INSPEKTORAT") -> Envelope:
-    now = datetime.now(UTC)
-    return Envelope.build(ComplaintRouted(
-        tracking_code=code, region="MDN", category="asn-pungli", agency=agency,
-        rule="category:MDN:asn-pungli",
-        deadlines=Deadlines(acknowledge_by=now + timedelta(days=7),
-                            resolve_by=now + timedelta(days=14))),
-        complaint_id=complaint_id, producer="router")
-
-
-def resolved_env(complaint_id: str, dispute_until: datetime | None = None) -> Envelope:
-    until = dispute_until or datetime.now(UTC) + timedelta(days=14)
-    return Envelope.build(TicketResolved(
-        agency="MDN-INSPEKTORAT", note="Petugas telah diberi sanksi.",
-        deadlines=Deadlines(dispute_until=until)),
-        complaint_id=complaint_id, producer="router")
-
-
-async def status_of(client: TestClient, code: str, secret: str | None = None) -> dict[str, Any]:
-    """The status; with ``secret`` (sent as X-Awasi-Secret) the conversation too."""
-    r = await client.get(f"/api/v1/complaints/{code}",
-                         headers={"X-Awasi-Secret": secret} if secret else {})
-    assert r.status == 200
-    return await r.json()  # type: ignore[no-any-return]
-
-
 # --- the router desk's reporter lookup ---------------------------------------------------
 
 async def test_reporter_lookup_only_for_named(client: TestClient,
@@ -479,15 +431,40 @@ async def test_openapi_describes_the_api(client: TestClient) -> None:
 
 
 async def test_all_topics_free_of_personal_data_after_a_busy_run(
-        client: TestClient, intake_settings: Settings) -> None:
-    for privacy in ("confidential", "anonymous"):
-        body = await submit(client, privacy=privacy)
-        await client.post(f"/api/v1/complaints/{body['tracking_code']}/info",
-                          json={"secret": body["secret"], "message": "Tambahan informasi"})
+        intake_settings: Settings) -> None:
+    """The three services run; complaints in every mode, with contact details, go all
+    the way through (routed by the router, on oversight's timeline), with information
+    added; then every topic is read from the beginning."""
     bootstrap = intake_settings.kafka_bootstrap or ""
-    await read_topic(bootstrap, topics.INTAKE, until=lambda ms: len(ms) >= 4)
-    for topic in topics.ALL:
+    async with running_service("intake", intake_settings) as client, \
+            running_service("router", intake_settings), \
+            running_service("oversight", intake_settings):
+        codes = []
+        for privacy in ("named", "confidential", "anonymous"):
+            over: dict[str, Any] = {"privacy": privacy}
+            if privacy == "anonymous":
+                over["reporter"] = None
+            body = await submit(client, **over)
+            codes.append(body["tracking_code"])
+            r = await client.post(f"/api/v1/complaints/{body['tracking_code']}/info",
+                                  json={"secret": body["secret"],
+                                        "message": "Tambahan informasi"})
+            assert r.status == 200, await r.text()
+
+        async def through() -> bool:
+            statuses = [await status_of(client, code) for code in codes]
+            return all(s["agency"] for s in statuses)
+
+        await eventually(through, within=60, what="every complaint routed")
+        pool = client.server.app[web_keys.POOL]
+        await eventually(lambda: pool.fetchval(
+            "SELECT count(*) = 9 FROM oversight.timeline"), within=60,
+            what="submitted, info added and routed on oversight's timeline")
+    seen = 0
+    for topic in (*topics.ALL, topics.DEAD_LETTER):
         for m in await read_all(bootstrap, topic, settle=0.4):
-            raw = m.get("_raw", "")
-            for needle in ("Siti", "5550 1234", "siti.rahma@example.id"):
-                assert needle not in raw
+            seen += 1
+            raw = m.get("_raw", "") if isinstance(m, dict) else str(m)
+            for needle in ("Siti", "5550 1234", "siti.rahma@example.id", "Rahmawati"):
+                assert needle not in raw, (topic, raw)
+    assert seen >= 9  # 3 submitted + 3 info added on intake's topic, 3 routed on router's

@@ -11,9 +11,9 @@ from playwright.async_api import Page, expect
 
 from awasi.events import topics
 from awasi.settings import Settings
+from tests.support.intake import resolved_env, routed_env
 from tests.support.kafka import publish
 from tests.support.services import running_service
-from tests.test_intake_api import resolved_env, routed_env
 
 pytestmark = [
     # pytest-asyncio flags pytest-playwright-asyncio's own session fixture (base_url).

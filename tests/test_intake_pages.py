@@ -5,6 +5,7 @@ message catalogs."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,9 +18,9 @@ from awasi.events import topics
 from awasi.i18n import Catalogs
 from awasi.settings import Settings
 from services.intake import pages
-from tests.support.images import JPEG
-from tests.support.kafka import publish
-from tests.test_intake_api import resolved_env, routed_env, wait_for
+from tests.support.intake import csrf_of, form_data, real_jpeg, resolved_env, routed_env
+from tests.support.kafka import publish, read_topic
+from tests.support.wait import eventually
 
 INTAKE = Path(pages.__file__).resolve().parent
 
@@ -30,24 +31,6 @@ async def client(settings: Settings) -> AsyncIterator[TestClient]:
 
     async with running_service("intake", settings.with_(rate_limit_per_minute=10_000)) as c:
         yield c
-
-
-def csrf_of(html: str) -> str:
-    m = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert m, "no CSRF field"
-    return m.group(1)
-
-
-def form_data(csrf: str, **over: str) -> FormData:
-    values = {"csrf": csrf, "region": "MDN", "category": "jalan-rusak",
-              "title": "Jalan berlubang", "description": "Lubang besar di depan sekolah dasar.",
-              "address": "Jl. Gatot Subroto", "privacy": "confidential", "name": "Budi Santoso",
-              "phone": "+62 811 222 3333", "email": "budi@example.id"}
-    values.update(over)
-    form = FormData()
-    for k, v in values.items():
-        form.add_field(k, v)
-    return form
 
 
 async def test_form_is_indonesian_by_default_and_english_by_choice(client: TestClient) -> None:
@@ -129,7 +112,7 @@ async def test_submit_lands_on_status_page_with_code_and_secret(
         html = await (await client.get(location)).text()
         return html if 'action="/status/' + code + '/feedback"' in html else None
 
-    html = await wait_for(has_form)
+    html = await eventually(has_form)
     assert "Inspektorat" in html and "MDN-INSPEKTORAT" in html
     form = FormData()
     form.add_field("csrf", csrf_of(html))
@@ -165,8 +148,7 @@ async def _complaint_id(settings: Settings, code: str) -> str:
 async def test_info_form_with_photo(client: TestClient, settings: Settings) -> None:
     csrf = csrf_of(await (await client.get("/")).text())
     form = form_data(csrf, privacy="anonymous")
-    form.add_field("photos", JPEG, filename="a.jpg",
-                   content_type="image/jpeg")
+    form.add_field("photos", real_jpeg("blue"), filename="a.jpg", content_type="image/jpeg")
     r = await client.post("/", data=form, allow_redirects=False)
     assert r.status == 303, await r.text()
     location = r.headers["Location"]
@@ -174,6 +156,10 @@ async def test_info_form_with_photo(client: TestClient, settings: Settings) -> N
     secret = re.search(r'data-testid="secret">([^<]+)<', html)
     assert secret
     assert 'id="info-secret" name="secret" value="' + secret.group(1) in html  # pre-filled
+    code = location.rsplit("/", 1)[1]
+    cid = await _complaint_id(settings, code)
+
+    # A file that is no image: refused, the message kept, nothing stored.
     form = FormData()
     form.add_field("csrf", csrf_of(html))
     form.add_field("message", "Fotonya terlampir.")
@@ -182,14 +168,43 @@ async def test_info_form_with_photo(client: TestClient, settings: Settings) -> N
     r = await client.post(f"{location}/info", data=form)
     assert r.status == 422
     assert "Fotonya terlampir." in await r.text()
+    assert len(await _photos(settings, cid)) == 1  # only the submission's
+
+    # A valid photo with the information: stored with the complaint, named in the event.
     form = FormData()
     form.add_field("csrf", csrf_of(html))
     form.add_field("message", "Fotonya terlampir.")
     form.add_field("secret", secret.group(1))
+    form.add_field("photos", real_jpeg("green"), filename="b.jpg", content_type="image/jpeg")
     r = await client.post(f"{location}/info", data=form)
     html = await r.text()
-    assert r.status == 200
+    assert r.status == 200, html
     assert "Anda menambahkan informasi" in html
+    photos = await _photos(settings, cid)
+    assert len(photos) == 2
+    added = photos[-1]
+    assert added["content_type"] == "image/jpeg"
+    from PIL import Image
+
+    with Image.open(io.BytesIO(added["data"])) as img:  # a decodable image
+        assert img.size == (24, 24)
+    info = await read_topic(settings.kafka_bootstrap or "", topics.INTAKE,
+                            until=lambda ms: any(m["type"] == "complaint.info_added"
+                                                 for m in ms))
+    event = next(m for m in info if m["type"] == "complaint.info_added")
+    assert event["payload"]["photo_ids"] == [str(added["id"])]
+
+
+async def _photos(settings: Settings, cid: str) -> list[dict[str, object]]:
+    import asyncpg
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        rows = await conn.fetch("SELECT id, content_type, data FROM intake.photos"
+                                " WHERE complaint_id = $1::uuid ORDER BY created_at, id", cid)
+        return [dict(r) for r in rows]
+    finally:
+        await conn.close()
 
 
 def _msgids() -> set[str]:

@@ -18,10 +18,10 @@ from awasi.events import topics
 from awasi.events.envelope import Envelope
 from awasi.events.payloads import ComplaintRouted, Deadlines
 from awasi.settings import Settings
+from tests.support.intake import PNG, csrf_of, resolved_env, routed_env, status_of, submit
 from tests.support.kafka import publish, read_topic
 from tests.support.services import running_service
-from tests.test_intake_api import PNG, resolved_env, routed_env, status_of, submit, wait_for
-from tests.test_intake_pages import csrf_of
+from tests.support.wait import eventually
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ async def test_router_events_update_the_status(client: TestClient,
         s = await status_of(client, code, body["secret"])
         return s if s["status"] == "routed" else None
 
-    s = await wait_for(routed)
+    s = await eventually(routed)
     assert s["agency"]["code"] == "MDN-INSPEKTORAT"
     assert "Inspektorat" in s["agency"]["name"]
     assert s["deadlines"]["resolve_by"] is not None
@@ -67,7 +67,7 @@ async def test_router_events_update_the_status(client: TestClient,
         s = await status_of(client, code, body["secret"])
         return s if s["status"] == "resolved" else None
 
-    s = await wait_for(resolved)
+    s = await eventually(resolved)
     assert s["can_give_feedback"] and s["can_dispute"]
     assert s["timeline"][-1]["note"] == "Petugas telah diberi sanksi."
 
@@ -105,7 +105,7 @@ async def test_dispute_after_the_window_is_refused(client: TestClient,
         s = await status_of(client, code)
         return s if s["status"] == "resolved" else None
 
-    s = await wait_for(resolved)
+    s = await eventually(resolved)
     assert s["can_give_feedback"] and not s["can_dispute"]
     r = await client.post(f"/api/v1/complaints/{code}/feedback",
                           json={"secret": body["secret"], "dispute": True, "rating": 1})
@@ -219,7 +219,7 @@ async def test_oversight_and_info_request_events(client: TestClient,
         kinds = [e["kind"] for e in s["timeline"]]
         return s if kinds.count("finding.recorded") == 1 and "case.escalated" in kinds else None
 
-    s = await wait_for(settled)
+    s = await eventually(settled)
     kinds = [e["kind"] for e in s["timeline"]]
     assert "deadline.warning" not in kinds  # staff reminders stay internal
     assert s["overdue"]["acknowledge"] is True and s["overdue"]["resolve"] is False
@@ -248,7 +248,7 @@ async def test_oversight_and_info_request_events(client: TestClient,
         s = await status_of(client, code, body["secret"])
         return s if s["status"] == "info_requested" else None
 
-    s = await wait_for(asked)
+    s = await eventually(asked)
     assert s["overdue"]["acknowledge"] is False
     assert s["timeline"][-1]["question"] == "Kapan kejadiannya?"
     r = await client.post(f"/api/v1/complaints/{code}/info",
@@ -268,6 +268,6 @@ async def test_with_the_real_router(intake_settings: Settings) -> None:
             s = await status_of(client, body["tracking_code"])
             return s if s["status"] == "routed" else None
 
-        s = await wait_for(routed, within=30)
+        s = await eventually(routed, within=30)
         assert s["agency"]["code"] == "MDN-INSPEKTORAT"
         assert s["deadlines"]["acknowledge_by"] and s["deadlines"]["resolve_by"]

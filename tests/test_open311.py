@@ -12,9 +12,10 @@ from aiohttp.test_utils import TestClient
 
 from awasi.events import topics
 from awasi.settings import Settings
+from tests.support.intake import routed_env
 from tests.support.kafka import publish, read_topic
 from tests.support.services import running_service
-from tests.test_intake_api import routed_env, wait_for
+from tests.support.wait import eventually
 
 BASE = "/open311/v2"
 
@@ -152,7 +153,7 @@ async def test_post_request_json_then_get_it(client: TestClient, settings: Setti
         got = (await (await client.get(f"{BASE}/requests/{code}.json")).json())[0]
         return got if got["agency_responsible"] else None
 
-    got = await wait_for(routed)
+    got = await eventually(routed)
     assert "PUPR" in str(got["agency_responsible"]) or "Pekerjaan" in str(
         got["agency_responsible"])
     assert got["expected_datetime"]

@@ -5,66 +5,34 @@ the case through the JSON API. Also: a restart while a deadline passes."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
 
 from awasi.events import topics
-from awasi.identity import add_user
 from awasi.settings import Settings
-from awasi.web import keys as web_keys
-from services.oversight.app import create_app
 from services.oversight.clock import ManualClock
-from tests.support.kafka import publish, read_topic
-from tests.support.services import running_app
-from tests.test_oversight_escalation import ACK_DUE
-from tests.test_oversight_support import (
+from tests.support.kafka import read_topic
+from tests.support.oversight import (
+    ACK_DUE,
     MONDAY_9,
+    bearer,
     eventually,
+    login,
     new_cid,
     open_pool,
     outbox_events,
+    oversight,
+    pool_of,
     routed,
+    send,
     submitted,
 )
 
 # awasi.identity (another engineer's) stores its per-request cache under string keys,
 # which aiohttp 3.14 warns about; not ours to fix here, and harmless.
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
-
-
-@contextlib.asynccontextmanager
-async def oversight(settings: Settings, clock: ManualClock) -> AsyncIterator[TestClient]:
-    async with running_app(create_app(settings, clock=clock)) as client:
-        yield client
-
-
-def pool_of(client: TestClient) -> asyncpg.Pool:
-    return client.server.app[web_keys.POOL]
-
-
-async def login(client: TestClient, username: str, role: str, agency: str | None = None) -> str:
-    await add_user(pool_of(client), username=username, password="rahasia-123", role=role,
-                   agency=agency)
-    r = await client.post("/api/v1/auth/login",
-                          json={"username": username, "password": "rahasia-123"})
-    assert r.status == 200, await r.text()
-    return str((await r.json())["token"])
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def send(settings: Settings, topic: str, envelope: Any) -> None:
-    assert settings.kafka_bootstrap
-    await publish(settings.kafka_bootstrap, topic, envelope.to_bytes(),
-                  key=envelope.complaint_id.encode())
 
 
 async def test_breach_through_the_broker_to_the_panel_and_back(settings: Settings) -> None:

@@ -16,10 +16,17 @@ from awasi.settings import Settings
 from services.oversight.app import create_app
 from services.oversight.clock import ManualClock
 from tests.support.kafka import read_topic
+from tests.support.oversight import (
+    ACK_DUE,
+    MONDAY_9,
+    eventually,
+    new_cid,
+    pool_of,
+    routed,
+    send,
+    submitted,
+)
 from tests.support.services import running_app
-from tests.test_oversight_api import pool_of, send
-from tests.test_oversight_escalation import ACK_DUE
-from tests.test_oversight_support import MONDAY_9, eventually, new_cid, routed, submitted
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning"),

@@ -15,19 +15,21 @@ from services.oversight import panel
 from services.oversight.app import create_app
 from services.oversight.clock import ManualClock
 from services.oversight.domain import audit_sampled
-from tests.support.services import running_app
-from tests.test_oversight_api import bearer, login, pool_of
-from tests.test_oversight_support import (
+from tests.support.oversight import (
     MONDAY_9,
+    bearer,
     feed,
     feedback,
+    login,
     make_ctx,
     new_cid,
     open_pool,
+    pool_of,
     resolved,
     routed,
     submitted,
 )
+from tests.support.services import running_app
 
 
 async def login_csrf(client: TestClient) -> str:
@@ -55,19 +57,25 @@ async def test_disputes_low_ratings_and_the_audit_sample_enter_the_queue(
             await feed(pool, ctx, submitted(cid, MONDAY_9),
                        routed(cid, MONDAY_9, MONDAY_9 + 48 * H, MONDAY_9 + 96 * H),
                        resolved(cid, MONDAY_9 + H))
-        rating_1 = feedback(unhappy, MONDAY_9 + 2 * H, 1)
-        await feed(pool, ctx, feedback(fine, MONDAY_9 + 2 * H, 5), rating_1,
-                   feedback(disputing, MONDAY_9 + 2 * H, None, dispute=True),
-                   feedback(mild, MONDAY_9 + 2 * H, 3))
+        # The items enter at different times (the sample at the resolution, the rest
+        # when the feedback arrives), the dispute fed before the older low rating, so
+        # arrival order cannot pass for age order.
+        clock.set(MONDAY_9 + 2 * H)
+        await feed(pool, ctx, feedback(disputing, clock.now(), None, dispute=True))
+        clock.set(MONDAY_9 + H)
+        rating_1 = feedback(unhappy, clock.now(), 1)
+        await feed(pool, ctx, feedback(fine, clock.now(), 5), rating_1,
+                   feedback(mild, clock.now(), 3))
         await feed(pool, ctx, rating_1)  # a redelivery adds nothing
-        clock.advance(3 * H)
+        clock.set(MONDAY_9 + 5 * H)
         async with pool.acquire() as conn:
             items = await panel.review_queue(conn, clock.now())
         reasons = {i["complaint_id"]: [r["reason"] for r in i["reasons"]] for i in items}
         assert reasons == {sampled: ["audit_sample"], unhappy: ["low_rating"],
                            disputing: ["dispute"]}
         # Oldest first; each with its age.
-        assert all(i["age_seconds"] == 3 * 3600 for i in items)
+        assert [(i["complaint_id"], i["age_seconds"]) for i in items] == [
+            (sampled, 5 * 3600), (unhappy, 4 * 3600), (disputing, 3 * 3600)]
         # The share of the sample is the catalog's, give or take chance.
         hits = sum(audit_sampled(new_cid(), share) for _ in range(4000))
         assert abs(hits / 4000 - share) < 0.03

@@ -26,9 +26,8 @@ from awasi.cli import main as awasi_main
 from awasi.settings import Settings
 from tests.support.botapi import TOKEN, BotApi, Updates, bot_settings, running_bot, running_botapi
 from tests.support.images import JPEG
+from tests.support.intake import complaint, csrf_of, form_data
 from tests.support.services import running_service
-from tests.test_intake_api import complaint
-from tests.test_intake_pages import csrf_of, form_data
 
 # Text that must not survive re-encoding, put in every kind of metadata.
 MARKERS = (b"MarkerMake", b"MarkerModel", b"MarkerXMP", b"MarkerComment", b"MarkerText",

@@ -25,7 +25,7 @@ from tests.support.botapi import (
     running_botapi,
 )
 from tests.support.kafka import publish
-from tests.test_intake_api import wait_for
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Deprecated since version v22.2:telegram.warnings.PTBDeprecationWarning")
@@ -101,7 +101,7 @@ async def test_status_shows_the_conversation_only_in_the_filing_chat(
                 "SELECT status FROM intake.complaints WHERE tracking_code = $1",
                 code) == "info_requested"
 
-        await wait_for(asked)
+        await eventually(asked)
         mine = await bot.say(user, user.text(f"/status {code}"))
         assert "Percakapan:" in mine.text and QUESTION in mine.text
         assert "Kategori:" in mine.text

@@ -30,10 +30,10 @@ from awasi.events.envelope import Envelope
 from awasi.events.payloads import ComplaintSubmitted, TicketInfoRequested
 from awasi.settings import Settings
 from services.intake import visibility
+from tests.support.intake import complaint, csrf_of, form_data, routed_env, status_of
 from tests.support.kafka import publish, read_topic
 from tests.support.services import running_service
-from tests.test_intake_api import complaint, routed_env, status_of, wait_for
-from tests.test_intake_pages import csrf_of, form_data
+from tests.support.wait import eventually
 
 PERSONAL = ("Siti", "Rahmawati", "5550 1234", "5550", "siti.rahma", "example.id")
 QUESTION = "Siapa nama petugas yang meminta uang itu?"
@@ -194,7 +194,7 @@ async def ask_and_answer(client: TestClient, settings: Settings, body: dict[str,
     async def asked() -> bool:
         return (await status_of(client, code))["status"] == "info_requested"
 
-    await wait_for(asked)
+    await eventually(asked)
     r = await client.post(f"/api/v1/complaints/{code}/info",
                           json={"secret": body["secret"], "message": ANSWER})
     assert r.status == 200

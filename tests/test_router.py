@@ -22,8 +22,7 @@ from awasi.events.payloads import (
 from awasi.settings import Settings
 from services.router import deadlines
 from tests.support.kafka import read_topic
-from tests.support.services import running_service
-from tests.test_router_support import (
+from tests.support.router import (
     bearer,
     create_users,
     event,
@@ -35,6 +34,8 @@ from tests.test_router_support import (
     ticket_by_code,
     wait_ticket,
 )
+from tests.support.services import running_service
+from tests.support.wait import eventually
 
 WIB = ZoneInfo("Asia/Jakarta")
 WIT = ZoneInfo("Asia/Jayapura")
@@ -205,7 +206,6 @@ async def test_redelivered_submission_never_makes_a_second_ticket(
             async def all_applied() -> bool:
                 n = await conn.fetchval("SELECT count(*) FROM router.processed_events")
                 return n >= 3  # env, again, marker: three distinct event ids
-            from tests.test_router_support import eventually
             await eventually(all_applied, what="events applied")
             count = await conn.fetchval(
                 "SELECT count(*) FROM router.tickets WHERE complaint_id = $1", env.complaint_id)

@@ -30,22 +30,25 @@ from services.oversight.audit_key import KEY_FILE, SigningKey, load_signing_key
 from services.oversight.chain import GENESIS, entry_hash, verify
 from services.oversight.clock import ManualClock
 from tests.support.kafka import read_topic
-from tests.support.services import running_app
-from tests.support.stack import process_env
-from tests.test_oversight_api import bearer, login, pool_of, send
-from tests.test_oversight_escalation import ACK_DUE
-from tests.test_oversight_support import (
+from tests.support.oversight import (
+    ACK_DUE,
     MONDAY_9,
     acknowledged,
+    bearer,
     eventually,
     feed,
+    login,
     make_ctx,
     new_cid,
     open_pool,
+    pool_of,
     resolved,
     routed,
+    send,
     submitted,
 )
+from tests.support.services import running_app
+from tests.support.stack import process_env
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 

@@ -16,10 +16,8 @@ from awasi.settings import Settings
 from awasi.web import keys as web_keys
 from services.oversight.app import create_app
 from services.oversight.clock import ManualClock
-from tests.support.services import running_app
-from tests.test_oversight_api import send
-from tests.test_oversight_escalation import ACK_DUE
-from tests.test_oversight_support import (
+from tests.support.oversight import (
+    ACK_DUE,
     MONDAY_9,
     eventually,
     feed,
@@ -27,8 +25,10 @@ from tests.test_oversight_support import (
     new_cid,
     open_pool,
     routed,
+    send,
     submitted,
 )
+from tests.support.services import running_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 

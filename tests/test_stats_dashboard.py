@@ -18,8 +18,7 @@ from services.oversight import panel, stats
 from services.oversight.app import create_app
 from services.oversight.clock import ManualClock
 from services.oversight.scheduler import Scheduler
-from tests.support.services import running_app
-from tests.test_oversight_support import (
+from tests.support.oversight import (
     AGENCY,
     MONDAY_9,
     OTHER_AGENCY,
@@ -33,6 +32,7 @@ from tests.test_oversight_support import (
     routed,
     submitted,
 )
+from tests.support.services import running_app
 
 T0 = MONDAY_9
 ACK_BY = T0 + timedelta(days=2)

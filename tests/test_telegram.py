@@ -5,10 +5,7 @@ what the bot says."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -27,18 +24,11 @@ from tests.support.botapi import (
     Updates,
     bot_settings,
     running_bot,
-    running_botapi,
 )
 from tests.support.images import PNG, WEBP, decodes
 from tests.support.kafka import publish, read_topic
 from tests.support.services import ServiceProcess, running_service
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[BotApi]:
-    async with running_botapi(TOKEN) as stand_in:
-        yield stand_in
-        stand_in.assert_clean()
+from tests.support.wait import eventually
 
 
 async def test_full_report_in_indonesian_named_with_photo_and_location(
@@ -425,16 +415,16 @@ async def test_sigkill_of_intake_mid_report_and_mid_delivery(database_url: str, 
 
     async def post(proc: ServiceProcess, update: dict[str, Any]) -> None:
         before = len(api.sent(1012))
-        deadline = time.monotonic() + 15
         async with aiohttp.ClientSession() as session:
-            while True:
+            async def taken() -> bool:
                 async with session.post(f"{proc.url}/telegram/webhook", json=update, headers={
                         "X-Telegram-Bot-Api-Secret-Token": SECRET}) as r:
-                    if r.status != 503:  # 503 while the bot is still starting
-                        assert r.status == 200
-                        break
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.05)
+                    if r.status == 503:  # while the bot is still starting
+                        return False
+                    assert r.status == 200
+                    return True
+
+            await eventually(taken, within=15, what="the webhook taking the update")
         await api.wait_sent(1012, before + 1, within=15)
 
     first = ServiceProcess("intake", database_url, broker.bootstrap, extra_env=env)
@@ -468,11 +458,9 @@ async def test_sigkill_of_intake_mid_report_and_mid_delivery(database_url: str, 
                                   complaint_id=str(row["id"]), producer="router")
             await publish(broker.bootstrap, topics.ROUTER, env_.to_bytes(),
                           key=str(row["id"]).encode())
-            deadline = time.monotonic() + 20
-            while not await conn.fetchval("SELECT count(*) FROM intake.telegram_notifications"
-                                          " WHERE attempts >= 1"):
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.1)
+            await eventually(lambda: conn.fetchval(
+                "SELECT count(*) FROM intake.telegram_notifications WHERE attempts >= 1"),
+                within=20, what="a delivery attempted")
         finally:
             await conn.close()
     finally:
@@ -512,11 +500,11 @@ async def test_a_refused_token_turns_the_bot_off(settings: Settings, api: BotApi
                                                 caplog: pytest.LogCaptureFixture) -> None:
     s = bot_settings(settings, api, telegram_token="999:not-the-token")
     async with running_bot(s, api, wait_ready=False) as bot:
-        deadline = time.monotonic() + 10
-        while not any("refused AWASI_TELEGRAM_TOKEN" in r.getMessage()
-                      for r in caplog.records):
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+        async def refused() -> bool:
+            return any("refused AWASI_TELEGRAM_TOKEN" in r.getMessage()
+                       for r in caplog.records)
+
+        await eventually(refused, within=10, what="the token refused")
         assert (await bot.client.get("/readyz")).status == 200
         assert await bot.post(Updates(1014).text("/start")) == 503
     # The stand-in saw exactly the one getMe with the wrong token, and no retries.

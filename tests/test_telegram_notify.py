@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,16 +16,15 @@ from awasi.events import topics
 from awasi.events.envelope import Envelope
 from awasi.settings import Settings
 from tests.support.botapi import (
-    TOKEN,
     BotApi,
     BotClient,
     Updates,
     bot_settings,
     running_bot,
-    running_botapi,
 )
 from tests.support.images import PNG, image_bytes
 from tests.support.kafka import publish, read_topic
+from tests.support.wait import eventually
 
 AGENCY = "MDN-DLH"
 
@@ -34,13 +32,6 @@ AGENCY = "MDN-DLH"
 # and warns that it will become a timedelta; the sender handles both.
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Deprecated since version v22.2:telegram.warnings.PTBDeprecationWarning")
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[BotApi]:
-    async with running_botapi(TOKEN) as stand_in:
-        yield stand_in
-        stand_in.assert_clean()
 
 
 async def emit(settings: Settings, cid: str, payload: p.Payload, *,
@@ -297,14 +288,12 @@ async def test_blocking_reported_by_telegram_marks_the_chat(settings: Settings,
 
 
 async def wait_row(bot: BotClient, where: str, n: int = 1, within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
+    async def enough() -> bool:
         count = await bot.pool.fetchval(
             f"SELECT count(*) FROM intake.telegram_notifications WHERE {where}")  # noqa: S608
-        if count >= n:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no {n} notification rows with {where}")
+        return bool(count >= n)
+
+    await eventually(enough, within, f"{n} notification rows with {where}")
 
 
 async def test_telegram_429_is_retried_after_retry_after(settings: Settings,

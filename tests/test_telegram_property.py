@@ -17,7 +17,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from awasi.settings import Settings
-from tests.support.botapi import TOKEN, BotApi, BotClient, bot_settings, running_bot, running_botapi
+from tests.support.botapi import BotApi, BotClient, bot_settings, running_bot
 
 CHAT = 424242
 USER = {"id": CHAT, "is_bot": False, "first_name": "Uji", "language_code": "id"}
@@ -76,13 +76,6 @@ def updates(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[BotApi]:
-    async with running_botapi(TOKEN) as stand_in:
-        yield stand_in
-        stand_in.assert_clean()
-
-
-@pytest.fixture
 async def bot(settings: Settings, api: BotApi) -> AsyncIterator[BotClient]:
     async with running_bot(bot_settings(settings, api), api) as b:
         yield b
@@ -103,6 +96,12 @@ class _Errors(logging.Handler):
 _update_ids = iter(range(5_000_000, 10**9))
 
 
+def answers(api: BotApi, query_id: str) -> list[Any]:
+    """The bot's answerCallbackQuery calls for one button press."""
+    return [c for c in api.calls if c.method == "answerCallbackQuery"
+            and c.params.get("callback_query_id") == query_id]
+
+
 @pytest.mark.slow
 # A failing example's repr includes the stand-in's whole call log: long, but wanted.
 @pytest.mark.filterwarnings("ignore:Generating overly large repr")
@@ -116,19 +115,27 @@ async def test_bot_survives_arbitrary_updates(bot: BotClient, api: BotApi,
     try:
         for body in sequence:
             update = {"update_id": next(_update_ids), **body}
+            query_id = None
+            if "callback_query" in body:
+                # A fresh id per button press: the answer checked below is this press's
+                # own, not any answer an earlier press left in the shared call log.
+                query_id = f"cq-{next(_update_ids)}"
+                update["callback_query"] = {**body["callback_query"], "id": query_id}
             before = len(api.sent(CHAT))
             assert await bot.post(update) == 200
             if "message" in body and (body["message"].get("text") or
                                       body["message"].get("sticker")):
                 # A private-chat message always gets an answer, never silence.
                 await api.wait_sent(CHAT, before + 1, within=10)
-            if "callback_query" in body:
-                await api.wait_for(lambda calls: any(
-                    c.method == "answerCallbackQuery" for c in calls), within=10)
+            if query_id is not None:
+                await api.wait_for(lambda _, q=query_id: len(answers(api, q)) >= 1,
+                                   within=10, what=f"the answer to button press {query_id}")
             # A repeated update id changes nothing.
             sent = len(api.sent(CHAT))
             assert await bot.post(update) == 200
             assert len(api.sent(CHAT)) == sent
+            if query_id is not None:
+                assert len(answers(api, query_id)) == 1, "a button press answered twice"
         assert not errors.records, [r.getMessage() for r in errors.records]
         assert not api.unexpected, api.unexpected
     finally:

@@ -71,19 +71,39 @@ def test_region_days_off() -> None:
     assert plain.add_working_days(start, 1) == at(WIB, 2026, 7, 2).astimezone(UTC)
 
 
+def test_a_datetime_counts_by_its_local_date(jakarta: WorkCalendar) -> None:
+    # Saturday 00:30 WIB is still Friday in UTC: the region's own date decides.
+    saturday_early = at(WIB, 2026, 11, 28, 0, 30)
+    assert saturday_early.astimezone(UTC).weekday() == 4
+    assert jakarta.is_working_day(saturday_early) is False
+    assert jakarta.is_working_day(at(WIB, 2026, 11, 27, 23, 30)) is True
+
+
+def test_results_are_in_utc_and_the_calendar_names_its_zone(jakarta: WorkCalendar) -> None:
+    start = at(WIB, 2026, 11, 23, 9)
+    for result in (jakarta.add_working_days(start, 0), jakarta.add_working_days(start, 1),
+                   jakarta.add_working_time(start, H), jakarta.add_working_time(start, 0 * H)):
+        assert result.tzinfo is UTC
+    assert jakarta.add_working_days(start, 0) == start
+    assert "Asia/Jakarta" in repr(jakarta) and jakarta.timezone == "Asia/Jakarta"
+
+
 def test_unknown_zone_and_naive_datetimes(jakarta: WorkCalendar) -> None:
     with pytest.raises(ValueError, match="time zone"):
         WorkCalendar("Asia/Sorong")
     naive = datetime(2026, 11, 23, 9)  # noqa: DTZ001 - the point of the test
     aware = at(WIB, 2026, 11, 23, 9)
-    with pytest.raises(ValueError, match="naive"):
+    # Each refusal names the argument at fault.
+    with pytest.raises(ValueError, match="^start must be a timezone-aware datetime, got naive"):
         jakarta.add_working_days(naive, 1)
-    with pytest.raises(ValueError, match="naive"):
+    with pytest.raises(ValueError, match="^a must be a timezone-aware datetime, got naive"):
         jakarta.working_time_between(naive, aware)
-    with pytest.raises(ValueError, match="naive"):
+    with pytest.raises(ValueError, match="^b must be a timezone-aware datetime, got naive"):
         jakarta.working_time_between(aware, naive)
-    with pytest.raises(ValueError, match="naive"):
+    with pytest.raises(ValueError, match="^start must be a timezone-aware datetime, got naive"):
         jakarta.add_working_time(naive, H)
+    with pytest.raises(ValueError, match="^instant must be a timezone-aware datetime"):
+        jakarta.local_date(naive)
     with pytest.raises(ValueError, match="naive"):
         jakarta.warning_at(naive, aware, 0.8)
     with pytest.raises(ValueError, match="negative"):

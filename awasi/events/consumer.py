@@ -128,8 +128,15 @@ class IdempotentConsumer:
         for i in range(0, len(records), self.chunk_size):
             chunk = records[i:i + self.chunk_size]
             if not await self._process_chunk(chunk):
-                # Still failing after the retries: come back to this chunk later.
-                self.consumer.seek(tp, chunk[0].offset)
+                # Still failing after the retries: come back to this chunk later. A
+                # rebalance may have taken the partition meanwhile (seeking it would
+                # raise and kill the consumer): then its new owner re-reads it from the
+                # last committed offset, and this chunk is simply let go.
+                if tp in self.consumer.assignment():
+                    self.consumer.seek(tp, chunk[0].offset)
+                else:
+                    log.info("partition lost to a rebalance during retries",
+                             extra={"partition": str(tp)})
                 await asyncio.sleep(min(self.retry_backoff_s * 10, 5.0))
                 break
             next_offset = chunk[-1].offset + 1

@@ -71,6 +71,7 @@ def create_base_app(
     app[keys.SERVICE] = service
     app[keys.REGISTRY] = registry
     app[keys.SHUTTING_DOWN] = []
+    app[keys.BACKGROUND] = []
     api = OpenApi(f"Awasi {service}", description=f"The {service} service of Awasi.")
     app[keys.OPENAPI] = api
     api.add(app.router, "GET", "/healthz", healthz, summary="Liveness", tags=["ops"],
@@ -119,6 +120,12 @@ async def readyz(request: web.Request) -> web.Response:
             except Exception as e:  # noqa: BLE001
                 checks["broker"] = f"error: {type(e).__name__}"
                 ok = False
+    for task in app.get(keys.BACKGROUND, []):
+        if task.done():
+            # A loop that must run for the service's lifetime has stopped.
+            error = None if task.cancelled() else task.exception()
+            checks[task.get_name()] = f"stopped: {type(error).__name__ if error else 'exited'}"
+            ok = False
     if app[keys.SHUTTING_DOWN]:
         checks["shutdown"] = "in progress"
     return json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
@@ -261,7 +268,7 @@ def relay(schema: str) -> Callable[[web.Application], Any]:
         ).run()
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        async with background(run(app), f"{schema}-relay"):
+        async with background(run(app), f"{schema}-relay", app):
             yield
 
     return ctx
@@ -310,7 +317,7 @@ def consumer(
             await kafka_consumer.stop()
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        async with background(run(app), f"{name}-consumer"):
+        async with background(run(app), f"{name}-consumer", app):
             yield
 
     return ctx
@@ -324,11 +331,15 @@ async def _stop_quietly(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
 
 
 @contextlib.asynccontextmanager
-async def background(coro: Awaitable[None], name: str) -> AsyncIterator[asyncio.Task[None]]:
+async def background(coro: Awaitable[None], name: str, app: web.Application | None = None,
+                     ) -> AsyncIterator[asyncio.Task[None]]:
     """Run ``coro`` as a task; on exit cancel it and wait for it. A task that dies
-    on its own is logged (it should not: loops catch their own errors)."""
+    on its own is logged (it should not: loops catch their own errors); given ``app``,
+    it is also registered so ``/readyz`` answers 503 once it has stopped."""
     task: asyncio.Task[None] = asyncio.ensure_future(coro)
     task.set_name(name)
+    if app is not None:
+        app[keys.BACKGROUND].append(task)
 
     def done(t: asyncio.Task[None]) -> None:
         if not t.cancelled() and t.exception() is not None:
@@ -339,7 +350,8 @@ async def background(coro: Awaitable[None], name: str) -> AsyncIterator[asyncio.
         yield task
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        # A task that died on its own was logged by ``done``: the shutdown goes on.
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
 
 

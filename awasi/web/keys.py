@@ -21,4 +21,7 @@ KAFKA = web.AppKey("kafka", Any)  # awasi.web.app.KafkaLink (typed loosely: no i
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 OPENAPI = web.AppKey("openapi", OpenApi)
 SHUTTING_DOWN = web.AppKey("shutting_down", list)
+# The service's long-running loops (consumers, relay, scheduler...): /readyz answers 503
+# once one of them has stopped, instead of a service that looks fine doing nothing.
+BACKGROUND = web.AppKey("background", list)
 

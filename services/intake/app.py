@@ -45,7 +45,7 @@ async def batcher_ctx(app: web.Application) -> AsyncIterator[None]:
     """Group commit of submissions, for the app's lifetime (needs the pool)."""
     batcher = SubmitBatcher(app[keys.POOL])
     app[ikeys.BATCHER] = batcher
-    async with background(batcher.run(), "intake-batcher"):
+    async with background(batcher.run(), "intake-batcher", app):
         yield
 
 

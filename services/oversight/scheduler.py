@@ -204,5 +204,6 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         jobs=PeriodicJobs(app[keys.SIGNING_KEY],
                           timedelta(seconds=settings.audit_checkpoint_interval_s),
                           settings.stats_refresh_s))
-    async with background(scheduler.run(settings.scheduler_interval_s), "oversight-scheduler"):
+    async with background(scheduler.run(settings.scheduler_interval_s), "oversight-scheduler",
+                          app):
         yield

@@ -56,7 +56,7 @@ async def queue_changes(app: web.Application) -> AsyncIterator[None]:
     feed = Notifications(app[keys.SETTINGS].require_database(), "router_queue")
     app[QUEUE_CHANGES] = feed
     app[QUEUE_TAGS] = KnownTags()
-    async with background(feed.run(), "router-queue-listen"):
+    async with background(feed.run(), "router-queue-listen", app):
         yield  # wake_long_polls closes the feed at shutdown
 
 

@@ -30,6 +30,7 @@ from awasi.web import keys
 from services.intake.telegram.bot import APPLICATION, SECRET_HEADER
 from tests.support import images
 from tests.support.services import running_service
+from tests.support.wait import eventually
 
 BOT_USER = {"id": 999000, "is_bot": True, "first_name": "Awasi", "username": "awasi_bot"}
 
@@ -86,13 +87,15 @@ class BotApi:
                        what: str = "condition") -> list[Call]:
         """Poll the recorded calls until ``predicate(calls)`` holds; AssertionError
         with the calls so far after ``within`` seconds."""
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            if predicate(self.calls):
-                return self.calls
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"timed out waiting for {what}; calls: "
-                             f"{[(c.method, c.params) for c in self.calls][-10:]}")
+        async def check() -> bool:
+            return predicate(self.calls)
+
+        try:
+            await eventually(check, within, what, interval=0.02)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; calls: "
+                                 f"{[(c.method, c.params) for c in self.calls][-10:]}") from None
+        return self.calls
 
     async def wait_sent(self, chat_id: int, n: int, within: float = 10.0) -> list[Call]:
         """Wait until at least ``n`` messages were sent to ``chat_id``; return them."""
@@ -302,10 +305,10 @@ class BotClient:
 
     async def wait_ready(self, within: float = 15.0) -> None:
         application = self.client.server.app[APPLICATION]
-        deadline = time.monotonic() + within
-        while not application.running:
-            assert time.monotonic() < deadline, "the bot did not start"
-            await asyncio.sleep(0.02)
+        async def running() -> bool:
+            return bool(application.running)
+
+        await eventually(running, within, "the bot to start", interval=0.02)
 
     async def post(self, update: dict[str, Any], *, wait: bool = True,
                    secret: str | None = SECRET) -> int:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 
 async def read_topic(
@@ -15,7 +15,8 @@ async def read_topic(
     timeout: float = 20.0,  # noqa: ASYNC109 - a deadline for the whole read
 ) -> list[dict[str, Any]]:
     """Read ``topic`` from the beginning until ``until(messages)`` holds; return the
-    decoded JSON values (with ``_key`` and ``_headers`` added). Raises TimeoutError."""
+    decoded JSON values (with ``_key``, ``_headers``, ``_raw``, ``_partition`` and
+    ``_offset`` added). Raises TimeoutError."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
@@ -31,6 +32,7 @@ async def read_topic(
                             value["_key"] = r.key.decode() if r.key else None
                             value["_headers"] = {k: v.decode() for k, v in r.headers}
                             value["_raw"] = r.value.decode("utf-8", "replace") if r.value else ""
+                            value["_partition"], value["_offset"] = r.partition, r.offset
                         messages.append(value)
     finally:
         await consumer.stop()
@@ -38,7 +40,8 @@ async def read_topic(
 
 
 async def read_all(bootstrap: str, topic: str, settle: float = 1.0) -> list[dict[str, Any]]:
-    """Everything on ``topic`` now (reads until nothing new arrives for ``settle`` s)."""
+    """Everything on ``topic`` now (reads until nothing new arrives for ``settle`` s):
+    the decoded JSON values with ``_raw``, ``_key``, ``_partition`` and ``_offset``."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
@@ -56,6 +59,8 @@ async def read_all(bootstrap: str, topic: str, settle: float = 1.0) -> list[dict
                     value = json.loads(r.value) if r.value else {}
                     if isinstance(value, dict):
                         value["_raw"] = r.value.decode("utf-8", "replace") if r.value else ""
+                        value["_key"] = r.key.decode() if r.key else None
+                        value["_partition"], value["_offset"] = r.partition, r.offset
                     messages.append(value)
     finally:
         await consumer.stop()
@@ -72,3 +77,20 @@ async def publish(bootstrap: str, topic: str, value: bytes, key: bytes | None = 
         await producer.send_and_wait(topic, value, key=key)
     finally:
         await producer.stop()
+
+
+async def committed_offsets(bootstrap: str, group: str, topic: str,
+                            partitions: int) -> dict[int, int]:
+    """The offsets ``group`` committed on each partition of ``topic`` (0 where it has
+    committed none). Any error reading them propagates: a test that relies on them
+    must not read a failure as "nothing committed"."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        out = {}
+        for p in range(partitions):
+            out[p] = (await consumer.committed(TopicPartition(topic, p))) or 0
+        return out
+    finally:
+        await consumer.stop()

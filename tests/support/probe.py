@@ -48,8 +48,10 @@ async def migrate(dsn: str) -> None:
         await conn.close()
 
 
-async def write_events(pool: asyncpg.Pool, seqs: range | list[int], *, keys: int = 16) -> None:
-    """For each seq: a state row and its event, in one transaction per seq."""
+async def write_events(pool: asyncpg.Pool, seqs: range | list[int], *, keys: int = 16,
+                       topic: str = TOPIC) -> None:
+    """For each seq: a state row and its event (to ``topic``), in one transaction per
+    seq."""
     for seq in seqs:
         complaint_id = f"probe-{seq % keys}"
         env = Envelope.build(
@@ -60,7 +62,7 @@ async def write_events(pool: asyncpg.Pool, seqs: range | list[int], *, keys: int
             await conn.execute(
                 "INSERT INTO probe.state (seq, complaint_id) VALUES ($1, $2)", seq, complaint_id
             )
-            await add_to_outbox(conn, SCHEMA, TOPIC, env)
+            await add_to_outbox(conn, SCHEMA, topic, env)
 
 
 def handler_for(name: str) -> Any:

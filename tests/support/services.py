@@ -3,13 +3,11 @@ socket) or as real child processes that a test can SIGKILL."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -20,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from awasi.embedded import _die_with_parent, free_port
 from awasi.settings import Settings
 from tests.support.stack import process_env
+from tests.support.wait import eventually
 
 
 @contextlib.asynccontextmanager
@@ -47,21 +46,19 @@ async def wait_ready(url: str, process: subprocess.Popen[bytes],
                      timeout: float = 30.0,  # noqa: ASYNC109 - one deadline for the poll
                      *, name: str | None = None) -> None:
     """Poll ``{url}/readyz`` until it answers 200. Raises ``RuntimeError`` if the
-    process exits first, ``TimeoutError`` after ``timeout`` seconds."""
+    process exits first, ``AssertionError`` after ``timeout`` seconds."""
     name = name or url
-    deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
+        async def ready() -> bool:
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited with {process.returncode}")
             try:
                 async with session.get(f"{url}/readyz") as r:
-                    if r.status == 200:
-                        return
+                    return r.status == 200
             except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise TimeoutError(f"{name} not ready within {timeout}s")
+                return False
+
+        await eventually(ready, within=timeout, what=f"{name} ready", interval=0.1)
 
 
 @dataclass
