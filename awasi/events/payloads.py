@@ -8,9 +8,9 @@ not ignore means a new version, registered beside the old one.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 
 class Payload(BaseModel):
@@ -102,6 +102,34 @@ class ComplaintFeedbackGiven(Payload):
 class ComplaintWithdrawn(Payload):
     EVENT_TYPE: ClassVar[str] = "complaint.withdrawn"
     reason: str | None = None
+
+
+SurveyAnswer = Field(ge=1, le=4)
+
+
+@register
+class SurveyResponseSubmitted(Payload):
+    """One answered satisfaction survey (SKM) for a service unit. The envelope's
+    ``complaint_id`` is the response's own id (the topic key). No personal data: no
+    respondent data, no comment, no device or Telegram id; only the answers, where
+    and when. ``duplicate``: the same device or Telegram user answered for this unit
+    in this period already; oversight counts it apart and never in the index."""
+
+    EVENT_TYPE: ClassVar[str] = "survey.response_submitted"
+    unit: str
+    agency: str
+    region: str
+    answers: dict[Literal["U1", "U2", "U3", "U4", "U5", "U6", "U7", "U8", "U9"],
+                  Annotated[int, SurveyAnswer]]
+    channel: Literal["web", "api", "telegram"]
+    duplicate: bool = False
+    submitted_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _all_elements(self) -> SurveyResponseSubmitted:
+        if len(self.answers) != 9:
+            raise ValueError("answers must hold U1..U9")
+        return self
 
 
 # --- router ---------------------------------------------------------------

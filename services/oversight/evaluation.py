@@ -1,0 +1,90 @@
+"""The evaluation side of oversight: the public satisfaction results
+(``GET /api/v1/satisfaction?region=&period=``) and the consumer hook that feeds them.
+
+``with_survey(handler, catalog)`` wraps the case consumer's handler: survey answers
+go to ``satisfaction.apply`` (they are not cases, so they stay off the case timeline
+and its chain); every other event goes on to the case handler unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from awasi import i18n
+from awasi.catalog import Catalog
+from awasi.events.envelope import Envelope
+from awasi.periods import BadPeriod, Period, current_quarter
+from awasi.web import keys as web_keys
+from awasi.web.errors import ValidationFailed
+from awasi.web.responses import json_response
+from services.oversight import keys, satisfaction
+
+Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+
+
+def with_survey(handler: Handler, catalog: Catalog) -> Handler:
+    async def handle(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        if envelope.type in satisfaction.EVENT_TYPES:
+            await satisfaction.apply(conn, catalog, envelope)
+        else:
+            await handler(conn, envelope)
+
+    return handle
+
+
+def field_error(name: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"Invalid value for '{name}': {message}", details={
+        "fields": [{"field": name, "message": message, "type": "value_error"}]})
+
+
+def region_and_period(request: web.Request) -> tuple[str, Period]:
+    """``region`` (required, a catalog code) and ``period`` (default: the region's
+    current quarter) from the query; 422 naming the parameter otherwise."""
+    catalog = request.app[keys.CATALOG]
+    region = (request.query.get("region") or "").strip()
+    if not region:
+        raise field_error("region", "a region code is required, e.g. MDN")
+    if region not in catalog.regions:
+        raise field_error("region", f"unknown region {region!r}")
+    raw = (request.query.get("period") or "").strip()
+    if not raw:
+        now = request.app[keys.CLOCK].now()
+        return region, current_quarter(now, catalog.regions[region].timezone)
+    try:
+        return region, Period.parse(raw)
+    except BadPeriod as e:
+        raise field_error("period", str(e)) from e
+
+
+def locale_of(request: web.Request) -> str:
+    return i18n.normalize(request.query.get("lang")) or i18n.DEFAULT
+
+
+async def get_satisfaction(request: web.Request) -> web.Response:
+    region, period = region_and_period(request)
+    async with request.app[web_keys.POOL].acquire() as conn:
+        out = await satisfaction.results(conn, request.app[keys.CATALOG], region, period,
+                                         locale_of(request))
+    return json_response(out)
+
+
+_OBJ: dict[str, Any] = {"type": "object"}
+
+
+def add_routes(app: web.Application) -> None:
+    api = app[web_keys.OPENAPI]
+    api.add(app.router, "GET", "/api/v1/satisfaction", get_satisfaction, tags=["evaluation"],
+            summary="Public satisfaction index (IKM, PermenPAN-RB 14/2017) per service unit, "
+                    "agency and region for a period (2026, 2026-H2, 2026-Q4; default the "
+                    "current quarter) in the region's time zone",
+            parameters=[{"name": "region", "in": "query", "required": True,
+                         "schema": {"type": "string"}},
+                        {"name": "period", "in": "query", "required": False,
+                         "schema": {"type": "string"}},
+                        {"name": "lang", "in": "query", "required": False,
+                         "schema": {"type": "string", "enum": ["id", "en"]}}],
+            responses={200: _OBJ}, errors=(422,))
