@@ -11,8 +11,9 @@ no comment, no device). Oversight keeps the per-unit, per-day rollups.
 Abuse: one counted answer per device (the signed device cookie) or Telegram user per
 unit per quarter of the unit's region. A second one is stored and published as a
 duplicate (the panel sees how many; the index never counts them). Submissions are
-rate limited per device with a per-address ceiling (``AWASI_SURVEY_RATE_LIMIT_PER_
-MINUTE``, ``AWASI_RATE_LIMIT_PER_ADDRESS_PER_MINUTE``), never per address alone.
+rate limited per device with a per-address ceiling
+(``AWASI_SURVEY_RATE_LIMIT_PER_MINUTE``, ``AWASI_RATE_LIMIT_PER_ADDRESS_PER_MINUTE``),
+never per address alone.
 """
 
 from __future__ import annotations
