@@ -239,6 +239,17 @@ async def test_answers_reach_oversights_results_through_the_broker(settings: Set
                                 params={"region": "MDN", "period": period})
         assert r.status == 200, await r.text()
         out = await r.json()
+        # The public dashboard shows the agency's index, flagged as not yet reliable.
+        r = await oversight.get("/", params={"region": "MDN", "period": period})
+        html = await r.text()
+        row = html.split('<tr data-agency="MDN-DINKES"><td>Dinas Kesehatan', 2)[-1]
+        row = row.split("</tr>", 1)[0]
+        expected_text = str(ikm.from_answers([*sheets, ALL_THREE]).index)
+        assert expected_text in row and "belum andal" in row, row
+        assert "Indeks Kepuasan Masyarakat (IKM)" in html
+        r = await oversight.get("/", params={"region": "NOPE"})
+        assert r.status == 200
+        assert "tidak dikenal" in await r.text()
     unit = next(u for u in out["units"] if u["code"] == UNIT)
     expected = ikm.from_answers([*sheets, ALL_THREE])
     assert unit["respondents"] == 6 and unit["duplicates"] == 1

@@ -72,6 +72,32 @@ async def get_satisfaction(request: web.Request) -> web.Response:
     return json_response(out)
 
 
+async def dashboard_section(request: web.Request, conn: asyncpg.Connection,
+                            gettext: Callable[[str], str]) -> dict[str, Any]:
+    """The dashboard's satisfaction section: per agency of the chosen region (first
+    region by default) and period (its current quarter by default). A bad filter shows
+    the default with a message instead of failing the whole dashboard."""
+    catalog = request.app[keys.CATALOG]
+    locale = i18n.current_locale()
+    error = None
+    try:
+        if not request.query.get("region"):
+            region = next(iter(catalog.regions))
+            raw = (request.query.get("period") or "").strip()
+            now = request.app[keys.CLOCK].now()
+            period = (Period.parse(raw) if raw else
+                      current_quarter(now, catalog.regions[region].timezone))
+        else:
+            region, period = region_and_period(request)
+    except (ValidationFailed, BadPeriod):
+        error = gettext("Unknown region or period; showing the current quarter.")
+        region = next(iter(catalog.regions))
+        period = current_quarter(request.app[keys.CLOCK].now(),
+                                 catalog.regions[region].timezone)
+    data = await satisfaction.results(conn, catalog, region, period, locale)
+    return {"data": data, "error": error, "regions": list(catalog.regions.values())}
+
+
 _OBJ: dict[str, Any] = {"type": "object"}
 
 
