@@ -1,9 +1,11 @@
 """The evaluation side of oversight: the public satisfaction results
-(``GET /api/v1/satisfaction?region=&period=``) and the consumer hook that feeds them.
+(``GET /api/v1/satisfaction?region=&period=``), the dashboard's satisfaction section,
+and the consumer hook that feeds the evaluation tables.
 
-``with_survey(handler, catalog)`` wraps the case consumer's handler: survey answers
-go to ``satisfaction.apply`` (they are not cases, so they stay off the case timeline
-and its chain); every other event goes on to the case handler unchanged.
+``with_evaluation(handler, ctx)`` wraps the case consumer's handler: survey answers go
+to ``satisfaction.apply`` (they are not cases: they stay off the case timeline and its
+chain), recommendation events to ``recommendations.apply`` (on the chain, but not
+cases either); every other event goes on to the case handler unchanged.
 """
 
 from __future__ import annotations
@@ -15,30 +17,28 @@ import asyncpg
 from aiohttp import web
 
 from awasi import i18n
-from awasi.catalog import Catalog
 from awasi.events.envelope import Envelope
 from awasi.periods import BadPeriod, Period, current_quarter
 from awasi.web import keys as web_keys
 from awasi.web.errors import ValidationFailed
 from awasi.web.responses import json_response
-from services.oversight import keys, satisfaction
+from services.oversight import keys, recommendations, satisfaction
+from services.oversight.domain import Context
+from services.oversight.errors import field_error
 
 Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
 
 
-def with_survey(handler: Handler, catalog: Catalog) -> Handler:
+def with_evaluation(handler: Handler, ctx: Context) -> Handler:
     async def handle(conn: asyncpg.Connection, envelope: Envelope) -> None:
         if envelope.type in satisfaction.EVENT_TYPES:
-            await satisfaction.apply(conn, catalog, envelope)
+            await satisfaction.apply(conn, ctx.catalog, envelope)
+        elif envelope.type in recommendations.EVENT_TYPES:
+            await recommendations.apply(conn, envelope, ctx.clock.now())
         else:
             await handler(conn, envelope)
 
     return handle
-
-
-def field_error(name: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"Invalid value for '{name}': {message}", details={
-        "fields": [{"field": name, "message": message, "type": "value_error"}]})
 
 
 def region_and_period(request: web.Request) -> tuple[str, Period]:
