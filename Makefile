@@ -24,7 +24,13 @@ $(STAMP): pyproject.toml
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 
-install: $(STAMP) /usr/bin/chromium /usr/bin/promtool
+# WeasyPrint (the PDF evaluation reports) needs Pango and a font with Indonesian and
+# the report's signs; Chromium brings Pango, but a fresh machine may lack either.
+/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 >/dev/null
+
+install: $(STAMP) /usr/bin/chromium /usr/bin/promtool /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 
 dev: $(STAMP)
 	$(BIN)/awasi dev
