@@ -376,3 +376,28 @@ async def test_poster_has_a_qr_code_of_the_survey_page(settings: Settings) -> No
         assert r.status == 200 and r.content_type == "image/svg+xml"
         r = await client.get("/survey/MDN-NOPE")
         assert r.status == 404
+
+
+async def test_demo_survey_answers(settings: Settings) -> None:
+    from awasi.catalog import load_catalog
+    from awasi.cli import migrate_all
+    from awasi.db import create_pool
+    from awasi.demo import seed_surveys
+
+    assert settings.database_url
+    await migrate_all(settings.database_url)
+    catalog = load_catalog(settings.catalog)
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+        added = await seed_surveys(pool, catalog, settings, now)
+        assert 200 <= added <= 500
+        assert await seed_surveys(pool, catalog, settings, now) == 0  # idempotent
+        periods = await pool.fetch(
+            "SELECT period, count(*) AS n, bool_or(duplicate) AS dup"
+            " FROM intake.survey_responses GROUP BY 1 ORDER BY 1")
+        assert [p["period"] for p in periods] == ["2026-Q2", "2026-Q3"]
+        assert not any(p["dup"] for p in periods)
+        assert await pool.fetchval("SELECT count(*) FROM intake.outbox") == added
+    finally:
+        await pool.close()
