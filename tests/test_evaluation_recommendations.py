@@ -122,6 +122,10 @@ async def test_recommendation_round_trip_through_both_topics(settings: Settings)
             *[("recommendation.answered", "agency:MDN-DINKES")] * 3]
         r = await oversight.get("/api/v1/audit/verify")
         assert (await r.json())["ok"] is True
+        # On the public dashboard, with its history.
+        r = await oversight.get("/", params={"region": "MDN"})
+        row = (await r.text()).split(f'data-recommendation="{rid}"', 1)[1].split("</tr>")[0]
+        assert body["what"] in row and "Selesai" in row and "Tindakan direncanakan" in row
         # And in the report of the period.
         r = await oversight.get("/reports/MDN/2026-Q4")
         html = await r.text()

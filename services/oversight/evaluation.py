@@ -26,6 +26,8 @@ from services.oversight import keys, recommendations, satisfaction
 from services.oversight.domain import Context
 from services.oversight.errors import field_error
 
+DASHBOARD_RECOMMENDATIONS = 50
+
 Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
 
 
@@ -95,7 +97,15 @@ async def dashboard_section(request: web.Request, conn: asyncpg.Connection,
         period = current_quarter(request.app[keys.CLOCK].now(),
                                  catalog.regions[region].timezone)
     data = await satisfaction.results(conn, catalog, region, period, locale)
-    return {"data": data, "error": error, "regions": list(catalog.regions.values())}
+    recs = await recommendations.listing(conn, region=region, limit=DASHBOARD_RECOMMENDATIONS)
+    for r in recs:
+        r["agency_name"] = catalog.agencies[r["agency"]].short_name \
+            if r["agency"] in catalog.agencies else r["agency"]
+        r["status_label"] = gettext(recommendations.STATUS_LABELS[r["status"]])
+        for h in r["history"]:
+            h["status_label"] = gettext(recommendations.STATUS_LABELS[h["status"]])
+    return {"data": data, "error": error, "regions": list(catalog.regions.values()),
+            "recommendations": recs}
 
 
 _OBJ: dict[str, Any] = {"type": "object"}

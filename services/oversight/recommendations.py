@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 EVENT_TYPES = frozenset({"recommendation.issued", "recommendation.answered"})
 STATUSES = ("open", "planned", "in_progress", "done", "declined")
+# English msgids of each status (translated in locale/*.po), for pages and reports.
+STATUS_LABELS = {"open": "Awaiting the agency's answer", "planned": "Action planned",
+                 "in_progress": "In progress", "done": "Done", "declined": "Declined"}
 
 
 class RecommendationIn(BaseModel):

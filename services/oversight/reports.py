@@ -47,8 +47,7 @@ CHANNELS = ("web", "api", "open311", "telegram")
 OUTCOMES = ("no_maladministration", "maladministration", "inconclusive")
 CHANNEL_LABELS = {"web": "Web form", "api": "JSON API", "open311": "Open311",
                   "telegram": "Telegram"}
-STATUS_LABELS = {"open": "Awaiting the agency's answer", "planned": "Action planned",
-                 "in_progress": "In progress", "done": "Done", "declined": "Declined"}
+STATUS_LABELS = recommendations.STATUS_LABELS
 
 _COHORT = """
     FROM oversight.cases c
