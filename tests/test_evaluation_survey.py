@@ -401,3 +401,42 @@ async def test_demo_survey_answers(settings: Settings) -> None:
         assert await pool.fetchval("SELECT count(*) FROM intake.outbox") == added
     finally:
         await pool.close()
+
+
+# --- Telegram ------------------------------------------------------------------------
+
+async def test_survey_in_telegram_by_command_and_deep_link(settings: Settings) -> None:
+    from tests.support.botapi import TOKEN, Updates, bot_settings, running_bot, running_botapi
+
+    async with running_botapi(TOKEN) as api:
+        async with running_bot(bot_settings(settings, api), api) as bot:
+            user = Updates(4201, language_code="id")
+            how = await bot.say(user, user.text("/survei"))
+            assert "/survei MDN-PKM-PADANGBULAN" in how.text
+            nope = await bot.say(user, user.text("/survei MDN-NOPE"))
+            assert "Tidak ada unit layanan dengan kode MDN-NOPE" in nope.text
+            # The QR poster's deep link: /start survei-UNIT.
+            q = await bot.say(user, user.text(f"/start survei-{UNIT}"))
+            assert "Puskesmas Padang Bulan" in q.text and "Pertanyaan 1 dari 9" in q.text
+            assert "kesesuaian persyaratan" in q.text
+            assert q.buttons[3] == ("4. Sangat sesuai", f"sv:{UNIT}:4")
+            given = ""
+            for digit in "434433423":
+                given += digit
+                q = await bot.say(user, user.button(f"sv:{UNIT}:{given}"))
+            assert "telah dicatat" in q.text
+            # Again by command, in the same quarter: recorded as a duplicate.
+            q = await bot.say(user, user.text(f"/survei {UNIT.lower()}"))
+            assert "Pertanyaan 1 dari 9" in q.text
+            q = await bot.say(user, user.button(f"sv:{UNIT}:333333333"))
+            assert "tidak dihitung lagi" in q.text
+            # Forged button data changes nothing.
+            await bot.post(user.button(f"sv:{UNIT}:5"))
+            await bot.post(user.button("sv:MDN-NOPE:333333333"))
+            rows_ = await bot.pool.fetch(
+                "SELECT answers, channel, duplicate FROM intake.survey_responses"
+                " ORDER BY submitted_at")
+            assert [(r["answers"], r["channel"], r["duplicate"]) for r in rows_] == [
+                ([4, 3, 4, 4, 3, 3, 4, 2, 3], "telegram", False),
+                ([3] * 9, "telegram", True)]
+        api.assert_clean()
