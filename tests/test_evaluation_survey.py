@@ -372,6 +372,7 @@ async def test_poster_has_a_qr_code_of_the_survey_page(settings: Settings) -> No
         html = await r.text()
         assert "<svg" in html and "Puskesmas Padang Bulan" in html
         assert f"https://lapor.medan.go.id/survey/{UNIT}" in html
+        assert f"/survei {UNIT}" in html
         r = await client.get(f"/survey/{UNIT}/qr.svg")
         assert r.status == 200 and r.content_type == "image/svg+xml"
         r = await client.get("/survey/MDN-NOPE")
