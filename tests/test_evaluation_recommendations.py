@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from playwright.async_api import Browser, expect
 
 from awasi.identity import add_user
 from awasi.settings import Settings
@@ -19,7 +20,10 @@ from tests.support.services import running_app, running_service
 from tests.test_oversight_api import bearer, login, pool_of
 from tests.test_oversight_support import MONDAY_9, eventually
 
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning"),
+    pytest.mark.filterwarnings("ignore:Session-scoped fixtures defined as instance methods"),
+]
 
 
 async def test_recommendation_round_trip_through_both_topics(settings: Settings) -> None:
@@ -88,6 +92,7 @@ async def test_recommendation_round_trip_through_both_topics(settings: Settings)
         r = await router.post(url, json={"status": "declined", "note": "tidak"},
                               headers=bearer(head))
         assert r.status == 422
+        assert (await r.json())["error"]["details"]["fields"][0]["field"] == "note"
         for answer in (plan, {"status": "in_progress", "note": "20 dari 39 sudah terpasang."},
                        {"status": "done", "note": "39 dari 39 terpasang; foto terlampir."}):
             r = await router.post(url, json=answer, headers=bearer(head))
@@ -130,3 +135,59 @@ async def test_recommendation_round_trip_through_both_topics(settings: Settings)
         r = await oversight.get("/reports/MDN/2026-Q4")
         html = await r.text()
         assert body["what"] in html and "Selesai" in html
+
+
+@pytest.mark.browser
+async def test_the_head_answers_on_the_desk_without_javascript(
+        settings: Settings, browser: Browser) -> None:
+    import uuid
+
+    from awasi.events import topics
+    from awasi.events.envelope import Envelope
+    from awasi.events.payloads import RecommendationIssued
+    from tests.support.kafka import publish
+
+    rid = str(uuid.uuid4())
+    issued = Envelope.build(RecommendationIssued(
+        recommendation_id=rid, region="MDN", agency="MDN-DINKES",
+        what="Buka loket pendaftaran puskesmas sejak pukul 07.30.",
+        why="Unsur waktu penyelesaian (U3) terendah di Kota Medan.",
+        due_date=(MONDAY_9 + timedelta(days=90)).date(), source_kind="report",
+        source_ref="2026-Q3"), complaint_id=f"rec:{rid}", producer="oversight")
+    async with running_service("router", settings) as router:
+        pool = router.server.app[web_keys.POOL]
+        await add_user(pool, username="kadis-mdn", password="rahasia-123", role="head",
+                       agency="MDN-DINKES")
+        await publish(settings.kafka_bootstrap or "", topics.OVERSIGHT, issued.to_bytes(),
+                      key=issued.complaint_id.encode())
+        await eventually(lambda: pool.fetchval("SELECT count(*) FROM router.recommendations"),
+                         what="recommendation stored")
+        base = str(router.make_url("")).rstrip("/")
+        context = await browser.new_context(java_script_enabled=False,
+                                            viewport={"width": 390, "height": 844})
+        try:
+            page = await context.new_page()
+            await page.goto(f"{base}/recommendations?lang=id")
+            await page.fill("#username", "kadis-mdn")
+            await page.fill("#password", "rahasia-123")
+            await page.click("form[action='/login'] button[type=submit]")
+            await page.goto(f"{base}/recommendations")
+            section = page.locator(f"#rec-{rid}")
+            await expect(section).to_contain_text("Buka loket pendaftaran")
+            await expect(section.locator(".rec-status")).to_have_text("Menunggu jawaban Anda")
+            await section.get_by_label("Jawaban").select_option("declined")
+            await section.get_by_label("Rencana aksi").fill("tidak")
+            await section.get_by_role("button", name="Kirim jawaban").click()
+            await expect(page.get_by_role("alert")).to_contain_text("alasan paling sedikit 10")
+            section = page.locator(f"#rec-{rid}")
+            await section.get_by_label("Jawaban").select_option("planned")
+            await section.get_by_label("Rencana aksi").fill(
+                "Jadwal petugas pagi diubah mulai 1 Desember.")
+            await section.get_by_role("button", name="Kirim jawaban").click()
+            await expect(section.locator(".rec-status")).to_have_text("Tindakan direncanakan")
+            await expect(section).to_contain_text("Jadwal petugas pagi diubah")
+        finally:
+            await context.close()
+        sent = await pool.fetch("SELECT event_type, envelope FROM router.outbox"
+                                " WHERE event_type = 'recommendation.answered'")
+        assert len(sent) == 1

@@ -99,5 +99,6 @@ def create_app(settings: Settings) -> web.Application:
     add_auth_routes(app)
     api.add_routes(app)
     recommendations.add_routes(app)
+    recommendations.add_pages(app)
     desk.setup(app)
     return app

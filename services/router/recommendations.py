@@ -19,17 +19,18 @@ from typing import Any, Literal
 
 import asyncpg
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from awasi.events import topics
 from awasi.events.envelope import Envelope
 from awasi.events.outbox import add_to_outbox
 from awasi.events.payloads import RecommendationAnswered, RecommendationIssued
-from awasi.identity import require_user
+from awasi.identity import User, require_user
 from awasi.web import keys
-from awasi.web.body import parse_json
-from awasi.web.errors import Conflict, NotFound
+from awasi.web.body import parse_json, read_form, validate
+from awasi.web.errors import ApiError, Conflict, NotFound
 from awasi.web.responses import json_response
+from services.router.keys import MESSAGES
 
 EVENT_TYPES = frozenset({"recommendation.issued"})
 AGENCY_ROLES = ("staff", "head")
@@ -67,11 +68,12 @@ class AnswerIn(BaseModel):
     note: str = Field(min_length=1, max_length=4000,
                       description="the action plan, the progress, or why it is declined")
 
-    @model_validator(mode="after")
-    def _reason(self) -> AnswerIn:
-        if self.status == "declined" and len(self.note) < 10:
+    @field_validator("note")
+    @classmethod
+    def _reason(cls, note: str, info: ValidationInfo) -> str:
+        if info.data.get("status") == "declined" and len(note) < 10:
             raise ValueError("declining needs a reason (at least 10 characters)")
-        return self
+        return note
 
 
 def _out(row: asyncpg.Record, answers: list[asyncpg.Record]) -> dict[str, Any]:
@@ -83,7 +85,7 @@ def _out(row: asyncpg.Record, answers: list[asyncpg.Record]) -> dict[str, Any]:
                          "at": a["answered_at"].isoformat()} for a in answers]}
 
 
-async def _load(conn: asyncpg.Connection, agency: str | None,
+async def load(conn: asyncpg.Connection, agency: str | None,
                 rid: uuid.UUID | None = None) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT * FROM router.recommendations WHERE agency = $1"
@@ -100,21 +102,16 @@ async def _load(conn: asyncpg.Connection, agency: str | None,
 async def list_mine(request: web.Request) -> web.Response:
     user = await require_user(request, AGENCY_ROLES)
     async with request.app[keys.POOL].acquire() as conn:
-        items = await _load(conn, user.agency)
+        items = await load(conn, user.agency)
     return json_response({"items": items, "count": len(items)})
 
 
-async def answer(request: web.Request) -> web.Response:
-    """The head's answer. 404 for another agency's or an unknown id (leaks nothing),
-    409 once settled (done or declined)."""
-    user = await require_user(request, ("head",))
-    try:
-        rid = uuid.UUID(request.match_info["id"])
-    except ValueError as e:
-        raise NotFound("No such recommendation") from e
-    body = await parse_json(request, AnswerIn)
-    now = datetime.now(UTC)
-    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+async def record_answer(pool: asyncpg.Pool, user: User, rid: uuid.UUID, body: AnswerIn,
+                        now: datetime) -> dict[str, Any]:
+    """Store the head's answer and its ``recommendation.answered`` event in one
+    transaction; return the recommendation. ``NotFound`` for another agency's or an
+    unknown id (leaks nothing), ``Conflict`` once settled (done or declined)."""
+    async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             "SELECT status FROM router.recommendations WHERE id = $1 AND agency = $2"
             " FOR UPDATE", rid, user.agency)
@@ -134,8 +131,62 @@ async def answer(request: web.Request) -> web.Response:
             RecommendationAnswered(recommendation_id=str(rid), agency=str(user.agency),
                                    status=body.status, note=body.note),
             complaint_id=f"rec:{rid}", producer="router", occurred_at=now))
-        items = await _load(conn, user.agency, rid)
-    return json_response(items[0])
+        return (await load(conn, user.agency, rid))[0]
+
+
+def parse_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError as e:
+        raise NotFound("No such recommendation") from e
+
+
+async def answer(request: web.Request) -> web.Response:
+    """``POST /api/v1/recommendations/{id}/answer`` (the head of the agency)."""
+    user = await require_user(request, ("head",))
+    rid = parse_id(request.match_info["id"])
+    body = await parse_json(request, AnswerIn)
+    out = await record_answer(request.app[keys.POOL], user, rid, body, datetime.now(UTC))
+    return json_response(out)
+
+
+# --- the desk page -------------------------------------------------------------------
+
+# English msgids (translated in locale/*.po).
+LABELS = {"open": "Awaiting your answer", "planned": "Action planned",
+          "in_progress": "In progress", "done": "Done", "declined": "Declined"}
+
+
+async def desk_page(request: web.Request, error: str | None = None,
+                    status: int = 200) -> web.Response:
+    from services.router.desk import render
+
+    user = await require_user(request, AGENCY_ROLES)
+    async with request.app[keys.POOL].acquire() as conn:
+        items = await load(conn, user.agency)
+    return render(request, "recommendations.html", {
+        "user": user, "items": items, "labels": LABELS, "settled": SETTLED,
+        "error": error}, status=status)
+
+
+async def desk_answer(request: web.Request) -> web.StreamResponse:
+    """The head's form (CSRF-checked by ``require_user``): POST, then back to the page;
+    a refused answer shows the page again with the reason."""
+    user = await require_user(request, ("head",))
+    rid = parse_id(request.match_info["id"])
+    form = await read_form(request)
+    try:
+        body = validate(AnswerIn, {"status": str(form.get("status", "")),
+                                   "note": str(form.get("note", ""))})
+        await record_answer(request.app[keys.POOL], user, rid, body, datetime.now(UTC))
+    except ApiError as e:
+        if e.status == 404:
+            raise
+        message = e.message if e.status != 422 else request.app[MESSAGES].gettext(
+            "Choose an answer and write the action plan or the progress; declining needs "
+            "a reason of at least 10 characters.")
+        return await desk_page(request, error=message, status=e.status)
+    raise web.HTTPSeeOther(f"/recommendations#rec-{rid}")
 
 
 _OBJ: dict[str, Any] = {"type": "object"}
@@ -151,3 +202,10 @@ def add_routes(app: web.Application) -> None:
             summary="The agency head answers: planned / in_progress / done / declined "
                     "(emits recommendation.answered)",
             responses={200: _OBJ}, secured=True, errors=(400, 404, 409, 413, 415, 422))
+
+
+def add_pages(app: web.Application) -> None:
+    from services.router.desk import page
+
+    app.router.add_get("/recommendations", page(desk_page))
+    app.router.add_post("/recommendations/{id}/answer", page(desk_answer))
