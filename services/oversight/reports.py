@@ -251,6 +251,14 @@ def summary(data: dict[str, Any], gettext: Any, locale: str) -> list[str]:
     return out
 
 
+def localized(chart: dict[str, Any], digits: int, locale: str) -> dict[str, Any]:
+    """A chart's value labels in the reader's number format (77,78 in Indonesian)."""
+    for bar in chart["bars"]:
+        if bar["value"] is not None:
+            bar["display"] = number(bar["value"], digits, locale)
+    return chart
+
+
 def render_html(app: web.Application, data: dict[str, Any], locale: str,
                 published: dict[str, Any] | None = None) -> str:
     """The report page (and the PDF's source) in ``locale``."""
@@ -269,14 +277,14 @@ def render_html(app: web.Application, data: dict[str, Any], locale: str,
                        "n": r["n"]} for r in data["complaints"]["by_category"]]
         charts = []
         if categories:
-            charts.append(bar_chart(_("Complaints received by category"), categories, "n",
-                                    "n", label_key="label"))
+            charts.append(localized(bar_chart(_("Complaints received by category"), categories,
+                                              "n", "n", label_key="label"), 0, locale))
         units = [u for u in data["satisfaction"]["units"] if u["respondents"]]
         if units:
-            charts.append(bar_chart(_("Satisfaction index per service unit"), [
+            charts.append(localized(bar_chart(_("Satisfaction index per service unit"), [
                 {"label": u["name"][:28], "ikm": {"value": u["index"], "n": u["respondents"],
                                                   "hidden": u["hidden"]}} for u in units],
-                "ikm", "r", label_key="label", scale_max=100.0))
+                "ikm", "r", label_key="label", scale_max=100.0), 2, locale))
         env = aiohttp_jinja2.get_env(app)
         where = data["agency"]["name"] if data["agency"] else data["region"]["name"]
         running = f"{where} · {data['period']['code']}".replace('"', "'").replace("\\", "")
