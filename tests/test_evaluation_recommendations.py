@@ -11,11 +11,15 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, expect
 
+from awasi.events import topics
+from awasi.events.envelope import Envelope
+from awasi.events.payloads import RecommendationAnswered
 from awasi.identity import add_user
 from awasi.settings import Settings
 from awasi.web import keys as web_keys
 from services.oversight.app import create_app as create_oversight
 from services.oversight.clock import ManualClock
+from tests.support.kafka import publish, read_topic
 from tests.support.services import running_app, running_service
 from tests.test_oversight_api import bearer, login, pool_of
 from tests.test_oversight_support import MONDAY_9, eventually
@@ -136,16 +140,27 @@ async def test_recommendation_round_trip_through_both_topics(settings: Settings)
         html = await r.text()
         assert body["what"] in html and "Selesai" in html
 
+        # A forged answer from another agency is dead-lettered with the reason, and
+        # changes nothing.
+        forged = Envelope.build(RecommendationAnswered(
+            recommendation_id=rid, agency="MDN-PUPR", status="declined",
+            note="Bukan urusan kami sama sekali."), complaint_id=f"rec:{rid}",
+            producer="router")
+        await publish(settings.kafka_bootstrap or "", topics.ROUTER, forged.to_bytes(),
+                      key=forged.complaint_id.encode())
+        dead = await read_topic(settings.kafka_bootstrap or "", topics.DEAD_LETTER,
+                                until=lambda m: any("MDN-PUPR" in x.get("reason", "")
+                                                    for x in m))
+        assert any("answer from MDN-PUPR" in x["reason"] for x in dead)
+        assert (await public()) is not None  # still done, history unchanged
+
 
 @pytest.mark.browser
 async def test_the_head_answers_on_the_desk_without_javascript(
         settings: Settings, browser: Browser) -> None:
     import uuid
 
-    from awasi.events import topics
-    from awasi.events.envelope import Envelope
     from awasi.events.payloads import RecommendationIssued
-    from tests.support.kafka import publish
 
     rid = str(uuid.uuid4())
     issued = Envelope.build(RecommendationIssued(

@@ -16,7 +16,6 @@ Flow, only through events (no shortcut between services):
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import date, datetime
 from typing import Any, Literal
@@ -27,6 +26,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from awasi.catalog import Catalog
+from awasi.events.consumer import PoisonEvent
 from awasi.events.envelope import Envelope
 from awasi.events.payloads import RecommendationAnswered, RecommendationIssued
 from awasi.identity import require_user
@@ -36,7 +36,6 @@ from awasi.web.responses import json_response
 from services.oversight import chain, keys, panel
 from services.oversight.errors import field_error
 
-log = logging.getLogger(__name__)
 
 EVENT_TYPES = frozenset({"recommendation.issued", "recommendation.answered"})
 STATUSES = ("open", "planned", "in_progress", "done", "declined")
@@ -103,8 +102,9 @@ async def issue(pool: asyncpg.Pool, catalog: Catalog, body: RecommendationIn, ac
 
 async def apply(conn: asyncpg.Connection, env: Envelope, now: datetime) -> None:
     """Consume a recommendation event (inside the consumer's transaction): put it on
-    the chain; an answer also moves the status and adds a step to the history. An
-    answer from another agency than the addressee is logged and ignored."""
+    the chain; an answer also moves the status and adds a step to the history. Raises
+    ``PoisonEvent`` (dead-letter) for an answer to an unknown recommendation or from
+    another agency than the addressee."""
     if env.type == "recommendation.issued":
         actor = await conn.fetchval(
             "SELECT actor FROM oversight.panel_actions WHERE event_id = $1", env.event_id)
@@ -113,16 +113,16 @@ async def apply(conn: asyncpg.Connection, env: Envelope, now: datetime) -> None:
     body = RecommendationAnswered.model_validate(env.payload)
     try:
         rid = uuid.UUID(body.recommendation_id)
-    except ValueError:
-        log.warning("answer to a malformed recommendation id",
-                    extra={"event_id": str(env.event_id)})
-        return
+    except ValueError as e:
+        raise PoisonEvent("answer to a malformed recommendation id") from e
     row = await conn.fetchrow(
         "SELECT agency FROM oversight.recommendations WHERE id = $1 FOR UPDATE", rid)
-    if row is None or row["agency"] != body.agency:
-        log.warning("answer to an unknown recommendation or from another agency",
-                    extra={"event_id": str(env.event_id)})
-        return
+    # Never silently dropped: an answer oversight cannot apply goes to the dead-letter
+    # topic with the reason (the router only answers what oversight issued).
+    if row is None:
+        raise PoisonEvent(f"answer to unknown recommendation {rid}")
+    if row["agency"] != body.agency:
+        raise PoisonEvent(f"answer from {body.agency} to a recommendation for {row['agency']}")
     await chain.append(conn, env, recorded_at=now, actor=f"agency:{body.agency}")
     await conn.execute(
         "UPDATE oversight.recommendations SET status = $2, updated_at = $3,"
