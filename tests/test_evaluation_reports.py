@@ -13,11 +13,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from playwright.async_api import Browser, expect
 from pypdf import PdfReader
 
 from awasi.events import topics
 from awasi.events.envelope import Envelope
 from awasi.events.payloads import SurveyResponseSubmitted
+from awasi.identity import add_user
 from awasi.settings import Settings
 from services.oversight.app import create_app
 from services.oversight.clock import ManualClock
@@ -33,7 +35,10 @@ from tests.test_oversight_support import (
     submitted,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning"),
+    pytest.mark.filterwarnings("ignore:Session-scoped fixtures defined as instance methods"),
+]
 
 NOW = datetime(2026, 10, 5, 10, 0, tzinfo=WIB)          # Q3 has ended, Q4 has not
 IN_Q3 = datetime(2026, 8, 3, 9, 0, tzinfo=WIB)          # a Monday
@@ -178,3 +183,49 @@ async def test_report_bad_addresses(settings: Settings) -> None:
 
 def test_now_is_after_q3() -> None:
     assert NOW.astimezone(UTC) > datetime(2026, 9, 30, 17, 0, tzinfo=UTC)
+
+
+@pytest.mark.browser
+async def test_panel_publishes_and_recommends_in_the_browser_without_javascript(
+        settings: Settings, browser: Browser) -> None:
+    async with running_app(create_app(settings, clock=ManualClock(NOW))) as client:
+        await add_user(pool_of(client), username="pengawas", password="rahasia-123",
+                       role="panel")
+        base = str(client.make_url("")).rstrip("/")
+        context = await browser.new_context(java_script_enabled=False, locale="id-ID",
+                                            extra_http_headers={"Accept-Language": "id"})
+        try:
+            page = await context.new_page()
+            await page.goto(f"{base}/panel/evaluation")
+            assert "/panel/login" in page.url
+            await page.fill("#username", "pengawas")
+            await page.fill("#password", "rahasia-123")
+            await page.click("form button[type=submit]")
+            await expect(page.get_by_role("heading", level=2).first).to_have_text(
+                "Terbitkan laporan suatu periode")
+            # Q4 has not ended on the oversight clock: refused, with the reason.
+            await page.fill("#p-period", "2026-Q4")
+            await page.get_by_role("button", name="Terbitkan").click()
+            await expect(page.get_by_role("alert")).to_contain_text("belum berakhir")
+            await page.fill("#p-period", "2026-Q3")
+            await page.get_by_role("button", name="Terbitkan").click()
+            await expect(page.get_by_role("status")).to_contain_text("diterbitkan")
+            shown = await page.locator("#published ~ table code").first.inner_text()
+            # A recommendation from the report.
+            await page.select_option("#r-agency", "MDN-DINKES")
+            await page.fill("#r-what", "Tambah petugas loket pada jam sibuk pagi hari.")
+            await page.fill("#r-why", "Waktu penyelesaian (U3) terendah pada 2026-Q3.")
+            await page.fill("#r-due", "2026-12-31")
+            await page.select_option("#r-kind", "report")
+            await page.fill("#r-ref", "2026-Q3")
+            await page.get_by_role("button", name="Kirim rekomendasi").click()
+            await expect(page.get_by_role("status")).to_contain_text("telah dikirim")
+        finally:
+            await context.close()
+        pdf = await (await client.get("/reports/MDN/2026-Q3.pdf")).read()
+        assert hashlib.sha256(pdf).hexdigest() == shown
+        r = await client.get("/api/v1/recommendations", params={"agency": "MDN-DINKES"})
+        items = (await r.json())["items"]
+        assert [(i["what"], i["source"]) for i in items] == [
+            ("Tambah petugas loket pada jam sibuk pagi hari.",
+             {"kind": "report", "ref": "2026-Q3"})]

@@ -24,7 +24,15 @@ from awasi.web.app import (
     relay,
     schema_migrations,
 )
-from services.oversight import evaluation, handlers, keys, pages, recommendations, reports
+from services.oversight import (
+    evaluation,
+    evaluation_pages,
+    handlers,
+    keys,
+    pages,
+    recommendations,
+    reports,
+)
 from services.oversight.audit_key import load_signing_key
 from services.oversight.clock import Clock, SystemClock
 from services.oversight.domain import Context, make_handler
@@ -81,5 +89,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     evaluation.add_routes(app)
     reports.add_routes(app)
     recommendations.add_routes(app)
+    evaluation_pages.setup(app)
     pages.setup(app)
     return app

@@ -36,7 +36,6 @@ from awasi.web.responses import json_response
 from services.oversight import chain, keys, panel
 from services.oversight.errors import field_error
 
-
 EVENT_TYPES = frozenset({"recommendation.issued", "recommendation.answered"})
 STATUSES = ("open", "planned", "in_progress", "done", "declined")
 # English msgids of each status (translated in locale/*.po), for pages and reports.

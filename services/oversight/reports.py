@@ -390,13 +390,11 @@ async def report_json(request: web.Request) -> web.Response:
     return json_response(data)
 
 
-async def publish(request: web.Request) -> web.Response:
-    """``POST /api/v1/reports/{region}/{period}/publish`` (panel): archive the report
-    of an ended period in both languages and put the files' SHA-256 on the chain.
-    409 if the period has not ended or the report is published already."""
-    user = await require_user(request, roles=("panel",))
-    region, period, agency, _pdf = _target(request)
-    app = request.app
+async def publish_report(app: web.Application, region: str, period: Period,
+                         agency: str | None, username: str) -> dict[str, Any]:
+    """Archive the report of an ended period in both languages and put the files'
+    SHA-256 on the chain with ``username``. ``Conflict`` if the period has not ended
+    in the region's time zone (``period_open``) or is published already."""
     catalog = app[keys.CATALOG]
     now = app[keys.CLOCK].now()
     if not period.ended(now, catalog.region(region).timezone):
@@ -408,7 +406,7 @@ async def publish(request: web.Request) -> web.Response:
         files: dict[str, tuple[bytes, bytes]] = {}
         for locale in i18n.SUPPORTED:
             data = await build(conn, catalog, region, period, agency, locale)
-            stamp = {"by": user.username, "at": now.isoformat(timespec="seconds")}
+            stamp = {"at": now.isoformat(timespec="seconds")}
             html = render_html(app, data, locale, published=stamp).encode()
             files[locale] = (html, await render_pdf(html.decode()))
     digests = {f"{loc}.{kind}": hashlib.sha256(blob).hexdigest()
@@ -420,24 +418,42 @@ async def publish(request: web.Request) -> web.Response:
                          complaint_id=key, producer="oversight", occurred_at=now,
                          event_id=uuid.uuid4())
     async with pool.acquire() as conn, conn.transaction():
-        inserted = await conn.fetchval(
-            "SELECT count(*) FROM oversight.published_reports"
-            " WHERE region = $1 AND period = $2 AND agency = $3", region, period.code,
-            agency or "")
-        if inserted:
+        # Rendering took seconds outside any transaction: check again under the
+        # primary key (a second publisher's INSERT fails on it, so one wins).
+        if await archived(conn, region, period, agency, "id") is not None:
             raise Conflict("This report is published already", code="already_published")
         for locale, (html, pdf) in files.items():
-            await conn.execute(
-                "INSERT INTO oversight.published_reports (region, period, agency, locale,"
-                " html, pdf, html_sha256, pdf_sha256, published_by, published_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                region, period.code, agency or "", locale, html, pdf,
-                digests[f"{locale}.html"], digests[f"{locale}.pdf"], user.username, now)
-        seq = await chain.append(conn, env, recorded_at=now, actor=user.username)
-    return json_response({"region": region, "period": period.code, "agency": agency,
-                          "files": digests, "chain_seq": seq,
-                          "published_by": user.username,
-                          "published_at": now.isoformat()}, status=201)
+            try:
+                await conn.execute(
+                    "INSERT INTO oversight.published_reports (region, period, agency, locale,"
+                    " html, pdf, html_sha256, pdf_sha256, published_by, published_at)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    region, period.code, agency or "", locale, html, pdf,
+                    digests[f"{locale}.html"], digests[f"{locale}.pdf"], username, now)
+            except asyncpg.UniqueViolationError as e:
+                raise Conflict("This report is published already",
+                               code="already_published") from e
+        seq = await chain.append(conn, env, recorded_at=now, actor=username)
+    return {"region": region, "period": period.code, "agency": agency, "files": digests,
+            "chain_seq": seq, "published_by": username, "published_at": now.isoformat()}
+
+
+async def publish(request: web.Request) -> web.Response:
+    """``POST /api/v1/reports/{region}/{period}/publish`` (panel): see
+    ``publish_report``. 409 if the period has not ended or is published already."""
+    user = await require_user(request, roles=("panel",))
+    region, period, agency, _pdf = _target(request)
+    out = await publish_report(request.app, region, period, agency, user.username)
+    return json_response(out, status=201)
+
+
+async def published_list(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Every published report (Indonesian files' hashes), newest first."""
+    rows = await conn.fetch(
+        "SELECT region, period, agency, pdf_sha256, published_by, published_at"
+        " FROM oversight.published_reports WHERE locale = 'id'"
+        " ORDER BY published_at DESC LIMIT 200")
+    return [dict(r) for r in rows]
 
 
 _OBJ: dict[str, Any] = {"type": "object"}
