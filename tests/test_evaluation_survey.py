@@ -377,6 +377,14 @@ async def test_poster_has_a_qr_code_of_the_survey_page(settings: Settings) -> No
         assert r.status == 200 and r.content_type == "image/svg+xml"
         r = await client.get("/survey/MDN-NOPE")
         assert r.status == 404
+        # The index: by agency (what a closed complaint's agency links to) and region.
+        r = await client.get("/survey", params={"agency": "MDN-DINKES"})
+        html = await r.text()
+        assert f'href="/survey/{UNIT}"' in html and 'href="/survey/MDN-PKM-SUNGGAL"' in html
+        assert "SRG-" not in html and "MDN-PUPR" not in html
+        r = await client.get("/survey", params={"region": "SRG"})
+        html = await r.text()
+        assert 'href="/survey/SRG-PKM-REMU"' in html and "MDN-" not in html
 
 
 async def test_demo_survey_answers(settings: Settings) -> None:

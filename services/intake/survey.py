@@ -245,6 +245,31 @@ def _form_context(request: web.Request, unit: Unit, values: dict[str, str],
             "comment_max": COMMENT_MAX}
 
 
+async def units_page(request: web.Request) -> web.Response:
+    """``GET /survey``: every service unit with a link to its survey, by region
+    (``?region=``) or agency (``?agency=``): where a citizen whose complaint was
+    handled, or who was just served, finds the right survey."""
+    page = Page(request)
+    catalog = request.app[ikeys.CATALOG]
+    region = (request.query.get("region") or "").strip()
+    agency = (request.query.get("agency") or "").strip()
+    units = list(catalog.units.values())
+    if agency in catalog.agencies:
+        units = [u for u in units if u.agency == agency]
+        region = catalog.agencies[agency].region
+    elif region in catalog.regions:
+        units = catalog.units_in(region)
+    else:
+        region = ""
+    groups: dict[str, list[Unit]] = {}
+    for u in units:
+        groups.setdefault(catalog.agencies[u.agency].region, []).append(u)
+    return page.render("survey_units.html", {
+        "groups": [(catalog.regions[code], items) for code, items in groups.items()],
+        "regions": list(catalog.regions.values()), "region": region,
+        "agency_name": lambda code: catalog.agencies[code].name})
+
+
 async def survey_page(request: web.Request) -> web.Response:
     page = Page(request)
     unit = _page_unit(request)
@@ -341,6 +366,7 @@ def setup(app: web.Application) -> None:
                          "schema": {"type": "string"}}],
             responses={200: {"type": "array", "items": UnitOut.model_json_schema()}},
             tags=["survey"], errors=(422,))
+    r.add_get("/survey", units_page)
     r.add_get("/survey/{unit}", survey_page)
     r.add_post("/survey/{unit}", survey_submit)
     r.add_get("/survey/{unit}/thanks", thanks_page)
