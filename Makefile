@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install dev test test-fast bench lint mutate clean
+.PHONY: install dev test test-fast bench lint mutate clean pdf-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,17 @@ $(STAMP): pyproject.toml
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 
-install: $(STAMP) /usr/bin/chromium /usr/bin/promtool
+# WeasyPrint (the PDF evaluation reports) needs Pango and a font with Indonesian and
+# the report's signs; Chromium brings Pango, but a fresh machine may lack either.
+PDF_DEBS := fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0
+pdf-deps:
+	@dpkg -s $(PDF_DEBS) >/dev/null 2>&1 || { \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(PDF_DEBS) >/dev/null; }
 
-dev: $(STAMP)
+install: $(STAMP) /usr/bin/chromium /usr/bin/promtool pdf-deps
+
+dev: $(STAMP) pdf-deps
 	$(BIN)/awasi dev
 
 test: install

@@ -63,9 +63,79 @@ async def seed(settings: Settings) -> list[tuple[str, str, str, str | None]]:
                 channel="web", reporter=reporter, idempotency_key=f"awasi-demo-{i}",
                 request_hash=b"demo",
             ))
+        await seed_surveys(pool, catalog, settings)
         return people
     finally:
         await pool.close()
+
+
+# --- satisfaction survey answers (docs/EVALUATION.md) -------------------------------
+
+# A service quality per demo unit (the mean answer it tends to get), so the demo's
+# index shows a spread of grades; units not listed here get no demo answers.
+SURVEY_QUALITY = {
+    "MDN-DISDUKCAPIL-LOKET": 2.9, "MDN-DISDUKCAPIL-MPP": 3.5, "MDN-PKM-PADANGBULAN": 3.1,
+    "MDN-PKM-SUNGGAL": 2.6, "MDN-SDN-060843": 3.3, "PLJ-KEL-PLAJUULU": 3.0,
+    "PLJ-KEL-TALANGBUBUK": 2.7, "PLJ-PKM-PLAJU": 3.2, "PLJ-DISDUKCAPIL-LOKET": 3.0,
+    "SWL-PKM-SILUNGKANG": 3.4, "SWL-DISDUKCAPIL-LOKET": 3.1, "PKY-PKM-KAYON": 2.8,
+    "PKY-DISDUKCAPIL-LOKET": 3.0, "SRG-PKM-REMU": 2.5, "SRG-DISDUKCAPIL-LOKET": 2.9,
+}
+# Elements that run above or below a unit's level: fees are mostly free (U4), waiting
+# time (U3) and complaint handling (U8) are where people are least satisfied.
+SURVEY_TILT = {"U3": -0.4, "U4": +0.6, "U8": -0.3, "U7": +0.1}
+
+
+async def seed_surveys(pool: Any, catalog: Any, settings: Settings,
+                       now: Any = None) -> int:
+    """A few hundred survey answers over the demo units in the two quarters before
+    the current one, stored through intake's own survey function (so they reach
+    oversight through the outbox like any answer). Idempotent: nothing is added when
+    the first demo answer exists already. Returns the number added."""
+    import random
+    from datetime import UTC, datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from awasi.ikm import ELEMENTS
+    from awasi.periods import current_quarter
+    from services.intake.survey import (
+        AnswersIn,
+        RespondentIn,
+        SurveyIn,
+        respondent_key,
+        store_response,
+    )
+
+    now = now or datetime.now(UTC)
+    first_key = respondent_key(settings, "demo", "0")
+    if await pool.fetchval("SELECT 1 FROM intake.survey_responses WHERE respondent_key = $1",
+                           first_key):
+        return 0
+    rng = random.Random(20171)  # fixed: the same demo every time
+    added = 0
+    for code, level in SURVEY_QUALITY.items():
+        if code not in catalog.units:
+            continue
+        unit = catalog.units[code]
+        zone = catalog.regions[catalog.agencies[unit.agency].region].timezone
+        quarter = current_quarter(now, zone)
+        for period in (quarter.previous().previous(), quarter.previous()):
+            # A unit improves a little from one quarter to the next.
+            mean = level + (0.15 if period == quarter.previous() else 0.0)
+            span = (period.last_day - period.first_day).days
+            for _ in range(rng.randint(8, 16)):
+                day = period.first_day + timedelta(days=rng.randint(0, span))
+                at = datetime.combine(day, time(rng.randint(8, 14), rng.randint(0, 59)),
+                                      tzinfo=ZoneInfo(zone))
+                answers = {e: max(1, min(4, round(rng.gauss(mean + SURVEY_TILT.get(e, 0),
+                                                             0.6))))
+                           for e in ELEMENTS}
+                body = SurveyIn(answers=AnswersIn(**answers), respondent=RespondentIn(
+                    sex=rng.choice(["L", "P", None]),
+                    age_group=rng.choice(["20-29", "30-39", "40-49", "50-59", None])))
+                key = respondent_key(settings, "demo", str(added))
+                await store_response(pool, catalog, unit, body, key, "web", now=at)
+                added += 1
+    return added
 
 
 REFUSAL = (

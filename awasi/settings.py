@@ -46,6 +46,9 @@ class Settings:
     # mobile network behind a few addresses).
     rate_limit_per_minute: int = 30
     rate_limit_per_address_per_minute: int = 300
+    # Satisfaction survey answers per device per minute (the per-address ceiling above
+    # applies too); one answer per device per unit per quarter counts anyway.
+    survey_rate_limit_per_minute: int = 5
     # Failed logins per (account, client address) pair; the per-account and
     # per-address ceilings are much higher so a stranger cannot lock a named account
     # (or an office behind one address) out for everyone.
@@ -145,6 +148,7 @@ class Settings:
             )
 
         for name in ("rate_limit_per_minute", "rate_limit_per_address_per_minute",
+                     "survey_rate_limit_per_minute",
                      "login_rate_limit_per_minute", "login_account_limit_per_minute",
                      "login_address_limit_per_minute", "password_hash_workers"):
             if getattr(self, name) < 1:

@@ -20,6 +20,7 @@ from awasi.catalog.models import (
     Region,
     RouteDecision,
     Rule,
+    Unit,
 )
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "RouteDecision",
     "Rule",
     "UnknownCode",
+    "Unit",
     "load_catalog",
     "parse_catalog",
 ]

@@ -25,6 +25,7 @@ from awasi.catalog.models import (
     PolicyOverride,
     Region,
     RouteDecision,
+    Unit,
 )
 
 Loc = tuple[str | int, ...]
@@ -174,6 +175,16 @@ class Catalog:
         self.audit_sample_share: float = doc.audit_sample_share
         self.stats_min_cases: int = doc.stats_min_cases
         self.default_policy: PolicyOverride = doc.defaults.policy
+        # Service units: the listed ones, and each agency that lists none is its own.
+        self.units: dict[str, Unit] = {}
+        listed = {u.agency for u in doc.units}
+        for agency in doc.agencies:
+            if agency.code not in listed:
+                self.units[agency.code] = Unit(code=agency.code, agency=agency.code,
+                                               name=agency.name)
+            for unit in doc.units:
+                if unit.agency == agency.code:
+                    self.units[unit.code] = unit
         self._category_rules: dict[tuple[str, str], str] = {}
         self._keyword_rules: dict[str, list[_KeywordRule]] = {r: [] for r in self.regions}
         for rule in doc.rules:
@@ -221,6 +232,23 @@ class Catalog:
         """The agencies of a region, in catalog order. Raises ``UnknownCode``."""
         self.region(region_code)
         return [a for a in self.agencies.values() if a.region == region_code]
+
+    def unit(self, code: str) -> Unit:
+        try:
+            return self.units[code]
+        except KeyError:
+            raise UnknownCode(f"unknown service unit {code!r}") from None
+
+    def units_in(self, region_code: str) -> list[Unit]:
+        """The service units of a region's agencies, agency by agency in catalog
+        order. Raises ``UnknownCode`` for an unknown region."""
+        self.region(region_code)
+        return [u for u in self.units.values()
+                if self.agencies[u.agency].region == region_code]
+
+    def region_of_unit(self, code: str) -> Region:
+        """The region of a unit (its agency's). Raises ``UnknownCode``."""
+        return self.regions[self.agencies[self.unit(code).agency].region]
 
     # --- routing ------------------------------------------------------------------
 
@@ -388,6 +416,15 @@ def _cross_check(doc: CatalogFile) -> list[tuple[Loc, str]]:
                 problems.append((loc, f"unknown category {code!r}"))
             elif home is not None and not offered(home, code):
                 problems.append((loc, f"category {code!r} is not offered in {home.code}"))
+
+    problems += _duplicates(((("units", i, "code"), u.code)
+                             for i, u in enumerate(doc.units)), "unit code")
+    for i, unit in enumerate(doc.units):
+        if unit.agency not in agencies:
+            problems.append((("units", i, "agency"), f"unknown agency {unit.agency!r}"))
+        if unit.code in agencies and unit.code != unit.agency:
+            problems.append((("units", i, "code"),
+                             f"{unit.code!r} is the code of another agency"))
 
     category_rules: dict[tuple[str, str], Loc] = {}
     keywords: dict[tuple[str, str], Loc] = {}

@@ -188,6 +188,19 @@ class Agency(_Frozen):
     category_policies: dict[CategoryCode, PolicyOverride] = Field(default_factory=dict)
 
 
+class Unit(_Frozen):
+    """A service unit (unit layanan) where people are served: a counter, a puskesmas,
+    a school, a kelurahan office. Satisfaction surveys are per unit. ``population``
+    (optional) is how many people the unit serves in a period, for the survey's
+    sample size (Krejcie-Morgan, ``awasi.ikm``). An agency that lists no unit is one
+    unit itself (code and name of the agency; see ``Catalog.units``)."""
+
+    code: AgencyCode
+    agency: AgencyCode
+    name: Text
+    population: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
+
+
 class Rule(_Frozen):
     """A routing rule of one region: complaints in one of ``categories``, or (when no
     category rule applies) whose text contains one of ``keywords``, go to ``agency``."""
@@ -218,6 +231,7 @@ class CatalogFile(_Frozen):
     categories: tuple[Category, ...]
     regions: tuple[Region, ...]
     agencies: tuple[Agency, ...] = ()
+    units: tuple[Unit, ...] = ()
     rules: tuple[Rule, ...] = ()
 
 

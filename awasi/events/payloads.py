@@ -7,10 +7,10 @@ not ignore means a new version, registered beside the old one.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import ClassVar, Literal
+from datetime import date, datetime
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 
 class Payload(BaseModel):
@@ -102,6 +102,34 @@ class ComplaintFeedbackGiven(Payload):
 class ComplaintWithdrawn(Payload):
     EVENT_TYPE: ClassVar[str] = "complaint.withdrawn"
     reason: str | None = None
+
+
+SurveyAnswer = Field(ge=1, le=4)
+
+
+@register
+class SurveyResponseSubmitted(Payload):
+    """One answered satisfaction survey (SKM) for a service unit. The envelope's
+    ``complaint_id`` is the response's own id (the topic key). No personal data: no
+    respondent data, no comment, no device or Telegram id; only the answers, where
+    and when. ``duplicate``: the same device or Telegram user answered for this unit
+    in this period already; oversight counts it apart and never in the index."""
+
+    EVENT_TYPE: ClassVar[str] = "survey.response_submitted"
+    unit: str
+    agency: str
+    region: str
+    answers: dict[Literal["U1", "U2", "U3", "U4", "U5", "U6", "U7", "U8", "U9"],
+                  Annotated[int, SurveyAnswer]]
+    channel: Literal["web", "api", "telegram"]
+    duplicate: bool = False
+    submitted_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _all_elements(self) -> SurveyResponseSubmitted:
+        if len(self.answers) != 9:
+            raise ValueError("answers must hold U1..U9")
+        return self
 
 
 # --- router ---------------------------------------------------------------
@@ -242,6 +270,53 @@ class CaseClaimed(Payload):
     not on the topic (agencies read the topic)."""
 
     EVENT_TYPE: ClassVar[str] = "case.claimed"
+
+
+RecommendationSource = Literal["finding", "report", "panel"]
+RecommendationAnswer = Literal["planned", "in_progress", "done", "declined"]
+
+
+@register
+class RecommendationIssued(Payload):
+    """The panel addressed a recommendation to an agency: what, why, by when. On
+    oversight's topic (the router shows it to the agency); the envelope's
+    ``complaint_id`` is ``rec:<id>``. Who issued it is on oversight's chain only."""
+
+    EVENT_TYPE: ClassVar[str] = "recommendation.issued"
+    recommendation_id: str
+    region: str
+    agency: str
+    what: str = Field(min_length=1, max_length=2000)
+    why: str = Field(min_length=1, max_length=4000)
+    due_date: date
+    source_kind: RecommendationSource
+    source_ref: str | None = None
+
+
+@register
+class RecommendationAnswered(Payload):
+    """The agency's head answered a recommendation on the desk: an action plan and
+    its progress (``declined`` needs a reason in ``note``). On the router's topic."""
+
+    EVENT_TYPE: ClassVar[str] = "recommendation.answered"
+    recommendation_id: str
+    agency: str
+    status: RecommendationAnswer
+    note: str = Field(min_length=1, max_length=4000)
+
+
+@register
+class ReportPublished(Payload):
+    """The panel published a period's evaluation report: the SHA-256 of each archived
+    file (``{"id.pdf": ..., "id.html": ..., "en.pdf": ..., "en.html": ...}``). Goes on
+    oversight's audit chain with the panel member; the envelope's ``complaint_id`` is
+    ``report:<region>:<period>[:<agency>]``."""
+
+    EVENT_TYPE: ClassVar[str] = "report.published"
+    region: str
+    period: str
+    agency: str | None = None
+    files: dict[str, Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]]
 
 
 @register

@@ -24,7 +24,7 @@ from awasi.web.app import (
     relay,
     schema_migrations,
 )
-from services.intake import api, open311, pages, reports, telegram
+from services.intake import api, open311, pages, reports, survey, telegram
 from services.intake import consumer as intake_consumer
 from services.intake import keys as ikeys
 from services.intake.batch import SubmitBatcher
@@ -70,6 +70,9 @@ def create_app(settings: Settings) -> web.Application:
     app[ikeys.MESSAGES] = Catalogs(LOCALE_DIR)
     app[ikeys.LIMITER] = SubmissionLimiter(settings.rate_limit_per_minute,
                                            settings.rate_limit_per_address_per_minute)
+    # Survey answers have their own, lower budget (a separate counter store).
+    app[ikeys.SURVEY_LIMITER] = SubmissionLimiter(settings.survey_rate_limit_per_minute,
+                                                  settings.rate_limit_per_address_per_minute)
     app[ikeys.SUBMITTED] = Counter("awasi_intake_complaints_total", "Complaints accepted",
                                    ["channel"], registry=app[keys.REGISTRY])
     app.cleanup_ctx.extend([
@@ -85,5 +88,6 @@ def create_app(settings: Settings) -> web.Application:
     open311.setup(app)
     pages.setup(app)
     reports.setup(app)
+    survey.setup(app)
     telegram.setup(app)
     return app

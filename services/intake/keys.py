@@ -15,6 +15,7 @@ from services.intake.ratelimit import SubmissionLimiter
 CATALOG = web.AppKey("intake.catalog", Catalog)
 MESSAGES = web.AppKey("intake.messages", Catalogs)
 LIMITER = web.AppKey("intake.limiter", SubmissionLimiter)
+SURVEY_LIMITER = web.AppKey("intake.survey_limiter", SubmissionLimiter)
 BATCHER = web.AppKey("intake.batcher", SubmitBatcher)
 JINJA = web.AppKey("intake.jinja", jinja2.Environment)
 SUBMITTED = web.AppKey("intake.submitted", Counter)

@@ -24,7 +24,15 @@ from awasi.web.app import (
     relay,
     schema_migrations,
 )
-from services.oversight import handlers, keys, pages
+from services.oversight import (
+    evaluation,
+    evaluation_pages,
+    handlers,
+    keys,
+    pages,
+    recommendations,
+    reports,
+)
 from services.oversight.audit_key import load_signing_key
 from services.oversight.clock import Clock, SystemClock
 from services.oversight.domain import Context, make_handler
@@ -73,10 +81,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         producer_ctx,
         relay(SCHEMA),
         consumer("oversight", SCHEMA, (topics.INTAKE, topics.ROUTER, topics.OVERSIGHT),
-                 make_handler(ctx)),
+                 evaluation.with_evaluation(make_handler(ctx), ctx)),
         scheduler_ctx,
     ])
     identity.add_auth_routes(app)
     handlers.add_routes(app)
+    evaluation.add_routes(app)
+    reports.add_routes(app)
+    recommendations.add_routes(app)
+    evaluation_pages.setup(app)
     pages.setup(app)
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from awasi.web.errors import ValidationFailed
+
 
 class OversightError(Exception):
     """Base of the oversight service's errors."""
@@ -14,3 +16,9 @@ class ChainBroken(OversightError):
         super().__init__(f"entry {seq}: {reason}")
         self.seq = seq
         self.reason = reason
+
+
+def field_error(name: str, message: str) -> ValidationFailed:
+    """A 422 naming the field or query parameter ``name``."""
+    return ValidationFailed(f"Invalid value for '{name}': {message}", details={
+        "fields": [{"field": name, "message": message, "type": "value_error"}]})

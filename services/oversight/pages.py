@@ -34,7 +34,7 @@ from awasi.web import keys as web_keys
 from awasi.web.body import read_form
 from awasi.web.errors import ApiError, Forbidden, Unauthorized
 from awasi.web.redirects import safe_next
-from services.oversight import audit, keys, panel, stats
+from services.oversight import audit, evaluation, keys, panel, stats
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PANEL = "/panel"
@@ -107,6 +107,7 @@ async def dashboard(request: web.Request) -> web.Response:
         s = await stats.current(conn, request.app[keys.CATALOG], request.app[keys.CLOCK].now())
         findings = await stats.published_findings(conn)
         checkpoint = await audit.latest(conn)
+        satisfaction = await evaluation.dashboard_section(request, conn, _)
     agencies = s.agencies
     charts = [
         bar_chart(_("Share resolved within the deadline"), agencies,
@@ -126,6 +127,7 @@ async def dashboard(request: web.Request) -> web.Response:
     return render("dashboard.html", request, {
         "stats": s, "charts": charts, "findings": findings, "fmt": _fmt,
         "key": request.app[keys.SIGNING_KEY], "checkpoint": checkpoint,
+        "satisfaction": satisfaction,
         "as_of": s.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "refresh_s": f"{request.app[web_keys.SETTINGS].stats_refresh_s:g}",
     })

@@ -27,7 +27,7 @@ from awasi.web.app import (
     relay,
     schema_migrations,
 )
-from services.router import api, desk
+from services.router import api, desk, recommendations
 from services.router.consumer import accepts, make_handler
 from services.router.keys import CATALOG, CLOCK, HTTP, QUEUE_CHANGES, QUEUE_TAGS
 from services.router.live import KnownTags
@@ -89,13 +89,16 @@ def create_app(settings: Settings) -> web.Application:
         identity_schema,
         producer_ctx,
         relay(SCHEMA),
-        consumer("router", SCHEMA, (topics.INTAKE, topics.OVERSIGHT), make_handler(catalog),
-                 accepts=accepts),
+        consumer("router", SCHEMA, (topics.INTAKE, topics.OVERSIGHT),
+                 recommendations.with_recommendations(make_handler(catalog)),
+                 accepts=lambda e: accepts(e) or e.type in recommendations.EVENT_TYPES),
         http_client,
         queue_changes,
     ])
     app.on_shutdown.append(wake_long_polls)
     add_auth_routes(app)
     api.add_routes(app)
+    recommendations.add_routes(app)
+    recommendations.add_pages(app)
     desk.setup(app)
     return app

@@ -50,6 +50,7 @@ from services.intake.telegram.conversation import Conversation
 from services.intake.telegram.inbox import Inbox
 from services.intake.telegram.metrics import BotMetrics
 from services.intake.telegram.sender import Sender
+from services.intake.telegram.survey import SurveyBot
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ def build_application(settings: Settings, conversation: Conversation) -> Telegra
     if settings.telegram_mode != "polling":
         builder = builder.updater(None)
     application = builder.build()
+    # The survey's handlers first: its deep link and buttons take precedence.
+    SurveyBot(conversation).register(application)
     conversation.register(application)
     return application
 
