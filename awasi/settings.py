@@ -42,6 +42,9 @@ class Settings:
     secret_key: str = "dev-insecure-secret-change-me"
     rate_limit_per_minute: int = 30
     login_rate_limit_per_minute: int = 10
+    # Supports of public reports: per device or Telegram user, and per client address.
+    support_rate_limit_per_minute: int = 10
+    support_address_rate_limit_per_minute: int = 120
     # Kafka.
     topic_partitions: int = 3
     topic_replication: int = 1

@@ -24,10 +24,11 @@ from awasi.web.app import (
     relay,
     schema_migrations,
 )
-from services.intake import api, open311, pages, reports, telegram
+from services.intake import api, open311, pages, participation_web, reports, telegram
 from services.intake import consumer as intake_consumer
 from services.intake import keys as ikeys
 from services.intake.batch import SubmitBatcher
+from services.intake.participation import SupportLimiter
 from services.intake.ratelimit import SubmissionLimiter
 
 SCHEMA = "intake"
@@ -55,10 +56,13 @@ def create_app(settings: Settings) -> web.Application:
     app[ikeys.CATALOG] = load_catalog(settings.catalog)
     app[ikeys.MESSAGES] = Catalogs(LOCALE_DIR)
     app[ikeys.LIMITER] = SubmissionLimiter(settings.rate_limit_per_minute)
+    app[ikeys.SUPPORT_LIMITER] = SupportLimiter(settings.support_rate_limit_per_minute,
+                                                settings.support_address_rate_limit_per_minute)
     app[ikeys.SUBMITTED] = Counter("awasi_intake_complaints_total", "Complaints accepted",
                                    ["channel"], registry=app[keys.REGISTRY])
     app.cleanup_ctx.extend([
         database(SCHEMA, migrations()),
+        participation_web.trigram_ctx,
         producer_ctx,
         relay(SCHEMA),
         batcher_ctx,
@@ -69,5 +73,6 @@ def create_app(settings: Settings) -> web.Application:
     open311.setup(app)
     pages.setup(app)
     reports.setup(app)
+    participation_web.setup(app)
     telegram.setup(app)
     return app

@@ -42,7 +42,7 @@ from awasi.events.payloads import (
     Visibility,
 )
 from awasi.settings import Settings
-from services.intake import db, visibility
+from services.intake import db, statuses, visibility
 from services.intake.errors import (
     IdempotencyKeyReused,
     NotAllowedNow,
@@ -60,10 +60,10 @@ DESCRIPTION_MIN = 10
 DESCRIPTION_MAX = 4000
 Channel = Literal["web", "api", "open311", "telegram"]
 
-# Statuses the citizen sees (the consumer moves them along the router's events).
-OPEN_STATUSES = ("submitted", "triage", "routed", "acknowledged", "info_requested",
-                 "responded", "reopened", "disputed")
-TERMINAL_STATUSES = ("withdrawn", "closed")
+# Statuses the citizen sees, and the overdue rule: declared in ``statuses``.
+OPEN_STATUSES = statuses.OPEN_STATUSES
+TERMINAL_STATUSES = statuses.TERMINAL_STATUSES
+overdue = statuses.overdue
 
 # --- tracking codes and secrets ------------------------------------------------------
 
@@ -495,23 +495,6 @@ async def withdraw(pool: asyncpg.Pool, code: str, body: WithdrawIn,
 
 
 # --- the public view -------------------------------------------------------------------
-
-def overdue(row: asyncpg.Record, now: datetime) -> dict[str, bool]:
-    """Which clocks are overdue now (due passed, or oversight reported a breach, and
-    the step is not done)."""
-    open_ = row["status"] in OPEN_STATUSES
-    breached = set(row["breached"] or ())
-
-    def late(kind: str, due: datetime | None, done: bool) -> bool:
-        return bool(open_ and not done and (kind in breached or (due is not None and due < now)))
-
-    return {
-        "triage": late("triage", row["triage_by"], row["status"] != "triage"),
-        "acknowledge": late("acknowledge", row["acknowledge_by"],
-                            row["acknowledged_at"] is not None),
-        "resolve": late("resolve", row["resolve_by"], row["resolved_at"] is not None),
-    }
-
 
 async def complaint_status(pool: asyncpg.Pool, catalog: Catalog, code: str, *,
                            secret: str | None = None, owner: bool = False,

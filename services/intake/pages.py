@@ -109,6 +109,23 @@ TIMELINE_LABELS = {
     "withdrawn": "You withdrew the complaint",
 }
 
+# The public timeline of a public report, told in the third person (anyone reads it).
+PUBLIC_TIMELINE_LABELS = {
+    "submitted": "Report received",
+    "complaint.routed": "Forwarded to the responsible agency",
+    "complaint.needs_triage": "Waiting for verification by the city",
+    "ticket.acknowledged": "The agency started handling it",
+    "ticket.info_requested": "The agency asked the reporter for more information",
+    "ticket.responded": "The agency responded to the reporter",
+    "ticket.resolved": "The agency marked it resolved",
+    "ticket.transferred": "Transferred to another agency",
+    "ticket.reopened": "Reopened",
+    "deadline.breached": "A deadline was missed",
+    "case.escalated": "Escalated",
+    "case.reopened": "Reopened by the oversight panel",
+    "withdrawn": "Withdrawn by the reporter",
+}
+
 DEADLINE_LABELS = {
     "triage": "Verification by the city",
     "acknowledge": "Agency starts handling",
