@@ -43,7 +43,7 @@ from awasi.events.envelope import Envelope
 from awasi.events.outbox import add_to_outbox
 from awasi.events.payloads import ComplaintSupported
 from awasi.web.errors import RateLimited
-from services.intake import domain
+from services.intake import domain, visibility
 from services.intake.errors import UnknownComplaint, field_error
 
 SupportChannel = Literal["web", "api", "telegram"]
@@ -143,9 +143,7 @@ class SupportLimiter:
 _WORD = re.compile(r"[0-9a-z]{3,}")
 MAX_TERMS = 16
 DOC = "(coalesce(title, '') || ' ' || description)"
-SIMILAR_COLUMNS = ("tracking_code, region, category, title, description, lat, lon, address,"
-                   " agency, status, triage_by, acknowledge_by, resolve_by, dispute_until,"
-                   " submitted_at, updated_at, visibility, support_count")
+
 
 
 def search_terms(text: str) -> list[str]:
@@ -187,7 +185,7 @@ def similar_sql(trigram: bool, with_location: bool) -> str:
                 f"{_distance_sql('$6', '$7')} / {SIMILAR_RADIUS_KM}) * {score} END")
     else:
         near = ""
-    return (f"SELECT {SIMILAR_COLUMNS}, {score}{near} AS score FROM intake.complaints"
+    return (f"SELECT {visibility.PUBLIC_COLUMNS}, {score}{near} AS score FROM intake.complaints"
             f" WHERE visibility = 'public' AND region = $1 AND category = $2"
             f" AND status = ANY($4::text[]) AND {match}"
             f" ORDER BY score DESC, submitted_at DESC LIMIT $5")

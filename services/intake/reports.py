@@ -49,12 +49,8 @@ DEFAULT_RADIUS_KM = 2.0
 MAX_RADIUS_KM = 25.0
 KM_PER_DEGREE = 111.2
 
-# Only the columns the public view reads (an allow-list at the SQL too). breached,
-# acknowledged_at and resolved_at are read to decide "overdue", never shown.
-COLUMNS = ("tracking_code, region, category, title, description, lat, lon, address,"
-           " agency, status, triage_by, acknowledge_by, resolve_by, dispute_until,"
-           " acknowledged_at, resolved_at, breached, support_count,"
-           " submitted_at, updated_at, visibility")
+# Only the columns the public view reads (an allow-list at the SQL too).
+COLUMNS = visibility.PUBLIC_COLUMNS
 
 # The keyset of a page: (submitted_at, code) for "new", (count, submitted_at, code)
 # for "support".

@@ -46,6 +46,12 @@ CONVERSATION_FIELDS = ("category", "title", "description", "privacy", "submitted
 PUBLIC_REPORT_FIELDS = ("tracking_code", "region", "category", "title", "description",
                         "location", "agency", "status", "deadlines", "overdue",
                         "support_count", "submitted_at", "updated_at")
+# The columns a public view is built from (an allow-list at the SQL too); breached,
+# acknowledged_at and resolved_at are read to decide "overdue", never shown.
+PUBLIC_COLUMNS = ("tracking_code, region, category, title, description, lat, lon, address,"
+                  " agency, status, triage_by, acknowledge_by, resolve_by, dispute_until,"
+                  " acknowledged_at, resolved_at, breached, support_count,"
+                  " submitted_at, updated_at, visibility")
 # The public timeline of a public report: which steps happened and when, never what
 # was said. The citizen's own follow-ups (information added, feedback) and the text
 # of the agency's questions stay in the conversation, which needs the secret.
