@@ -244,6 +244,7 @@ def validate_command(catalog: Catalog, cmd: SubmitCommand) -> SubmitCommand:
     if cmd.category not in {c.code for c in catalog.categories_for(cmd.region)}:
         raise field_error("category", f"unknown category {cmd.category!r} in region "
                           f"{cmd.region}", "unknown_code")
+    check_location(catalog, cmd.region, cmd.location)
     description = cmd.description.strip()
     if not DESCRIPTION_MIN <= len(description) <= DESCRIPTION_MAX:
         raise field_error("description", f"write between {DESCRIPTION_MIN} and "
@@ -264,6 +265,21 @@ def validate_command(catalog: Catalog, cmd: SubmitCommand) -> SubmitCommand:
         idempotency_key=cmd.idempotency_key,
         request_hash=cmd.request_hash,
     )
+
+
+def check_location(catalog: Catalog, region: str, location: Location | None) -> None:
+    """A pin needs both coordinates and must lie in the region's bounding box (from
+    the catalog; a region without one takes any point). Raises a 422 naming
+    ``location``: the web form, the API, Open311's lat/long and the bot's shared
+    location all fill this one field and get this one check."""
+    if location is None or (location.lat is None and location.lon is None):
+        return
+    if location.lat is None or location.lon is None:
+        raise field_error("location", "give both lat and lon, or neither", "incomplete_point")
+    box = catalog.regions[region].bbox
+    if box is not None and not box.contains(location.lat, location.lon):
+        raise field_error("location", f"the point ({location.lat}, {location.lon}) is outside "
+                          f"{catalog.regions[region].name}", "outside_region")
 
 
 @dataclass

@@ -182,11 +182,15 @@ def parse_query(catalog: Catalog, query: Any) -> ReportQuery:
                        sort=sort, near=near, radius_km=radius)
 
 
-def page_sql(q: ReportQuery) -> tuple[str, list[Any]]:
+def page_sql(q: ReportQuery, *, columns: str = COLUMNS, located: bool = False,
+             limit: int | None = None) -> tuple[str, list[Any]]:
     """The one statement that reads a page (``limit + 1`` rows, to know whether
     there is a next page). ``visibility = 'public'`` is the partial indexes'
-    predicate; the row comparison continues the walk where the last page stopped."""
+    predicate; the row comparison continues the walk where the last page stopped.
+    ``located`` keeps only reports with a point (the map)."""
     clauses, args = ["visibility = 'public'"], []
+    if located:
+        clauses.append("lat IS NOT NULL AND lon IS NOT NULL")
 
     def arg(v: Any) -> str:
         args.append(v)
@@ -210,8 +214,8 @@ def page_sql(q: ReportQuery) -> tuple[str, list[Any]]:
         vals = ", ".join(arg(v) for v in q.after)
         clauses.append(f"({cols}) < ({vals})")
     order = ", ".join(f"{k} DESC" for k in keys_)
-    return (f"SELECT {COLUMNS} FROM intake.complaints WHERE {' AND '.join(clauses)}"
-            f" ORDER BY {order} LIMIT {arg(q.limit + 1)}", args)
+    return (f"SELECT {columns} FROM intake.complaints WHERE {' AND '.join(clauses)}"
+            f" ORDER BY {order} LIMIT {arg((limit or q.limit) + 1)}", args)
 
 
 async def fetch_page(pool: asyncpg.Pool, q: ReportQuery) -> tuple[list[asyncpg.Record],
@@ -265,6 +269,48 @@ async def list_reports(request: web.Request) -> web.Response:
                           "next_page": next_page})
 
 
+MAP_MAX_POINTS = 2000
+MAP_PARAMETERS = ("region", "category", "status", "near", "radius_km", "lang")
+
+
+class MapPointOut(BaseModel):
+    tracking_code: str
+    title: str
+    lat: float
+    lon: float
+    status: str
+    support_count: int
+
+
+class MapOut(BaseModel):
+    points: list[MapPointOut]
+    truncated: bool
+
+
+async def map_points(request: web.Request) -> web.Response:
+    """``GET /api/v1/reports/map?region=&category=&status=&near=``: the points of
+    the newest ``MAP_MAX_POINTS`` located public reports matching the filters (one
+    indexed walk, like a page), for the map; ``truncated`` when there are more."""
+    catalog = request.app[ikeys.CATALOG]
+    for name in request.query:
+        if name not in MAP_PARAMETERS:
+            raise field_error(name, f"unknown parameter; known: {', '.join(MAP_PARAMETERS)}",
+                              "unknown_parameter")
+    q = parse_query(catalog, request.query)
+    sql, args = page_sql(q, located=True, limit=MAP_MAX_POINTS,
+                         columns="tracking_code, title, category, lat, lon, status,"
+                                 " support_count, submitted_at")
+    rows = await request.app[keys.POOL].fetch(sql, *args)
+    lang = pages.pick_locale(request)
+    points = [{"tracking_code": r["tracking_code"],
+               "title": r["title"] or (catalog.categories[r["category"]].name(lang)
+                                       if r["category"] in catalog.categories
+                                       else r["category"]),
+               "lat": r["lat"], "lon": r["lon"], "status": r["status"],
+               "support_count": r["support_count"]} for r in rows[:MAP_MAX_POINTS]]
+    return json_response({"points": points, "truncated": len(rows) > MAP_MAX_POINTS})
+
+
 # --- HTML ---------------------------------------------------------------------------------
 
 def _tz(catalog: Catalog, region: str) -> str:
@@ -307,7 +353,13 @@ async def reports_page(request: web.Request) -> web.Response:
                 if next_page else None)
     categories = (catalog.categories_for(q.region) if q.region
                   else list(catalog.categories.values()))
+    page.with_map = True
+    settings = request.app[keys.SETTINGS]
+    map_filters = {k: v for k, v in q.carried().items() if k in MAP_PARAMETERS}
     return page.render("reports.html", {
+        "map_source": f"/api/v1/reports/map?{urlencode(map_filters)}",
+        "bbox": catalog.regions[q.region].bbox if q.region else None,
+        "tiles": settings.map_tile_url, "tile_attribution": settings.map_tile_attribution,
         "reports": reports, "next_url": next_url, "q": q, "errors": errors,
         "regions": list(catalog.regions.values()), "categories": categories,
         "statuses": [(s, page.gettext(pages.STATUS_LABELS.get(s, s))) for s in STATUSES],
@@ -370,5 +422,10 @@ def setup(app: web.Application) -> None:
             summary="Public reports only, newest or most supported first; keyset pages "
                     "(next_page token)",
             parameters=params, responses={200: ReportsOut}, tags=["reports"], errors=(422,))
+    api.add(app.router, "GET", "/api/v1/reports/map", map_points,
+            summary=f"Points of the newest {MAP_MAX_POINTS} located public reports "
+                    "matching the filters, for the map",
+            parameters=[p for p in params if p["name"] in MAP_PARAMETERS],
+            responses={200: MapOut}, tags=["reports"], errors=(422,))
     app.router.add_get("/reports", reports_page)
     app.router.add_get("/reports/{tracking_code}", report_page)
