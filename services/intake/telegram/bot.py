@@ -79,7 +79,9 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     metrics = BotMetrics(app[keys.REGISTRY])
-    conversation = Conversation(settings, app[ikeys.CATALOG], lambda: app[keys.POOL], metrics)
+    conversation = Conversation(settings, app[ikeys.CATALOG], lambda: app[keys.POOL], metrics,
+                                support_limiter=app[ikeys.SUPPORT_LIMITER],
+                                trigram=lambda: app.get(ikeys.TRIGRAM, False))
     application = build_application(settings, conversation)
     app[APPLICATION] = application
     sender = Sender(app[keys.POOL], application.bot, app[ikeys.CATALOG],
