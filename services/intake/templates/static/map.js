@@ -82,8 +82,13 @@
       .catch(function () { el.hidden = true; });  // the list below is the page
   }
 
-  var pin = document.getElementById("pin-map");
-  if (pin) { pinMap(pin); }
-  var reports = document.getElementById("reports-map");
-  if (reports) { reportsMap(reports); }
+  function start() {
+    var pin = document.getElementById("pin-map");
+    if (pin) { pinMap(pin); }
+    var reports = document.getElementById("reports-map");
+    if (reports) { reportsMap(reports); }
+  }
+  // After the page has loaded: a slow or unreachable tile server never delays the
+  // form or the list.
+  if (document.readyState === "complete") { start(); } else { window.addEventListener("load", start); }
 })();
