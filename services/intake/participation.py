@@ -16,9 +16,10 @@ Support
 
 Similar reports
   ``similar()`` offers up to five open public reports of the same region and
-  category that read alike: trigram similarity (pg_trgm) where the server has the
-  extension, else PostgreSQL's full-text search (the embedded pgserver build ships
-  no contrib modules); closer reports rank higher when both have a location.
+  category that read alike, among the newest ``SIMILAR_CANDIDATES`` of them (a
+  bounded cost): trigram similarity (pg_trgm) where the server has the extension,
+  else PostgreSQL's full-text ranking (the embedded pgserver build ships no contrib
+  modules); closer reports rank higher when both have a location.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ from services.intake.errors import UnknownComplaint, field_error
 
 SupportChannel = Literal["web", "api", "telegram"]
 SIMILAR_LIMIT = 5
+# How many of the newest open public reports of the region and category are compared.
+SIMILAR_CANDIDATES = 1000
 # Beyond this, a location adds nothing to the ranking (a different neighbourhood).
 SIMILAR_RADIUS_KM = 5.0
 
@@ -170,24 +173,35 @@ def _distance_sql(lat: str, lon: str) -> str:
 
 def similar_sql(trigram: bool, with_location: bool) -> str:
     """The one statement of a lookup. Parameters: $1 region, $2 category, $3 the text
-    (trigram) or the tsquery (full text), $4 open statuses, $5 limit, then $6 lat and
-    $7 lon when ``with_location``."""
+    (trigram) or the tsquery (full text), $4 open statuses, $5 limit, $6 the number
+    of candidates, then $7 lat and $8 lon when ``with_location``.
+
+    The candidates are the newest ``$6`` open public reports of the region and
+    category (one range scan of ``complaints_public_region_category``); only they
+    are scored, so the cost does not grow with the history."""
     if trigram:
-        match = f"{DOC} % $3"
-        score = f"public.similarity({DOC}, $3)"
+        doc = f"{DOC} AS doc"
+        match = "doc OPERATOR(public.%) $3"
+        score = "public.similarity(doc, $3)"
     else:
-        match = f"to_tsvector('simple', {DOC}) @@ to_tsquery('simple', $3)"
-        score = f"ts_rank(to_tsvector('simple', {DOC}), to_tsquery('simple', $3))"
+        # Each candidate's text is turned into a tsvector once (the LATERAL), then
+        # both matched and ranked.
+        doc = f"to_tsvector('simple', {DOC}) AS doc"
+        match = "doc @@ to_tsquery('simple', $3)"
+        score = "ts_rank(doc, to_tsquery('simple', $3))"
     if with_location:
-        # Up to the text score again for a report at the same spot, nothing beyond
-        # SIMILAR_RADIUS_KM.
-        near = (f" + CASE WHEN lat IS NULL OR lon IS NULL THEN 0 ELSE greatest(0, 1 - "
-                f"{_distance_sql('$6', '$7')} / {SIMILAR_RADIUS_KM}) * {score} END")
+        # A report at the same spot counts up to twice its text score, one beyond
+        # SIMILAR_RADIUS_KM no more than its text.
+        near = (f" * (1 + CASE WHEN lat IS NULL OR lon IS NULL THEN 0 ELSE greatest(0, 1 - "
+                f"{_distance_sql('$7', '$8')} / {SIMILAR_RADIUS_KM}) END)")
     else:
         near = ""
-    return (f"SELECT {visibility.PUBLIC_COLUMNS}, {score}{near} AS score FROM intake.complaints"
+    return (f"WITH candidates AS (SELECT {visibility.PUBLIC_COLUMNS} FROM intake.complaints"
             f" WHERE visibility = 'public' AND region = $1 AND category = $2"
-            f" AND status = ANY($4::text[]) AND {match}"
+            f" AND status = ANY($4::text[]) ORDER BY submitted_at DESC LIMIT $6),"
+            f" scored AS (SELECT c.*, {score} AS text_score FROM candidates c,"
+            f" LATERAL (SELECT {doc}) d WHERE {match})"
+            f" SELECT *, text_score{near} AS score FROM scored"
             f" ORDER BY score DESC, submitted_at DESC LIMIT $5")
 
 
@@ -201,7 +215,8 @@ async def similar(pool: asyncpg.Pool, trigram: bool, region: str, category: str,
         return []
     query: Any = " ".join(terms) if trigram else " | ".join(terms)
     with_location = lat is not None and lon is not None
-    args: list[Any] = [region, category, query, list(domain.OPEN_STATUSES), limit]
+    args: list[Any] = [region, category, query, list(domain.OPEN_STATUSES), limit,
+                       SIMILAR_CANDIDATES]
     if with_location:
         args += [lat, lon]
     return list(await pool.fetch(similar_sql(trigram, with_location), *args))

@@ -27,29 +27,21 @@ CREATE INDEX complaints_public_region_support
     WHERE visibility = 'public';
 
 -- Similar reports: a citizen about to file is shown open public reports of the same
--- region and category that read alike. pg_trgm (trigram similarity) is used where
--- the server has it (Debian's and the Docker image's PostgreSQL ship it in contrib);
--- the embedded pgserver build has no contrib modules, so there the lookup falls back
--- to PostgreSQL's built-in full-text search (``participation.similar``). Both indexes
--- are partial on public reports of one (region, category) at a time.
-DO $$
-BEGIN
-    CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
-EXCEPTION WHEN undefined_file OR feature_not_supported OR insufficient_privilege THEN
-    RAISE NOTICE 'pg_trgm is not available: similar reports use full-text search';
-END
-$$;
-
-CREATE INDEX complaints_public_text ON complaints
-    USING gin (to_tsvector('simple', coalesce(title, '') || ' ' || description))
+-- region and category that read alike. The lookup compares the text of the newest
+-- SIMILAR_CANDIDATES (participation.py) public reports of that region and category,
+-- read through this index, so its cost is bounded whatever the history (a duplicate
+-- is, in practice, a recent report). Text similarity is pg_trgm's where the server
+-- has it (Debian's and the Docker image's PostgreSQL ship it in contrib); the
+-- embedded pgserver build has no contrib modules, so there it is PostgreSQL's
+-- built-in full-text ranking.
+CREATE INDEX complaints_public_region_category
+    ON complaints (region, category, submitted_at DESC)
     WHERE visibility = 'public';
 
 DO $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
-        CREATE INDEX complaints_public_trgm ON complaints
-            USING gin ((coalesce(title, '') || ' ' || description) public.gin_trgm_ops)
-            WHERE visibility = 'public';
-    END IF;
+    CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
+EXCEPTION WHEN undefined_file OR feature_not_supported OR insufficient_privilege THEN
+    RAISE NOTICE 'pg_trgm is not available: similar reports use full-text ranking';
 END
 $$;
