@@ -406,3 +406,15 @@ async def test_router_keeps_the_largest_count_and_sorts_the_queue_by_it(
         assert detail["support_count"] == 3
         # A count is not a step of the case: no timeline entry per support.
         assert not any(e["kind"] == "complaint.supported" for e in detail["timeline"])
+
+
+async def test_near_pages_read_the_point_index(client: TestClient, settings: Settings) -> None:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        sql, args = reports.page_sql(reports.ReportQuery(region="MDN", near=(3.59, 98.67)))
+        async with conn.transaction():
+            await conn.execute("SET LOCAL enable_seqscan = off")
+            plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {sql}", *args))
+        assert "complaints_public" in plan and "Seq Scan" not in plan, plan
+    finally:
+        await conn.close()

@@ -50,7 +50,7 @@ from services.intake.errors import UnknownComplaint, field_error
 SupportChannel = Literal["web", "api", "telegram"]
 SIMILAR_LIMIT = 5
 # How many of the newest open public reports of the region and category are compared.
-SIMILAR_CANDIDATES = 1000
+SIMILAR_CANDIDATES = 500
 # Beyond this, a location adds nothing to the ranking (a different neighbourhood).
 SIMILAR_RADIUS_KM = 5.0
 

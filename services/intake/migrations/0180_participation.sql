@@ -26,6 +26,12 @@ CREATE INDEX complaints_public_region_support
     ON complaints (region, support_count DESC, submitted_at DESC, tracking_code DESC)
     WHERE visibility = 'public';
 
+-- The public list near a point (``near=lat,lon``): the points of public reports in a
+-- GiST index (core PostgreSQL, no extension), so a small box reads only the reports
+-- in it.
+CREATE INDEX complaints_public_point ON complaints USING gist (point(lon, lat))
+    WHERE visibility = 'public';
+
 -- Similar reports: a citizen about to file is shown open public reports of the same
 -- region and category that read alike. The lookup compares the text of the newest
 -- SIMILAR_CANDIDATES (participation.py) public reports of that region and category,
