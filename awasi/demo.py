@@ -37,6 +37,34 @@ DEMO_COMPLAINTS = [
      "ditangani.", None),
 ]
 
+# Public reports (road, waste, street lights: what neighbours share) with a pin and a
+# few supports, so the public list and map show something in `awasi dev`. Reporters
+# are anonymous or confidential: a public report never shows who wrote it anyway.
+# (region, category, privacy, text, (lat, lon, address), supports)
+DEMO_PUBLIC = [
+    ("MDN", "jalan-rusak", "anonymous",
+     "Aspal Jl. Sisingamangaraja dekat Stadion Teladan mengelupas dan berlubang, "
+     "genangan air setiap hujan.", (3.5650, 98.6950, "Jl. Sisingamangaraja, Medan Kota"), 4),
+    ("MDN", "sampah", "confidential",
+     "Tumpukan sampah di samping Pasar Petisah tidak diangkut tiga hari, menutup "
+     "sebagian badan jalan.", (3.5907, 98.6660, "Pasar Petisah, Medan Petisah"), 2),
+    ("MDN", "lampu-jalan", "anonymous",
+     "Lampu penerangan jalan di Jl. Gatot Subroto depan sekolah mati semua, gelap "
+     "dan rawan begal malam hari.", (3.5905, 98.6485, "Jl. Gatot Subroto, Medan Sunggal"), 6),
+    ("PLJ", "drainase", "anonymous",
+     "Saluran air di Jl. Kapten Abdullah tersumbat sampah, air meluap ke rumah warga "
+     "setiap hujan deras.", (-2.9980, 104.8050, "Jl. Kapten Abdullah, Plaju"), 1),
+    ("SWL", "jalan-rusak", "anonymous",
+     "Jalan menuju Desa Kubang longsor sebagian, hanya bisa dilalui satu kendaraan.",
+     (-0.6800, 100.7780, "Jalan ke Desa Kubang, Lembah Segar"), 3),
+    ("PKY", "lampu-jalan", "confidential",
+     "Lampu jalan di Jl. Tjilik Riwut km 2 padam sepanjang 500 meter sejak dua minggu.",
+     (-2.1950, 113.9000, "Jl. Tjilik Riwut km 2"), 0),
+    ("SRG", "sampah", "anonymous",
+     "Sampah menumpuk di pinggir Jl. Basuki Rahmat Remu, dibakar warga dan asapnya "
+     "mengganggu.", (-0.8762, 131.2558, "Jl. Basuki Rahmat, Remu"), 2),
+]
+
 
 async def seed(settings: Settings) -> list[tuple[str, str, str, str | None]]:
     from awasi.catalog import load_catalog
@@ -64,6 +92,7 @@ async def seed(settings: Settings) -> list[tuple[str, str, str, str | None]]:
                 request_hash=b"demo",
             ))
         await seed_surveys(pool, catalog, settings)
+        await seed_public(pool, catalog, settings)
         return people
     finally:
         await pool.close()
@@ -136,6 +165,29 @@ async def seed_surveys(pool: Any, catalog: Any, settings: Settings,
                 await store_response(pool, catalog, unit, body, key, "web", now=at)
                 added += 1
     return added
+
+
+async def seed_public(pool: Any, catalog: Any, settings: Settings) -> None:
+    """``DEMO_PUBLIC``: public, located, with their supports (idempotent: the same
+    Idempotency-Key and the same demo supporters count nothing twice)."""
+    from awasi.events.payloads import Location
+    from services.intake import participation
+    from services.intake.domain import SubmitCommand, submit_complaint
+
+    for i, (region, category, privacy, text, (lat, lon, address), supports) in enumerate(
+            DEMO_PUBLIC):
+        if region not in catalog.regions or category not in {
+            c.code for c in catalog.categories_for(region)
+        }:
+            continue
+        receipt = await submit_complaint(pool, catalog, settings, SubmitCommand(
+            region=region, category=category, description=text, privacy=privacy,
+            visibility="public", channel="web",
+            location=Location(lat=lat, lon=lon, address=address),
+            idempotency_key=f"awasi-demo-public-{i}", request_hash=b"demo"))
+        for n in range(supports):
+            key = participation.supporter_key(settings.secret_key, "device", f"demo-{i}-{n}")
+            await participation.support(pool, receipt.tracking_code, key, "web")
 
 
 REFUSAL = (

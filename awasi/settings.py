@@ -64,6 +64,13 @@ class Settings:
     # Which header those proxies set: "x-forwarded" (X-Forwarded-For/-Proto/-Host)
     # or "forwarded" (RFC 7239). The other one is never believed.
     proxy_header: str = "x-forwarded"
+    # Supports of public reports: per device or Telegram user, and per client address.
+    support_rate_limit_per_minute: int = 10
+    support_address_rate_limit_per_minute: int = 120
+    # Maps (public reports, the form's pin): the tile server's URL template and the
+    # attribution its licence asks for. Pages work as lists without it.
+    map_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    map_tile_attribution: str = "© OpenStreetMap contributors"
     # Kafka.
     topic_partitions: int = 3
     topic_replication: int = 1

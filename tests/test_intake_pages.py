@@ -212,11 +212,12 @@ def _msgids() -> set[str]:
     for p in (INTAKE / "templates").glob("*.html"):
         ids |= {m.group(2) for m in re.finditer(r"""_\(\s*(["'])(.*?)\1""", p.read_text())}
     for table in (pages.FIELD_MESSAGES, pages.STATUS_LABELS, pages.TIMELINE_LABELS,
-                  pages.DEADLINE_LABELS):
+                  pages.DEADLINE_LABELS, pages.PUBLIC_TIMELINE_LABELS):
         ids |= set(table.values())
-    src = (INTAKE / "pages.py").read_text()
-    for m in re.finditer(r'gettext\(\s*"([^"]*)"(?:\s*"([^"]*)")?', src):
-        ids.add(m.group(1) + (m.group(2) or ""))
+    for module in ("pages.py", "reports.py", "participation_web.py"):
+        src = (INTAKE / module).read_text()
+        for m in re.finditer(r'gettext\(\s*"([^"]*)"(?:\s*"([^"]*)")?', src):
+            ids.add(m.group(1) + (m.group(2) or ""))
     return ids
 
 

@@ -135,6 +135,34 @@ class Category(_Frozen):
         return self.name_en if locale.startswith("en") else self.name_id
 
 
+class BoundingBox(_Frozen):
+    """The area a region's reports may be located in, in degrees (WGS 84): a pin
+    outside it is refused (a pin in Medan for a Sorong complaint is a mistake). A
+    rectangle, generous around the city's boundary: it catches the wrong city, not
+    the wrong street."""
+
+    south: Annotated[float, Field(ge=-90, le=90)]
+    west: Annotated[float, Field(ge=-180, le=180)]
+    north: Annotated[float, Field(ge=-90, le=90)]
+    east: Annotated[float, Field(ge=-180, le=180)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BoundingBox:
+        if self.south >= self.north:
+            raise ValueError("south must be less than north")
+        if self.west >= self.east:
+            raise ValueError("west must be less than east (boxes across the 180th "
+                             "meridian are not supported)")
+        return self
+
+    def contains(self, lat: float, lon: float) -> bool:
+        return self.south <= lat <= self.north and self.west <= lon <= self.east
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (self.south + self.north) / 2, (self.west + self.east) / 2
+
+
 class Region(_Frozen):
     """A region (a city or one of its districts) with its own time zone and calendar.
 
@@ -151,6 +179,8 @@ class Region(_Frozen):
     annual_days_off: frozenset[str] = frozenset()
     categories: tuple[CategoryCode, ...] | None = None
     policy: PolicyOverride | None = None
+    # Where its reports may be pinned; None: any point on Earth is accepted.
+    bbox: BoundingBox | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -132,6 +132,17 @@ class SurveyResponseSubmitted(Payload):
         return self
 
 
+@register
+class ComplaintSupported(Payload):
+    """Someone supported a public report ("saya juga mengalami"). Carries the new
+    total, not the supporter: no device, chat or user id ever leaves intake. A
+    consumer keeps the largest total it has seen, so redelivery and reordering are
+    harmless."""
+
+    EVENT_TYPE: ClassVar[str] = "complaint.supported"
+    support_count: int = Field(ge=1)
+
+
 # --- router ---------------------------------------------------------------
 
 @register

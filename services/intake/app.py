@@ -24,11 +24,20 @@ from awasi.web.app import (
     relay,
     schema_migrations,
 )
-from services.intake import api, open311, pages, reports, survey, telegram
+from services.intake import (
+    api,
+    open311,
+    pages,
+    participation_web,
+    reports,
+    survey,
+    telegram,
+)
 from services.intake import consumer as intake_consumer
 from services.intake import keys as ikeys
 from services.intake.batch import SubmitBatcher
 from services.intake.device import device_middleware
+from services.intake.participation import SupportLimiter
 from services.intake.photos import PhotoCleaner, configure_pillow
 from services.intake.ratelimit import SubmissionLimiter
 
@@ -73,11 +82,14 @@ def create_app(settings: Settings) -> web.Application:
     # Survey answers have their own, lower budget (a separate counter store).
     app[ikeys.SURVEY_LIMITER] = SubmissionLimiter(settings.survey_rate_limit_per_minute,
                                                   settings.rate_limit_per_address_per_minute)
+    app[ikeys.SUPPORT_LIMITER] = SupportLimiter(settings.support_rate_limit_per_minute,
+                                                settings.support_address_rate_limit_per_minute)
     app[ikeys.SUBMITTED] = Counter("awasi_intake_complaints_total", "Complaints accepted",
                                    ["channel"], registry=app[keys.REGISTRY])
     app.cleanup_ctx.extend([
         photos_ctx,
         database(SCHEMA, migrations()),
+        participation_web.trigram_ctx,
         producer_ctx,
         relay(SCHEMA),
         batcher_ctx,
@@ -89,5 +101,6 @@ def create_app(settings: Settings) -> web.Application:
     pages.setup(app)
     reports.setup(app)
     survey.setup(app)
+    participation_web.setup(app)
     telegram.setup(app)
     return app

@@ -42,7 +42,7 @@ from awasi.events.payloads import (
     Visibility,
 )
 from awasi.settings import Settings
-from services.intake import db, visibility
+from services.intake import db, statuses, visibility
 from services.intake.errors import (
     IdempotencyKeyReused,
     NotAllowedNow,
@@ -60,10 +60,10 @@ DESCRIPTION_MIN = 10
 DESCRIPTION_MAX = 4000
 Channel = Literal["web", "api", "open311", "telegram"]
 
-# Statuses the citizen sees (the consumer moves them along the router's events).
-OPEN_STATUSES = ("submitted", "triage", "routed", "acknowledged", "info_requested",
-                 "responded", "reopened", "disputed")
-TERMINAL_STATUSES = ("withdrawn", "closed")
+# Statuses the citizen sees, and the overdue rule: declared in ``statuses``.
+OPEN_STATUSES = statuses.OPEN_STATUSES
+TERMINAL_STATUSES = statuses.TERMINAL_STATUSES
+overdue = statuses.overdue
 
 # --- tracking codes and secrets ------------------------------------------------------
 
@@ -244,6 +244,7 @@ def validate_command(catalog: Catalog, cmd: SubmitCommand) -> SubmitCommand:
     if cmd.category not in {c.code for c in catalog.categories_for(cmd.region)}:
         raise field_error("category", f"unknown category {cmd.category!r} in region "
                           f"{cmd.region}", "unknown_code")
+    check_location(catalog, cmd.region, cmd.location)
     description = cmd.description.strip()
     if not DESCRIPTION_MIN <= len(description) <= DESCRIPTION_MAX:
         raise field_error("description", f"write between {DESCRIPTION_MIN} and "
@@ -264,6 +265,21 @@ def validate_command(catalog: Catalog, cmd: SubmitCommand) -> SubmitCommand:
         idempotency_key=cmd.idempotency_key,
         request_hash=cmd.request_hash,
     )
+
+
+def check_location(catalog: Catalog, region: str, location: Location | None) -> None:
+    """A pin needs both coordinates and must lie in the region's bounding box (from
+    the catalog; a region without one takes any point). Raises a 422 naming
+    ``location``: the web form, the API, Open311's lat/long and the bot's shared
+    location all fill this one field and get this one check."""
+    if location is None or (location.lat is None and location.lon is None):
+        return
+    if location.lat is None or location.lon is None:
+        raise field_error("location", "give both lat and lon, or neither", "incomplete_point")
+    box = catalog.regions[region].bbox
+    if box is not None and not box.contains(location.lat, location.lon):
+        raise field_error("location", f"the point ({location.lat}, {location.lon}) is outside "
+                          f"{catalog.regions[region].name}", "outside_region")
 
 
 @dataclass
@@ -495,23 +511,6 @@ async def withdraw(pool: asyncpg.Pool, code: str, body: WithdrawIn,
 
 
 # --- the public view -------------------------------------------------------------------
-
-def overdue(row: asyncpg.Record, now: datetime) -> dict[str, bool]:
-    """Which clocks are overdue now (due passed, or oversight reported a breach, and
-    the step is not done)."""
-    open_ = row["status"] in OPEN_STATUSES
-    breached = set(row["breached"] or ())
-
-    def late(kind: str, due: datetime | None, done: bool) -> bool:
-        return bool(open_ and not done and (kind in breached or (due is not None and due < now)))
-
-    return {
-        "triage": late("triage", row["triage_by"], row["status"] != "triage"),
-        "acknowledge": late("acknowledge", row["acknowledge_by"],
-                            row["acknowledged_at"] is not None),
-        "resolve": late("resolve", row["resolve_by"], row["resolved_at"] is not None),
-    }
-
 
 async def complaint_status(pool: asyncpg.Pool, catalog: Catalog, code: str, *,
                            secret: str | None = None, owner: bool = False,

@@ -26,9 +26,10 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
@@ -41,10 +42,11 @@ from awasi import i18n, signing
 from awasi.web import keys
 from awasi.web.body import read_form, validate
 from awasi.web.errors import ApiError, Forbidden, RateLimited, ValidationFailed
-from services.intake import domain, photos
+from awasi.web.headers import CONTENT_SECURITY_POLICY
+from services.intake import domain, participation, photos, visibility
 from services.intake import keys as ikeys
 from services.intake.api import submit
-from services.intake.errors import IdempotencyKeyReused, UnknownComplaint
+from services.intake.errors import IdempotencyKeyReused, UnknownComplaint, field_error
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSRF_COOKIE = "awasi_csrf"
@@ -55,8 +57,9 @@ FOLLOW_MAX_AGE_S = 12 * 3600
 FOLLOW_MAX_CODES = 10
 CSRF_MAX_AGE_S = 86_400
 
-FORM_FIELDS = ("region", "category", "title", "description", "address", "privacy",
-               "visibility", "name", "phone", "email", "submission")
+FORM_FIELDS = ("region", "category", "title", "description", "address", "lat", "lon",
+               "privacy", "visibility", "name", "phone", "email", "submission",
+               "similar_checked")
 
 # Field-level messages shown next to the field (English msgids, translated in .po).
 FIELD_MESSAGES = {
@@ -65,6 +68,7 @@ FIELD_MESSAGES = {
     "title": "The title may be at most 200 characters.",
     "description": "Describe the problem in 10 to 4,000 characters.",
     "address": "The address may be at most 500 characters.",
+    "pin": "The map point must be inside the chosen city: check the city, or move the pin.",
     "privacy": "Choose how your identity is handled.",
     "name": "A named report needs your name.",
     "phone": "Enter a phone number with digits only, e.g. +62 812 3456 7890.",
@@ -107,6 +111,23 @@ TIMELINE_LABELS = {
     "info_added": "You added information",
     "feedback_given": "You gave feedback",
     "withdrawn": "You withdrew the complaint",
+}
+
+# The public timeline of a public report, told in the third person (anyone reads it).
+PUBLIC_TIMELINE_LABELS = {
+    "submitted": "Report received",
+    "complaint.routed": "Forwarded to the responsible agency",
+    "complaint.needs_triage": "Waiting for verification by the city",
+    "ticket.acknowledged": "The agency started handling it",
+    "ticket.info_requested": "The agency asked the reporter for more information",
+    "ticket.responded": "The agency responded to the reporter",
+    "ticket.resolved": "The agency marked it resolved",
+    "ticket.transferred": "Transferred to another agency",
+    "ticket.reopened": "Reopened",
+    "deadline.breached": "A deadline was missed",
+    "case.escalated": "Escalated",
+    "case.reopened": "Reopened by the oversight panel",
+    "withdrawn": "Withdrawn by the reporter",
 }
 
 DEADLINE_LABELS = {
@@ -161,6 +182,9 @@ class Page:
         self.csrf_cookie = _csrf_cookie(request)
         self.csrf = signing.sign(request.app[keys.SETTINGS].secret_key, "csrf",
                                  self.csrf_cookie)
+        # Pages with a map (the form's pin, the reports page) run our own scripts and
+        # load tiles from the configured server; every other page runs none.
+        self.with_map = False
 
     def gettext(self, message: str, **params: Any) -> str:
         return self.messages.gettext(message, self.locale, **params)
@@ -186,7 +210,18 @@ class Page:
         response.headers["Content-Language"] = self.locale
         response.headers.setdefault("Cache-Control", "no-store")
         # CSP (no inline script, no framing), Referrer-Policy and nosniff come from
-        # awasi.web.headers, on every response of every service.
+        # awasi.web.headers, on every response of every service; map pages also load
+        # tiles from the tile server (our own map script is 'self' already).
+        if self.with_map:
+            tiles = tile_origin(self.request.app[keys.SETTINGS].map_tile_url)
+            response.headers["Content-Security-Policy"] = (
+                f"{CONTENT_SECURITY_POLICY}; img-src 'self' data: {tiles}")
+
+
+def tile_origin(template: str) -> str:
+    """The CSP source of a tile URL template (``{s}`` subdomains become ``*``)."""
+    parts = urlsplit(template.replace("{s}", "*"))
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else "'none'"
 
 
 def fmt_dt(value: str | None, tz: str, locale: str) -> str:
@@ -202,7 +237,7 @@ def _field_of(api_field: str) -> str:
     if head == "reporter":
         return api_field.split(".")[-1]
     if head == "location":
-        return "address"
+        return "address" if api_field == "location.address" else "pin"
     return head
 
 
@@ -231,13 +266,32 @@ async def _uploaded_photos(request: web.Request, form: MultiDictProxy[Any],
 # --- the complaint form ------------------------------------------------------------------
 
 def _form_context(request: web.Request, values: dict[str, str],
-                  errors: dict[str, str]) -> dict[str, Any]:
+                  errors: dict[str, str], similar: list[dict[str, Any]] | None = None
+                  ) -> dict[str, Any]:
     catalog = request.app[ikeys.CATALOG]
     region = values.get("region") or ""
-    cats = (catalog.categories_for(region) if region in catalog.regions
-            else list(catalog.categories.values()))
+    chosen = region in catalog.regions
+    cats = catalog.categories_for(region) if chosen else list(catalog.categories.values())
+    box = catalog.regions[region].bbox if chosen else None
     return {"values": values, "errors": errors, "regions": list(catalog.regions.values()),
-            "categories": cats}
+            "categories": cats, "region_chosen": chosen, "similar": similar or [],
+            "bbox": box, "tiles": request.app[keys.SETTINGS].map_tile_url,
+            "tile_attribution": request.app[keys.SETTINGS].map_tile_attribution}
+
+
+def _point(values: dict[str, str]) -> dict[str, float] | None:
+    """The pin from the form's ``lat``/``lon`` text (decimal comma accepted); None if
+    both are blank. Raises ``ValidationFailed`` naming ``location`` for text that is
+    not a number, or one of the two alone."""
+    raw = [values["lat"].replace(",", "."), values["lon"].replace(",", ".")]
+    if not any(raw):
+        return None
+    try:
+        lat, lon = (float(x) for x in raw)
+    except ValueError as e:
+        raise field_error("location", "give the point as two decimal numbers",
+                          "bad_point") from e
+    return {"lat": lat, "lon": lon}
 
 
 async def form_page(request: web.Request) -> web.Response:
@@ -246,15 +300,37 @@ async def form_page(request: web.Request) -> web.Response:
     # re-sending the POST, files one complaint and shows the same receipt.
     values = {"privacy": "confidential", "region": request.query.get("region", ""),
               "submission": secrets.token_urlsafe(18)}
+    page.with_map = True
     return page.render("form.html", _form_context(request, values, {}))
 
 
 async def form_submit(request: web.Request) -> web.StreamResponse:
     page = Page(request)
+    page.with_map = True
     form = await read_form(request)
     check_csrf(request, form)
     values = {k: str(form.get(k, "")).strip() for k in FORM_FIELDS}
+    if form.get("step") == "city":
+        # "Show this city's categories": the form comes back with the chosen city's
+        # categories and everything typed so far, nothing filed (no JavaScript needed).
+        catalog = request.app[ikeys.CATALOG]
+        offered = ({c.code for c in catalog.categories_for(values["region"])}
+                   if values["region"] in catalog.regions else set())
+        if values["category"] not in offered:
+            values["category"] = ""
+        return page.render("form.html", _form_context(request, values, {}))
     try:
+        point = _point(values)
+        similar = await _similar_step(request, page, values, point)
+        if similar:
+            # Similar open public reports exist: offer them (support one instead) and
+            # keep the form, filled in, one tap away from filing anyway. A browser
+            # never re-sends chosen files, so the citizen is told to choose them again.
+            values["similar_checked"] = "1"
+            if any(isinstance(f, web.FileField) and f.filename
+                   for f in form.getall("photos", [])):
+                values["had_photos"] = "1"
+            return page.render("form.html", _form_context(request, values, {}, similar))
         await request.app[ikeys.LIMITER].check(request)
         data: dict[str, Any] = {
             "region": values["region"], "category": values["category"],
@@ -265,8 +341,8 @@ async def form_submit(request: web.Request) -> web.StreamResponse:
             "reporter": {"name": values["name"], "phone": values["phone"],
                          "email": values["email"]},
         }
-        if values["address"]:
-            data["location"] = {"address": values["address"]}
+        if values["address"] or point:
+            data["location"] = {"address": values["address"] or None, **(point or {})}
         body = validate(domain.ComplaintIn, data)
         uploaded = await _uploaded_photos(request, form)
         key, digest = None, None
@@ -303,6 +379,28 @@ async def form_submit(request: web.Request) -> web.StreamResponse:
                         max_age=RECEIPT_MAX_AGE_S, path="/status/")
     page.finish(response)
     return response
+
+
+async def _similar_step(request: web.Request, page: Page, values: dict[str, str],
+                        point: dict[str, float] | None) -> list[dict[str, Any]]:
+    """The similar open public reports to offer before filing: none once the citizen
+    saw them (``similar_checked``), or when the city, category or text are not valid
+    yet (the submission then reports that)."""
+    catalog = request.app[ikeys.CATALOG]
+    if values["similar_checked"] or len(values["description"]) < domain.DESCRIPTION_MIN:
+        return []
+    try:
+        participation.check_similar_input(catalog, values["region"], values["category"])
+    except ValidationFailed:
+        return []
+    rows = await participation.similar(
+        request.app[keys.POOL], request.app[ikeys.TRIGRAM], values["region"],
+        values["category"], f"{values['title']} {values['description']}",
+        point["lat"] if point else None, point["lon"] if point else None)
+    now = datetime.now(UTC)
+    return [{**visibility.public_report(catalog, r, now),
+             "status_label": page.gettext(STATUS_LABELS.get(r["status"], r["status"]))}
+            for r in rows]
 
 
 # --- the status page ---------------------------------------------------------------------

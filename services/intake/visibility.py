@@ -28,6 +28,7 @@ from typing import Any, Literal
 import asyncpg
 
 from awasi.catalog import Catalog
+from services.intake.statuses import overdue as _overdue
 
 Access = Literal["status", "conversation"]
 
@@ -43,8 +44,21 @@ CONVERSATION_FIELDS = ("category", "title", "description", "privacy", "submitted
                        "updated_at", "feedback", "timeline")
 # A public report, on the public list and in Open311.
 PUBLIC_REPORT_FIELDS = ("tracking_code", "region", "category", "title", "description",
-                        "location", "agency", "status", "deadlines", "submitted_at",
-                        "updated_at")
+                        "location", "agency", "status", "deadlines", "overdue",
+                        "support_count", "submitted_at", "updated_at")
+# The columns a public view is built from (an allow-list at the SQL too); breached,
+# acknowledged_at and resolved_at are read to decide "overdue", never shown.
+PUBLIC_COLUMNS = ("tracking_code, region, category, title, description, lat, lon, address,"
+                  " agency, status, triage_by, acknowledge_by, resolve_by, dispute_until,"
+                  " acknowledged_at, resolved_at, breached, support_count,"
+                  " submitted_at, updated_at, visibility")
+# The public timeline of a public report: which steps happened and when, never what
+# was said. The citizen's own follow-ups (information added, feedback) and the text
+# of the agency's questions stay in the conversation, which needs the secret.
+PUBLIC_TIMELINE_KINDS = ("submitted", "complaint.routed", "complaint.needs_triage",
+                         "ticket.acknowledged", "ticket.info_requested", "ticket.responded",
+                         "ticket.resolved", "ticket.transferred", "ticket.reopened",
+                         "deadline.breached", "case.escalated", "case.reopened", "withdrawn")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -114,7 +128,8 @@ def is_public(row: asyncpg.Record) -> bool:
     return row["visibility"] == "public"  # type: ignore[no-any-return]
 
 
-def public_report(catalog: Catalog, row: asyncpg.Record) -> dict[str, Any]:
+def public_report(catalog: Catalog, row: asyncpg.Record,
+                  now: datetime | None = None) -> dict[str, Any]:
     """A public report as anyone may see it (``PUBLIC_REPORT_FIELDS``): its text,
     category, place, agency, status and deadlines; never the reporter, the follow-up
     messages or the photos. Raises ``ValueError`` for a private report, so a caller
@@ -133,7 +148,15 @@ def public_report(catalog: Catalog, row: asyncpg.Record) -> dict[str, Any]:
         "agency": _agency(catalog, row["agency"]),
         "status": row["status"],
         "deadlines": _deadlines(row, row["dispute_until"]),
+        "overdue": _overdue(row, now or datetime.now(UTC)),
+        "support_count": row["support_count"],
         "submitted_at": iso(row["submitted_at"]),
         "updated_at": iso(row["updated_at"]),
     }
     return view
+
+
+def public_timeline(events: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
+    """``(at, kind)`` of the timeline entries in ``PUBLIC_TIMELINE_KINDS``; no data."""
+    return [{"at": iso(e["at"]), "kind": e["kind"]} for e in events
+            if e["kind"] in PUBLIC_TIMELINE_KINDS]

@@ -85,6 +85,7 @@ class TicketOut(BaseModel):
     escalation_level: int
     breached: list[str]
     photo_count: int
+    support_count: int
     deadlines: DeadlinesOut
 
 
@@ -114,7 +115,7 @@ class ListQuery(BaseModel):
     category: str | None = Field(default=None, max_length=40)
     tracking_code: str | None = Field(default=None, max_length=40)
     escalated: bool | None = None
-    sort: Literal["created", "-created", "deadline"] = "-created"
+    sort: Literal["created", "-created", "deadline", "support"] = "-created"
     limit: int = Field(default=50, ge=1, le=500)
     offset: int = Field(default=0, ge=0)
     # Long-poll: with If-None-Match, wait up to this many seconds for a change.
@@ -148,6 +149,7 @@ def ticket_json(row: asyncpg.Record, now: datetime) -> dict[str, Any]:
         "escalation_level": row["escalation_level"],
         "breached": list(row["breached"]),
         "photo_count": len(row["photo_ids"]),
+        "support_count": row["support_count"],
         "deadlines": {
             "triage_by": _iso(row["triage_by"]),
             "acknowledge_by": _iso(row["acknowledge_by"]),
@@ -247,7 +249,7 @@ def add_routes(app: web.Application) -> None:
             ("status", {"type": "string"}), ("overdue", {"type": "boolean"}),
             ("due_soon", {"type": "boolean"}), ("category", {"type": "string"}),
             ("tracking_code", {"type": "string"}), ("escalated", {"type": "boolean"}),
-            ("sort", {"type": "string", "enum": ["created", "-created", "deadline"]}),
+            ("sort", {"type": "string", "enum": ["created", "-created", "deadline", "support"]}),
             ("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
             ("offset", {"type": "integer", "minimum": 0}))
     ]

@@ -105,7 +105,7 @@ async def timeline(conn: asyncpg.Connection | asyncpg.Pool,
     )
 
 
-Sort = Literal["created", "-created", "deadline"]
+Sort = Literal["created", "-created", "deadline", "support"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +155,8 @@ async def list_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f
         "created": "created_at, id",
         "-created": "created_at DESC, id",
         "deadline": "next_due NULLS LAST, created_at DESC, id",
+        # Citizens' supports as a priority signal (public reports only have any).
+        "support": "support_count DESC, created_at DESC, id",
     }[f.sort]
     sql = (f"SELECT * FROM router.tickets WHERE {' AND '.join(where)} ORDER BY {order}"
            f" LIMIT {arg(f.limit)} OFFSET {arg(f.offset)}")

@@ -263,6 +263,13 @@ async def apply_event(conn: asyncpg.Connection, catalog: Catalog, envelope: Enve
         # Oversight and intake only speak of complaints we routed; one we never saw
         # cannot be applied, and must not vanish silently.
         raise PoisonEvent(f"no ticket for complaint {envelope.complaint_id}")
+    if envelope.type == "complaint.supported":
+        # A count, not a step of the case: no timeline entry per support, and the
+        # largest total wins (events may repeat or arrive late).
+        count = int(envelope.payload["support_count"])
+        if count > t["support_count"]:
+            await db.update(conn, t, envelope.occurred_at, support_count=count)
+        return
     now = envelope.occurred_at
     payload = envelope.payload
     actor = "citizen" if envelope.producer == "intake" else envelope.producer
@@ -309,5 +316,5 @@ async def _reopen(conn: asyncpg.Connection, catalog: Catalog, t: asyncpg.Record,
 HANDLED = frozenset({
     "complaint.submitted", "complaint.info_added", "complaint.feedback_given",
     "complaint.withdrawn", "case.escalated", "finding.recorded", "case.reopened",
-    "deadline.breached", "deadline.warning",
+    "deadline.breached", "deadline.warning", "complaint.supported",
 })

@@ -110,7 +110,9 @@ async def bot_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _bot_lifetime(app: web.Application, settings: Settings) -> AsyncIterator[None]:
     metrics = BotMetrics(app[keys.REGISTRY])
     conversation = Conversation(settings, app[ikeys.CATALOG], lambda: app[keys.POOL], metrics,
-                                photos=app[ikeys.PHOTOS])
+                                photos=app[ikeys.PHOTOS],
+                                support_limiter=app[ikeys.SUPPORT_LIMITER],
+                                trigram=lambda: app.get(ikeys.TRIGRAM, False))
     application = build_application(settings, conversation)
     app[APPLICATION] = application
     sender = Sender(app[keys.POOL], application.bot, app[ikeys.CATALOG],

@@ -37,8 +37,8 @@ from awasi.catalog import Catalog
 from awasi.db.locks import session_advisory_lock
 from awasi.events.payloads import Location
 from awasi.settings import Settings
-from awasi.web.errors import ApiError, ValidationFailed
-from services.intake import db, domain
+from awasi.web.errors import ApiError, RateLimited, ValidationFailed
+from services.intake import db, domain, participation
 from services.intake.domain import FeedbackIn, InfoIn, ReporterIn, SubmitCommand
 from services.intake.errors import NotAllowedNow, UnknownComplaint
 from services.intake.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, Photo, PhotoCleaner
@@ -96,13 +96,20 @@ class Conversation:
     app's database context after this object is built."""
 
     def __init__(self, settings: Settings, catalog: Catalog, pool: Any,
-                 metrics: BotMetrics | None = None, *, photos: PhotoCleaner) -> None:
+                 metrics: BotMetrics | None = None,
+                 support_limiter: participation.SupportLimiter | None = None,
+                 trigram: Callable[[], bool] = lambda: False, *,
+                 photos: PhotoCleaner) -> None:
         self.settings = settings
         self.photos = photos  # the app's re-encoding pool
         self.catalog = catalog
         self._pool = pool
         self.texts = Texts(catalog)
         self.metrics = metrics or BotMetrics()
+        self.support_limiter = support_limiter or participation.SupportLimiter(
+            settings.support_rate_limit_per_minute,
+            settings.support_address_rate_limit_per_minute)
+        self._trigram = trigram
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -114,6 +121,7 @@ class Conversation:
         for names, callback in ((("start",), self.cmd_start),
                                 (("lapor", "report"), self.cmd_report),
                                 (("status",), self.cmd_status),
+                                (("dukung", "support"), self.cmd_support),
                                 (("batal", "cancel"), self.cmd_cancel),
                                 (("bantuan", "help"), self.cmd_help)):
             application.add_handler(CommandHandler(
@@ -239,7 +247,9 @@ class Conversation:
     async def cmd_status(self, update: Update, context: Context) -> None:
         chat = await self._chat(update)
         if context.args:
-            await self.say(context, chat, await self._status_text(chat, " ".join(context.args)))
+            code = " ".join(context.args)
+            await self.say(context, chat, await self._status_text(chat, code),
+                           await self._support_markup(chat, code))
             return
         rows = await store.reports_of_chat(self.pool, chat.chat_id)
         if not rows:
@@ -288,6 +298,85 @@ class Conversation:
             lines.append(self.t(chat, "The conversation is shown only in the chat that "
                                       "reported it, or on the web with the follow-up secret."))
         return "\n".join(lines)
+
+    # --- supports ("saya juga mengalami") -----------------------------------------
+
+    async def _support_markup(self, chat: Chat, code: str) -> InlineKeyboardMarkup | None:
+        """A support button under ``/status CODE`` of a public report still open."""
+        row = await db.complaint_by_code(self.pool, domain.normalize_code(code))
+        if not participation.supportable(row):
+            return None
+        assert row is not None
+        return self.texts.keyboard([[(self.t(
+            chat, "I experience this too (%(n)s)", n=row["support_count"]),
+            f"sup:{row['tracking_code']}")]])
+
+    async def cmd_support(self, update: Update, context: Context) -> None:
+        """``/dukung CODE``: support a public report, as the button does."""
+        chat = await self._chat(update)
+        if not context.args:
+            await self.say(context, chat, self.t(chat, "Send /dukung with the tracking code "
+                                                       "of a public report, e.g. /dukung "
+                                                       "MDN-7KQ4-X2PA."))
+            return
+        await self._support(context, chat, update, " ".join(context.args))
+
+    async def _support(self, context: Context, chat: Chat, update: Update, code: str) -> None:
+        """Count one support by this Telegram user (not this chat: a user is one
+        person wherever they write from), rate limited like the web."""
+        assert update.effective_user is not None
+        key = participation.supporter_key(self.settings.secret_key, "telegram",
+                                          str(update.effective_user.id))
+        try:
+            self.support_limiter.check(key, None)
+            result = await participation.support(self.pool, code, key, "telegram")
+        except RateLimited as e:
+            await self.say(context, chat, self.t(
+                chat, "Too many supports. Please try again in %(s)s seconds.",
+                s=e.details["retry_after_s"]))
+            return
+        except UnknownComplaint:
+            await self.say(context, chat, self.t(
+                chat, "There is no public report open to support with the code %(code)s.",
+                code=code.strip()[:40]))
+            return
+        text = (self.t(chat, "Thank you: your support of %(code)s is counted. %(n)s people "
+                             "now report this problem.", code=result.tracking_code,
+                       n=result.support_count)
+                if result.counted else
+                self.t(chat, "You already support %(code)s (%(n)s people in all).",
+                       code=result.tracking_code, n=result.support_count))
+        if chat.state != "idle":
+            # Supporting from the "similar reports" list: the draft waits at its step.
+            await self.prompt(context, chat, text)
+        else:
+            await self.say(context, chat, text)
+
+    async def _similar_lines(self, chat: Chat) -> tuple[list[str], list[list[tuple[str, str]]]]:
+        """Similar open public reports for the draft (shown once, before the first
+        summary): lines of text and one support button each."""
+        d = chat.draft
+        if d.get("similar_seen") or not d.get("region") or not d.get("category"):
+            return [], []
+        rows = await participation.similar(self.pool, self._trigram(), d["region"],
+                                           d["category"], d.get("description", ""),
+                                           d.get("lat"), d.get("lon"))
+        d["similar_seen"] = True
+        await store.save_chat(self.pool, chat)
+        if not rows:
+            return [], []
+        lines = [self.t(chat, "Similar reports already filed: you can support one instead "
+                              "of filing again (the agency sees how many people are "
+                              "affected), or send yours anyway."), ""]
+        buttons = []
+        for r in rows:
+            text = r["description"] if len(r["description"]) <= 120 \
+                else r["description"][:119] + "…"
+            count = self.t(chat, "%(n)s supports", n=r["support_count"])
+            lines.append(f"{r['tracking_code']}: {text} ({count})")
+            buttons.append([(self.t(chat, "Support %(code)s", code=r["tracking_code"]),
+                             f"sup:{r['tracking_code']}")])
+        return [*lines, ""], buttons
 
     def _conversation(self, chat: Chat, timeline: list[dict[str, Any]]) -> list[str]:
         entries = [e for e in timeline if e["kind"] in CONVERSATION
@@ -353,9 +442,11 @@ class Conversation:
                          "(optional).")
                 markup = kb([[(t("Skip"), "skip")]])
             case "summary":
-                text = await self._summary(chat)
+                similar, support_rows = await self._similar_lines(chat)
+                text = "\n".join([*similar, await self._summary(chat)])
                 public = chat.draft.get("visibility") == "public"
-                markup = kb([[(t("Send"), "ok"), (t("Edit"), "edit")],
+                markup = kb([*support_rows,
+                             [(t("Send"), "ok"), (t("Edit"), "edit")],
                              [(t("Keep it private") if public else t("Make it public"),
                                "vis:private" if public else "vis:public")]])
             case "edit":
@@ -404,6 +495,9 @@ class Conversation:
                    "phone": "summary"}[done]
         if nxt == "summary":
             chat.draft.pop("editing", None)
+        if done in ("region", "category", "description", "location"):
+            # What the similar reports are looked up by changed: look again.
+            chat.draft.pop("similar_seen", None)
         chat.state = nxt
         await store.save_chat(self.pool, chat)
         await self.prompt(context, chat)
@@ -441,6 +535,15 @@ class Conversation:
                 await self.advance(context, chat, "description")
             case "location":
                 if msg.location is not None:
+                    point = Location(lat=msg.location.latitude, lon=msg.location.longitude)
+                    try:
+                        domain.check_location(self.catalog, chat.draft["region"], point)
+                    except ValidationFailed:
+                        await self.prompt(context, chat, t(
+                            "That location is outside %(region)s. Share a location in the "
+                            "city, or type the address.",
+                            region=self.texts.region(chat.draft["region"])))
+                        return
                     chat.draft.update(lat=msg.location.latitude, lon=msg.location.longitude,
                                       address=None)
                 elif text and len(text) <= 500:
@@ -532,6 +635,8 @@ class Conversation:
 
         if kind == "ans":
             await self._answer_button(context, chat, arg)
+        elif kind == "sup":
+            await self._support(context, chat, update, arg)
         elif kind == "rate":
             cid, _s, n = arg.partition(":")
             await self._feedback(context, chat, cid, rating=int(n) if n.isdigit() else None)
