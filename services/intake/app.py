@@ -3,6 +3,7 @@ the consumer of the router's and oversight's events, and the outbox relay."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from awasi.web.app import (
     relay,
     schema_migrations,
 )
-from services.intake import api, open311, pages, reports, telegram
+from services.intake import api, mail, open311, pages, reports, telegram
 from services.intake import consumer as intake_consumer
 from services.intake import keys as ikeys
 from services.intake.batch import SubmitBatcher
@@ -65,7 +66,8 @@ def create_app(settings: Settings) -> web.Application:
         producer_ctx,
         relay(SCHEMA),
         batcher_ctx,
-        consumer("intake", SCHEMA, (topics.ROUTER, topics.OVERSIGHT), intake_consumer.handle,
+        consumer("intake", SCHEMA, (topics.ROUTER, topics.OVERSIGHT),
+                 functools.partial(intake_consumer.handle, mail=settings.smtp() is not None),
                  accepts=intake_consumer.accepts),
     ])
     api.setup(app)
@@ -73,4 +75,5 @@ def create_app(settings: Settings) -> web.Application:
     pages.setup(app)
     reports.setup(app)
     telegram.setup(app)
+    mail.setup(app)
     return app

@@ -278,7 +278,7 @@ async def form_submit(request: web.Request) -> web.StreamResponse:
             region=body.region, category=body.category, description=body.description,
             title=body.title, location=body.location, reporter=body.reporter,
             privacy=body.privacy, visibility=body.visibility, channel="web", photos=uploaded,
-            idempotency_key=key, request_hash=digest))
+            idempotency_key=key, request_hash=digest, locale=page.locale))
     except RateLimited as e:
         errors = {"form": page.gettext("Too many reports from your connection. Please try "
                                        "again in %(s)s seconds.", s=e.details["retry_after_s"])}
