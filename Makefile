@@ -24,7 +24,20 @@ $(STAMP): pyproject.toml
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 
-install: $(STAMP) /usr/bin/chromium /usr/bin/promtool
+# npm, only to fetch axe-core (the accessibility engine tests/test_accessibility.py
+# runs in Chromium) from the npm registry; no Node code runs in Awasi.
+/usr/bin/npm:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+
+AXE := .cache/axe/axe.min.js
+$(AXE): | /usr/bin/npm
+	rm -rf .cache/axe && mkdir -p .cache/axe
+	cd .cache/axe && npm pack --silent axe-core@4 >/dev/null && \
+	tar xzf axe-core-*.tgz package/axe.min.js package/LICENSE && \
+	mv package/axe.min.js package/LICENSE . && rmdir package && rm axe-core-*.tgz
+
+install: $(STAMP) /usr/bin/chromium /usr/bin/promtool $(AXE)
 
 dev: $(STAMP)
 	$(BIN)/awasi dev

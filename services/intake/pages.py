@@ -29,15 +29,13 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from babel.dates import format_datetime
 from multidict import MultiDictProxy
 
-from awasi import i18n, signing
+from awasi import i18n, signing, timefmt
 from awasi.web import keys
 from awasi.web.body import read_form, validate
 from awasi.web.errors import ApiError, Forbidden, RateLimited, ValidationFailed
@@ -189,12 +187,9 @@ class Page:
         # awasi.web.headers, on every response of every service.
 
 
-def fmt_dt(value: str | None, tz: str, locale: str) -> str:
-    if not value:
-        return ""
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return format_datetime(dt, format="d MMM yyyy, HH:mm zzz", tzinfo=ZoneInfo(tz),
-                           locale="id_ID" if locale == "id" else "en_GB")
+def fmt_dt(value: str | datetime | None, tz: str, locale: str) -> str:
+    """A time on a citizen's page: ``awasi.timefmt``, the one format of every page."""
+    return timefmt.format_datetime(value, tz, locale)
 
 
 def _field_of(api_field: str) -> str:
