@@ -38,7 +38,10 @@ DEMO_COMPLAINTS = [
 ]
 
 
-async def seed(settings: Settings) -> list[tuple[str, str, str, str | None]]:
+async def seed(settings: Settings, *, history: bool = True
+               ) -> list[tuple[str, str, str, str | None]]:
+    """The demo's people and complaints; with ``history`` also six months of worked
+    complaints (``awasi.demo_history``). Idempotent: a second run adds nothing."""
     from awasi.catalog import load_catalog
     from awasi.cli import migrate_all
     from awasi.db import create_pool
@@ -63,6 +66,11 @@ async def seed(settings: Settings) -> list[tuple[str, str, str, str | None]]:
                 channel="web", reporter=reporter, idempotency_key=f"awasi-demo-{i}",
                 request_hash=b"demo",
             ))
+        if history:
+            from awasi import demo_history
+
+            async with pool.acquire() as conn:
+                await demo_history.load(settings, catalog, conn)
         return people
     finally:
         await pool.close()
