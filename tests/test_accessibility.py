@@ -2,7 +2,8 @@
 runs on every public, desk and panel page, at a phone's width (390 px) and a
 desktop's (1280 px), and the test fails on any serious or critical violation
 (contrast below WCAG AA, controls without names, missing page language, ...).
-Public pages must also fit the phone without sideways scrolling.
+Public pages must also fit the phone without sideways scrolling, and show times as
+people read them (never raw ISO 8601).
 
 The three services run in-process on one database and broker with the demo data
 (``awasi.demo.seed``), so every page has something in it. axe-core comes from the
@@ -12,6 +13,7 @@ npm registry at install time (``make install`` puts it in ``.cache/axe/``).
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from tests.test_router_support import eventually, login
 
 AXE = Path(__file__).resolve().parent.parent / ".cache" / "axe" / "axe.min.js"
 WIDTHS = (390, 1280)
+ISO = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 pytestmark = [
     pytest.mark.browser,
@@ -63,6 +66,11 @@ async def audit(ctx: BrowserContext, url: str, *, phone: bool, public: bool) -> 
         out = [f"{url} @{'390' if phone else '1280'}: {v['id']} ({v['impact']}): {v['help']}"
                f" at {v['nodes']}" for v in violations
                if v["impact"] in ("serious", "critical")]
+        if public:
+            # Times as people read them (awasi.timefmt), never raw ISO 8601.
+            text = await page.evaluate("() => document.body.innerText")
+            if raw := ISO.findall(text):
+                out.append(f"{url}: raw ISO times {raw[:3]}")
         if phone and public:
             overflow = await page.evaluate(
                 "() => document.documentElement.scrollWidth - window.innerWidth")
