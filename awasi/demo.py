@@ -1,4 +1,5 @@
-"""``awasi seed demo``: the demo's people and a few complaints, idempotently.
+"""``awasi seed demo``: the demo's people, a few complaints and six months of history
+(``awasi.demo_history``), idempotently.
 
 The catalog (the five cities, their agencies, categories and rules) is the demo
 catalog file itself; people live in the database, so they are created here. A
