@@ -418,7 +418,8 @@ class History:
                            "Rudi Hartono", "Maria Wenda", "Andi Saputra", "Nur Aini"])
         reporter = None
         if c.privacy != "anonymous":
-            email = (f"warga{c.index}@contoh.id"
+            # RFC 2606 .example: a demo run with SMTP set never mails a real person.
+            email = (f"warga{c.index}@demo.awasi.example"
                      if c.channel in ("web", "api") and rng.random() < 0.4 else None)
             reporter = ReporterIn(name=name, email=email)
         cmd = SubmitCommand(region=c.region, category=c.category, description=c.text,

@@ -258,6 +258,8 @@ async def test_mail_server_outage_then_recovery_delivers_everything_once(
     assert subjects == sorted([f"Your complaint {code} was forwarded to Dinas PUPR",
                                f"Dinas PUPR is working on your complaint {code}"])
     assert all(m["Content-Language"] == "en" for _, m in received)
+    # The link opens the status page in English too.
+    assert all(f"{PUBLIC_URL}/status/{code}?lang=en" in body_of(m) for _, m in received)
     assert all(re.search(r"\d{2}:\d{2} WIB", body_of(m)) for _, m in received
                if "forwarded" in m["Subject"])
     rows = await query(s, "SELECT sent_at FROM intake.email_notifications")

@@ -108,9 +108,11 @@ class MailSender:
             return None
         try:
             code = to["tracking_code"]
+            # The page in the language the e-mail is in (Indonesian is the page's default).
+            lang = "?lang=en" if to["locale"] == "en" else ""
             text = self.texts.compose(item.kind, item.params, locale=to["locale"], code=code,
                                       region=to["region"],
-                                      status_url=f"{self.intake_url}/status/{code}")
+                                      status_url=f"{self.intake_url}/status/{code}{lang}")
         except Exception as e:  # a message that does not render must not stop the queue
             log.exception("e-mail does not render; given up", extra={"notification": item.id})
             self.outcomes.labels("failed").inc()
