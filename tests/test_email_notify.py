@@ -186,7 +186,8 @@ async def test_every_visible_change_is_mailed_once_across_a_restart(
     # Intake restarts: what was sent is not sent again; what comes next is.
     async with running_service("intake", s):
         await republish(s, ack)  # a redelivered event changes nothing
-        await emit(s, cid, p.TicketResponded(agency=AGENCY, message="Tim sudah meninjau lokasi."))
+        await emit(s, cid, p.TicketResponded(agency=AGENCY,
+                                                 message="Tim sudah meninjau <b>lokasi</b>."))
         await emit(s, cid, p.FindingRecorded(outcome="maladministration", published=False,
                                              recommendation="internal note"),
                    topics.OVERSIGHT)  # unpublished: not news for the citizen
@@ -225,6 +226,13 @@ async def test_every_visible_change_is_mailed_once_across_a_restart(
     assert "Di depan nomor berapa?" in bodies[
         f"Dinas PUPR meminta keterangan tentang pengaduan Anda {code}"]
     assert "Lubang sudah ditambal." in bodies[f"Pengaduan Anda {code} dinyatakan selesai"]
+    # And as simple HTML, escaped, with the same link.
+    responded = next(m for _, m in received if "menanggapi" in m["Subject"])
+    html_part = responded.get_body(("html",))
+    assert html_part is not None
+    html = html_part.get_content()
+    assert f'<a href="{PUBLIC_URL}/status/{code}">' in html
+    assert "meninjau &lt;b&gt;lokasi&lt;/b&gt;" in html and "<b>" not in html
 
 
 async def test_mail_server_outage_then_recovery_delivers_everything_once(

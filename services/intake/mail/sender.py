@@ -126,7 +126,8 @@ class MailSender:
         message["Message-ID"] = self.message_id(item)
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to us
         message.set_content(text.body)
-        message["Content-Language"] = to["locale"]  # after set_content, which resets Content-*
+        message.add_alternative(text.html, subtype="html")
+        message["Content-Language"] = to["locale"]  # after set_content: it resets Content-*
         return message
 
     async def send(self, ready: list[tuple[queue.Due, EmailMessage]]) -> None:

@@ -13,6 +13,7 @@ Messages are English msgids translated by ``locale/id.po`` and ``locale/en.po``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ FOOTER = _("You receive this e-mail because you gave this address with your comp
 class Mail:
     subject: str
     body: str
+    html: str
 
 
 class MailTexts:
@@ -78,4 +80,16 @@ class MailTexts:
         subject = t(locale, SUBJECTS[kind], **values)
         text = (f"{body}\n\n{t(locale, LINK, link=status_url)}\n\n-- \n"
                 f"{t(locale, FOOTER)}\n")
-        return Mail(subject=" ".join(subject.split()), body=text)
+        return Mail(subject=" ".join(subject.split()), body=text,
+                    html=_html(locale, body, t(locale, LINK, link=""), status_url,
+                               t(locale, FOOTER)))
+
+
+def _html(locale: str, body: str, link_label: str, url: str, footer: str) -> str:
+    """The same message as simple HTML (paragraphs and the link), every part escaped:
+    the agency's words are text, never markup."""
+    paragraphs = "".join(f"<p>{escape(p).replace(chr(10), '<br>')}</p>"
+                         for p in body.split("\n\n"))
+    return (f'<!doctype html><html lang="{escape(locale)}"><body>{paragraphs}'
+            f'<p>{escape(link_label.rstrip(": "))}: <a href="{escape(url)}">{escape(url)}</a></p>'
+            f'<hr><p style="color:#555;font-size:small">{escape(footer)}</p></body></html>')
