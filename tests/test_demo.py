@@ -6,6 +6,7 @@ real rates, the panel's queue and findings."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -14,6 +15,7 @@ import pytest
 from awasi import demo, demo_history
 from awasi.settings import Settings
 from tests.support.services import running_service
+from tests.support.stack import PostgresCluster
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
@@ -94,3 +96,39 @@ async def test_demo_history_is_fast_idempotent_consistent_and_fills_every_screen
         assert any(0 < a["share_resolved_within_deadline"]["value"] < 1 for a in shown)
         html = await (await client.get("/")).text()
         assert "No complaints yet" not in html and "Belum ada pengaduan" not in html
+
+
+async def fingerprint(dsn: str, settings: Settings) -> list[tuple[Any, ...]]:
+    """Load a short history ending on a fixed day into ``dsn``; what it holds."""
+    from awasi.catalog import load_catalog
+    from awasi.db import create_pool
+
+    pool = await create_pool(dsn, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            counts = await demo_history.load(settings.with_(database_url=dsn),
+                                             load_catalog(settings.catalog), conn,
+                                             today=date(2026, 11, 2), complaints=40)
+            assert counts.complaints == 40
+            return [tuple(r) for r in await conn.fetch(
+                "SELECT c.tracking_code, c.status, c.agency, c.rating, c.submitted_at,"
+                " c.channel, c.visibility, t.status, o.status, o.dispute_count, o.resolved_at"
+                " FROM intake.complaints c JOIN router.tickets t ON t.complaint_id::text ="
+                " c.id::text JOIN oversight.cases o ON o.complaint_id::text = c.id::text"
+                " ORDER BY c.tracking_code")]
+    finally:
+        await pool.close()
+
+
+async def test_demo_history_is_the_same_on_every_machine(pg: PostgresCluster,
+                                                         settings: Settings) -> None:
+    names = [await pg.create_database() for _ in range(2)]
+    try:
+        first, second = [await fingerprint(pg.dsn(n), settings) for n in names]
+    finally:
+        for n in names:
+            await pg.drop_database(n)
+    assert first == second and len(first) == 40
+    # Ends before the fixed day, in the six months before it.
+    assert all(datetime(2026, 5, 1, tzinfo=UTC) < row[4] < datetime(2026, 11, 2, tzinfo=UTC)
+               for row in first)
