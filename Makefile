@@ -32,7 +32,21 @@ pdf-deps:
 	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(PDF_DEBS) >/dev/null; }
 
-install: $(STAMP) /usr/bin/chromium /usr/bin/promtool pdf-deps
+# npm, only to fetch axe-core (the accessibility engine tests/test_accessibility.py
+# runs in Chromium) from the npm registry; no Node code runs in Awasi.
+/usr/bin/npm:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+
+AXE := .cache/axe/axe.min.js
+$(AXE): | /usr/bin/npm
+	rm -rf .cache/axe && mkdir -p .cache/axe
+	cd .cache/axe && npm pack --silent axe-core@4 >/dev/null && \
+	tar xzf axe-core-*.tgz package/axe.min.js package/LICENSE && \
+	mv package/axe.min.js package/LICENSE . && rmdir package && rm axe-core-*.tgz
+
+
+install: $(STAMP) /usr/bin/chromium /usr/bin/promtool pdf-deps $(AXE)
 
 dev: $(STAMP) pdf-deps
 	$(BIN)/awasi dev

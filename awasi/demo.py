@@ -1,4 +1,5 @@
-"""``awasi seed demo``: the demo's people and a few complaints, idempotently.
+"""``awasi seed demo``: the demo's people, a few complaints and six months of history
+(``awasi.demo_history``), idempotently.
 
 The catalog (the five cities, their agencies, categories and rules) is the demo
 catalog file itself; people live in the database, so they are created here. A
@@ -66,7 +67,10 @@ DEMO_PUBLIC = [
 ]
 
 
-async def seed(settings: Settings) -> list[tuple[str, str, str, str | None]]:
+async def seed(settings: Settings, *, history: bool = True
+               ) -> list[tuple[str, str, str, str | None]]:
+    """The demo's people and complaints; with ``history`` also six months of worked
+    complaints (``awasi.demo_history``). Idempotent: a second run adds nothing."""
     from awasi.catalog import load_catalog
     from awasi.cli import migrate_all
     from awasi.db import create_pool
@@ -93,6 +97,11 @@ async def seed(settings: Settings) -> list[tuple[str, str, str, str | None]]:
             ))
         await seed_surveys(pool, catalog, settings)
         await seed_public(pool, catalog, settings)
+        if history:
+            from awasi import demo_history
+
+            async with pool.acquire() as conn:
+                await demo_history.load(settings, catalog, conn)
         return people
     finally:
         await pool.close()

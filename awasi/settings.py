@@ -14,6 +14,8 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 
+from awasi.mail import MailConfigError, SmtpConfig, check_sender
+
 DEMO_CATALOG = Path(__file__).resolve().parent / "catalog" / "demo.yaml"
 
 
@@ -110,6 +112,10 @@ class Settings:
     telegram_webhook_secret: str = ""
     telegram_api_url: str = "https://api.telegram.org"
     telegram_mode: str = "webhook"
+    # E-mail to citizens who gave an address (intake). Empty: no e-mail is sent and
+    # none is queued. smtp://user:password@host:port[?starttls=true] or smtps://...
+    smtp_url: str = ""
+    mail_from: str = ""
     # Logging.
     log_level: str = "INFO"
     log_json: bool = True
@@ -163,6 +169,22 @@ class Settings:
         if self.proxy_header not in ("x-forwarded", "forwarded"):
             raise SettingsError("AWASI_PROXY_HEADER must be 'x-forwarded' or 'forwarded'")
         self.trusted_proxy_networks()  # raises SettingsError naming the variable
+        self.smtp()  # raises SettingsError naming the variable
+
+    def smtp(self) -> SmtpConfig | None:
+        """``AWASI_SMTP_URL`` parsed, or None when e-mail is off (the variable empty).
+        Raises ``SettingsError`` for a malformed address or a missing or malformed
+        ``AWASI_MAIL_FROM``."""
+        if not self.smtp_url.strip():
+            return None
+        try:
+            config = SmtpConfig.parse(self.smtp_url)
+            if not self.mail_from.strip():
+                raise SettingsError("AWASI_MAIL_FROM is required when AWASI_SMTP_URL is set")
+            check_sender(self.mail_from)
+        except MailConfigError as e:
+            raise SettingsError(str(e)) from e
+        return config
 
     def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         """``AWASI_TRUSTED_PROXIES`` as networks (a lone address is a /32 or /128).

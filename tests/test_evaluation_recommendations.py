@@ -20,9 +20,8 @@ from awasi.web import keys as web_keys
 from services.oversight.app import create_app as create_oversight
 from services.oversight.clock import ManualClock
 from tests.support.kafka import publish, read_topic
+from tests.support.oversight import MONDAY_9, bearer, eventually, login, pool_of
 from tests.support.services import running_app, running_service
-from tests.test_oversight_api import bearer, login, pool_of
-from tests.test_oversight_support import MONDAY_9, eventually
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning"),

@@ -23,17 +23,20 @@ from awasi.identity import add_user
 from awasi.settings import Settings
 from services.oversight.app import create_app
 from services.oversight.clock import ManualClock
-from tests.support.services import running_app
-from tests.test_oversight_api import bearer, login, pool_of, send
-from tests.test_oversight_support import (
+from tests.support.oversight import (
     WIB,
     acknowledged,
+    bearer,
     eventually,
     feedback,
+    login,
+    pool_of,
     resolved,
     routed,
+    send,
     submitted,
 )
+from tests.support.services import running_app
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning"),

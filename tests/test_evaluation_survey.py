@@ -30,8 +30,8 @@ from awasi.web import keys as web_keys
 from services.oversight.app import create_app as create_oversight
 from services.oversight.clock import ManualClock
 from tests.support.kafka import publish
+from tests.support.oversight import eventually
 from tests.support.services import running_app, running_service
-from tests.test_oversight_support import eventually
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning"),

@@ -31,11 +31,9 @@ from awasi.events import topics
 from awasi.events.payloads import ComplaintSupported
 from awasi.settings import Settings
 from services.intake import device, reports, visibility
+from tests.support.intake import complaint, csrf_of
 from tests.support.kafka import read_topic
-from tests.support.services import running_service
-from tests.test_intake_api import complaint
-from tests.test_intake_pages import csrf_of
-from tests.test_router_support import (
+from tests.support.router import (
     create_users,
     event,
     login,
@@ -44,6 +42,7 @@ from tests.test_router_support import (
     submitted,
     wait_ticket,
 )
+from tests.support.services import running_service
 
 PERSONAL = ("Siti", "Rahmawati", "5550 1234", "siti.rahma", "example.id")
 PRIVATE_NOTE = "Nomor rumah saya 12, tetangga saya Pak Darto melihatnya."

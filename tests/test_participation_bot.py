@@ -26,7 +26,7 @@ from tests.support.botapi import (
     running_bot,
     running_botapi,
 )
-from tests.test_intake_api import complaint
+from tests.support.intake import complaint
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from playwright.async_api import expect
 
 from awasi.settings import Settings
+from tests.support.intake import complaint
 from tests.support.services import running_service
-from tests.test_intake_api import complaint
 
 NO_TILES = "http://127.0.0.1:9/{z}/{x}/{y}.png"
 

@@ -24,9 +24,8 @@ from aiohttp.test_utils import TestClient
 
 from awasi.catalog import CatalogError, load_catalog
 from awasi.settings import DEMO_CATALOG, Settings
+from tests.support.intake import complaint, csrf_of, form_data
 from tests.support.services import running_service
-from tests.test_intake_api import complaint
-from tests.test_intake_pages import csrf_of, form_data
 
 MEDAN = {"lat": 3.5952, "lon": 98.6722}
 

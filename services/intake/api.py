@@ -10,7 +10,7 @@ from typing import Any, Literal
 from aiohttp import BodyPartReader, web
 from pydantic import BaseModel
 
-from awasi import signing
+from awasi import i18n, signing
 from awasi.web import keys
 from awasi.web.body import json_object, read_json_object, validate
 from awasi.web.errors import (
@@ -245,6 +245,7 @@ async def create_complaint(request: web.Request) -> web.Response:
         title=body.title, location=body.location, reporter=body.reporter,
         privacy=body.privacy, visibility=body.visibility, channel="api", photos=uploaded,
         idempotency_key=key, request_hash=request_hash if key else None,
+        locale=i18n.from_accept_language(request.headers.get("Accept-Language")) or i18n.DEFAULT,
     )
     receipt = await submit(request.app, cmd)
     return json_response(receipt.model_dump(mode="json"), status=201,

@@ -3,6 +3,7 @@ the consumer of the router's and oversight's events, and the outbox relay."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from awasi.web.app import (
 )
 from services.intake import (
     api,
+    mail,
     open311,
     pages,
     participation_web,
@@ -93,7 +95,8 @@ def create_app(settings: Settings) -> web.Application:
         producer_ctx,
         relay(SCHEMA),
         batcher_ctx,
-        consumer("intake", SCHEMA, (topics.ROUTER, topics.OVERSIGHT), intake_consumer.handle,
+        consumer("intake", SCHEMA, (topics.ROUTER, topics.OVERSIGHT),
+                 functools.partial(intake_consumer.handle, mail=settings.smtp() is not None),
                  accepts=intake_consumer.accepts),
     ])
     api.setup(app)
@@ -103,4 +106,5 @@ def create_app(settings: Settings) -> web.Application:
     survey.setup(app)
     participation_web.setup(app)
     telegram.setup(app)
+    mail.setup(app)
     return app

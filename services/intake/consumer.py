@@ -38,9 +38,10 @@ def _deadlines(d: p.Deadlines) -> dict[str, Any]:
             "resolve_by": d.resolve_by}
 
 
-async def handle(conn: asyncpg.Connection, envelope: Envelope) -> None:
+async def handle(conn: asyncpg.Connection, envelope: Envelope, *, mail: bool = False) -> None:
     """Apply one event to the complaint's status and citizen-visible timeline, then
-    call ``notify.on_status_change``. Events for complaints intake does not know are
+    call ``notify.on_status_change`` (``mail``: e-mail is configured, so e-mails are
+    queued too; the app binds it from the settings). Events for complaints intake does not know are
     logged and skipped (nothing to show to anyone)."""
     try:
         complaint_id = uuid.UUID(envelope.complaint_id)
@@ -126,7 +127,7 @@ async def handle(conn: asyncpg.Connection, envelope: Envelope) -> None:
     if entry is not None:
         await db.add_timeline(conn, [(complaint_id, at, envelope.type,
                                       {k: v for k, v in entry.items() if v is not None})])
-    await notify.on_status_change(conn, str(complaint_id), envelope)
+    await notify.on_status_change(conn, str(complaint_id), envelope, mail=mail)
 
 
 def _iso(value: Any) -> str | None:

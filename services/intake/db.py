@@ -35,8 +35,8 @@ def _unnest(types: str, first: int = 1) -> str:
 INSERT_SUBMISSIONS = (
     f"WITH c AS (INSERT INTO intake.complaints ({COMPLAINT_COLUMNS}) {_unnest(COMPLAINT_TYPES)}"
     "  RETURNING id, submitted_at, channel),"
-    " r AS (INSERT INTO intake.reporters (complaint_id, name, phone, email)"
-    f"  {_unnest('uuid[], text[], text[], text[]', 19)})"
+    " r AS (INSERT INTO intake.reporters (complaint_id, name, phone, email, locale)"
+    f"  {_unnest('uuid[], text[], text[], text[], text[]', 19)})"
     " INSERT INTO intake.timeline (complaint_id, at, kind, data)"
     " SELECT id, submitted_at, 'submitted', jsonb_build_object('channel', channel) FROM c"
 )
@@ -45,11 +45,12 @@ INSERT_SUBMISSIONS = (
 async def insert_submissions(conn: asyncpg.Connection, complaints: Sequence[tuple[Any, ...]],
                              reporters: Sequence[tuple[Any, ...]]) -> None:
     """Insert new complaints (tuples in ``COMPLAINT_COLUMNS`` order), their reporters'
-    contacts (``(complaint_id, name, phone, email)``, none for anonymous reports) and
+    contacts (``(complaint_id, name, phone, email, locale)``, none for anonymous
+    reports) and
     the ``submitted`` entry of each timeline."""
     if complaints:
         await conn.execute(INSERT_SUBMISSIONS, *_columns(complaints, 18),
-                           *_columns(reporters, 4))
+                           *_columns(reporters, 5))
 
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[Sequence[Any]]:

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from awasi import i18n
 from awasi.catalog import Catalog
 from awasi.events import topics
 from awasi.events.envelope import Envelope
@@ -231,6 +232,9 @@ class SubmitCommand:
     media_url: str | None = None
     idempotency_key: str | None = None
     request_hash: bytes | None = None
+    # The language the citizen used (``awasi.i18n.SUPPORTED``): what we write to them
+    # later (e-mail) is in it.
+    locale: str = "id"
 
 
 # --- submitting ------------------------------------------------------------------------
@@ -263,7 +267,7 @@ def validate_command(catalog: Catalog, cmd: SubmitCommand) -> SubmitCommand:
         location=cmd.location,
         reporter=reporter, photos=tuple(cmd.photos), media_url=cmd.media_url,
         idempotency_key=cmd.idempotency_key,
-        request_hash=cmd.request_hash,
+        request_hash=cmd.request_hash, locale=i18n.normalize(cmd.locale) or i18n.DEFAULT,
     )
 
 
@@ -339,7 +343,8 @@ async def store(conn: asyncpg.Connection, items: Sequence[Prepared]) -> None:
     """Write prepared submissions and their ``complaint.submitted`` events; call inside
     one transaction (several submissions may share it: see ``batch.py``)."""
     await db.insert_submissions(conn, [p.complaint_row() for p in items], [
-        (p.complaint_id, p.cmd.reporter.name, p.cmd.reporter.phone, p.cmd.reporter.email)
+        (p.complaint_id, p.cmd.reporter.name, p.cmd.reporter.phone, p.cmd.reporter.email,
+         p.cmd.locale)
         for p in items if p.cmd.reporter is not None])
     await db.insert_photos(conn, [
         (pid, p.complaint_id, photo.content_type, photo.data)

@@ -15,6 +15,7 @@ import asyncpg
 from awasi.db.errors import is_transient
 from awasi.events import payloads as p
 from awasi.events.envelope import Envelope
+from services.intake.mail import queue as mail_queue
 from services.intake.telegram import store
 
 log = logging.getLogger(__name__)
@@ -59,12 +60,16 @@ def citizen_news(envelope: Envelope) -> dict[str, Any] | None:
     return None
 
 
-async def on_status_change(conn: asyncpg.Connection, complaint_id: str, envelope: Envelope) -> None:
-    """Queue a Telegram notification for each chat that reported this complaint.
+async def on_status_change(conn: asyncpg.Connection, complaint_id: str, envelope: Envelope,
+                           *, mail: bool = False) -> None:
+    """Queue the news on every channel the citizen came by: a Telegram notification
+    for each chat that reported this complaint, and (``mail``: e-mail is configured)
+    one e-mail when the reporter left an address.
 
-    Only INSERTs into ``intake.telegram_notifications`` (the sender task delivers them
-    later), so Telegram being slow or down never holds up or fails the consumer, and
-    a rolled-back event queues nothing. Unique on (event_id, chat): a replay queues
+    Only INSERTs into ``intake.telegram_notifications`` and
+    ``intake.email_notifications`` (the senders deliver them later), so Telegram or
+    the mail server being slow or down never holds up or fails the consumer, and a
+    rolled-back event queues nothing. Unique on the event (and chat): a replay queues
     nothing twice."""
     news = citizen_news(envelope)
     if news is None:
@@ -77,7 +82,10 @@ async def on_status_change(conn: asyncpg.Connection, complaint_id: str, envelope
             for chat_id in await store.chats_of_complaint(conn, complaint_id):
                 await store.queue_notification(conn, envelope.event_id, chat_id,
                                                complaint_id, envelope.type, news)
+            if mail:
+                await mail_queue.queue(conn, envelope.event_id, complaint_id, envelope.type,
+                                       news)
     except asyncpg.PostgresError as e:
         if is_transient(e):
             raise
-        log.exception("telegram notification not queued", extra={"type": envelope.type})
+        log.exception("notification not queued", extra={"type": envelope.type})

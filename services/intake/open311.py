@@ -32,6 +32,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import ValidationError
 
+from awasi import i18n
 from awasi.catalog import Catalog
 from awasi.events.payloads import Location
 from awasi.web import keys
@@ -242,7 +243,10 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
     receipt = await submit(app, domain.SubmitCommand(
         region=region, category=service_code, description=str(form.get("description", "")),
         title=title, location=location, reporter=reporter, privacy=privacy,  # type: ignore[arg-type]
-        visibility=visibility_, channel="open311", media_url=media_url))  # type: ignore[arg-type]
+        visibility=visibility_, channel="open311", media_url=media_url,
+        locale=(i18n.normalize(str(form.get("locale", "")))
+                or i18n.from_accept_language(request.headers.get("Accept-Language"))
+                or i18n.DEFAULT)))  # type: ignore[arg-type]
     return render(fmt, "service_requests", "request", [{
         "service_request_id": receipt.tracking_code,
         "service_notice": "Simpan kode pelacakan dan kode rahasia (secret).",

@@ -30,15 +30,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from babel.dates import format_datetime
 from multidict import MultiDictProxy
 
-from awasi import i18n, signing
+from awasi import i18n, signing, timefmt
 from awasi.web import keys
 from awasi.web.body import read_form, validate
 from awasi.web.errors import ApiError, Forbidden, RateLimited, ValidationFailed
@@ -224,12 +222,9 @@ def tile_origin(template: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else "'none'"
 
 
-def fmt_dt(value: str | None, tz: str, locale: str) -> str:
-    if not value:
-        return ""
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return format_datetime(dt, format="d MMM yyyy, HH:mm zzz", tzinfo=ZoneInfo(tz),
-                           locale="id_ID" if locale == "id" else "en_GB")
+def fmt_dt(value: str | datetime | None, tz: str, locale: str) -> str:
+    """A time on a citizen's page: ``awasi.timefmt``, the one format of every page."""
+    return timefmt.format_datetime(value, tz, locale)
 
 
 def _field_of(api_field: str) -> str:
@@ -356,7 +351,7 @@ async def form_submit(request: web.Request) -> web.StreamResponse:
             region=body.region, category=body.category, description=body.description,
             title=body.title, location=body.location, reporter=body.reporter,
             privacy=body.privacy, visibility=body.visibility, channel="web", photos=uploaded,
-            idempotency_key=key, request_hash=digest))
+            idempotency_key=key, request_hash=digest, locale=page.locale))
     except RateLimited as e:
         errors = {"form": page.gettext("Too many reports from your connection. Please try "
                                        "again in %(s)s seconds.", s=e.details["retry_after_s"])}

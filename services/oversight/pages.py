@@ -18,7 +18,7 @@ import jinja2
 from aiohttp import web
 from pydantic import ValidationError
 
-from awasi import i18n
+from awasi import i18n, timefmt
 from awasi.identity import InvalidCredentials, LoginThrottled, User, csrf_token
 from awasi.identity.web import (
     LOGIN_CSRF_COOKIE,
@@ -52,7 +52,8 @@ def render(template: str, request: web.Request, context: dict[str, Any],
            status: int = 200) -> web.Response:
     locale, remember = i18n.negotiate(request)
     i18n.set_locale(locale)
-    context = {"locale": locale, "path": request.path, **context}
+    # tz: the zone times are shown in (a case's region's; else WIB).
+    context = {"locale": locale, "path": request.path, "tz": timefmt.DEFAULT_TZ, **context}
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
     if remember:
         response.set_cookie(i18n.COOKIE, locale, max_age=365 * 86400, samesite="Lax",
@@ -128,7 +129,9 @@ async def dashboard(request: web.Request) -> web.Response:
         "stats": s, "charts": charts, "findings": findings, "fmt": _fmt,
         "key": request.app[keys.SIGNING_KEY], "checkpoint": checkpoint,
         "satisfaction": satisfaction,
-        "as_of": s.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        # The dashboard spans regions in three zones: the figures' time in WIB, the
+        # zone most of the demo's cities (and Jakarta's readers) live in.
+        "as_of": timefmt.format_datetime(s.generated_at, timefmt.DEFAULT_TZ, locale),
         "refresh_s": f"{request.app[web_keys.SETTINGS].stats_refresh_s:g}",
     })
 
@@ -227,8 +230,10 @@ async def case_page(request: web.Request, *, error: str | None = None,
     async with request.app[web_keys.POOL].acquire() as conn:
         case = await panel.timeline(conn, request.match_info["tracking_code"],
                                     request.app[keys.CLOCK].now())
+    region = request.app[keys.CATALOG].regions.get((case.get("case") or {}).get("region") or "")
     return render("case.html", request, {
-        "user": user, "case": case, "csrf": _csrf(request), "error": error,
+        "tz": region.timezone if region else timefmt.DEFAULT_TZ, "user": user, "case": case,
+        "csrf": _csrf(request), "error": error,
         "notice": request.query.get("done"),
     }, status=status)
 
@@ -275,6 +280,8 @@ def setup(app: web.Application) -> None:
         undefined=jinja2.StrictUndefined,
     )
     env.globals["_"] = messages.gettext
+    # {{ at | when(tz, locale) }}: awasi.timefmt, the one format of every page.
+    env.filters.update(timefmt.jinja_filters())
     r = app.router
     r.add_get("/", dashboard)
     r.add_get(LOGIN_PATH, login_page)

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 import aiohttp_jinja2
@@ -21,7 +20,7 @@ import asyncpg
 import jinja2
 from aiohttp import web
 
-from awasi import i18n
+from awasi import i18n, timefmt
 from awasi.identity import SESSION_COOKIE, InvalidCredentials, LoginThrottled, User, logout
 from awasi.identity.web import (
     CSRF_FIELD,
@@ -115,13 +114,9 @@ def see_other(location: str) -> web.Response:
 
 
 def local_time(value: datetime | str | None, tz_name: str) -> str:
-    """An instant as the region's local time, with its zone's name (WIB, WITA, WIT)."""
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    local = value.astimezone(ZoneInfo(tz_name))
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+    """An instant as the region's local time, with its zone's name (WIB, WITA, WIT), in
+    the page's language: ``awasi.timefmt``, the one format of every page."""
+    return timefmt.format_datetime(value, tz_name, i18n.current_locale(), empty="-")
 
 
 def setup(app: web.Application) -> None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from awasi import i18n
+from awasi import i18n, timefmt
 from awasi.catalog import Catalog
 from awasi.i18n import Catalogs
 
@@ -106,9 +105,11 @@ NOTIFICATIONS = {
 class Texts:
     """Message lookup and formatting for one catalog of regions and categories."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, *more_locales: Path) -> None:
+        """``more_locales``: further catalog folders merged over the bot's (the
+        e-mail's own messages)."""
         self.catalog = catalog
-        self.messages = Catalogs(LOCALE_DIR)
+        self.messages = Catalogs(LOCALE_DIR, *more_locales)
 
     def t(self, locale: str, message: str, /, **params: Any) -> str:
         # Substituted here, not by Catalogs.gettext: a parameter may be called
@@ -133,13 +134,10 @@ class Texts:
         return a.short_name if a else code
 
     def when(self, iso: str | datetime | None, region: str | None, locale: str) -> str:
-        """A date and time in the region's own zone (WIB, WITA, WIT)."""
-        if iso is None:
-            return "-"
-        at = datetime.fromisoformat(iso) if isinstance(iso, str) else iso
+        """A date and time in the region's own zone (WIB, WITA, WIT), in the chat's
+        language (``awasi.timefmt``: one format for every page and message)."""
         r = self.catalog.regions.get(region or "")
-        local = at.astimezone(ZoneInfo(r.timezone if r else "Asia/Jakarta"))
-        return f"{local:%d-%m-%Y %H:%M} {local.tzname()}"
+        return timefmt.format_datetime(iso, r.timezone if r else None, locale, empty="-")
 
     # --- keyboards ------------------------------------------------------------------
 
@@ -150,12 +148,13 @@ class Texts:
 
     # --- notifications --------------------------------------------------------------
 
-    def notification(self, kind: str, params: dict[str, Any], *, locale: str, code: str,
-                     region: str, complaint_id: str, may_dispute: bool,
-                     may_rate: bool) -> tuple[str, InlineKeyboardMarkup | None]:
-        """The message (and buttons) telling the citizen of one change."""
+    def values(self, params: dict[str, Any], *, locale: str, code: str,
+               region: str) -> dict[str, Any]:
+        """A notification's parameters (``notify.citizen_news``) as the words and
+        local times its message is written with, in ``locale``; every channel's
+        message (this bot's, intake's e-mail) is formatted from these."""
         t = lambda m, **kw: self.t(locale, m, **kw)  # noqa: E731
-        values: dict[str, Any] = {
+        return {
             "code": code,
             "agency": self.agency(params.get("agency"), locale),
             "acknowledge_by": self.when(params.get("acknowledge_by"), region, locale),
@@ -170,6 +169,13 @@ class Texts:
             "step": t(DEADLINE_STEP.get(params.get("deadline", ""), "resolve your complaint")),
             "outcome": t(OUTCOME.get(params.get("outcome", ""), "inconclusive")),
         }
+
+    def notification(self, kind: str, params: dict[str, Any], *, locale: str, code: str,
+                     region: str, complaint_id: str, may_dispute: bool,
+                     may_rate: bool) -> tuple[str, InlineKeyboardMarkup | None]:
+        """The message (and buttons) telling the citizen of one change."""
+        t = lambda m, **kw: self.t(locale, m, **kw)  # noqa: E731
+        values = self.values(params, locale=locale, code=code, region=region)
         text = t(NOTIFICATIONS[kind], **values)
         markup = None
         if kind == "ticket.info_requested":
