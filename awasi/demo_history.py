@@ -204,12 +204,12 @@ async def load(settings: Settings, catalog: Catalog, conn: asyncpg.Connection, *
 class History:
     def __init__(self, settings: Settings, catalog: Catalog, conn: asyncpg.Connection,
                  today: date | None) -> None:
-        from services.intake import consumer as intake_consumer
+        from services.intake import app as intake_app
+        from services.oversight import app as oversight_app
         from services.oversight.clock import ManualClock
         from services.oversight.domain import Context
-        from services.oversight.domain import make_handler as oversight_handler
         from services.oversight.scheduler import Scheduler
-        from services.router import consumer as router_consumer
+        from services.router import app as router_app
 
         self.settings = settings
         self.catalog = catalog
@@ -221,14 +221,12 @@ class History:
         self.rng = random.Random(SEED)
         self.clock = ManualClock(self.start)
         self.scheduler = Scheduler(self.pool, catalog, self.clock)  # type: ignore[arg-type]
-        # (consumer name = its schema, topics it reads, handler, filter): as the apps wire them.
+        # (consumer name = its schema, topics it reads, handler, filter): the apps' own.
+        ctx = Context(catalog=catalog, clock=self.clock)
         self.consumers: list[tuple[str, tuple[str, ...], Any, Any]] = [
-            ("router", ("awasi.intake.v1", "awasi.oversight.v1"),
-             router_consumer.make_handler(catalog), router_consumer.accepts),
-            ("oversight", ("awasi.intake.v1", "awasi.router.v1", "awasi.oversight.v1"),
-             oversight_handler(Context(catalog=catalog, clock=self.clock)), None),
-            ("intake", ("awasi.router.v1", "awasi.oversight.v1"), intake_consumer.handle,
-             intake_consumer.accepts),
+            ("router", router_app.TOPICS_READ, *router_app.event_handling(catalog)),
+            ("oversight", oversight_app.TOPICS_READ, oversight_app.event_handler(ctx), None),
+            ("intake", intake_app.TOPICS_READ, *intake_app.event_handling(settings)),
         ]
         self.cursor = {"intake": 0, "router": 0, "oversight": 0}
         self.agenda: list[Step] = []

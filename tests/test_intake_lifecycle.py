@@ -37,10 +37,11 @@ async def send(client: TestClient, *envelopes: Envelope) -> None:
                       key=env.complaint_id.encode())
 
 
-async def settled(client: TestClient, code: str, kind: str) -> dict[str, Any]:
-    """The status once an event of ``kind`` is on the citizen's timeline."""
+async def settled(client: TestClient, code: str, kind: str, secret: str) -> dict[str, Any]:
+    """The status once an event of ``kind`` is on the citizen's timeline (the timeline
+    is part of the conversation: it takes the follow-up secret)."""
     async def check() -> dict[str, Any] | None:
-        s = await status_of(client, code)
+        s = await status_of(client, code, secret)
         return s if kind in [e["kind"] for e in s["timeline"]] else None
 
     return await eventually(check, within=30, what=f"{kind} applied")
@@ -61,7 +62,7 @@ async def test_withdrawn_stays_withdrawn_whatever_arrives_late(client: TestClien
     assert (await withdraw(client, code, body["secret"])).status == 200
     # The router had not heard yet: its routing, and even a resolution, arrive late.
     await send(client, routed_env(cid, code), resolved_env(cid))
-    s = await settled(client, code, "ticket.resolved")
+    s = await settled(client, code, "ticket.resolved", body["secret"])
     assert s["status"] == "withdrawn"
     assert not s["can_give_feedback"]
 
@@ -70,7 +71,7 @@ async def test_closed_stays_closed(client: TestClient) -> None:
     body = await submit(client, privacy="anonymous")
     code, cid = body["tracking_code"], body["complaint_id"]
     await send(client, routed_env(cid, code))
-    await settled(client, code, "complaint.routed")
+    await settled(client, code, "complaint.routed", body["secret"])
     # No event closes a complaint in intake yet (the lifecycle table will): set the
     # status as it would be, and check the consumer's rule that keeps it.
     pool: asyncpg.Pool = client.server.app[keys.POOL]
@@ -80,7 +81,7 @@ async def test_closed_stays_closed(client: TestClient) -> None:
                                            deadlines=Deadlines(resolve_by=in_days(9))),
                             complaint_id=cid, producer="router")
     await send(client, reopen)
-    s = await settled(client, code, "ticket.reopened")
+    s = await settled(client, code, "ticket.reopened", body["secret"])
     assert s["status"] == "closed"
     assert (await withdraw(client, code, body["secret"])).status == 409
 
@@ -90,7 +91,7 @@ async def test_a_transfer_and_a_reopening_change_what_the_citizen_sees(
     body = await submit(client, privacy="anonymous")
     code, cid = body["tracking_code"], body["complaint_id"]
     await send(client, routed_env(cid, code, agency="MDN-INSPEKTORAT"))
-    s = await settled(client, code, "complaint.routed")
+    s = await settled(client, code, "complaint.routed", body["secret"])
     assert s["agency"]["code"] == "MDN-INSPEKTORAT"
 
     ack_by, resolve_by = in_days(3), in_days(12)
@@ -99,7 +100,7 @@ async def test_a_transfer_and_a_reopening_change_what_the_citizen_sees(
         deadlines=Deadlines(acknowledge_by=ack_by, resolve_by=resolve_by)),
         complaint_id=cid, producer="router")
     await send(client, transfer)
-    s = await settled(client, code, "ticket.transferred")
+    s = await settled(client, code, "ticket.transferred", body["secret"])
     assert s["status"] == "routed"
     assert s["agency"]["code"] == "MDN-BKPSDM"
     assert datetime.fromisoformat(s["deadlines"]["acknowledge_by"]) == ack_by
@@ -107,13 +108,13 @@ async def test_a_transfer_and_a_reopening_change_what_the_citizen_sees(
     assert "internal note" not in str(s)  # the agencies' reason stays theirs
 
     await send(client, resolved_env(cid))
-    s = await settled(client, code, "ticket.resolved")
+    s = await settled(client, code, "ticket.resolved", body["secret"])
     assert s["status"] == "resolved"
     new_due = in_days(20)
     await send(client, Envelope.build(TicketReopened(
         agency="MDN-BKPSDM", reason="dispute", deadlines=Deadlines(resolve_by=new_due)),
         complaint_id=cid, producer="router"))
-    s = await settled(client, code, "ticket.reopened")
+    s = await settled(client, code, "ticket.reopened", body["secret"])
     assert s["status"] == "reopened"
     assert s["agency"]["code"] == "MDN-BKPSDM"
     assert datetime.fromisoformat(s["deadlines"]["resolve_by"]) == new_due
@@ -129,7 +130,7 @@ async def test_withdrawal_is_refused_once_resolved_disputed_or_withdrawn(
         assert (await withdraw(client, code, secret)).status == 200
     else:
         await send(client, routed_env(cid, code), resolved_env(cid))
-        await settled(client, code, "ticket.resolved")
+        await settled(client, code, "ticket.resolved", body["secret"])
         if state == "disputed":
             r = await client.post(f"/api/v1/complaints/{code}/feedback",
                                   json={"secret": secret, "rating": 1, "dispute": True})

@@ -65,14 +65,18 @@ class OutboxRelay:
             # Rows are published in id order. A transaction that took a lower id may
             # commit after a higher one and so be published after it; events of one
             # complaint are written under that complaint's row lock, so their ids
-            # follow their commit order and their order on the topic holds. The lock
-            # is taken in the same statement (one round trip less per batch): no rows
-            # come back unless this process holds it.
+            # follow their commit order and their order on the topic holds.
+            # The lock is taken in a statement of its own, before the rows are read:
+            # a statement's snapshot is taken when it starts, so a lock taken inside
+            # the SELECT could be won just after another relay committed its batch,
+            # with a snapshot from before that commit, and publish the batch again.
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)",
+                                       self._lock_key):
+                return 0
             rows = await conn.fetch(
-                f'WITH relay AS (SELECT pg_try_advisory_xact_lock($2) AS holder)'
-                f' SELECT id, topic, key, envelope FROM "{self.schema}".outbox, relay'
-                " WHERE relay.holder AND sent_at IS NULL ORDER BY id LIMIT $1",
-                self.batch_size, self._lock_key,
+                f'SELECT id, topic, key, envelope FROM "{self.schema}".outbox'
+                " WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+                self.batch_size,
             )
             if not rows:
                 return 0

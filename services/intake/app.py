@@ -4,7 +4,7 @@ the consumer of the router's and oversight's events, and the outbox relay."""
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,8 @@ from prometheus_client import Counter
 
 from awasi.catalog import load_catalog
 from awasi.events import topics
+from awasi.events.consumer import Handler
+from awasi.events.envelope import Envelope
 from awasi.i18n import Catalogs
 from awasi.settings import Settings
 from awasi.web import keys
@@ -71,6 +73,17 @@ async def photos_ctx(app: web.Application) -> AsyncIterator[None]:
         cleaner.close()
 
 
+# What intake's consumer reads, and how it applies it: the app and the demo history
+# (awasi/demo_history.py) wire the same.
+TOPICS_READ = (topics.ROUTER, topics.OVERSIGHT)
+
+
+def event_handling(settings: Settings) -> tuple[Handler, Callable[[Envelope], bool]]:
+    """The consumer's handler (e-mail queued only when SMTP is set) and its filter."""
+    return (functools.partial(intake_consumer.handle, mail=settings.smtp() is not None),
+            intake_consumer.accepts)
+
+
 def create_app(settings: Settings) -> web.Application:
     # Multipart uploads (up to three photos) may be larger than a JSON body; JSON
     # bodies are held to max_request_bytes by the handlers themselves.
@@ -95,9 +108,7 @@ def create_app(settings: Settings) -> web.Application:
         producer_ctx,
         relay(SCHEMA),
         batcher_ctx,
-        consumer("intake", SCHEMA, (topics.ROUTER, topics.OVERSIGHT),
-                 functools.partial(intake_consumer.handle, mail=settings.smtp() is not None),
-                 accepts=intake_consumer.accepts),
+        consumer("intake", SCHEMA, TOPICS_READ, *event_handling(settings)),
     ])
     api.setup(app)
     open311.setup(app)

@@ -13,6 +13,7 @@ import awasi.identity as identity
 from awasi.catalog import load_catalog
 from awasi.db import load_migrations, migrate_schema
 from awasi.events import topics
+from awasi.events.consumer import Handler
 from awasi.i18n import Catalogs
 from awasi.settings import Settings
 from awasi.web import keys as web_keys
@@ -64,6 +65,16 @@ async def signing_key(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+# What oversight's consumer reads, and how it applies it: the app and the demo
+# history (awasi/demo_history.py) wire the same.
+TOPICS_READ = (topics.INTAKE, topics.ROUTER, topics.OVERSIGHT)
+
+
+def event_handler(ctx: Context) -> Handler:
+    """The consumer's handler: the case timeline, and the evaluation's events."""
+    return evaluation.with_evaluation(make_handler(ctx), ctx)
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """Build the oversight app. ``clock`` defaults to the system clock; tests pass a
     controllable one. The catalog is loaded once, here."""
@@ -80,8 +91,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         identity_schema,
         producer_ctx,
         relay(SCHEMA),
-        consumer("oversight", SCHEMA, (topics.INTAKE, topics.ROUTER, topics.OVERSIGHT),
-                 evaluation.with_evaluation(make_handler(ctx), ctx)),
+        consumer("oversight", SCHEMA, TOPICS_READ, event_handler(ctx)),
         scheduler_ctx,
     ])
     identity.add_auth_routes(app)

@@ -3,7 +3,7 @@ the agency desk."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,10 +11,12 @@ import aiohttp
 from aiohttp import web
 
 from awasi import identity
-from awasi.catalog import load_catalog
+from awasi.catalog import Catalog, load_catalog
 from awasi.db import migrate_schema
 from awasi.db.listen import Notifications
 from awasi.events import topics
+from awasi.events.consumer import Handler
+from awasi.events.envelope import Envelope
 from awasi.identity import add_auth_routes
 from awasi.settings import Settings
 from awasi.web import keys
@@ -76,6 +78,17 @@ async def http_client(app: web.Application) -> AsyncIterator[None]:
         await session.close()
 
 
+# What the router's consumer reads, and how it applies it: the app and the demo
+# history (awasi/demo_history.py) wire the same.
+TOPICS_READ = (topics.INTAKE, topics.OVERSIGHT)
+
+
+def event_handling(catalog: Catalog) -> tuple[Handler, Callable[[Envelope], bool]]:
+    """The consumer's handler and its filter of event types."""
+    return (recommendations.with_recommendations(make_handler(catalog)),
+            lambda e: accepts(e) or e.type in recommendations.EVENT_TYPES)
+
+
 def create_app(settings: Settings) -> web.Application:
     """The router app. Loads and validates the catalog now (``CatalogError`` names
     the line); opens the pool, producer, relay and consumer when it starts."""
@@ -89,9 +102,7 @@ def create_app(settings: Settings) -> web.Application:
         identity_schema,
         producer_ctx,
         relay(SCHEMA),
-        consumer("router", SCHEMA, (topics.INTAKE, topics.OVERSIGHT),
-                 recommendations.with_recommendations(make_handler(catalog)),
-                 accepts=lambda e: accepts(e) or e.type in recommendations.EVENT_TYPES),
+        consumer("router", SCHEMA, TOPICS_READ, *event_handling(catalog)),
         http_client,
         queue_changes,
     ])
