@@ -14,32 +14,21 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT7
 
 from awasi.events import topics
 from awasi.events.asyncapi import OFF_TOPIC, TOPIC_OF_TYPE, build, to_yaml
 from awasi.events.envelope import Envelope
 from awasi.events.payloads import registered_types
+from tests.support.asyncapi import message_validator
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCUMENT = ROOT / "docs" / "asyncapi.yaml"
+DOCUMENT = ROOT / "docs" / "asyncapi.yaml"  # tests.support.asyncapi reads the same file
 SPEC = ROOT / ".cache" / "asyncapi" / "asyncapi-3.0.0.json"
 
 
 def spec_validator() -> jsonschema.Draft7Validator:
     assert SPEC.exists(), "the AsyncAPI 3.0.0 JSON Schema is missing: run `make install`"
     return jsonschema.Draft7Validator(json.loads(SPEC.read_text()))
-
-
-def message_validator(document: dict[str, Any], message: str) -> jsonschema.Validator:
-    """A validator for one message's payload, its refs resolved inside the document
-    (as a consumer holding only the document would)."""
-    uri = "urn:awasi:asyncapi"
-    registry = Registry().with_resource(uri, Resource(document, specification=DRAFT7))
-    return jsonschema.Draft7Validator(
-        {"$ref": f"{uri}#/components/messages/{message}/payload"}, registry=registry,
-        format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
 
 
 def _refs(node: Any) -> list[dict[str, Any]]:
