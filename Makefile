@@ -45,8 +45,17 @@ $(AXE): | /usr/bin/npm
 	tar xzf axe-core-*.tgz package/axe.min.js package/LICENSE && \
 	mv package/axe.min.js package/LICENSE . && rmdir package && rm axe-core-*.tgz
 
+# The official AsyncAPI 3.0.0 JSON Schema (npm @asyncapi/specs, bundled, bindings
+# included): tests/test_asyncapi.py validates docs/asyncapi.yaml against it.
+ASYNCAPI_SCHEMA := .cache/asyncapi/asyncapi-3.0.0.json
+$(ASYNCAPI_SCHEMA): | /usr/bin/npm
+	rm -rf .cache/asyncapi && mkdir -p .cache/asyncapi
+	cd .cache/asyncapi && npm pack --silent @asyncapi/specs@6 >/dev/null && \
+	tar xzf asyncapi-specs-*.tgz 'package/schemas/3.0.0-without-$$id.json' package/LICENSE && \
+	mv 'package/schemas/3.0.0-without-$$id.json' asyncapi-3.0.0.json && \
+	mv package/LICENSE . && rm -r package asyncapi-specs-*.tgz
 
-install: $(STAMP) /usr/bin/chromium /usr/bin/promtool pdf-deps $(AXE)
+install: $(STAMP) /usr/bin/chromium /usr/bin/promtool pdf-deps $(AXE) $(ASYNCAPI_SCHEMA)
 
 dev: $(STAMP) pdf-deps
 	$(BIN)/awasi dev

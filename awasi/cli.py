@@ -3,7 +3,8 @@
 ``awasi dev`` runs everything on this machine (embedded PostgreSQL and broker, the
 three services, demo data); ``awasi serve NAME`` runs one service; ``awasi migrate``
 applies every schema's migrations; ``awasi outbox replay --since`` republishes sent
-events; ``awasi seed demo`` and ``awasi users add`` manage data.
+events; ``awasi events schema`` writes the AsyncAPI document of the topics;
+``awasi seed demo`` and ``awasi users add`` manage data.
 """
 
 from __future__ import annotations
@@ -180,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_plugins() -> None:
-    for module in ("awasi.demo", "awasi.db.cli", "awasi.identity.cli", "services.oversight.cli",
+    for module in ("awasi.demo", "awasi.db.cli", "awasi.events.cli", "awasi.identity.cli",
+                   "services.oversight.cli",
                    "awasi.catalog.cli", "services.intake.cli", "services.router.cli"):
         try:
             mod = importlib.import_module(module)

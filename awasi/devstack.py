@@ -44,6 +44,9 @@ def service_env(settings: Settings, database_url: str, bootstrap: str,
     })
     if secret_key:
         env["AWASI_SECRET_KEY"] = secret_key
+    # A person reads this terminal: readable lines with the service's name in front
+    # (awasi.jsonlog.TextFormatter), unless they asked for JSON themselves.
+    env.setdefault("AWASI_LOG_JSON", "false")
     # A dev machine has no public address for Telegram's webhook: poll instead.
     if not settings.kafka_bootstrap:
         # The embedded Tansu broker holds every fetch for the whole wait even when data

@@ -1,5 +1,7 @@
 """Structured JSON logs, one object a line, carrying ``complaint_id`` and ``event_id``
-from the context where they apply (set by consumers and request handlers)."""
+from the context where they apply (set by consumers and request handlers); or, for a
+person at a terminal (``awasi dev``, ``AWASI_LOG_JSON=false``), one readable line with
+the service's name in front and the same fields after the message."""
 
 from __future__ import annotations
 
@@ -61,13 +63,39 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """``intake    09:15:02 INFO    awasi.events.relay: published  complaint_id=...``:
+    the service first, so the three services' lines interleaved in one terminal stay
+    apart; local time of day (the date is today's); context and extra fields last."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = datetime.fromtimestamp(record.created, UTC).astimezone().strftime("%H:%M:%S")
+        line = (f"{self.service:<9} {when} {record.levelname:<7} {record.name}: "
+                f"{record.getMessage()}")
+        fields: dict[str, object] = {}
+        if (cid := _complaint_id.get()) is not None:
+            fields["complaint_id"] = cid
+        if (eid := _event_id.get()) is not None:
+            fields["event_id"] = eid
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                fields[key] = value
+        if fields:
+            line += "  " + " ".join(f"{k}={v}" for k, v in fields.items())
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        elif record.exc_text:
+            line += "\n" + record.exc_text
+        return line
+
+
 def configure(service: str, level: str = "INFO", json_output: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    if json_output:
-        handler.setFormatter(JsonFormatter(service))
-    else:
-        handler.setFormatter(logging.Formatter(
-            f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter(service) if json_output else TextFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -66,6 +66,10 @@ def test_awasi_dev_starts_everything_and_stops_leaving_nothing(tmp_root: Path) -
     # The demo data was loaded (by awasi dev itself: `awasi seed demo` alone refuses),
     # and the services ran with a key made for this folder, not the public default.
     assert "demo staff (password for all:" in out
+    # The services' logs are readable lines, each service's name in front; no JSON.
+    lines = out.splitlines()
+    assert not [line for line in lines if line.startswith("{")]
+    assert {line.split(" ", 1)[0] for line in lines} & {"intake", "router", "oversight"}
     key = data_dir / "secret_key"
     assert key.stat().st_mode & 0o077 == 0
     assert len(key.read_text().strip()) == 64
@@ -108,3 +112,41 @@ async def test_serve_drains_an_in_flight_request_and_exits_cleanly_on_sigterm(
         assert svc.wait_exit(30) == 0
     finally:
         svc.kill()
+
+
+def test_dev_services_log_readable_lines_and_serve_keeps_json(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+    import os
+
+    from awasi import jsonlog
+    from awasi.devstack import service_env
+    from awasi.settings import Settings
+
+    settings = Settings.from_env({})
+    saved = os.environ.pop("AWASI_LOG_JSON", None)
+    try:
+        assert service_env(settings, "postgresql://x", "127.0.0.1:1")["AWASI_LOG_JSON"] == "false"
+        os.environ["AWASI_LOG_JSON"] = "true"  # the developer's own choice wins
+        assert service_env(settings, "postgresql://x", "127.0.0.1:1")["AWASI_LOG_JSON"] == "true"
+    finally:
+        os.environ.pop("AWASI_LOG_JSON", None)
+        if saved is not None:
+            os.environ["AWASI_LOG_JSON"] = saved
+    assert Settings.from_env({}).log_json is True  # `awasi serve`'s default stays JSON
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        jsonlog.configure("router", "INFO", json_output=False)
+        with jsonlog.event_context("c-42", "e-7"):
+            logging.getLogger("awasi.events.relay").info("published", extra={"n": 3})
+        jsonlog.configure("router", "INFO", json_output=True)
+        logging.getLogger("awasi.events.relay").info("published")
+    finally:
+        root.handlers[:], root.level = handlers, level
+    text, as_json = capsys.readouterr().err.strip().splitlines()
+    assert text.startswith("router ")
+    assert "INFO" in text and "awasi.events.relay: published" in text
+    assert text.endswith("complaint_id=c-42 event_id=e-7 n=3")
+    assert __import__("json").loads(as_json)["service"] == "router"

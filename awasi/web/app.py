@@ -24,6 +24,7 @@ from prometheus_client import (
 )
 
 from awasi.db import create_pool, load_migrations, migrate_schema
+from awasi.events.asyncapi import SERVICE_TOPICS, service_document
 from awasi.events.consumer import ConsumerMetrics, Handler, IdempotentConsumer
 from awasi.events.envelope import Envelope
 from awasi.events.kafka import make_consumer, make_producer
@@ -82,6 +83,10 @@ def create_base_app(
     api.add(app.router, "GET", "/metrics", metrics, summary="Prometheus metrics",
             tags=["ops"], responses={200: None}, errors=())
     app.router.add_get("/openapi.json", api.handler)
+    if service in SERVICE_TOPICS:
+        api.add(app.router, "GET", "/asyncapi.yaml", asyncapi_yaml,
+                summary="AsyncAPI 3 document of the topics this service writes",
+                tags=["ops"], responses={200: None}, errors=())
 
     async def on_shutdown(app: web.Application) -> None:
         app[keys.SHUTTING_DOWN].append(True)
@@ -129,6 +134,13 @@ async def readyz(request: web.Request) -> web.Response:
     if app[keys.SHUTTING_DOWN]:
         checks["shutdown"] = "in progress"
     return json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
+
+
+async def asyncapi_yaml(request: web.Request) -> web.Response:
+    """The event document filtered to this service's topics (``awasi.events.asyncapi``);
+    generated once from the models, like the checked-in docs/asyncapi.yaml."""
+    return web.Response(text=service_document(request.app[keys.SERVICE]),
+                        content_type="application/yaml", charset="utf-8")
 
 
 async def metrics(request: web.Request) -> web.Response:
