@@ -237,6 +237,16 @@ class CaseReopened(Payload):
 
 
 @register
+class CaseClosed(Payload):
+    """The case is over: the dispute window passed without a dispute, or the panel
+    rejected the citizen's dispute (``note`` is the reason the citizen sees)."""
+
+    EVENT_TYPE: ClassVar[str] = "case.closed"
+    reason: Literal["dispute_window_passed", "dispute_rejected"]
+    note: str | None = Field(default=None, max_length=2000)
+
+
+@register
 class CaseClaimed(Payload):
     """A panel member took up a queued case. Who did is on oversight's audit chain,
     not on the topic (agencies read the topic)."""

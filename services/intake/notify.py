@@ -49,6 +49,13 @@ def citizen_news(envelope: Envelope) -> dict[str, Any] | None:
             return {"agency": payload.agency}
         case p.CaseReopened():
             return {}
+        case p.TicketClockResumed():
+            # After the pause the citizen sees the moved deadlines.
+            return {"agency": payload.agency,
+                    "acknowledge_by": _iso(payload.deadlines.acknowledge_by),
+                    "resolve_by": _iso(payload.deadlines.resolve_by)}
+        case p.CaseClosed():
+            return {"reason": payload.reason, "note": payload.note}
         case p.DeadlineBreached():
             return {"deadline": payload.kind, "agency": payload.agency,
                     "due_at": _iso(payload.due_at)}

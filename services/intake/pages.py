@@ -37,7 +37,7 @@ from aiohttp import web
 from babel.dates import format_datetime
 from multidict import MultiDictProxy
 
-from awasi import i18n, signing
+from awasi import i18n, lifecycle, signing
 from awasi.web import keys
 from awasi.web.body import read_form, validate
 from awasi.web.errors import ApiError, Forbidden, RateLimited, ValidationFailed
@@ -76,18 +76,19 @@ FIELD_MESSAGES = {
     "code": "No complaint has this tracking code. Check it and try again.",
 }
 
+# One label per status of the one lifecycle (awasi/lifecycle.py).
 STATUS_LABELS = {
     "submitted": "Received",
     "triage": "Being verified",
-    "routed": "Forwarded to the agency",
+    "assigned": "Forwarded to the agency",
     "acknowledged": "Being handled by the agency",
-    "info_requested": "The agency needs more information from you",
-    "responded": "The agency has responded",
+    "waiting_info": "The agency needs more information from you",
     "resolved": "Resolved by the agency",
-    "disputed": "Disputed by you, under review",
     "reopened": "Reopened",
-    "withdrawn": "Withdrawn",
     "closed": "Closed",
+    "archived": "Archived: the agency's question was not answered",
+    "rejected": "Not accepted as a complaint",
+    "withdrawn": "Withdrawn",
 }
 
 TIMELINE_LABELS = {
@@ -104,6 +105,8 @@ TIMELINE_LABELS = {
     "case.escalated": "Escalated",
     "finding.recorded": "The oversight panel recorded a finding",
     "case.reopened": "Reopened by the oversight panel",
+    "ticket.clock_resumed": "The agency's clock runs again",
+    "case.closed": "Closed",
     "info_added": "You added information",
     "feedback_given": "You gave feedback",
     "withdrawn": "You withdrew the complaint",
@@ -394,9 +397,8 @@ async def _render_status(request: web.Request, page: Page, errors: dict[str, str
                           if full else None),
         "dispute_until": fmt_dt(s["deadlines"]["dispute_until"], tz, page.locale),
         "errors": errors or {}, "values": values or {},
-        "can_add_info": full and s["status"] in domain.OPEN_STATUSES,
-        "can_withdraw": (full and s["status"] in domain.OPEN_STATUSES
-                         and s["status"] != "disputed"),
+        "can_add_info": full and "add_info" in lifecycle.citizen_actions(s["status"]),
+        "can_withdraw": full and "withdraw" in lifecycle.citizen_actions(s["status"]),
         "agency_names": {a.code: a.name for a in catalog.agencies.values()},
     }
     return page.render("status.html", ctx, status=status)

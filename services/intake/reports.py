@@ -24,18 +24,19 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel
 
+from awasi import lifecycle
 from awasi.catalog import Catalog
 from awasi.web import keys
 from awasi.web.errors import ValidationFailed
 from awasi.web.responses import json_response
-from services.intake import domain, pages, visibility
 from services.intake import keys as ikeys
+from services.intake import pages, visibility
 from services.intake.api import AgencyRef, CategoryRef, DeadlinesOut, NamedRef
 from services.intake.errors import field_error
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-STATUSES = (*domain.OPEN_STATUSES, "resolved", *domain.TERMINAL_STATUSES)
+STATUSES = lifecycle.STATUSES
 FILTERS = ("region", "category", "status")
 
 # Only the columns the public view reads (an allow-list at the SQL too).

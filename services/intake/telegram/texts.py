@@ -28,15 +28,15 @@ def _(message: str) -> str:
 STATUS = {
     "submitted": _("received, waiting to be forwarded"),
     "triage": _("being checked by the triage officer"),
-    "routed": _("forwarded to the agency"),
+    "assigned": _("forwarded to the agency"),
     "acknowledged": _("acknowledged by the agency"),
-    "info_requested": _("the agency is waiting for your answer"),
-    "responded": _("the agency has responded"),
+    "waiting_info": _("the agency is waiting for your answer"),
     "resolved": _("resolved by the agency"),
     "reopened": _("reopened"),
-    "disputed": _("disputed: not fixed, under review by the panel"),
-    "withdrawn": _("withdrawn"),
     "closed": _("closed"),
+    "archived": _("archived: the agency's question was not answered"),
+    "rejected": _("not accepted as a complaint"),
+    "withdrawn": _("withdrawn"),
 }
 
 PRIVACY = {
@@ -93,6 +93,9 @@ NOTIFICATIONS = {
                             "responsible for it."),
     "ticket.reopened": _("Your complaint %(code)s was reopened and is with %(agency)s again."),
     "case.reopened": _("Your complaint %(code)s was reopened by the oversight panel."),
+    "ticket.clock_resumed": _("Thank you: %(agency)s has your answer on complaint %(code)s and "
+                              "its clock runs again. Due to be resolved by %(resolve_by)s."),
+    "case.closed": _("Your complaint %(code)s is closed."),
     "deadline.breached": _("%(agency)s is overdue: the deadline to %(step)s (%(due_at)s) "
                            "passed for your complaint %(code)s. The oversight team has been "
                            "alerted."),
