@@ -15,7 +15,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from awasi import jsoncodec
+from awasi import jsoncodec, lifecycle
 from awasi.identity import User, require_user
 from awasi.web import keys
 from awasi.web.body import parse_json, validate
@@ -107,8 +107,8 @@ class TicketList(BaseModel):
 
 class ListQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
-    status: Literal["triage", "new", "acknowledged", "waiting_info", "resolved", "reopened",
-                    "withdrawn"] | None = None
+    # Any status of the one lifecycle.
+    status: Literal[lifecycle.STATUSES] | None = None  # type: ignore[valid-type]
     overdue: bool | None = None
     due_soon: bool | None = None
     category: str | None = Field(default=None, max_length=40)

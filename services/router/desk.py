@@ -21,7 +21,7 @@ import asyncpg
 import jinja2
 from aiohttp import web
 
-from awasi import i18n
+from awasi import i18n, lifecycle
 from awasi.identity import SESSION_COOKIE, InvalidCredentials, LoginThrottled, User, logout
 from awasi.identity.web import (
     CSRF_FIELD,
@@ -227,8 +227,7 @@ async def home(request: web.Request) -> web.StreamResponse:
         "user": user, "tickets": [api.ticket_json(r, now) for r in rows], "query": query,
         "agency": agency, "tz": catalog.regions[agency.region].timezone if agency else "UTC",
         "categories": catalog.categories_for(agency.region) if agency else [],
-        "statuses": ("new", "acknowledged", "waiting_info", "reopened", "resolved",
-                     "withdrawn"),
+        "statuses": (*lifecycle.WITH_AGENCY, "resolved", "closed", "withdrawn"),
     })
 
 

@@ -1,0 +1,14 @@
+-- One lifecycle (awasi/lifecycle.py): the desk's "new" is the lifecycle's
+-- "assigned". seq: the highest sequence number of the complaint known here;
+-- status_seq: that of the fact behind the current status (an older event arriving
+-- late on another topic never undoes it).
+ALTER TABLE tickets
+    ADD COLUMN seq integer NOT NULL DEFAULT 0,
+    ADD COLUMN status_seq integer NOT NULL DEFAULT 0;
+
+ALTER TABLE tickets DROP CONSTRAINT tickets_status_check;
+UPDATE tickets SET status = 'assigned' WHERE status = 'new';
+UPDATE tickets SET status_before_pause = 'assigned' WHERE status_before_pause = 'new';
+ALTER TABLE tickets ADD CONSTRAINT tickets_status_check CHECK (status IN (
+    'submitted', 'triage', 'assigned', 'acknowledged', 'waiting_info', 'resolved',
+    'reopened', 'closed', 'archived', 'rejected', 'withdrawn'));
