@@ -26,6 +26,7 @@ from awasi.events.payloads import (
     MaladministrationType,
 )
 from awasi.web.errors import Conflict, NotFound
+from services.oversight.domain import next_seq
 
 PRODUCER = "oversight"
 
@@ -211,6 +212,7 @@ async def record_finding(pool: asyncpg.Pool, tracking_code: str, body: FindingIn
                             maladministration_type=body.maladministration_type,
                             recommendation=body.recommendation, published=body.published),
             complaint_id=cid, producer=PRODUCER, occurred_at=now,
+            seq=await next_seq(conn, cid),
         )
         row = await conn.fetchrow(
             "INSERT INTO oversight.findings (complaint_id, event_id, agency, region, outcome,"
@@ -237,7 +239,7 @@ async def reopen(pool: asyncpg.Pool, tracking_code: str, body: ReopenIn, usernam
             raise Conflict("The case has not reached an agency yet; nothing to reopen")
         env = Envelope.build(CaseReopened(reason=body.reason),
                              complaint_id=case["complaint_id"], producer=PRODUCER,
-                             occurred_at=now)
+                             occurred_at=now, seq=await next_seq(conn, case["complaint_id"]))
         await emit(conn, env, username)
     return {"tracking_code": tracking_code, "event_id": str(env.event_id),
             "reopened_by": username, "reason": body.reason}

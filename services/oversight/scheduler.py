@@ -29,18 +29,25 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from awasi import lifecycle
 from awasi.catalog import Catalog
 from awasi.db.errors import is_transient
 from awasi.events import topics
 from awasi.events.envelope import Envelope
 from awasi.events.outbox import add_to_outbox
-from awasi.events.payloads import CaseEscalated, DeadlineBreached, DeadlineWarning, Payload
+from awasi.events.payloads import (
+    CaseClosed,
+    CaseEscalated,
+    DeadlineBreached,
+    DeadlineWarning,
+    Payload,
+)
 from awasi.web import keys as web_keys
 from awasi.web.app import background
 from services.oversight import audit, keys, stats
 from services.oversight.audit_key import SigningKey
 from services.oversight.clock import Clock
-from services.oversight.domain import add_review_item, level2_at
+from services.oversight.domain import add_review_item, level2_at, next_seq
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +152,14 @@ class Scheduler:
         cid = row["complaint_id"]
         events: list[Payload] = []
         status = "fired"
-        if row["step"] == "warning":
+        if row["step"] == "close":
+            # The dispute window passed with no dispute: the case is over, if the
+            # lifecycle still allows it (a dispute cancels this row, but be sure).
+            if (case["status"], "case.closed") in lifecycle.TRANSITIONS:
+                events.append(CaseClosed(reason="dispute_window_passed"))
+            else:
+                status = "skipped"
+        elif row["step"] == "warning":
             if row["due_at"] <= now:
                 status = "skipped"  # the breach fires instead
             else:
@@ -175,10 +189,12 @@ class Scheduler:
             row["id"], status, now,
         )
         if events:
-            await add_to_outbox(conn, "oversight", topics.OVERSIGHT, *(
-                Envelope.build(e, complaint_id=cid, producer=PRODUCER, occurred_at=now)
+            # Each event is oversight's own next fact about the complaint.
+            await add_to_outbox(conn, "oversight", topics.OVERSIGHT, *[
+                Envelope.build(e, complaint_id=cid, producer=PRODUCER, occurred_at=now,
+                               seq=await next_seq(conn, cid))
                 for e in events
-            ))
+            ])
         return bool(events)
 
     async def run(self, interval_s: float) -> None:
