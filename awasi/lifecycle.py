@@ -245,6 +245,29 @@ def counts_as_resolved(status: str, open_dispute: bool) -> bool:
 RESOLVED_FOR_STATS: tuple[str, ...] = ("resolved", "closed")
 
 
+def markdown() -> str:
+    """The table as people read it: per status, the events that move it, what the
+    citizen and the agency may do, and which clocks run (docs/LIFECYCLE.md)."""
+    rows = ["| status | event -> next status | citizen may | agency may | clocks |",
+            "| --- | --- | --- | --- | --- |"]
+    for status in STATUSES:
+        moves = [f"`{event}` -> {_target_text(status, target)}"
+                 for event, sources, target in _TABLE if status in sources]
+        clocks = list(running_clocks(status)) or (["paused"] if status in PAUSED else [])
+        rows.append("| `{}` | {} | {} | {} | {} |".format(
+            status, "<br>".join(moves) or "-", ", ".join(citizen_actions(status)) or "-",
+            ", ".join(staff_actions(status)) or "-", ", ".join(clocks) or "-"))
+    return "\n".join(rows) + "\n"
+
+
+def _target_text(source: str, target: str) -> str:
+    if target == SAME:
+        return f"`{source}` (new deadlines)"
+    if target == RESUME:
+        return "the status before the pause"
+    return f"`{target}`"
+
+
 def mermaid() -> str:
     """The table as a Mermaid state diagram (docs/LIFECYCLE.md holds this text)."""
     lines = ["stateDiagram-v2", "    [*] --> submitted: complaint.submitted"]
@@ -257,6 +280,8 @@ def mermaid() -> str:
                     lines.append(f"    {source} --> {back}: {event}")
             else:
                 lines.append(f"    {source} --> {target}: {event}")
-    for end in ("closed", "rejected", "withdrawn"):
-        lines.append(f"    {end} --> [*]")
+    reached = {t for (_, _), t in TRANSITIONS.items()}
+    for end in ("closed", "archived", "rejected", "withdrawn"):
+        if end in reached:
+            lines.append(f"    {end} --> [*]")
     return "\n".join(lines) + "\n"
