@@ -55,14 +55,21 @@ _TABLE: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("ticket.clock_resumed", ("assigned", "acknowledged", "reopened"), SAME),
     ("ticket.resolved", WITH_AGENCY, "resolved"),
     ("ticket.transferred", WITH_AGENCY, "assigned"),
-    ("complaint.disputed", ("resolved",), "reopened"),
+    # A dispute made inside the window wins over the window's closing racing it on
+    # another topic (the citizen's right; intake checked the window).
+    ("complaint.disputed", ("resolved", "closed"), "reopened"),
     ("ticket.reopened", ("resolved", "reopened", "closed"), "reopened"),
     # The panel reopens deliberately; the only way out of ``closed``.
     ("case.reopened", ("resolved", "closed"), "reopened"),
-    # The dispute window passed without a dispute (from ``resolved``), or the panel
-    # rejected a dispute (the reopened ticket is then closed wherever it stands).
-    ("case.closed", ("resolved", *WITH_AGENCY), "closed"),
-    ("complaint.withdrawn", OPEN, "withdrawn"),
+    # The dispute window passed without a dispute.
+    ("case.closed", ("resolved",), "closed"),
+    # The panel rejected the citizen's dispute: the reopened ticket is closed
+    # wherever it stands (``case.closed`` with the reason ``dispute_rejected``).
+    ("case.dispute_rejected", ("resolved", *WITH_AGENCY), "closed"),
+    # The citizen may withdraw only an open complaint (``citizen_actions``), but a
+    # withdrawal made while the agency's resolution or the closing was still on its
+    # way wins over them: the citizen's intent stands everywhere.
+    ("complaint.withdrawn", (*OPEN, "resolved", "closed"), "withdrawn"),
 )
 
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -75,8 +82,9 @@ STATUS_EVENTS: frozenset[str] = frozenset(e for _, e in TRANSITIONS)
 CLOCK_NEWS: frozenset[str] = frozenset({"deadline.warning", "deadline.breached",
                                         "case.escalated"})
 # Events that could undo a newer fact, and so can be stale. A message, a finding or
-# a rating older than the current status is still true, and always applies.
-UNDOABLE: frozenset[str] = STATUS_EVENTS | CLOCK_NEWS
+# a rating older than the current status is still true, and always applies; so is
+# the citizen's withdrawal (their intent stands, whatever the agency did meanwhile).
+UNDOABLE: frozenset[str] = (STATUS_EVENTS | CLOCK_NEWS) - {"complaint.withdrawn"}
 
 # What the citizen may do in each status (the service checks the finer conditions:
 # one rating per resolution, the dispute window).
@@ -145,9 +153,12 @@ class Step:
 
 def event_name(event_type: str, payload: Mapping[str, Any] | None = None) -> str:
     """The lifecycle's name for an event: its type, except that a feedback disputing
-    the resolution is ``complaint.disputed``."""
+    the resolution is ``complaint.disputed`` and a closing because the panel rejected
+    the dispute is ``case.dispute_rejected``."""
     if event_type == "complaint.feedback_given" and payload and payload.get("dispute"):
         return "complaint.disputed"
+    if event_type == "case.closed" and payload and payload.get("reason") == "dispute_rejected":
+        return "case.dispute_rejected"
     return event_type
 
 

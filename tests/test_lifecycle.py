@@ -75,13 +75,29 @@ def test_an_older_fact_never_undoes_a_newer_one() -> None:
     assert lc.apply(reopened, "ticket.resolved", None).outcome == "moved"
 
 
-def test_closed_is_left_only_by_a_deliberate_reopening() -> None:
-    s = run(("complaint.routed", 2), ("ticket.resolved", 3), ("case.closed", 4))
+def test_closed_never_reopens_by_accident() -> None:
+    # The scheduler stamps the closing with the resolution's own seq (3).
+    s = run(("complaint.routed", 2), ("ticket.resolved", 3), ("case.closed", 3))
+    assert s.status == "closed"
     for event in ("complaint.routed", "ticket.acknowledged", "ticket.resolved",
-                  "complaint.withdrawn", "complaint.disputed", "ticket.clock_resumed"):
+                  "ticket.clock_resumed", "ticket.transferred", "complaint.info_added"):
         assert not lc.apply(s, event, 9).applies, event
+    # The panel's deliberate reopening does.
     assert lc.apply(s, "case.reopened", 9).state.status == "reopened"
-    assert lc.apply(s, "case.reopened", 3).outcome == "stale"
+    assert lc.apply(s, "case.reopened", 2).outcome == "stale"
+    # A dispute of this resolution made in the window (it saw seq 3) wins over the
+    # closing that raced it; a dispute of an older resolution does not.
+    assert lc.apply(s, "complaint.disputed", 4).state.status == "reopened"
+    assert lc.apply(s, "complaint.disputed", 2).outcome == "stale"
+
+
+def test_the_citizens_withdrawal_wins_a_race() -> None:
+    # The citizen withdrew (seq 3) before hearing of the resolution (seq 4).
+    s = run(("complaint.routed", 2), ("ticket.resolved", 4))
+    step = lc.apply(s, "complaint.withdrawn", 3)
+    assert (step.outcome, step.state.status) == ("moved", "withdrawn")
+    # ...but the citizen may withdraw only an open complaint.
+    assert "withdraw" not in lc.citizen_actions("resolved")
 
 
 def test_every_status_and_target_is_declared() -> None:

@@ -287,7 +287,7 @@ async def apply_event(conn: asyncpg.Connection, ctx: Context, env: Envelope) -> 
         # Back to the agency: the dispute window is moot; the router's
         # ticket.reopened brings the fresh deadlines.
         await cancel(conn, cid, ("dispute",))
-    elif name in ("complaint.withdrawn", "case.closed"):
+    elif name in ("complaint.withdrawn", "case.closed", "case.dispute_rejected"):
         case["paused_at"] = None
         await cancel(conn, cid, (*KINDS, "dispute"))
     # Everything else (info added, responses, oversight's own events) is timeline only.

@@ -189,10 +189,14 @@ class Scheduler:
             row["id"], status, now,
         )
         if events:
-            # Each event is oversight's own next fact about the complaint.
+            # Each event is oversight's own next fact about the complaint, except the
+            # closing: it is stamped with the resolution it closes (the case's
+            # status_seq), so a dispute of that resolution made in the window (a
+            # newer seq) still wins wherever it arrives after the closing.
             await add_to_outbox(conn, "oversight", topics.OVERSIGHT, *[
                 Envelope.build(e, complaint_id=cid, producer=PRODUCER, occurred_at=now,
-                               seq=await next_seq(conn, cid))
+                               seq=case["status_seq"] if isinstance(e, CaseClosed)
+                               else await next_seq(conn, cid))
                 for e in events
             ])
         return bool(events)

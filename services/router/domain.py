@@ -303,7 +303,7 @@ async def apply_event(conn: asyncpg.Connection, catalog: Catalog, envelope: Enve
         await db.update(conn, t, now, **columns)
     elif name == "complaint.info_added" and step.outcome == "moved":
         await _resume(conn, catalog, t, step.state, now)
-    elif name in ("complaint.withdrawn", "case.closed"):
+    elif name in ("complaint.withdrawn", "case.closed", "case.dispute_rejected"):
         await db.update(conn, t, now, **columns, paused_at=None)
     elif name in ("complaint.disputed", "case.reopened") and t["agency"] is not None:
         # A dispute reopens the ticket for the same agency at once; the panel reviews
