@@ -189,6 +189,35 @@ async def panel_reopen(world: World, cid: str) -> None:
         return
 
 
+async def new_world(pool: asyncpg.Pool, database_url: str, seed: int = 0,
+                    complaints: int = 2) -> tuple[World, ManualClock, Scheduler]:
+    """A world with ``complaints`` fresh complaints submitted through intake."""
+    settings = Settings().with_(database_url=database_url)
+    ctx, clock = make_ctx(ManualClock(datetime.now(UTC)))
+    world = World(pool=pool, catalog=demo_catalog(), settings=settings, ctx=ctx,
+                  rng=random.Random(seed))
+    for _ in range(complaints):
+        receipt = await intake.submit_complaint(pool, world.catalog, settings,
+                                                intake.SubmitCommand(
+                                                    region="MDN", category="asn-pungli",
+                                                    description="Pungutan liar di kantor"
+                                                                " kelurahan."))
+        world.complaints.append((receipt.complaint_id, receipt.tracking_code, receipt.secret))
+    await world.publish()
+    return world, clock, Scheduler(pool, ctx.catalog, clock)
+
+
+async def drain(world: World) -> None:
+    """Let every event in, in a random order (reactions produce more events), with
+    some redeliveries."""
+    await world.publish()
+    while todo := world.pending():
+        reader, topic, c = world.rng.choice(todo)
+        await world.deliver(reader, topic, c)
+        if world.rng.random() < 0.1:
+            await world.deliver(reader, topic, c, again=True)
+
+
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     p = await open_pool(database_url)
@@ -221,19 +250,7 @@ actions = st.one_of(
 async def test_three_services_agree_whatever_the_order(
         pool: asyncpg.Pool, database_url: str,
         script: list[tuple[tuple[str, Any], int]], seed: int) -> None:
-    settings = Settings().with_(database_url=database_url)
-    ctx, clock = make_ctx(ManualClock(datetime.now(UTC)))
-    scheduler = Scheduler(pool, ctx.catalog, clock)
-    world = World(pool=pool, catalog=demo_catalog(), settings=settings, ctx=ctx,
-                  rng=random.Random(seed))
-    for _ in range(2):
-        receipt = await intake.submit_complaint(pool, world.catalog, settings,
-                                                intake.SubmitCommand(
-                                                    region="MDN", category="asn-pungli",
-                                                    description="Pungutan liar di kantor"
-                                                                " kelurahan."))
-        world.complaints.append((receipt.complaint_id, receipt.tracking_code, receipt.secret))
-    await world.publish()
+    world, clock, scheduler = await new_world(pool, database_url, seed)
 
     for (kind, arg), which in script:
         cid = world.complaints[which][0]
@@ -254,12 +271,7 @@ async def test_three_services_agree_whatever_the_order(
             await panel_reopen(world, cid)
         await world.publish()
 
-    # Let every event in, in a random order (reactions produce more events).
-    while todo := world.pending():
-        reader, topic, c = world.rng.choice(todo)
-        await world.deliver(reader, topic, c)
-        if world.rng.random() < 0.1:
-            await world.deliver(reader, topic, c, again=True)
+    await drain(world)
 
     for cid, code, _ in world.complaints:
         i = await pool.fetchrow("SELECT status, resolve_by FROM intake.complaints"

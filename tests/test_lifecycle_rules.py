@@ -1,0 +1,168 @@
+"""The lifecycle's rules end to end through the three services' real handlers and
+database (the outboxes as topics, as in tests/test_lifecycle_property.py): a pause
+and its resumption as the citizen sees them, a dispute that reopens at once, the
+panel rejecting a dispute, the dispute window closing a case, one rating per
+resolution."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from awasi import lifecycle
+from services.intake import domain as intake
+from services.intake.errors import NotAllowedNow
+from services.oversight import panel
+from tests.test_lifecycle_property import World, citizen, drain, new_world, pool, staff
+
+__all__ = ["pool"]
+
+
+async def rows(world: World, cid: str) -> tuple[Any, Any, Any]:
+    i = await world.pool.fetchrow("SELECT * FROM intake.complaints WHERE id = $1",
+                                  uuid.UUID(cid))
+    r = await world.pool.fetchrow("SELECT * FROM router.tickets WHERE complaint_id = $1", cid)
+    o = await world.pool.fetchrow("SELECT * FROM oversight.cases WHERE complaint_id = $1", cid)
+    return i, r, o
+
+
+async def statuses(world: World, cid: str) -> tuple[str, str, str]:
+    i, r, o = await rows(world, cid)
+    return i["status"], r["status"], o["status"]
+
+
+async def timeline(world: World, cid: str) -> list[asyncpg.Record]:
+    return list(await world.pool.fetch(
+        "SELECT kind, data FROM intake.timeline WHERE complaint_id = $1 ORDER BY at, id",
+        uuid.UUID(cid)))
+
+
+async def test_the_citizen_sees_the_pause_and_the_resumed_deadlines(
+        pool: asyncpg.Pool, database_url: str) -> None:
+    world, _, _ = await new_world(pool, database_url, complaints=1)
+    cid, code, secret = world.complaints[0]
+    await drain(world)
+    assert await statuses(world, cid) == ("assigned",) * 3
+    await staff(world, "acknowledge", cid)
+    await staff(world, "request_info", cid)
+    await drain(world)
+    assert await statuses(world, cid) == ("waiting_info",) * 3
+    before, _, _ = await rows(world, cid)
+    # Long after every deadline, the paused clock is still not overdue.
+    late = datetime.now(UTC) + timedelta(days=400)
+    view = await intake.complaint_status(pool, world.catalog, code, now=late)
+    assert view["paused"] is True and view["status"] == "waiting_info"
+    assert not any(view["overdue"].values())
+    # The answer ends the pause; the router moves the deadlines; the citizen sees them.
+    await citizen(world, "add_info", cid)
+    await drain(world)
+    i, r, o = await rows(world, cid)
+    assert (i["status"], r["status"], o["status"]) == ("acknowledged",) * 3
+    assert i["resolve_by"] == r["resolve_by"] == o["resolve_by"]
+    assert i["resolve_by"] >= before["resolve_by"]
+    assert "ticket.clock_resumed" in [e["kind"] for e in await timeline(world, cid)]
+    view = await intake.complaint_status(pool, world.catalog, code, now=late)
+    assert view["paused"] is False and view["overdue"]["resolve"] is True
+
+
+async def test_a_dispute_reopens_at_once_and_the_panel_may_reject_it(
+        pool: asyncpg.Pool, database_url: str) -> None:
+    world, _, _ = await new_world(pool, database_url, complaints=1)
+    cid, code, secret = world.complaints[0]
+    await drain(world)
+    await staff(world, "resolve", cid)
+    await drain(world)
+    assert await statuses(world, cid) == ("resolved",) * 3
+    _, first, _ = await rows(world, cid)
+    # A rating first, then a dispute of the same resolution: both accepted.
+    out = await intake.give_feedback(pool, world.catalog, code,
+                                     intake.FeedbackIn(secret=secret, rating=4))
+    assert out["status"] == "resolved"
+    with pytest.raises(NotAllowedNow):
+        await intake.give_feedback(pool, world.catalog, code,
+                                   intake.FeedbackIn(secret=secret, rating=5))
+    out = await intake.give_feedback(pool, world.catalog, code,
+                                     intake.FeedbackIn(secret=secret, dispute=True))
+    assert out["status"] == "reopened"  # at once, for the citizen
+    await drain(world)
+    i, r, o = await rows(world, cid)
+    # No panel action was needed: the same agency has it again, with fresh deadlines.
+    assert (i["status"], r["status"], o["status"]) == ("reopened",) * 3
+    assert r["agency"] == first["agency"] and r["resolve_by"] > first["updated_at"]
+    assert i["resolve_by"] == r["resolve_by"] == o["resolve_by"]
+    assert o["resolution_disputed"] and o["dispute_count"] == 1
+    queue = await pool.fetch("SELECT reason FROM oversight.review_items"
+                             " WHERE complaint_id = $1 AND closed_at IS NULL", cid)
+    assert "dispute" in {q["reason"] for q in queue}
+    # Statistics do not count it resolved.
+    assert not lifecycle.counts_as_resolved(o["status"], o["resolution_disputed"])
+
+    # The panel finds the resolution stands: closed everywhere, the citizen reads why.
+    await panel.reject_dispute(pool, code, panel.RejectDisputeIn(
+        reason="Foto menunjukkan pekerjaan selesai."), "pengawas", datetime.now(UTC))
+    await drain(world)
+    assert await statuses(world, cid) == ("closed",) * 3
+    closed = [e for e in await timeline(world, cid) if e["kind"] == "case.closed"]
+    assert closed[-1]["data"]["note"] == "Foto menunjukkan pekerjaan selesai."
+    assert closed[-1]["data"]["reason"] == "dispute_rejected"
+    assert not await pool.fetchval("SELECT count(*) FROM oversight.review_items"
+                                   " WHERE complaint_id = $1 AND closed_at IS NULL", cid)
+    # Closed: nothing reopens it by accident, and the citizen can do nothing more.
+    await staff(world, "resolve", cid)
+    await citizen(world, "withdraw", cid)
+    await drain(world)
+    assert await statuses(world, cid) == ("closed",) * 3
+
+
+async def test_the_dispute_window_passing_closes_the_case(
+        pool: asyncpg.Pool, database_url: str) -> None:
+    world, clock, scheduler = await new_world(pool, database_url, complaints=2)
+    (quiet, code, secret), (rejected, _, _) = world.complaints
+    await drain(world)
+    await staff(world, "resolve", quiet)
+    await drain(world)
+    i, _, o = await rows(world, quiet)
+    window = o["dispute_until"]
+    assert window is not None and i["dispute_until"] == window
+    assert await pool.fetchval(
+        "SELECT count(*) FROM oversight.deadlines WHERE complaint_id = $1"
+        " AND kind = 'dispute' AND step = 'close' AND status = 'pending'", quiet) == 1
+    clock.set(window - timedelta(minutes=1))
+    await scheduler.sweep()
+    await drain(world)
+    assert await statuses(world, quiet) == ("resolved",) * 3
+    clock.set(window + timedelta(minutes=1))
+    await scheduler.sweep()
+    await drain(world)
+    assert await statuses(world, quiet) == ("closed",) * 3
+    _, _, o = await rows(world, quiet)
+    assert lifecycle.counts_as_resolved(o["status"], o["resolution_disputed"])
+    # Too late to dispute now.
+    with pytest.raises(NotAllowedNow):
+        await intake.give_feedback(pool, world.catalog, code,
+                                   intake.FeedbackIn(secret=secret, dispute=True))
+    # The other complaint, still with its agency, is not closed by anything.
+    assert await statuses(world, rejected) == ("assigned",) * 3
+
+
+async def test_a_late_routing_never_revives_a_withdrawn_complaint(
+        pool: asyncpg.Pool, database_url: str) -> None:
+    world, _, _ = await new_world(pool, database_url, complaints=1)
+    cid, _, _ = world.complaints[0]
+    # The citizen withdraws before intake heard the routing; the router routed it
+    # before it heard of the withdrawal.
+    await world.deliver("router", "intake", cid)
+    await citizen(world, "withdraw", cid)
+    await world.publish()
+    await drain(world)
+    assert await statuses(world, cid) == ("withdrawn",) * 3
+    routed = [e for e in await timeline(world, cid) if e["kind"] == "complaint.routed"]
+    assert routed and routed[0]["data"]["ignored"] in ("stale", "refused")
+    i, _, o = await rows(world, cid)
+    assert i["agency"] is None
+    assert not await pool.fetchval("SELECT count(*) FROM oversight.deadlines"
+                                   " WHERE complaint_id = $1 AND status = 'pending'", cid)
