@@ -96,6 +96,9 @@ NOTIFICATIONS = {
     "ticket.clock_resumed": _("Thank you: %(agency)s has your answer on complaint %(code)s and "
                               "its clock runs again. Due to be resolved by %(resolve_by)s."),
     "case.closed": _("Your complaint %(code)s is closed."),
+    "case.closed.dispute_rejected": _("The oversight panel reviewed your dispute of complaint "
+                                      "%(code)s and found that the resolution stands; the "
+                                      "complaint is closed. Reason: %(note)s"),
     "deadline.breached": _("%(agency)s is overdue: the deadline to %(step)s (%(due_at)s) "
                            "passed for your complaint %(code)s. The oversight team has been "
                            "alerted."),
@@ -173,6 +176,8 @@ class Texts:
             "step": t(DEADLINE_STEP.get(params.get("deadline", ""), "resolve your complaint")),
             "outcome": t(OUTCOME.get(params.get("outcome", ""), "inconclusive")),
         }
+        if kind == "case.closed" and params.get("reason") == "dispute_rejected":
+            kind = "case.closed.dispute_rejected"
         text = t(NOTIFICATIONS[kind], **values)
         markup = None
         if kind == "ticket.info_requested":
