@@ -46,6 +46,8 @@ SAME = "<same>"
 _TABLE: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("complaint.needs_triage", ("submitted",), "triage"),
     ("complaint.routed", ("submitted", "triage"), "assigned"),
+    # Triage refused it (not a complaint, spam, a duplicate), with a reason.
+    ("ticket.rejected", ("triage",), "rejected"),
     ("ticket.acknowledged", ("assigned", "reopened"), "acknowledged"),
     ("ticket.info_requested", ("assigned", "acknowledged", "reopened"), "waiting_info"),
     ("complaint.info_added", ("waiting_info",), RESUME),
@@ -69,7 +71,7 @@ _TABLE: tuple[tuple[str, tuple[str, ...], str], ...] = (
     # The citizen may withdraw only an open complaint (``citizen_actions``), but a
     # withdrawal made while the agency's resolution or the closing was still on its
     # way wins over them: the citizen's intent stands everywhere.
-    ("complaint.withdrawn", (*OPEN, "resolved", "closed"), "withdrawn"),
+    ("complaint.withdrawn", (*OPEN, "resolved", "closed", "rejected"), "withdrawn"),
 )
 
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -95,10 +97,10 @@ _CITIZEN: dict[str, tuple[CitizenAction, ...]] = {
 }
 
 # What agency staff (and the triage officer) may do in each status.
-StaffAction = Literal["route", "acknowledge", "request_info", "respond", "resolve",
-                      "transfer"]
+StaffAction = Literal["route", "reject", "acknowledge", "request_info", "respond",
+                      "resolve", "transfer"]
 _STAFF: dict[str, tuple[StaffAction, ...]] = {
-    "triage": ("route",),
+    "triage": ("route", "reject"),
     "assigned": ("acknowledge", "request_info", "respond", "resolve", "transfer"),
     "reopened": ("acknowledge", "request_info", "respond", "resolve", "transfer"),
     "acknowledged": ("request_info", "respond", "resolve", "transfer"),
@@ -201,7 +203,8 @@ def citizen_actions(status: str) -> tuple[CitizenAction, ...]:
 
 
 def staff_actions(status: str) -> tuple[StaffAction, ...]:
-    """What agency staff (``route``: the triage officer) may do in ``status``."""
+    """What agency staff (``route``, ``reject``: the triage officer) may do in
+    ``status``."""
     return _STAFF.get(status, ())
 
 

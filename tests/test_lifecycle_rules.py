@@ -7,6 +7,7 @@ resolution."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,9 +15,12 @@ import asyncpg
 import pytest
 
 from awasi import lifecycle
+from awasi.identity import User
 from services.intake import domain as intake
 from services.intake.errors import NotAllowedNow
 from services.oversight import panel
+from services.router import domain as router
+from services.router.errors import TicketNotFound
 from tests.test_lifecycle_property import World, citizen, drain, new_world, pool, staff
 
 __all__ = ["pool"]
@@ -166,3 +170,45 @@ async def test_a_late_routing_never_revives_a_withdrawn_complaint(
     assert i["agency"] is None
     assert not await pool.fetchval("SELECT count(*) FROM oversight.deadlines"
                                    " WHERE complaint_id = $1 AND status = 'pending'", cid)
+
+
+async def test_triage_rejects_with_a_reason_the_citizen_reads_and_the_panel_reviews(
+        pool: asyncpg.Pool, database_url: str) -> None:
+    world, _, _ = await new_world(pool, database_url, complaints=0)
+    receipt = await intake.submit_complaint(pool, world.catalog, world.settings,
+                                            intake.SubmitCommand(
+                                                region="MDN", category="lainnya",
+                                                description="Halo, ini hanya uji coba saja."))
+    cid, code = receipt.complaint_id, receipt.tracking_code
+    world.complaints.append((cid, code, receipt.secret))
+    await drain(world)
+    assert await statuses(world, cid) == ("triage",) * 3
+    officer = User(id=99, username="verifikator", display_name="Verifikator", role="triage",
+                   agency=None, region="MDN")
+    _, ticket, _ = await rows(world, cid)
+    # An agency's staff cannot reject; the officer of another region does not see it.
+    async with pool.acquire() as conn, conn.transaction():
+        with pytest.raises(TicketNotFound):
+            await router.reject_by_hand(conn, world.catalog, replace(officer, region="PLJ"),
+                                        str(ticket["id"]), "spam", "x", None,
+                                        datetime.now(UTC))
+    async with pool.acquire() as conn, conn.transaction():
+        await router.reject_by_hand(conn, world.catalog, officer, str(ticket["id"]),
+                                    "not_a_complaint", "Ini bukan pengaduan pelayanan publik.",
+                                    None, datetime.now(UTC))
+    await drain(world)
+    assert await statuses(world, cid) == ("rejected",) * 3
+    entry = [e for e in await timeline(world, cid) if e["kind"] == "ticket.rejected"][-1]
+    assert entry["data"]["note"] == "Ini bukan pengaduan pelayanan publik."
+    view = await intake.complaint_status(pool, world.catalog, code)
+    assert view["status"] == "rejected" and not any(view["overdue"].values())
+    queue = await pool.fetch("SELECT reason, detail FROM oversight.review_items"
+                             " WHERE complaint_id = $1 AND closed_at IS NULL", cid)
+    assert [q["reason"] for q in queue] == ["rejection"]
+    assert not await pool.fetchval("SELECT count(*) FROM oversight.deadlines"
+                                   " WHERE complaint_id = $1 AND status = 'pending'", cid)
+    # Rejected twice? The ticket has left the triage queue.
+    async with pool.acquire() as conn, conn.transaction():
+        with pytest.raises(TicketNotFound):
+            await router.reject_by_hand(conn, world.catalog, officer, str(ticket["id"]),
+                                        "spam", "x", None, datetime.now(UTC))

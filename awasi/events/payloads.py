@@ -174,6 +174,20 @@ class TicketReopened(Payload):
     deadlines: Deadlines
 
 
+RejectionReason = Literal["not_a_complaint", "spam", "duplicate"]
+
+
+@register
+class TicketRejected(Payload):
+    """The triage officer refused the complaint; ``reason`` is what the citizen reads
+    (and the panel reviews: every rejection goes into its queue)."""
+
+    EVENT_TYPE: ClassVar[str] = "ticket.rejected"
+    reason_code: RejectionReason
+    reason: str = Field(min_length=1, max_length=2000)
+    duplicate_of: str | None = Field(default=None, max_length=40)
+
+
 @register
 class TicketClockResumed(Payload):
     """The citizen answered (``complaint.info_added``): the clock paused by

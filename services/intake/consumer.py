@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 TOPIC_TYPES = {
     "complaint.routed", "complaint.needs_triage", "ticket.acknowledged",
     "ticket.info_requested", "ticket.responded", "ticket.resolved", "ticket.transferred",
-    "ticket.reopened", "ticket.clock_resumed", "deadline.warning", "deadline.breached",
-    "case.escalated", "finding.recorded", "case.reopened", "case.closed",
+    "ticket.reopened", "ticket.clock_resumed", "ticket.rejected", "deadline.warning",
+    "deadline.breached", "case.escalated", "finding.recorded", "case.reopened", "case.closed",
 }
 
 
@@ -107,6 +107,9 @@ def _facts(payload: p.Payload, row: asyncpg.Record, at: Any) -> tuple[
             return {"resolved_at": None, "dispute_until": None}, {}
         case p.CaseClosed():
             return {}, {"reason": payload.reason, "note": payload.note}
+        case p.TicketRejected():
+            return {}, {"reason_code": payload.reason_code, "note": payload.reason,
+                        "duplicate_of": payload.duplicate_of}
     return {}, None
 
 
@@ -151,7 +154,7 @@ async def handle(conn: asyncpg.Connection, envelope: Envelope) -> None:
 _KNOWN = (p.ComplaintRouted, p.ComplaintNeedsTriage, p.TicketAcknowledged,
           p.TicketInfoRequested, p.TicketClockResumed, p.TicketResponded, p.TicketResolved,
           p.TicketTransferred, p.TicketReopened, p.DeadlineWarning, p.DeadlineBreached,
-          p.CaseEscalated, p.FindingRecorded, p.CaseReopened, p.CaseClosed)
+          p.CaseEscalated, p.FindingRecorded, p.CaseReopened, p.CaseClosed, p.TicketRejected)
 
 
 def _iso(value: Any) -> str | None:

@@ -56,6 +56,9 @@ def citizen_news(envelope: Envelope) -> dict[str, Any] | None:
                     "resolve_by": _iso(payload.deadlines.resolve_by)}
         case p.CaseClosed():
             return {"reason": payload.reason, "note": payload.note}
+        case p.TicketRejected():
+            return {"reason_code": payload.reason_code, "note": payload.reason,
+                    "duplicate_of": payload.duplicate_of}
         case p.DeadlineBreached():
             return {"deadline": payload.kind, "agency": payload.agency,
                     "due_at": _iso(payload.due_at)}

@@ -107,6 +107,7 @@ TIMELINE_LABELS = {
     "case.reopened": "Reopened by the oversight panel",
     "ticket.clock_resumed": "The agency's clock runs again",
     "case.closed": "Closed",
+    "ticket.rejected": "Not accepted as a complaint",
     "info_added": "You added information",
     "feedback_given": "You gave feedback",
     "withdrawn": "You withdrew the complaint",

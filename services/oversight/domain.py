@@ -287,6 +287,12 @@ async def apply_event(conn: asyncpg.Connection, ctx: Context, env: Envelope) -> 
         # Back to the agency: the dispute window is moot; the router's
         # ticket.reopened brings the fresh deadlines.
         await cancel(conn, cid, ("dispute",))
+    elif t == "ticket.rejected":
+        # Every rejection is reviewed: triage must not bury complaints.
+        await cancel(conn, cid, KINDS)
+        await add_review_item(conn, cid, "rejection", str(env.event_id),
+                              {"reason_code": p["reason_code"], "reason": p["reason"],
+                               "duplicate_of": p.get("duplicate_of")}, now)
     elif name in ("complaint.withdrawn", "case.closed", "case.dispute_rejected"):
         case["paused_at"] = None
         await cancel(conn, cid, (*KINDS, "dispute"))

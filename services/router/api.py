@@ -55,6 +55,14 @@ class RouteBody(_Body):
     agency: str = Field(min_length=1, max_length=40)
 
 
+class RejectBody(_Body):
+    """Why triage refuses the complaint: ``reason`` is what the citizen reads."""
+
+    reason_code: Literal["not_a_complaint", "spam", "duplicate"]
+    reason: str = Field(min_length=1, max_length=2000)
+    duplicate_of: str | None = Field(default=None, max_length=40)
+
+
 class DeadlinesOut(BaseModel):
     triage_by: AwareDatetime | None
     acknowledge_by: AwareDatetime | None
@@ -284,6 +292,11 @@ def add_routes(app: web.Application) -> None:
     async def route(conn: asyncpg.Connection, u: User, tid: str, now: datetime, b: Any) -> Any:
         return await domain.route_by_hand(conn, catalog, u, tid, b.agency, now)
 
+    async def reject(conn: asyncpg.Connection, u: User, tid: str, now: datetime,
+                     b: Any) -> Any:
+        return await domain.reject_by_hand(conn, catalog, u, tid, b.reason_code, b.reason,
+                                           b.duplicate_of, now)
+
     actions: list[tuple[str, str, type[BaseModel] | None, Action, str]] = [
         ("acknowledge", "acknowledge_ticket", None, ack, "Acknowledge (starts follow-up)"),
         ("request-info", "request_info", RequestInfoBody, ask,
@@ -314,3 +327,8 @@ def add_routes(app: web.Application) -> None:
             _action("route_ticket", RouteBody, route, TRIAGE_ROLES), tags=["triage"],
             secured=True, summary="Route a triage ticket to an agency of its region",
             body=RouteBody, responses={200: TicketOut}, errors=(400, 404, 409, 415, 422))
+    api.add(r, "POST", "/api/v1/triage/{id}/reject",
+            _action("reject_ticket", RejectBody, reject, TRIAGE_ROLES), tags=["triage"],
+            secured=True, summary="Reject a triage ticket (not a complaint, spam, duplicate)"
+                                  " with a reason the citizen reads",
+            body=RejectBody, responses={200: TicketOut}, errors=(400, 404, 409, 415, 422))

@@ -142,6 +142,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/escalations", escalations_page)
     r.add_get("/triage", triage_page)
     r.add_post("/triage/{id}/route", triage_route)
+    r.add_post("/triage/{id}/reject", triage_reject)
     r.add_static("/assets", HERE / "static")  # the queue's live notice script
 
 
@@ -370,4 +371,18 @@ async def triage_route(request: web.Request) -> web.StreamResponse:
         await domain.route_by_hand(conn, request.app[CATALOG], user,
                                    request.match_info["id"], body.agency,
                                    request.app[CLOCK]())
+    raise web.HTTPSeeOther("/triage")
+
+
+@page
+async def triage_reject(request: web.Request) -> web.StreamResponse:
+    user = await require_user(request, ("triage",))
+    form = await read_form(request)
+    body = validate(api.RejectBody, {
+        "reason_code": str(form.get("reason_code", "")), "reason": str(form.get("reason", "")),
+        "duplicate_of": str(form.get("duplicate_of", "")).strip() or None})
+    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+        await domain.reject_by_hand(conn, request.app[CATALOG], user,
+                                    request.match_info["id"], body.reason_code, body.reason,
+                                    body.duplicate_of, request.app[CLOCK]())
     raise web.HTTPSeeOther("/triage")

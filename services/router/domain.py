@@ -36,6 +36,7 @@ from awasi.events.payloads import (
     TicketAcknowledged,
     TicketClockResumed,
     TicketInfoRequested,
+    TicketRejected,
     TicketReopened,
     TicketResolved,
     TicketResponded,
@@ -197,6 +198,26 @@ async def route_by_hand(conn: asyncpg.Connection, catalog: Catalog, user: User,
         agency=agency, rule=rule, deadlines=_deadlines(row),
         warning_share=a.policy.warning_share), now, user.username,
         {"agency": agency, "rule": rule})
+    return row
+
+
+async def reject_by_hand(conn: asyncpg.Connection, catalog: Catalog, user: User,
+                         ticket_id: str, reason_code: str, reason: str,
+                         duplicate_of: str | None, now: datetime) -> asyncpg.Record:
+    """A triage officer refuses a ticket of the triage queue (not a complaint, spam,
+    a duplicate of ``duplicate_of``), with a reason the citizen reads; oversight puts
+    every rejection in the panel's queue. Raises ``TicketNotFound`` (not in the
+    officer's triage queue) or ``InvalidTransition``."""
+    t = await db.lock_ticket(conn, ticket_id, triage=True, triage_region=user.region)
+    if "reject" not in lifecycle.staff_actions(t["status"]):
+        raise InvalidTransition("reject", t["status"])
+    state = state_of(t)
+    step = lifecycle.apply(state, TicketRejected.EVENT_TYPE, lifecycle.next_seq(state))
+    row = await db.update(conn, t, now, **state_columns(step.state),
+                          rule=f"rejected:{user.username}")
+    await emit(conn, row, TicketRejected(reason_code=reason_code,  # type: ignore[arg-type]
+                                         reason=reason, duplicate_of=duplicate_of),
+               now, user.username)
     return row
 
 

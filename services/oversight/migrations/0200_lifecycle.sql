@@ -31,3 +31,8 @@ ALTER TABLE deadlines ADD CONSTRAINT deadlines_kind_check
 ALTER TABLE deadlines DROP CONSTRAINT deadlines_step_check;
 ALTER TABLE deadlines ADD CONSTRAINT deadlines_step_check
     CHECK (step IN ('warning', 'breach', 'escalation2', 'close'));
+
+-- Every triage rejection goes into the panel's review queue.
+ALTER TABLE review_items DROP CONSTRAINT review_items_reason_check;
+ALTER TABLE review_items ADD CONSTRAINT review_items_reason_check
+    CHECK (reason IN ('breach', 'dispute', 'low_rating', 'audit_sample', 'rejection'));

@@ -12,3 +12,9 @@ UPDATE tickets SET status_before_pause = 'assigned' WHERE status_before_pause = 
 ALTER TABLE tickets ADD CONSTRAINT tickets_status_check CHECK (status IN (
     'submitted', 'triage', 'assigned', 'acknowledged', 'waiting_info', 'resolved',
     'reopened', 'closed', 'archived', 'rejected', 'withdrawn'));
+
+-- A ticket that never reached an agency may also end in triage: withdrawn by the
+-- citizen, or rejected by the triage officer.
+ALTER TABLE tickets DROP CONSTRAINT tickets_check;
+ALTER TABLE tickets ADD CONSTRAINT tickets_agency_check
+    CHECK (status IN ('submitted', 'triage', 'rejected', 'withdrawn') OR agency IS NOT NULL);
