@@ -57,6 +57,8 @@ _TABLE: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("ticket.clock_resumed", ("assigned", "acknowledged", "reopened"), SAME),
     ("ticket.resolved", WITH_AGENCY, "resolved"),
     ("ticket.transferred", WITH_AGENCY, "assigned"),
+    # A transfer beyond ``MAX_TRANSFERS``: back to the region's triage officer.
+    ("ticket.returned_to_triage", WITH_AGENCY, "triage"),
     # A dispute made inside the window wins over the window's closing racing it on
     # another topic (the citizen's right; intake checked the window).
     ("complaint.disputed", ("resolved", "closed"), "reopened"),
@@ -87,6 +89,9 @@ CLOCK_NEWS: frozenset[str] = frozenset({"deadline.warning", "deadline.breached",
 # a rating older than the current status is still true, and always applies; so is
 # the citizen's withdrawal (their intent stands, whatever the agency did meanwhile).
 UNDOABLE: frozenset[str] = (STATUS_EVENTS | CLOCK_NEWS) - {"complaint.withdrawn"}
+
+# Transfers between agencies before a further one sends the ticket back to triage.
+MAX_TRANSFERS = 2
 
 # What the citizen may do in each status (the service checks the finer conditions:
 # one rating per resolution, the dispute window).

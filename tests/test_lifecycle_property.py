@@ -180,6 +180,26 @@ async def staff(world: World, action: str, cid: str) -> None:
         return
 
 
+async def triage(world: World, action: str, cid: str) -> None:
+    """The region's triage officer routes or rejects a ticket of the triage queue."""
+    officer = User(id=next(world.users), username="verifikator", display_name="Verifikator",
+                   role="triage", agency=None, region="MDN")
+    async with world.pool.acquire() as conn:
+        tid = await conn.fetchval("SELECT id FROM router.tickets WHERE complaint_id = $1", cid)
+    if tid is None:
+        return
+    try:
+        async with world.pool.acquire() as conn, conn.transaction():
+            if action == "route":
+                await router.route_by_hand(conn, world.catalog, officer, str(tid),
+                                           AGENCIES[1], datetime.now(UTC))
+            else:
+                await router.reject_by_hand(conn, world.catalog, officer, str(tid), "spam",
+                                            "Bukan pengaduan", None, datetime.now(UTC))
+    except ApiError:
+        return
+
+
 async def panel_reopen(world: World, cid: str) -> None:
     _, code, _ = next(c for c in world.complaints if c[0] == cid)
     try:
@@ -234,6 +254,7 @@ actions = st.one_of(
     st.tuples(st.just("staff"), st.sampled_from(STAFF)),
     st.tuples(st.just("staff"), st.sampled_from(STAFF)),
     st.tuples(st.just("panel"), st.just("reopen")),
+    st.tuples(st.just("triage"), st.sampled_from(("route", "route", "reject"))),
     # Days pass: oversight's scheduler fires warnings, breaches, escalations, and
     # closes cases whose dispute window passed.
     st.tuples(st.just("time"), st.integers(1, 20)),
@@ -264,6 +285,8 @@ async def test_three_services_agree_whatever_the_order(
             await citizen(world, arg, cid)
         elif kind == "staff":
             await staff(world, arg, cid)
+        elif kind == "triage":
+            await triage(world, arg, cid)
         elif kind == "time":
             clock.set(clock.now() + timedelta(days=arg))
             await scheduler.sweep()

@@ -19,6 +19,7 @@ from awasi.identity import User
 from services.intake import domain as intake
 from services.intake.errors import NotAllowedNow
 from services.oversight import panel
+from services.router import db as router_db
 from services.router import domain as router
 from services.router.errors import TicketNotFound
 from tests.test_lifecycle_property import World, citizen, drain, new_world, pool, staff
@@ -212,3 +213,42 @@ async def test_triage_rejects_with_a_reason_the_citizen_reads_and_the_panel_revi
         with pytest.raises(TicketNotFound):
             await router.reject_by_hand(conn, world.catalog, officer, str(ticket["id"]),
                                         "spam", "x", None, datetime.now(UTC))
+
+
+async def test_after_two_transfers_the_ticket_goes_back_to_triage(
+        pool: asyncpg.Pool, database_url: str) -> None:
+    world, _, _ = await new_world(pool, database_url, complaints=1)
+    cid, code, _ = world.complaints[0]
+    await drain(world)
+    await staff(world, "transfer", cid)  # INSPEKTORAT -> BKPSDM
+    await staff(world, "transfer", cid)  # BKPSDM -> INSPEKTORAT
+    await drain(world)
+    i, r, o = await rows(world, cid)
+    assert (i["status"], r["status"], o["status"]) == ("assigned",) * 3
+    assert i["agency"] == r["agency"] == o["agency"] == "MDN-INSPEKTORAT"
+    # A third transfer does not bounce on: the region's triage officer decides.
+    await staff(world, "transfer", cid)
+    await drain(world)
+    i, r, o = await rows(world, cid)
+    assert (i["status"], r["status"], o["status"]) == ("triage",) * 3
+    assert i["agency"] is None and r["agency"] is None and o["agency"] is None
+    assert r["triage_by"] is not None and i["triage_by"] == r["triage_by"]
+    view = await intake.complaint_status(pool, world.catalog, code)
+    assert view["deadlines"]["resolve_by"] is None and view["agency"] is None
+    assert await pool.fetchval(
+        "SELECT count(*) FROM oversight.deadlines WHERE complaint_id = $1"
+        " AND kind = 'triage' AND status = 'pending'", cid) >= 1
+    # Each sending agency keeps a read-only view of what it sent away.
+    sent = await router_db.transferred_by(pool, "MDN-INSPEKTORAT")
+    assert [(s["kind"], s["status"]) for s in sent] == [
+        ("ticket.returned_to_triage", "triage"), ("ticket.transferred", "triage")]
+    assert [s["tracking_code"] for s in await router_db.transferred_by(pool, "MDN-BKPSDM")] \
+        == [code]
+    # The triage officer routes it; the agency it lands at works it as usual.
+    officer = User(id=98, username="verifikator", display_name="Verifikator", role="triage",
+                   agency=None, region="MDN")
+    async with pool.acquire() as conn, conn.transaction():
+        await router.route_by_hand(conn, world.catalog, officer, str(r["id"]), "MDN-BKPSDM",
+                                   datetime.now(UTC))
+    await drain(world)
+    assert await statuses(world, cid) == ("assigned",) * 3

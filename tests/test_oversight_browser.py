@@ -19,7 +19,14 @@ from tests.support.kafka import read_topic
 from tests.support.services import running_app
 from tests.test_oversight_api import pool_of, send
 from tests.test_oversight_escalation import ACK_DUE
-from tests.test_oversight_support import MONDAY_9, eventually, new_cid, routed, submitted
+from tests.test_oversight_support import (
+    MONDAY_9,
+    eventually,
+    new_cid,
+    resolved,
+    routed,
+    submitted,
+)
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning"),
@@ -72,6 +79,11 @@ async def test_panel_member_works_a_breached_case_in_the_browser(
         await expect(page.locator(".notice")).to_contain_text("finding recorded")
         await expect(page.locator(".finding")).to_contain_text("undue delay")
 
+        # Reopening needs a resolution to send back (the lifecycle's rule).
+        await send(settings, topics.ROUTER, resolved(cid, ACK_DUE + timedelta(hours=2)))
+        await eventually(lambda: pool.fetchval(
+            "SELECT status = 'resolved' FROM oversight.cases WHERE complaint_id = $1", cid),
+            what="the case resolved")
         await page.fill("#reason", "Warga belum menerima KTP")
         await page.get_by_role("button", name="Reopen").click()
         await expect(page.locator(".notice")).to_contain_text("reopened")

@@ -167,6 +167,17 @@ class TicketTransferred(Payload):
 
 
 @register
+class TicketReturnedToTriage(Payload):
+    """A transfer beyond the limit: instead of bouncing on, the ticket goes back to
+    the region's triage officer (``deadlines.triage_by`` counts from now)."""
+
+    EVENT_TYPE: ClassVar[str] = "ticket.returned_to_triage"
+    from_agency: str
+    reason: str
+    deadlines: Deadlines
+
+
+@register
 class TicketReopened(Payload):
     EVENT_TYPE: ClassVar[str] = "ticket.reopened"
     agency: str

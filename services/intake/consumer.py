@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 TOPIC_TYPES = {
     "complaint.routed", "complaint.needs_triage", "ticket.acknowledged",
     "ticket.info_requested", "ticket.responded", "ticket.resolved", "ticket.transferred",
-    "ticket.reopened", "ticket.clock_resumed", "ticket.rejected", "deadline.warning",
+    "ticket.reopened", "ticket.clock_resumed", "ticket.rejected",
+    "ticket.returned_to_triage", "deadline.warning",
     "deadline.breached", "case.escalated", "finding.recorded", "case.reopened", "case.closed",
 }
 
@@ -84,6 +85,12 @@ def _facts(payload: p.Payload, row: asyncpg.Record, at: Any) -> tuple[
             return ({"agency": payload.agency, "acknowledged_at": None, "breached": [],
                      **_deadlines(payload.deadlines)},
                     {"from_agency": payload.from_agency, "agency": payload.agency})
+        case p.TicketReturnedToTriage():
+            # Back to the region's triage officer: no agency until they route it.
+            return ({"agency": None, "acknowledged_at": None, "breached": [],
+                     "acknowledge_by": None, "resolve_by": None,
+                     "triage_by": payload.deadlines.triage_by},
+                    {"from_agency": payload.from_agency})
         case p.TicketReopened():
             return ({"agency": payload.agency, "resolved_at": None, "dispute_until": None,
                      "acknowledged_at": None, "breached": [],
@@ -154,7 +161,8 @@ async def handle(conn: asyncpg.Connection, envelope: Envelope) -> None:
 _KNOWN = (p.ComplaintRouted, p.ComplaintNeedsTriage, p.TicketAcknowledged,
           p.TicketInfoRequested, p.TicketClockResumed, p.TicketResponded, p.TicketResolved,
           p.TicketTransferred, p.TicketReopened, p.DeadlineWarning, p.DeadlineBreached,
-          p.CaseEscalated, p.FindingRecorded, p.CaseReopened, p.CaseClosed, p.TicketRejected)
+          p.CaseEscalated, p.FindingRecorded, p.CaseReopened, p.CaseClosed, p.TicketRejected,
+          p.TicketReturnedToTriage)
 
 
 def _iso(value: Any) -> str | None:

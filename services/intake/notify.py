@@ -56,6 +56,8 @@ def citizen_news(envelope: Envelope) -> dict[str, Any] | None:
                     "resolve_by": _iso(payload.deadlines.resolve_by)}
         case p.CaseClosed():
             return {"reason": payload.reason, "note": payload.note}
+        case p.TicketReturnedToTriage():
+            return {"triage_by": _iso(payload.deadlines.triage_by)}
         case p.TicketRejected():
             return {"reason_code": payload.reason_code, "note": payload.reason,
                     "duplicate_of": payload.duplicate_of}

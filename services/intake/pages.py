@@ -108,6 +108,7 @@ TIMELINE_LABELS = {
     "ticket.clock_resumed": "The agency's clock runs again",
     "case.closed": "Closed",
     "ticket.rejected": "Not accepted as a complaint",
+    "ticket.returned_to_triage": "Back with the city for a decision on the responsible agency",
     "info_added": "You added information",
     "feedback_given": "You gave feedback",
     "withdrawn": "You withdrew the complaint",

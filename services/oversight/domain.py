@@ -287,6 +287,12 @@ async def apply_event(conn: asyncpg.Connection, ctx: Context, env: Envelope) -> 
         # Back to the agency: the dispute window is moot; the router's
         # ticket.reopened brings the fresh deadlines.
         await cancel(conn, cid, ("dispute",))
+    elif t == "ticket.returned_to_triage":
+        case.update(agency=None, paused_at=None, acknowledged_at=None, acknowledge_by=None,
+                    resolve_by=None)
+        note_deadlines(p["deadlines"])
+        await cancel(conn, cid, (*KINDS, "dispute"))
+        await schedule(conn, ctx, case, "triage", _opt(p["deadlines"].get("triage_by")), at)
     elif t == "ticket.rejected":
         # Every rejection is reviewed: triage must not bury complaints.
         await cancel(conn, cid, KINDS)

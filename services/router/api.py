@@ -228,6 +228,25 @@ async def get_ticket(request: web.Request) -> web.Response:
     return json_response(body)
 
 
+def transferred_json(row: asyncpg.Record) -> dict[str, Any]:
+    """One ticket the caller's agency sent away, read-only: where it went, why, and
+    where it stands now (no contact, no conversation)."""
+    data = row["data"] or {}
+    return {"id": str(row["id"]), "tracking_code": row["tracking_code"],
+            "category": row["category"], "title": row["title"], "status": row["status"],
+            "agency": row["agency"], "transferred_at": row["transferred_at"].isoformat(),
+            "to": data.get("agency") if row["kind"] == "ticket.transferred" else None,
+            "returned_to_triage": row["kind"] == "ticket.returned_to_triage",
+            "reason": data.get("reason")}
+
+
+async def list_transferred(request: web.Request) -> web.Response:
+    user = await require_user(request, AGENCY_ROLES)
+    rows = await db.transferred_by(request.app[keys.POOL], user.agency)
+    return json_response({"tickets": [transferred_json(r) for r in rows],
+                          "count": len(rows)})
+
+
 Page = Callable[[web.Request], Awaitable[web.Response]]
 Action = Callable[[asyncpg.Connection, User, str, datetime, Any], Awaitable[asyncpg.Record]]
 
@@ -273,6 +292,11 @@ def add_routes(app: web.Application) -> None:
     api.add(r, "GET", "/api/v1/tickets/{id}", get_ticket, tags=["tickets"], secured=True,
             summary="One ticket of the caller's agency, with its timeline",
             responses={200: TicketDetail}, errors=(404,))
+
+    api.add(r, "GET", "/api/v1/transferred", list_transferred, tags=["tickets"],
+            secured=True, summary="Read-only: the tickets the caller's agency transferred"
+                                  " away, and where each stands now",
+            responses={200: {"type": "object"}}, errors=())
 
     async def ack(conn: asyncpg.Connection, u: User, tid: str, now: datetime, _: Any) -> Any:
         return await domain.acknowledge(conn, catalog, u, tid, now)

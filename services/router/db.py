@@ -159,3 +159,16 @@ async def list_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f
     sql = (f"SELECT * FROM router.tickets WHERE {' AND '.join(where)} ORDER BY {order}"
            f" LIMIT {arg(f.limit)} OFFSET {arg(f.offset)}")
     return await conn.fetch(sql, *args)
+
+
+async def transferred_by(conn: asyncpg.Connection | asyncpg.Pool, agency: str | None,
+                         limit: int = 200) -> list[asyncpg.Record]:
+    """What ``agency`` transferred away (or sent back to triage), newest first, with
+    where each ticket stands now: the sending agency's read-only view."""
+    return list(await conn.fetch(
+        "SELECT t.id, t.tracking_code, t.category, t.title, t.status, t.agency,"
+        " l.occurred_at AS transferred_at, l.kind, l.data FROM router.timeline l"
+        " JOIN router.tickets t ON t.id = l.ticket_id"
+        " WHERE l.kind IN ('ticket.transferred', 'ticket.returned_to_triage')"
+        " AND l.agency = $1 ORDER BY l.occurred_at DESC, l.id DESC LIMIT $2",
+        agency, limit))

@@ -141,6 +141,7 @@ def setup(app: web.Application) -> None:
         r.add_post(f"/tickets/{{id}}/{action}", ticket_action)
     r.add_get("/escalations", escalations_page)
     r.add_get("/triage", triage_page)
+    r.add_get("/transferred", transferred_page)
     r.add_post("/triage/{id}/route", triage_route)
     r.add_post("/triage/{id}/reject", triage_reject)
     r.add_static("/assets", HERE / "static")  # the queue's live notice script
@@ -343,6 +344,19 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
     if action == "transfer":
         raise web.HTTPSeeOther("/")  # no longer ours to see
     raise web.HTTPSeeOther(f"/tickets/{ticket_id}")
+
+
+@page
+async def transferred_page(request: web.Request) -> web.StreamResponse:
+    """Read-only: what the agency sent away, and where each ticket stands now."""
+    user = await require_user(request, api.AGENCY_ROLES)
+    rows = await db.transferred_by(request.app[keys.POOL], user.agency)
+    catalog = request.app[CATALOG]
+    agency = catalog.agencies.get(user.agency or "")
+    return render(request, "transferred.html", {
+        "user": user, "tickets": [api.transferred_json(r) for r in rows],
+        "tz": catalog.regions[agency.region].timezone if agency else "UTC",
+    })
 
 
 # --- triage -------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from awasi.events.payloads import (
     TicketReopened,
     TicketResolved,
     TicketResponded,
+    TicketReturnedToTriage,
     TicketTransferred,
 )
 from awasi.identity import User
@@ -278,17 +279,37 @@ async def resolve(conn: asyncpg.Connection, catalog: Catalog, user: User, ticket
 async def transfer(conn: asyncpg.Connection, catalog: Catalog, user: User, ticket_id: str,
                    agency: str, reason: str, now: datetime) -> asyncpg.Record:
     """Hand the ticket to another agency of the region ("bukan wewenang"); the new
-    agency's deadlines count from now under its own policy."""
+    agency's deadlines count from now under its own policy. After
+    ``lifecycle.MAX_TRANSFERS`` transfers, a further one sends the ticket back to the
+    region's triage officer instead (``ticket.returned_to_triage``). The sending
+    agency keeps a read-only view of it (``db.transferred_by``)."""
     t = await db.lock_ticket(conn, ticket_id, agency=user.agency)
-    columns = _require("transfer", t)
+    _require("transfer", t)
     _check_agency(catalog, t["region"], agency, current=t["agency"])
-    a = deadlines.assigned(catalog, t["region"], agency, t["category"], now)
-    row = await db.update(conn, t, now, **columns, agency=agency, assigned_at=now,
-                          rule=f"transfer:{t['agency']}", acknowledged_at=None,
-                          acknowledge_by=a.acknowledge_by, resolve_by=a.resolve_by,
-                          paused_at=None)
-    payload = TicketTransferred(from_agency=t["agency"], agency=agency, reason=reason,
-                                deadlines=_deadlines(row))
+    state = state_of(t)
+    payload: Payload
+    if t["transfers"] >= lifecycle.MAX_TRANSFERS:
+        # Bounced too often: the region's triage officer decides, not another agency.
+        step = lifecycle.apply(state, TicketReturnedToTriage.EVENT_TYPE,
+                               lifecycle.next_seq(state))
+        row = await db.update(conn, t, now, **state_columns(step.state), agency=None,
+                              assigned_at=None, rule=f"returned:{t['agency']}",
+                              acknowledged_at=None, acknowledge_by=None, resolve_by=None,
+                              triage_by=deadlines.triage_by(catalog, t["region"],
+                                                            t["category"], now),
+                              paused_at=None, transfers=t["transfers"] + 1)
+        payload = TicketReturnedToTriage(from_agency=t["agency"], reason=reason,
+                                         deadlines=_deadlines(row))
+    else:
+        step = lifecycle.apply(state, TicketTransferred.EVENT_TYPE, lifecycle.next_seq(state))
+        a = deadlines.assigned(catalog, t["region"], agency, t["category"], now)
+        row = await db.update(conn, t, now, **state_columns(step.state), agency=agency,
+                              assigned_at=now, rule=f"transfer:{t['agency']}",
+                              acknowledged_at=None, acknowledge_by=a.acknowledge_by,
+                              resolve_by=a.resolve_by, paused_at=None,
+                              transfers=t["transfers"] + 1)
+        payload = TicketTransferred(from_agency=t["agency"], agency=agency, reason=reason,
+                                    deadlines=_deadlines(row))
     # The timeline entry is filed under the sending agency: it is its action.
     envelope = Envelope.build(payload, complaint_id=row["complaint_id"], producer=PRODUCER,
                               occurred_at=now, seq=row["seq"])

@@ -96,6 +96,8 @@ NOTIFICATIONS = {
     "ticket.clock_resumed": _("Thank you: %(agency)s has your answer on complaint %(code)s and "
                               "its clock runs again. Due to be resolved by %(resolve_by)s."),
     "case.closed": _("Your complaint %(code)s is closed."),
+    "ticket.returned_to_triage": _("Your complaint %(code)s went back to the city's verifier, "
+                                   "who will decide which agency handles it."),
     "ticket.rejected": _("Your complaint %(code)s was not accepted as a complaint. Reason: "
                          "%(note)s"),
     "case.closed.dispute_rejected": _("The oversight panel reviewed your dispute of complaint "

@@ -18,3 +18,12 @@ ALTER TABLE tickets ADD CONSTRAINT tickets_status_check CHECK (status IN (
 ALTER TABLE tickets DROP CONSTRAINT tickets_check;
 ALTER TABLE tickets ADD CONSTRAINT tickets_agency_check
     CHECK (status IN ('submitted', 'triage', 'rejected', 'withdrawn') OR agency IS NOT NULL);
+
+-- How many times the ticket was transferred between agencies: after the second, a
+-- further transfer sends it back to the region's triage officer instead.
+ALTER TABLE tickets ADD COLUMN transfers integer NOT NULL DEFAULT 0;
+UPDATE tickets t SET transfers = (SELECT count(*) FROM timeline l
+                                  WHERE l.ticket_id = t.id AND l.kind = 'ticket.transferred');
+-- The sending agency's read-only view: what it transferred away.
+CREATE INDEX timeline_transferred_by ON timeline (agency, occurred_at DESC)
+    WHERE kind IN ('ticket.transferred', 'ticket.returned_to_triage');
