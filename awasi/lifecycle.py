@@ -50,8 +50,10 @@ _TABLE: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("ticket.rejected", ("triage",), "rejected"),
     ("ticket.acknowledged", ("assigned", "reopened"), "acknowledged"),
     ("ticket.info_requested", ("assigned", "acknowledged", "reopened"), "waiting_info"),
-    ("complaint.info_added", ("waiting_info",), RESUME),
-    ("ticket.clock_resumed", ("waiting_info",), RESUME),
+    # The citizen's answer ends the pause; to an archived complaint, within the
+    # catalog's revive window (intake checks it), it revives it.
+    ("complaint.info_added", ("waiting_info", "archived"), RESUME),
+    ("ticket.clock_resumed", ("waiting_info", "archived"), RESUME),
     # The citizen's answer already ended the pause here (intake, oversight): the
     # router's resumption still brings the deadlines the pause moved.
     ("ticket.clock_resumed", ("assigned", "acknowledged", "reopened"), SAME),
@@ -65,6 +67,9 @@ _TABLE: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("ticket.reopened", ("resolved", "reopened", "closed"), "reopened"),
     # The panel reopens deliberately; the only way out of ``closed``.
     ("case.reopened", ("resolved", "closed"), "reopened"),
+    # The citizen never answered (the catalog's incomplete_archive_days, a reminder
+    # first): oversight's scheduler archives it.
+    ("case.archived", ("waiting_info",), "archived"),
     # The dispute window passed without a dispute.
     ("case.closed", ("resolved",), "closed"),
     # The panel rejected the citizen's dispute: the reopened ticket is closed
@@ -73,7 +78,8 @@ _TABLE: tuple[tuple[str, tuple[str, ...], str], ...] = (
     # The citizen may withdraw only an open complaint (``citizen_actions``), but a
     # withdrawal made while the agency's resolution or the closing was still on its
     # way wins over them: the citizen's intent stands everywhere.
-    ("complaint.withdrawn", (*OPEN, "resolved", "closed", "rejected"), "withdrawn"),
+    ("complaint.withdrawn", (*OPEN, "resolved", "closed", "rejected", "archived"),
+     "withdrawn"),
 )
 
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -99,6 +105,7 @@ CitizenAction = Literal["add_info", "rate", "dispute", "withdraw", "revive"]
 _CITIZEN: dict[str, tuple[CitizenAction, ...]] = {
     **{s: ("add_info", "withdraw") for s in OPEN},
     "resolved": ("add_info", "rate", "dispute"),
+    "archived": ("revive",),
 }
 
 # What agency staff (and the triage officer) may do in each status.
@@ -195,6 +202,8 @@ def apply(state: State, event: str, seq: int | None = None) -> Step:
         paused_from = None
     elif target in PAUSED:
         paused_from = state.status
+    elif target == "archived":
+        paused_from = state.paused_from  # a revival resumes where the pause began
     else:
         paused_from = None
     return Step(State(status=target, seq=known, status_seq=seq if seq is not None

@@ -252,3 +252,52 @@ async def test_after_two_transfers_the_ticket_goes_back_to_triage(
                                    datetime.now(UTC))
     await drain(world)
     assert await statuses(world, cid) == ("assigned",) * 3
+
+
+async def test_an_unanswered_question_archives_after_a_reminder_and_an_answer_revives(
+        pool: asyncpg.Pool, database_url: str) -> None:
+    world, clock, scheduler = await new_world(pool, database_url, complaints=2)
+    (cid, code, secret), (late, late_code, late_secret) = world.complaints
+    await drain(world)
+    for c in (cid, late):
+        await staff(world, "request_info", c)
+    await drain(world)
+    policy = world.catalog.policy("MDN", "MDN-INSPEKTORAT", "asn-pungli")
+    _, ticket, _ = await rows(world, cid)
+    archive_at = ticket["paused_at"] + timedelta(days=policy.incomplete_archive_days)
+    # Before the reminder: nothing.
+    clock.set(archive_at - timedelta(days=policy.archive_reminder_days, minutes=1))
+    await scheduler.sweep()
+    await drain(world)
+    assert "case.info_reminder" not in [e["kind"] for e in await timeline(world, cid)]
+    # The last reminder reaches the citizen's timeline (and citizen_news).
+    clock.set(archive_at - timedelta(days=policy.archive_reminder_days - 1))
+    await scheduler.sweep()
+    await drain(world)
+    reminder = [e for e in await timeline(world, cid) if e["kind"] == "case.info_reminder"]
+    assert len(reminder) == 1
+    assert datetime.fromisoformat(reminder[0]["data"]["archive_at"]) == archive_at
+    assert await statuses(world, cid) == ("waiting_info",) * 3
+    # Still unanswered when the time is up: archived everywhere.
+    clock.set(archive_at + timedelta(minutes=1))
+    await scheduler.sweep()
+    await drain(world)
+    assert await statuses(world, cid) == ("archived",) * 3
+    assert await statuses(world, late) == ("archived",) * 3
+    i, _, _ = await rows(world, cid)
+    assert i["revive_until"] == archive_at + timedelta(days=policy.revive_days)
+    # The answer within the window revives it, with the clock resumed.
+    await citizen(world, "add_info", cid)
+    await drain(world)
+    i, r, o = await rows(world, cid)
+    assert (i["status"], r["status"], o["status"]) == ("assigned",) * 3
+    assert i["resolve_by"] == r["resolve_by"] == o["resolve_by"], (
+        i["resolve_by"], r["resolve_by"], o["resolve_by"])
+    # Past the window, an answer is refused and nothing changes.
+    await pool.execute("UPDATE intake.complaints SET revive_until = now() - interval '1 day'"
+                       " WHERE id = $1", uuid.UUID(late))
+    with pytest.raises(NotAllowedNow):
+        await intake.add_info(pool, late_code, intake.InfoIn(secret=late_secret,
+                                                             message="Terlambat"))
+    await drain(world)
+    assert await statuses(world, late) == ("archived",) * 3

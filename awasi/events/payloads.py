@@ -272,6 +272,24 @@ class CaseClosed(Payload):
 
 
 @register
+class CaseInfoReminder(Payload):
+    """The last reminder: the agency still waits for the citizen's answer, and the
+    complaint is archived at ``archive_at`` without it."""
+
+    EVENT_TYPE: ClassVar[str] = "case.info_reminder"
+    archive_at: AwareDatetime
+
+
+@register
+class CaseArchived(Payload):
+    """The citizen never answered the agency's question: archived. An answer until
+    ``revive_until`` revives it."""
+
+    EVENT_TYPE: ClassVar[str] = "case.archived"
+    revive_until: AwareDatetime
+
+
+@register
 class CaseClaimed(Payload):
     """A panel member took up a queued case. Who did is on oversight's audit chain,
     not on the topic (agencies read the topic)."""

@@ -26,7 +26,7 @@ TOPIC_TYPES = {
     "complaint.routed", "complaint.needs_triage", "ticket.acknowledged",
     "ticket.info_requested", "ticket.responded", "ticket.resolved", "ticket.transferred",
     "ticket.reopened", "ticket.clock_resumed", "ticket.rejected",
-    "ticket.returned_to_triage", "deadline.warning",
+    "ticket.returned_to_triage", "case.archived", "case.info_reminder", "deadline.warning",
     "deadline.breached", "case.escalated", "finding.recorded", "case.reopened", "case.closed",
 }
 
@@ -114,6 +114,11 @@ def _facts(payload: p.Payload, row: asyncpg.Record, at: Any) -> tuple[
             return {"resolved_at": None, "dispute_until": None}, {}
         case p.CaseClosed():
             return {}, {"reason": payload.reason, "note": payload.note}
+        case p.CaseInfoReminder():
+            return {}, {"archive_at": _iso(payload.archive_at)}
+        case p.CaseArchived():
+            return ({"revive_until": payload.revive_until},
+                    {"revive_until": _iso(payload.revive_until)})
         case p.TicketRejected():
             return {}, {"reason_code": payload.reason_code, "note": payload.reason,
                         "duplicate_of": payload.duplicate_of}
@@ -162,7 +167,7 @@ _KNOWN = (p.ComplaintRouted, p.ComplaintNeedsTriage, p.TicketAcknowledged,
           p.TicketInfoRequested, p.TicketClockResumed, p.TicketResponded, p.TicketResolved,
           p.TicketTransferred, p.TicketReopened, p.DeadlineWarning, p.DeadlineBreached,
           p.CaseEscalated, p.FindingRecorded, p.CaseReopened, p.CaseClosed, p.TicketRejected,
-          p.TicketReturnedToTriage)
+          p.TicketReturnedToTriage, p.CaseInfoReminder, p.CaseArchived)
 
 
 def _iso(value: Any) -> str | None:

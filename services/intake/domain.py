@@ -408,13 +408,18 @@ async def _owned(conn: asyncpg.Connection, code: str, secret: str | None) -> asy
 
 async def add_info(pool: asyncpg.Pool, code: str, body: InfoIn, photos: Sequence[Photo] = (),
                    now: datetime | None = None) -> dict[str, Any]:
-    """The citizen adds information (usually answering the agency's question).
-    Raises ``UnknownComplaint``, ``WrongSecret``, ``NotAllowedNow`` (closed/withdrawn)."""
+    """The citizen adds information (usually answering the agency's question; to an
+    archived complaint, within the catalog's revive window, it revives it). Raises
+    ``UnknownComplaint``, ``WrongSecret``, ``NotAllowedNow`` (closed, withdrawn, or
+    archived past the window)."""
     now = now or datetime.now(UTC)
     check_count(len(photos))
     async with pool.acquire() as conn, conn.transaction():
         row = await _owned(conn, code, body.secret)
-        if "add_info" not in lifecycle.citizen_actions(row["status"]):
+        actions = lifecycle.citizen_actions(row["status"])
+        reviving = "revive" in actions and row["revive_until"] is not None \
+            and now <= row["revive_until"]
+        if "add_info" not in actions and not reviving:
             raise NotAllowedNow(f"The complaint is {row['status']}; it takes no more information")
         ids = [uuid.uuid4() for _ in photos]
         await db.insert_photos(conn, [(pid, row["id"], ph.content_type, ph.data)

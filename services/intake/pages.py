@@ -108,6 +108,8 @@ TIMELINE_LABELS = {
     "ticket.clock_resumed": "The agency's clock runs again",
     "case.closed": "Closed",
     "ticket.rejected": "Not accepted as a complaint",
+    "case.info_reminder": "Reminder: the agency still waits for your answer",
+    "case.archived": "Archived: the agency's question was not answered",
     "ticket.returned_to_triage": "Back with the city for a decision on the responsible agency",
     "info_added": "You added information",
     "feedback_given": "You gave feedback",
@@ -399,7 +401,8 @@ async def _render_status(request: web.Request, page: Page, errors: dict[str, str
                           if full else None),
         "dispute_until": fmt_dt(s["deadlines"]["dispute_until"], tz, page.locale),
         "errors": errors or {}, "values": values or {},
-        "can_add_info": full and "add_info" in lifecycle.citizen_actions(s["status"]),
+        "can_add_info": full and bool({"add_info", "revive"}
+                                      & set(lifecycle.citizen_actions(s["status"]))),
         "can_withdraw": full and "withdraw" in lifecycle.citizen_actions(s["status"]),
         "agency_names": {a.code: a.name for a in catalog.agencies.values()},
     }

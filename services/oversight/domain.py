@@ -237,6 +237,10 @@ async def apply_event(conn: asyncpg.Connection, ctx: Context, env: Envelope) -> 
     if not step.applies:
         await save_case(conn, before, case)
         return
+    if case["status"] != "waiting_info" and before["status"] == "waiting_info":
+        # The pause ended (answered, resolved, transferred, withdrawn, archived): no
+        # reminder, no archiving.
+        await cancel(conn, cid, ("info",))
     if t == "complaint.needs_triage":
         note_deadlines(p["deadlines"])
         await schedule(conn, ctx, case, "triage", _opt(p["deadlines"].get("triage_by")), at)
@@ -258,6 +262,7 @@ async def apply_event(conn: asyncpg.Connection, ctx: Context, env: Envelope) -> 
         # The clock pauses: nothing may fall due until the router says it resumed.
         case["paused_at"] = _dt(p["paused_at"])
         await cancel(conn, cid, ("acknowledge", "resolve"))
+        await schedule_archive(conn, ctx, case, case["paused_at"])
     elif t == "ticket.clock_resumed":
         case.update(paused_at=None, agency=p.get("agency") or case["agency"])
         deadlines = p.get("deadlines") or {}
@@ -319,6 +324,23 @@ async def next_seq(conn: asyncpg.Connection, complaint_id: str) -> int:
         "UPDATE oversight.cases SET seq = seq + 1 WHERE complaint_id = $1 RETURNING seq",
         complaint_id)
     return int(seq or 0)
+
+
+async def schedule_archive(conn: asyncpg.Connection, ctx: Context, case: dict[str, Any],
+                           paused_at: datetime) -> None:
+    """The citizen has the catalog's ``incomplete_archive_days`` (calendar days) to
+    answer: a last reminder ``archive_reminder_days`` before, then ``case.archived``."""
+    policy = policy_of(ctx.catalog, case.get("region"), case.get("agency"),
+                       case.get("category"))
+    archive_at = paused_at + timedelta(days=policy.incomplete_archive_days)
+    remind_at = archive_at - timedelta(days=policy.archive_reminder_days)
+    await cancel(conn, case["complaint_id"], ("info",))
+    await conn.executemany(
+        "INSERT INTO oversight.deadlines (complaint_id, kind, step, agency, due_at, fire_at)"
+        " VALUES ($1, 'info', $2, $3, $4, $5)",
+        [(case["complaint_id"], step, case.get("agency"), archive_at, at)
+         for step, at in (("reminder", remind_at), ("archive", archive_at))
+         if at > paused_at])
 
 
 async def schedule_close(conn: asyncpg.Connection, case: dict[str, Any],

@@ -36,8 +36,10 @@ from awasi.events import topics
 from awasi.events.envelope import Envelope
 from awasi.events.outbox import add_to_outbox
 from awasi.events.payloads import (
+    CaseArchived,
     CaseClosed,
     CaseEscalated,
+    CaseInfoReminder,
     DeadlineBreached,
     DeadlineWarning,
     Payload,
@@ -47,7 +49,7 @@ from awasi.web.app import background
 from services.oversight import audit, keys, stats
 from services.oversight.audit_key import SigningKey
 from services.oversight.clock import Clock
-from services.oversight.domain import add_review_item, level2_at, next_seq
+from services.oversight.domain import add_review_item, level2_at, next_seq, policy_of
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +154,18 @@ class Scheduler:
         cid = row["complaint_id"]
         events: list[Payload] = []
         status = "fired"
-        if row["step"] == "close":
+        if row["step"] in ("reminder", "archive"):
+            # Only while the agency still waits for the answer (an answer cancels these).
+            if case["status"] != "waiting_info":
+                status = "skipped"
+            elif row["step"] == "reminder":
+                events.append(CaseInfoReminder(archive_at=row["due_at"]))
+            else:
+                policy = policy_of(self.catalog, case["region"], case["agency"],
+                                   case["category"])
+                events.append(CaseArchived(
+                    revive_until=row["due_at"] + timedelta(days=policy.revive_days)))
+        elif row["step"] == "close":
             # The dispute window passed with no dispute: the case is over, if the
             # lifecycle still allows it (a dispute cancels this row, but be sure).
             if (case["status"], "case.closed") in lifecycle.TRANSITIONS:
@@ -192,10 +205,11 @@ class Scheduler:
             # Each event is oversight's own next fact about the complaint, except the
             # closing: it is stamped with the resolution it closes (the case's
             # status_seq), so a dispute of that resolution made in the window (a
-            # newer seq) still wins wherever it arrives after the closing.
+            # newer seq) still wins wherever it arrives after the closing; likewise
+            # the archiving, stamped with the pause it ends, yields to an answer.
             await add_to_outbox(conn, "oversight", topics.OVERSIGHT, *[
                 Envelope.build(e, complaint_id=cid, producer=PRODUCER, occurred_at=now,
-                               seq=case["status_seq"] if isinstance(e, CaseClosed)
+                               seq=case["status_seq"] if isinstance(e, CaseClosed | CaseArchived)
                                else await next_seq(conn, cid))
                 for e in events
             ])

@@ -395,5 +395,6 @@ async def _reopen(conn: asyncpg.Connection, catalog: Catalog, t: asyncpg.Record,
 HANDLED = frozenset({
     "complaint.submitted", "complaint.info_added", "complaint.feedback_given",
     "complaint.withdrawn", "case.escalated", "finding.recorded", "case.reopened",
-    "deadline.breached", "deadline.warning", "case.closed",
+    "deadline.breached", "deadline.warning", "case.closed", "case.archived",
+    "case.info_reminder", "ticket.rejected",
 })

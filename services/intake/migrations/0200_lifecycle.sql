@@ -6,7 +6,9 @@
 ALTER TABLE complaints
     ADD COLUMN seq integer NOT NULL DEFAULT 1,
     ADD COLUMN status_seq integer NOT NULL DEFAULT 1,
-    ADD COLUMN paused_from text;
+    ADD COLUMN paused_from text,
+    -- Archived for want of an answer: the answer revives it until then.
+    ADD COLUMN revive_until timestamptz;
 
 -- The old vocabulary. "responded" was never a status of the lifecycle (a message
 -- does not move a complaint); "disputed" was a resolution under dispute that nobody

@@ -96,6 +96,10 @@ NOTIFICATIONS = {
     "ticket.clock_resumed": _("Thank you: %(agency)s has your answer on complaint %(code)s and "
                               "its clock runs again. Due to be resolved by %(resolve_by)s."),
     "case.closed": _("Your complaint %(code)s is closed."),
+    "case.info_reminder": _("Reminder: %(code)s still waits for your answer to the agency's "
+                            "question. Without it the complaint is archived on %(archive_at)s."),
+    "case.archived": _("Your complaint %(code)s was archived because the agency's question "
+                       "was not answered. Answer by %(revive_until)s to revive it."),
     "ticket.returned_to_triage": _("Your complaint %(code)s went back to the city's verifier, "
                                    "who will decide which agency handles it."),
     "ticket.rejected": _("Your complaint %(code)s was not accepted as a complaint. Reason: "
@@ -172,6 +176,8 @@ class Texts:
             "resolve_by": self.when(params.get("resolve_by"), region, locale),
             "dispute_until": self.when(params.get("dispute_until"), region, locale),
             "due_at": self.when(params.get("due_at"), region, locale),
+            "archive_at": self.when(params.get("archive_at"), region, locale),
+            "revive_until": self.when(params.get("revive_until"), region, locale),
             "question": params.get("question", ""),
             "message": params.get("message", ""),
             "note": params.get("note", ""),

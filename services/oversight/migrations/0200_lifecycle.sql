@@ -24,13 +24,15 @@ ALTER TABLE cases ADD CONSTRAINT cases_status CHECK (status IN (
     'reopened', 'closed', 'archived', 'rejected', 'withdrawn'));
 
 -- The dispute window is a deadline like the others: when it passes with no dispute,
--- the scheduler closes the case (step 'close' of the clock 'dispute').
+-- the scheduler closes the case (step 'close' of the clock 'dispute'). So is the
+-- citizen's answer to the agency's question (clock 'info'): a last 'reminder', then
+-- 'archive'.
 ALTER TABLE deadlines DROP CONSTRAINT deadlines_kind_check;
 ALTER TABLE deadlines ADD CONSTRAINT deadlines_kind_check
-    CHECK (kind IN ('triage', 'acknowledge', 'resolve', 'dispute'));
+    CHECK (kind IN ('triage', 'acknowledge', 'resolve', 'dispute', 'info'));
 ALTER TABLE deadlines DROP CONSTRAINT deadlines_step_check;
 ALTER TABLE deadlines ADD CONSTRAINT deadlines_step_check
-    CHECK (step IN ('warning', 'breach', 'escalation2', 'close'));
+    CHECK (step IN ('warning', 'breach', 'escalation2', 'close', 'reminder', 'archive'));
 
 -- Every triage rejection goes into the panel's review queue.
 ALTER TABLE review_items DROP CONSTRAINT review_items_reason_check;
