@@ -19,6 +19,7 @@ from awasi.identity import User
 from services.intake import domain as intake
 from services.intake.errors import NotAllowedNow
 from services.oversight import panel
+from services.router import api as router_api
 from services.router import db as router_db
 from services.router import domain as router
 from services.router.errors import TicketNotFound
@@ -301,3 +302,65 @@ async def test_an_unanswered_question_archives_after_a_reminder_and_an_answer_re
                                                              message="Terlambat"))
     await drain(world)
     assert await statuses(world, late) == ("archived",) * 3
+
+
+async def test_escalations_reach_people(pool: asyncpg.Pool, database_url: str) -> None:
+    world, clock, scheduler = await new_world(pool, database_url, complaints=0)
+    receipt = await intake.submit_complaint(pool, world.catalog, world.settings,
+                                            intake.SubmitCommand(
+                                                region="MDN", category="adminduk-ktp",
+                                                description="KTP elektronik belum jadi."))
+    cid = receipt.complaint_id
+    world.complaints.append((cid, receipt.tracking_code, receipt.secret))
+    await drain(world)
+    _, ticket, _ = await rows(world, cid)
+    assert ticket["agency"] == "MDN-DISDUKCAPIL"
+    pending = {(d["step"], d["kind"]): d["fire_at"] for d in await pool.fetch(
+        "SELECT step, kind, fire_at FROM oversight.deadlines WHERE complaint_id = $1"
+        " AND status = 'pending'", cid)}
+    # The warning: a badge on the desk's queue, and its filter.
+    clock.set(pending[("warning", "acknowledge")])
+    await scheduler.sweep()
+    await drain(world)
+    _, ticket, _ = await rows(world, cid)
+    assert "acknowledge" in ticket["warned"]
+    now = datetime.now(UTC)
+    warned = await router_db.list_tickets(pool, now, router_db.Filters(warned=True),
+                                          agency="MDN-DISDUKCAPIL")
+    assert [t["tracking_code"] for t in warned] == [receipt.tracking_code]
+    assert router_api.ticket_json(warned[0], now)["warned"] is True
+    head = User(id=1, username="kepala", display_name="Kepala", role="head",
+                agency="MDN-DISDUKCAPIL", region="MDN")
+    staff_user = replace(head, username="petugas", role="staff")
+    inspector = replace(staff_user, username="inspektur", agency="MDN-INSPEKTORAT")
+    assert await router_db.notifications(pool, head.agency,
+                                         router_api.audiences(head, world.catalog)) == []
+    # The breach: the agency head is notified (not the staff); the panel's queue has it.
+    clock.set(pending[("breach", "acknowledge")] + timedelta(minutes=1))
+    await scheduler.sweep()
+    await drain(world)
+    notes = await router_db.notifications(pool, head.agency,
+                                          router_api.audiences(head, world.catalog))
+    assert {(n["level"], n["deadline"], n["tracking_code"]) for n in notes} >= {
+        (1, "acknowledge", receipt.tracking_code)}
+    assert {n["level"] for n in notes} == {1}
+    assert router_api.audiences(staff_user, world.catalog) == ()
+    assert await router_db.notifications(
+        pool, inspector.agency, router_api.audiences(inspector, world.catalog)) == []
+    # Level 2: the region's inspectorate (catalog role), and the panel's queue again.
+    level2 = await pool.fetchval("SELECT fire_at FROM oversight.deadlines WHERE"
+                                 " complaint_id = $1 AND step = 'escalation2'", cid)
+    clock.set(level2 + timedelta(minutes=1))
+    await scheduler.sweep()
+    await drain(world)
+    assert world.catalog.inspectorate("MDN").code == "MDN-INSPEKTORAT"
+    notes = await router_db.notifications(pool, inspector.agency,
+                                          router_api.audiences(inspector, world.catalog))
+    assert {(n["level"], n["ticket_agency"]) for n in notes} == {(2, "MDN-DISDUKCAPIL")}
+    reasons = {r["reason"] for r in await pool.fetch(
+        "SELECT reason FROM oversight.review_items WHERE complaint_id = $1", cid)}
+    assert {"breach", "escalation2"} <= reasons
+    # Acknowledging clears the acknowledgement's warning badge.
+    await staff(world, "acknowledge", cid)
+    _, ticket, _ = await rows(world, cid)
+    assert "acknowledge" not in ticket["warned"]

@@ -183,13 +183,19 @@ class Region(_Frozen):
                             country=self.country, annual_days_off=annual)
 
 
+AgencyRole = Literal["inspectorate"]
+
+
 class Agency(_Frozen):
-    """A government agency (OPD) of one region. ``code`` is unique in the catalog."""
+    """A government agency (OPD) of one region. ``code`` is unique in the catalog.
+    ``roles``: ``inspectorate`` marks the region's internal inspectorate, which level-2
+    escalations of every agency of the region notify."""
 
     code: AgencyCode
     region: RegionCode
     name: Text
     short_name: Annotated[str, Field(min_length=1, max_length=60)]
+    roles: tuple[AgencyRole, ...] = ()
     policy: PolicyOverride | None = None
     category_policies: dict[CategoryCode, PolicyOverride] = Field(default_factory=dict)
 

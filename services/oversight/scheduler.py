@@ -197,6 +197,11 @@ class Scheduler:
             )
         else:
             events.append(CaseEscalated(level=2, kind=row["kind"], agency=row["agency"]))
+            # Level 2: the region's inspectorate (the router's desk) and the panel.
+            await add_review_item(
+                conn, cid, "escalation2", f"deadline:{row['id']}",
+                {"kind": row["kind"], "agency": row["agency"],
+                 "due_at": row["due_at"].isoformat()}, now)
         await conn.execute(
             "UPDATE oversight.deadlines SET status = $2, fired_at = $3 WHERE id = $1",
             row["id"], status, now,

@@ -119,6 +119,7 @@ class ListQuery(BaseModel):
     status: Literal[lifecycle.STATUSES] | None = None  # type: ignore[valid-type]
     overdue: bool | None = None
     due_soon: bool | None = None
+    warned: bool | None = None
     category: str | None = Field(default=None, max_length=40)
     tracking_code: str | None = Field(default=None, max_length=40)
     escalated: bool | None = None
@@ -154,6 +155,8 @@ def ticket_json(row: asyncpg.Record, now: datetime) -> dict[str, Any]:
         "paused": row["paused_at"] is not None,
         "overdue": next_due is not None and next_due < now,
         "escalation_level": row["escalation_level"],
+        # Oversight warned that a running clock is close to its deadline.
+        "warned": bool(row["warned"]) and row["status"] in lifecycle.WITH_AGENCY,
         "breached": list(row["breached"]),
         "photo_count": len(row["photo_ids"]),
         "deadlines": {
@@ -228,6 +231,30 @@ async def get_ticket(request: web.Request) -> web.Response:
     return json_response(body)
 
 
+def audiences(user: User, catalog: Any) -> tuple[str, ...]:
+    """Whose notifications the user reads: a head their agency's breaches; anyone of
+    the region's inspectorate its level-2 escalations."""
+    out: list[str] = ["head"] if user.role == "head" else []
+    agency = catalog.agencies.get(user.agency or "")
+    if agency is not None and "inspectorate" in agency.roles:
+        out.append("inspectorate")
+    return tuple(out)
+
+
+def notification_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {"id": row["id"], "audience": row["audience"], "level": row["level"],
+            "deadline": row["deadline"], "tracking_code": row["tracking_code"],
+            "ticket_agency": row["ticket_agency"], "created_at": row["created_at"].isoformat()}
+
+
+async def list_notifications(request: web.Request) -> web.Response:
+    user = await require_user(request, AGENCY_ROLES)
+    rows = await db.notifications(request.app[keys.POOL], user.agency,
+                                  audiences(user, request.app[CATALOG]))
+    return json_response({"notifications": [notification_json(r) for r in rows],
+                          "count": len(rows)})
+
+
 def transferred_json(row: asyncpg.Record) -> dict[str, Any]:
     """One ticket the caller's agency sent away, read-only: where it went, why, and
     where it stands now (no contact, no conversation)."""
@@ -272,7 +299,8 @@ def add_routes(app: web.Application) -> None:
     query_params = [
         {"name": n, "in": "query", "required": False, "schema": s} for n, s in (
             ("status", {"type": "string"}), ("overdue", {"type": "boolean"}),
-            ("due_soon", {"type": "boolean"}), ("category", {"type": "string"}),
+            ("due_soon", {"type": "boolean"}), ("warned", {"type": "boolean"}),
+            ("category", {"type": "string"}),
             ("tracking_code", {"type": "string"}), ("escalated", {"type": "boolean"}),
             ("sort", {"type": "string", "enum": ["created", "-created", "deadline"]}),
             ("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
@@ -293,6 +321,10 @@ def add_routes(app: web.Application) -> None:
             summary="One ticket of the caller's agency, with its timeline",
             responses={200: TicketDetail}, errors=(404,))
 
+    api.add(r, "GET", "/api/v1/notifications", list_notifications, tags=["tickets"],
+            secured=True, summary="Escalations for the caller: breaches of their agency"
+                                  " (heads), level 2 of the region (the inspectorate)",
+            responses={200: {"type": "object"}}, errors=())
     api.add(r, "GET", "/api/v1/transferred", list_transferred, tags=["tickets"],
             secured=True, summary="Read-only: the tickets the caller's agency transferred"
                                   " away, and where each stands now",

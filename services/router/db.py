@@ -113,6 +113,7 @@ class Filters:
     status: str | None = None
     overdue: bool | None = None
     due_soon: bool | None = None
+    warned: bool | None = None
     category: str | None = None
     tracking_code: str | None = None
     escalated: bool | None = None
@@ -147,6 +148,9 @@ async def list_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f
     if f.overdue is not None:
         cond = f"next_due < {arg(now)}"
         where.append(cond if f.overdue else f"NOT coalesce({cond}, false)")
+    if f.warned:
+        # Oversight warned about a clock still running (the queue's badge).
+        where.append("cardinality(warned) > 0")
     if f.due_soon:
         where.append(f"next_due >= {arg(now)} AND next_due < {arg(now + DUE_SOON)}")
     if f.escalated:
@@ -172,3 +176,11 @@ async def transferred_by(conn: asyncpg.Connection | asyncpg.Pool, agency: str | 
         " WHERE l.kind IN ('ticket.transferred', 'ticket.returned_to_triage')"
         " AND l.agency = $1 ORDER BY l.occurred_at DESC, l.id DESC LIMIT $2",
         agency, limit))
+
+
+async def notifications(conn: asyncpg.Connection | asyncpg.Pool, agency: str | None,
+                        audiences: tuple[str, ...], limit: int = 200) -> list[asyncpg.Record]:
+    """The desk's notifications for ``agency`` and ``audiences``, newest first."""
+    return list(await conn.fetch(
+        "SELECT * FROM router.notifications WHERE agency = $1 AND audience = ANY($2::text[])"
+        " ORDER BY created_at DESC, id DESC LIMIT $3", agency, list(audiences), limit))

@@ -142,6 +142,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/escalations", escalations_page)
     r.add_get("/triage", triage_page)
     r.add_get("/transferred", transferred_page)
+    r.add_get("/notifications", notifications_page)
     r.add_post("/triage/{id}/route", triage_route)
     r.add_post("/triage/{id}/reject", triage_reject)
     r.add_static("/assets", HERE / "static")  # the queue's live notice script
@@ -212,6 +213,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     query = validate(api.ListQuery, {
         "status": q.get("status") or None, "category": q.get("category") or None,
         "overdue": _flag(q.get("overdue")), "due_soon": _flag(q.get("due_soon")),
+        "warned": _flag(q.get("warned")),
         "sort": q.get("sort") or "-created", "limit": 100,
     })
     now = request.app[CLOCK]()
@@ -222,7 +224,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     # The live notice long-polls the API for the same list, from this list's ETag.
     api_query = urllib.parse.urlencode({
         k: str(v).lower() if isinstance(v, bool) else v
-        for k, v in query.model_dump(include={"status", "category", "overdue", "due_soon",
+        for k, v in query.model_dump(include={"status", "category", "overdue", "due_soon", "warned",
                                               "sort", "limit"}).items() if v is not None})
     return render(request, "queue.html", {
         "api_query": api_query, "etag": api.etag(api.list_body(rows, now)),
@@ -344,6 +346,20 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
     if action == "transfer":
         raise web.HTTPSeeOther("/")  # no longer ours to see
     raise web.HTTPSeeOther(f"/tickets/{ticket_id}")
+
+
+@page
+async def notifications_page(request: web.Request) -> web.StreamResponse:
+    """Escalations that reach people: a head's breaches, the inspectorate's level 2."""
+    user = await require_user(request, api.AGENCY_ROLES)
+    catalog = request.app[CATALOG]
+    rows = await db.notifications(request.app[keys.POOL], user.agency,
+                                  api.audiences(user, catalog))
+    agency = catalog.agencies.get(user.agency or "")
+    return render(request, "notifications.html", {
+        "user": user, "items": [api.notification_json(r) for r in rows],
+        "tz": catalog.regions[agency.region].timezone if agency else "UTC",
+    })
 
 
 @page

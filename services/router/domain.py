@@ -236,7 +236,8 @@ def _check_agency(catalog: Catalog, region: str, agency: str,
 async def acknowledge(conn: asyncpg.Connection, catalog: Catalog, user: User,
                       ticket_id: str, now: datetime) -> asyncpg.Record:
     t = await db.lock_ticket(conn, ticket_id, agency=user.agency)
-    row = await db.update(conn, t, now, **_require("acknowledge", t), acknowledged_at=now)
+    row = await db.update(conn, t, now, **_require("acknowledge", t), acknowledged_at=now,
+                          warned=[k for k in t["warned"] if k != "acknowledge"])
     await emit(conn, row, TicketAcknowledged(agency=row["agency"], deadlines=_deadlines(row)),
                now, user.username)
     return row
@@ -269,7 +270,7 @@ async def resolve(conn: asyncpg.Connection, catalog: Catalog, user: User, ticket
     columns = _require("resolve", t)
     until = deadlines.dispute_until(catalog, t["region"], t["agency"], t["category"], now)
     row = await db.update(conn, t, now, **columns, resolved_at=now,
-                          dispute_until=until, paused_at=None)
+                          dispute_until=until, paused_at=None, warned=[])
     await emit(conn, row, TicketResolved(agency=row["agency"], note=note,
                                          deadlines=Deadlines(dispute_until=until)),
                now, user.username)
@@ -297,7 +298,7 @@ async def transfer(conn: asyncpg.Connection, catalog: Catalog, user: User, ticke
                               acknowledged_at=None, acknowledge_by=None, resolve_by=None,
                               triage_by=deadlines.triage_by(catalog, t["region"],
                                                             t["category"], now),
-                              paused_at=None, transfers=t["transfers"] + 1)
+                              paused_at=None, transfers=t["transfers"] + 1, warned=[])
         payload = TicketReturnedToTriage(from_agency=t["agency"], reason=reason,
                                          deadlines=_deadlines(row))
     else:
@@ -307,7 +308,7 @@ async def transfer(conn: asyncpg.Connection, catalog: Catalog, user: User, ticke
                               assigned_at=now, rule=f"transfer:{t['agency']}",
                               acknowledged_at=None, acknowledge_by=a.acknowledge_by,
                               resolve_by=a.resolve_by, paused_at=None,
-                              transfers=t["transfers"] + 1)
+                              transfers=t["transfers"] + 1, warned=[])
         payload = TicketTransferred(from_agency=t["agency"], agency=agency, reason=reason,
                                     deadlines=_deadlines(row))
     # The timeline entry is filed under the sending agency: it is its action.
@@ -356,11 +357,37 @@ async def apply_event(conn: asyncpg.Connection, catalog: Catalog, envelope: Enve
     elif envelope.type == "case.escalated":
         level = max(t["escalation_level"], int(payload["level"]))
         await db.update(conn, t, now, **columns, escalation_level=level)
+        await _notify(conn, catalog, t, envelope, int(payload["level"]),
+                      str(payload["kind"]), now)
+    elif envelope.type == "deadline.warning" and t["agency"] is not None:
+        # The queue's badge and filter: this clock is close to running out.
+        await db.update(conn, t, now, **columns,
+                        warned=sorted(set(t["warned"]) | {payload["kind"]}))
     elif envelope.type == "deadline.breached":
         kinds = sorted(set(t["breached"]) | {payload["kind"]})
         await db.update(conn, t, now, **columns, breached=kinds)
     else:
         await db.update(conn, t, now, **columns)
+
+
+async def _notify(conn: asyncpg.Connection, catalog: Catalog, t: asyncpg.Record,
+                  envelope: Envelope, level: int, kind: str, now: datetime) -> None:
+    """An escalation reaches people: level 1 (the breach) the agency's head, level 2
+    the region's inspectorate, each on their desk's notifications list."""
+    if level == 1:
+        audience, desk = "head", t["agency"]
+    else:
+        inspectorate = catalog.inspectorate(t["region"]) if t["region"] in catalog.regions \
+            else None
+        audience, desk = "inspectorate", inspectorate.code if inspectorate else None
+    if desk is None:
+        return
+    await conn.execute(
+        "INSERT INTO router.notifications (event_id, agency, audience, ticket_id,"
+        " tracking_code, ticket_agency, level, deadline, created_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        envelope.event_id, desk, audience, t["id"], t["tracking_code"], t["agency"], level,
+        kind, now)
 
 
 async def _resume(conn: asyncpg.Connection, catalog: Catalog, t: asyncpg.Record,
@@ -387,7 +414,7 @@ async def _reopen(conn: asyncpg.Connection, catalog: Catalog, t: asyncpg.Record,
     state = lifecycle.apply(state, TicketReopened.EVENT_TYPE, lifecycle.next_seq(state)).state
     row = await db.update(conn, t, now, **state_columns(state), acknowledged_at=None,
                           resolved_at=None, dispute_until=None, paused_at=None,
-                          acknowledge_by=a.acknowledge_by, resolve_by=a.resolve_by)
+                          acknowledge_by=a.acknowledge_by, resolve_by=a.resolve_by, warned=[])
     await emit(conn, row, TicketReopened(agency=row["agency"], reason=reason or "reopened",
                                          deadlines=_deadlines(row)), now, "router")
 

@@ -38,3 +38,9 @@ ALTER TABLE deadlines ADD CONSTRAINT deadlines_step_check
 ALTER TABLE review_items DROP CONSTRAINT review_items_reason_check;
 ALTER TABLE review_items ADD CONSTRAINT review_items_reason_check
     CHECK (reason IN ('breach', 'dispute', 'low_rating', 'audit_sample', 'rejection'));
+
+-- A level-2 escalation puts the case into the panel's queue too.
+ALTER TABLE review_items DROP CONSTRAINT review_items_reason_check;
+ALTER TABLE review_items ADD CONSTRAINT review_items_reason_check
+    CHECK (reason IN ('breach', 'dispute', 'low_rating', 'audit_sample', 'rejection',
+                      'escalation2'));

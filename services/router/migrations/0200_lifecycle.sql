@@ -27,3 +27,27 @@ UPDATE tickets t SET transfers = (SELECT count(*) FROM timeline l
 -- The sending agency's read-only view: what it transferred away.
 CREATE INDEX timeline_transferred_by ON timeline (agency, occurred_at DESC)
     WHERE kind IN ('ticket.transferred', 'ticket.returned_to_triage');
+
+-- Escalation that reaches people. warned: the clocks oversight warned about (the
+-- queue's badge and filter), cleared when the clock stops or restarts.
+ALTER TABLE tickets ADD COLUMN warned text[] NOT NULL DEFAULT '{}';
+CREATE INDEX tickets_agency_warned ON tickets (agency) WHERE cardinality(warned) > 0;
+
+-- The desk's notifications: a breach (level 1) for the agency's head, level 2 for the
+-- region's inspectorate (the catalog's agency with the role "inspectorate"). They name
+-- the ticket's tracking code, agency and clock, never its content.
+CREATE TABLE notifications (
+    id            bigserial PRIMARY KEY,
+    event_id      uuid NOT NULL,
+    agency        text NOT NULL,          -- whose desk shows it
+    audience      text NOT NULL CHECK (audience IN ('head', 'inspectorate')),
+    ticket_id     uuid NOT NULL REFERENCES tickets (id),
+    tracking_code text NOT NULL,
+    ticket_agency text,                   -- the agency that missed the deadline
+    level         int NOT NULL,
+    deadline      text NOT NULL,
+    created_at    timestamptz NOT NULL,
+    read_at       timestamptz,
+    UNIQUE (event_id, audience)
+);
+CREATE INDEX notifications_desk ON notifications (agency, audience, created_at DESC);
