@@ -152,7 +152,7 @@ def ticket_json(row: asyncpg.Record, now: datetime) -> dict[str, Any]:
         "submitted_at": row["submitted_at"].isoformat(),
         "acknowledged_at": _iso(row["acknowledged_at"]),
         "resolved_at": _iso(row["resolved_at"]),
-        "paused": row["paused_at"] is not None,
+        "paused": row["status"] in lifecycle.PAUSED,
         "overdue": next_due is not None and next_due < now,
         "escalation_level": row["escalation_level"],
         # Oversight warned that a running clock is close to its deadline.
