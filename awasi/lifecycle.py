@@ -48,6 +48,8 @@ _TABLE: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("complaint.routed", ("submitted", "triage"), "assigned"),
     # Triage refused it (not a complaint, spam, a duplicate), with a reason.
     ("ticket.rejected", ("triage",), "rejected"),
+    # Wrong city: to the right region's triage queue.
+    ("ticket.moved_region", ("triage",), SAME),
     ("ticket.acknowledged", ("assigned", "reopened"), "acknowledged"),
     ("ticket.info_requested", ("assigned", "acknowledged", "reopened"), "waiting_info"),
     # The citizen's answer ends the pause; to an archived complaint, within the
@@ -109,10 +111,10 @@ _CITIZEN: dict[str, tuple[CitizenAction, ...]] = {
 }
 
 # What agency staff (and the triage officer) may do in each status.
-StaffAction = Literal["route", "reject", "acknowledge", "request_info", "respond",
+StaffAction = Literal["route", "reject", "move_region", "acknowledge", "request_info", "respond",
                       "resolve", "transfer"]
 _STAFF: dict[str, tuple[StaffAction, ...]] = {
-    "triage": ("route", "reject"),
+    "triage": ("route", "reject", "move_region"),
     "assigned": ("acknowledge", "request_info", "respond", "resolve", "transfer"),
     "reopened": ("acknowledge", "request_info", "respond", "resolve", "transfer"),
     "acknowledged": ("request_info", "respond", "resolve", "transfer"),

@@ -364,3 +364,39 @@ async def test_escalations_reach_people(pool: asyncpg.Pool, database_url: str) -
     await staff(world, "acknowledge", cid)
     _, ticket, _ = await rows(world, cid)
     assert "acknowledge" not in ticket["warned"]
+
+
+async def test_wrong_city_moves_to_the_right_regions_triage(
+        pool: asyncpg.Pool, database_url: str) -> None:
+    world, _, _ = await new_world(pool, database_url, complaints=0)
+    receipt = await intake.submit_complaint(pool, world.catalog, world.settings,
+                                            intake.SubmitCommand(
+                                                region="MDN", category="lainnya",
+                                                description="Jembatan di Palembang retak."))
+    cid = receipt.complaint_id
+    world.complaints.append((cid, receipt.tracking_code, receipt.secret))
+    await drain(world)
+    _, ticket, _ = await rows(world, cid)
+    medan = User(id=97, username="verif-mdn", display_name="V", role="triage", agency=None,
+                 region="MDN")
+    async with pool.acquire() as conn, conn.transaction():
+        await router.move_region(conn, world.catalog, medan, str(ticket["id"]), "PLJ",
+                                 "Lokasinya di Palembang.", datetime.now(UTC))
+    await drain(world)
+    i, r, o = await rows(world, cid)
+    assert (i["status"], r["status"], o["status"]) == ("triage",) * 3
+    assert i["region"] == r["region"] == o["region"] == "PLJ"
+    assert i["triage_by"] == r["triage_by"] == o["triage_by"]
+    moved = [e for e in await timeline(world, cid) if e["kind"] == "ticket.moved_region"]
+    assert moved[-1]["data"]["note"] == "Lokasinya di Palembang."
+    # Medan's officer no longer has it; Palembang's routes it to a Palembang agency.
+    palembang = replace(medan, username="verif-plj", region="PLJ")
+    async with pool.acquire() as conn, conn.transaction():
+        with pytest.raises(TicketNotFound):
+            await router.route_by_hand(conn, world.catalog, medan, str(r["id"]),
+                                       "MDN-DLH", datetime.now(UTC))
+    async with pool.acquire() as conn, conn.transaction():
+        await router.route_by_hand(conn, world.catalog, palembang, str(r["id"]),
+                                   "PLJ-PUPR", datetime.now(UTC))
+    await drain(world)
+    assert await statuses(world, cid) == ("assigned",) * 3

@@ -200,6 +200,19 @@ class TicketRejected(Payload):
 
 
 @register
+class TicketMovedRegion(Payload):
+    """Triage found the complaint is about another city: it moves to that region's
+    triage queue (``deadlines.triage_by`` counts from now), with a reason the citizen
+    reads."""
+
+    EVENT_TYPE: ClassVar[str] = "ticket.moved_region"
+    from_region: str
+    region: str
+    reason: str = Field(min_length=1, max_length=2000)
+    deadlines: Deadlines
+
+
+@register
 class TicketClockResumed(Payload):
     """The citizen answered (``complaint.info_added``): the clock paused by
     ``ticket.info_requested`` runs again, with the deadlines moved by the pause."""

@@ -26,7 +26,8 @@ TOPIC_TYPES = {
     "complaint.routed", "complaint.needs_triage", "ticket.acknowledged",
     "ticket.info_requested", "ticket.responded", "ticket.resolved", "ticket.transferred",
     "ticket.reopened", "ticket.clock_resumed", "ticket.rejected",
-    "ticket.returned_to_triage", "case.archived", "case.info_reminder", "deadline.warning",
+    "ticket.returned_to_triage", "ticket.moved_region", "case.archived", "case.info_reminder",
+    "deadline.warning",
     "deadline.breached", "case.escalated", "finding.recorded", "case.reopened", "case.closed",
 }
 
@@ -114,6 +115,10 @@ def _facts(payload: p.Payload, row: asyncpg.Record, at: Any) -> tuple[
             return {"resolved_at": None, "dispute_until": None}, {}
         case p.CaseClosed():
             return {}, {"reason": payload.reason, "note": payload.note}
+        case p.TicketMovedRegion():
+            return ({"region": payload.region, "triage_by": payload.deadlines.triage_by},
+                    {"from_region": payload.from_region, "region": payload.region,
+                     "note": payload.reason})
         case p.CaseInfoReminder():
             return {}, {"archive_at": _iso(payload.archive_at)}
         case p.CaseArchived():
@@ -167,7 +172,7 @@ _KNOWN = (p.ComplaintRouted, p.ComplaintNeedsTriage, p.TicketAcknowledged,
           p.TicketInfoRequested, p.TicketClockResumed, p.TicketResponded, p.TicketResolved,
           p.TicketTransferred, p.TicketReopened, p.DeadlineWarning, p.DeadlineBreached,
           p.CaseEscalated, p.FindingRecorded, p.CaseReopened, p.CaseClosed, p.TicketRejected,
-          p.TicketReturnedToTriage, p.CaseInfoReminder, p.CaseArchived)
+          p.TicketReturnedToTriage, p.CaseInfoReminder, p.CaseArchived, p.TicketMovedRegion)
 
 
 def _iso(value: Any) -> str | None:

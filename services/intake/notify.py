@@ -56,6 +56,9 @@ def citizen_news(envelope: Envelope) -> dict[str, Any] | None:
                     "resolve_by": _iso(payload.deadlines.resolve_by)}
         case p.CaseClosed():
             return {"reason": payload.reason, "note": payload.note}
+        case p.TicketMovedRegion():
+            return {"region": payload.region, "note": payload.reason,
+                    "triage_by": _iso(payload.deadlines.triage_by)}
         case p.CaseInfoReminder():
             return {"archive_at": _iso(payload.archive_at)}
         case p.CaseArchived():

@@ -108,6 +108,7 @@ TIMELINE_LABELS = {
     "ticket.clock_resumed": "The agency's clock runs again",
     "case.closed": "Closed",
     "ticket.rejected": "Not accepted as a complaint",
+    "ticket.moved_region": "Sent to the responsible city",
     "case.info_reminder": "Reminder: the agency still waits for your answer",
     "case.archived": "Archived: the agency's question was not answered",
     "ticket.returned_to_triage": "Back with the city for a decision on the responsible agency",

@@ -298,6 +298,10 @@ async def apply_event(conn: asyncpg.Connection, ctx: Context, env: Envelope) -> 
         note_deadlines(p["deadlines"])
         await cancel(conn, cid, (*KINDS, "dispute"))
         await schedule(conn, ctx, case, "triage", _opt(p["deadlines"].get("triage_by")), at)
+    elif t == "ticket.moved_region":
+        case["region"] = p["region"]
+        note_deadlines(p["deadlines"])
+        await schedule(conn, ctx, case, "triage", _opt(p["deadlines"].get("triage_by")), at)
     elif t == "ticket.rejected":
         # Every rejection is reviewed: triage must not bury complaints.
         await cancel(conn, cid, KINDS)

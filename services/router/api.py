@@ -55,6 +55,13 @@ class RouteBody(_Body):
     agency: str = Field(min_length=1, max_length=40)
 
 
+class MoveRegionBody(_Body):
+    """Wrong city: the region whose triage queue takes it, and the reason."""
+
+    region: str = Field(min_length=1, max_length=10)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
 class RejectBody(_Body):
     """Why triage refuses the complaint: ``reason`` is what the citizen reads."""
 
@@ -348,6 +355,10 @@ def add_routes(app: web.Application) -> None:
     async def route(conn: asyncpg.Connection, u: User, tid: str, now: datetime, b: Any) -> Any:
         return await domain.route_by_hand(conn, catalog, u, tid, b.agency, now)
 
+    async def relocate(conn: asyncpg.Connection, u: User, tid: str, now: datetime,
+                       b: Any) -> Any:
+        return await domain.move_region(conn, catalog, u, tid, b.region, b.reason, now)
+
     async def reject(conn: asyncpg.Connection, u: User, tid: str, now: datetime,
                      b: Any) -> Any:
         return await domain.reject_by_hand(conn, catalog, u, tid, b.reason_code, b.reason,
@@ -383,6 +394,11 @@ def add_routes(app: web.Application) -> None:
             _action("route_ticket", RouteBody, route, TRIAGE_ROLES), tags=["triage"],
             secured=True, summary="Route a triage ticket to an agency of its region",
             body=RouteBody, responses={200: TicketOut}, errors=(400, 404, 409, 415, 422))
+    api.add(r, "POST", "/api/v1/triage/{id}/move-region",
+            _action("move_ticket_region", MoveRegionBody, relocate, TRIAGE_ROLES),
+            tags=["triage"], secured=True,
+            summary="Wrong city: move a triage ticket to another region's triage queue",
+            body=MoveRegionBody, responses={200: TicketOut}, errors=(400, 404, 409, 415, 422))
     api.add(r, "POST", "/api/v1/triage/{id}/reject",
             _action("reject_ticket", RejectBody, reject, TRIAGE_ROLES), tags=["triage"],
             secured=True, summary="Reject a triage ticket (not a complaint, spam, duplicate)"

@@ -36,6 +36,7 @@ from awasi.events.payloads import (
     TicketAcknowledged,
     TicketClockResumed,
     TicketInfoRequested,
+    TicketMovedRegion,
     TicketRejected,
     TicketReopened,
     TicketResolved,
@@ -218,6 +219,26 @@ async def reject_by_hand(conn: asyncpg.Connection, catalog: Catalog, user: User,
                           rule=f"rejected:{user.username}")
     await emit(conn, row, TicketRejected(reason_code=reason_code,  # type: ignore[arg-type]
                                          reason=reason, duplicate_of=duplicate_of),
+               now, user.username)
+    return row
+
+
+async def move_region(conn: asyncpg.Connection, catalog: Catalog, user: User,
+                      ticket_id: str, region: str, reason: str,
+                      now: datetime) -> asyncpg.Record:
+    """Wrong city: a triage officer moves a ticket of the triage queue to ``region``'s
+    triage queue (its triage deadline counts from now). Raises ``TicketNotFound`` (not
+    in the officer's queue) or ``InvalidAgency`` (an unknown or the same region)."""
+    t = await db.lock_ticket(conn, ticket_id, triage=True, triage_region=user.region)
+    if region not in catalog.regions or region == t["region"]:
+        raise InvalidAgency(f"No other region {region!r} to move the complaint to")
+    state = state_of(t)
+    step = lifecycle.apply(state, TicketMovedRegion.EVENT_TYPE, lifecycle.next_seq(state))
+    row = await db.update(conn, t, now, **state_columns(step.state), region=region,
+                          rule=f"moved:{user.username}",
+                          triage_by=deadlines.triage_by(catalog, region, t["category"], now))
+    await emit(conn, row, TicketMovedRegion(from_region=t["region"], region=region,
+                                            reason=reason, deadlines=_deadlines(row)),
                now, user.username)
     return row
 
@@ -423,5 +444,5 @@ HANDLED = frozenset({
     "complaint.submitted", "complaint.info_added", "complaint.feedback_given",
     "complaint.withdrawn", "case.escalated", "finding.recorded", "case.reopened",
     "deadline.breached", "deadline.warning", "case.closed", "case.archived",
-    "case.info_reminder", "ticket.rejected",
+    "case.info_reminder",
 })

@@ -100,6 +100,8 @@ NOTIFICATIONS = {
                             "question. Without it the complaint is archived on %(archive_at)s."),
     "case.archived": _("Your complaint %(code)s was archived because the agency's question "
                        "was not answered. Answer by %(revive_until)s to revive it."),
+    "ticket.moved_region": _("Your complaint %(code)s concerns another city and was sent to "
+                             "its verifier. Reason: %(note)s"),
     "ticket.returned_to_triage": _("Your complaint %(code)s went back to the city's verifier, "
                                    "who will decide which agency handles it."),
     "ticket.rejected": _("Your complaint %(code)s was not accepted as a complaint. Reason: "
