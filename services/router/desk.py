@@ -145,6 +145,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/notifications", notifications_page)
     r.add_post("/triage/{id}/route", triage_route)
     r.add_post("/triage/{id}/reject", triage_reject)
+    r.add_post("/triage/{id}/move-region", triage_move)
     r.add_static("/assets", HERE / "static")  # the queue's live notice script
 
 
@@ -401,6 +402,18 @@ async def triage_route(request: web.Request) -> web.StreamResponse:
         await domain.route_by_hand(conn, request.app[CATALOG], user,
                                    request.match_info["id"], body.agency,
                                    request.app[CLOCK]())
+    raise web.HTTPSeeOther("/triage")
+
+
+@page
+async def triage_move(request: web.Request) -> web.StreamResponse:
+    user = await require_user(request, ("triage",))
+    form = await read_form(request)
+    body = validate(api.MoveRegionBody, {"region": str(form.get("region", "")),
+                                         "reason": str(form.get("reason", ""))})
+    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+        await domain.move_region(conn, request.app[CATALOG], user, request.match_info["id"],
+                                 body.region, body.reason, request.app[CLOCK]())
     raise web.HTTPSeeOther("/triage")
 
 
