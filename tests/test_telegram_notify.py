@@ -382,3 +382,17 @@ async def test_two_intake_replicas_share_chats_and_the_queue(settings: Settings,
         # Two senders, SKIP LOCKED: each notification went out exactly once.
         assert len(api.sent(2012)) == base + 3
         assert all(row["tracking_code"] in c.text for c in api.sent(2012)[base:])
+
+
+async def test_status_says_the_clock_waits_for_the_citizen(settings: Settings,
+                                                           api: BotApi) -> None:
+    user = Updates(2010, language_code="en")
+    async with running_bot(bot_settings(settings, api), api) as bot:
+        cid, code, _ = await bot.report(user)
+        base = len(api.sent(2010))
+        await emit(settings, cid, routed(code))
+        await emit(settings, cid, p.TicketInfoRequested(
+            agency=AGENCY, question="Which street?", paused_at=datetime.now(UTC)))
+        await notified(bot, 2010, base + 2)
+        status = await bot.say(user, user.text(f"/status {code}"))
+        assert "Waiting for you" in status.text and "OVERDUE" not in status.text
