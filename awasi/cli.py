@@ -152,9 +152,29 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--service", default="all", choices=(*SERVICES, "all"))
     replay.set_defaults(func=cmd_outbox_replay)
 
+    life = sub.add_parser("lifecycle", help="the one lifecycle of a complaint")
+    life_sub = life.add_subparsers(dest="lifecycle_command", required=True)
+    life_sub.add_parser("diagram", help="print the state diagram (Mermaid)").set_defaults(
+        func=lambda _s, _a: _print(lifecycle_text("diagram")))
+    life_sub.add_parser("table", help="print the tables (Markdown)").set_defaults(
+        func=lambda _s, _a: _print(lifecycle_text("table")))
+
     for extra in _EXTRA_PARSERS:
         extra(sub)
     return parser
+
+
+def lifecycle_text(what: str) -> str:
+    """``awasi lifecycle diagram|table``: generated from awasi/lifecycle.py; the
+    copies in docs/LIFECYCLE.md are checked against these by tests/test_lifecycle.py."""
+    from awasi import lifecycle
+
+    return lifecycle.mermaid() if what == "diagram" else lifecycle.markdown()
+
+
+def _print(text: str) -> int:
+    print(text, end="")
+    return 0
 
 
 # Later packages (seed, users, audit) register their subcommands here.

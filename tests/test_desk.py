@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from awasi.catalog import load_catalog
 from awasi.db import create_pool
-from awasi.events.payloads import CaseEscalated
+from awasi.events.payloads import CaseEscalated, DeadlineWarning
 from awasi.identity import SESSION_COOKIE, add_user, authenticate, csrf_token
 from awasi.settings import DEMO_CATALOG, Settings
 from services.router.cli import DEMO_PASSWORD, seed_demo_staff
@@ -138,6 +138,35 @@ async def test_login_form_queue_filters_triage_and_escalations(
         assert status == 200 and codes["old"] in html and codes["fresh"] not in html
         status, _ = await page(pupr, "/escalations")
         assert status == 403  # staff are not heads
+
+        # --- escalations reach people: warning badge, head and inspectorate -------------
+        await send(bootstrap, event(DeadlineWarning(kind="resolve", agency="MDN-PUPR",
+                                                    due_at=datetime.now(UTC)),
+                                    fresh.complaint_id, "oversight"))
+        await send(bootstrap, event(CaseEscalated(level=1, kind="resolve",
+                                                  agency="MDN-PUPR"), fresh.complaint_id,
+                                    "oversight"))
+        await wait_ticket(client, pupr, codes["fresh"], escalation_level=1)
+        status, html = await page(pupr, "/?warned=1&lang=en")
+        assert codes["fresh"] in html and codes["old"] not in html
+        status, html = await page(head, "/notifications?lang=en")
+        assert status == 200 and codes["fresh"] in html  # level 1: the head
+        assert codes["old"] not in html  # level 2 goes to the inspectorate
+        inspector = await login(client, "mdn.inspektorat")
+        status, html = await page(inspector, "/notifications")
+        assert codes["old"] in html and codes["fresh"] not in html
+        r = await client.get("/api/v1/notifications", headers=bearer(pupr))
+        assert (await r.json())["notifications"] == []  # staff of the agency: not theirs
+
+        # --- the sending agency keeps a read-only view of what it transferred ------------
+        r = await client.post(f"/api/v1/tickets/{routed['id']}/transfer", headers=bearer(pupr),
+                              json={"agency": "MDN-DLH", "reason": "Urusan drainase"})
+        assert r.status == 200, await r.text()
+        status, html = await page(pupr, "/transferred?lang=en")
+        assert status == 200 and unrouted.payload["tracking_code"] in html
+        assert "Urusan drainase" in html and "MDN-DLH" in html
+        r = await client.get(f"/api/v1/tickets/{routed['id']}", headers=bearer(pupr))
+        assert r.status == 404  # the ticket itself is the new agency's
 
         # --- logout ends the session ---------------------------------------------------
         r = await client.post("/logout", cookies={SESSION_COOKIE: head}, allow_redirects=False,

@@ -180,6 +180,6 @@ async def test_authorization_matrix_and_reporter_privacy(
             # Nothing of the above changed the ticket.
             r = await client.get(f"/api/v1/tickets/{tid}", headers=bearer(pupr))
             after = await r.json()
-            assert after["status"] == "new" and after["agency"] == "MDN-PUPR"
+            assert after["status"] == "assigned" and after["agency"] == "MDN-PUPR"
             assert [e["kind"] for e in after["timeline"]] == ["complaint.submitted",
                                                                "complaint.routed"]

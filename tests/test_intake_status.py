@@ -46,7 +46,7 @@ async def test_router_events_update_the_status(client: TestClient,
 
     async def routed() -> dict[str, Any] | None:
         s = await status_of(client, code, body["secret"])
-        return s if s["status"] == "routed" else None
+        return s if s["status"] == "assigned" else None
 
     s = await eventually(routed)
     assert s["agency"]["code"] == "MDN-INSPEKTORAT"
@@ -82,10 +82,12 @@ async def test_router_events_update_the_status(client: TestClient,
     assert r.status == 200, await r.json()
     r = await client.post(f"/api/v1/complaints/{code}/feedback",
                           json={"secret": body["secret"], "rating": 5})
-    assert r.status == 409
+    assert r.status == 409  # one rating per resolution
     s = await status_of(client, code, body["secret"])
-    assert s["status"] == "disputed"
+    # A dispute reopens the complaint at once, no panel action needed.
+    assert s["status"] == "reopened"
     assert s["feedback"]["rating"] == 2 and s["feedback"]["dispute"] is True
+    assert not s["can_give_feedback"] and not s["can_dispute"]
     msgs = await read_topic(bootstrap, topics.INTAKE,
                             until=lambda ms: any(m["type"] == "complaint.feedback_given"
                                                  for m in ms))
@@ -99,6 +101,7 @@ async def test_dispute_after_the_window_is_refused(client: TestClient,
     code, cid = body["tracking_code"], body["complaint_id"]
     bootstrap = intake_settings.kafka_bootstrap or ""
     past = datetime.now(UTC) - timedelta(hours=1)
+    await publish(bootstrap, topics.ROUTER, routed_env(cid, code).to_bytes(), key=cid.encode())
     await publish(bootstrap, topics.ROUTER, resolved_env(cid, past).to_bytes(), key=cid.encode())
 
     async def resolved() -> dict[str, Any] | None:
@@ -246,15 +249,58 @@ async def test_oversight_and_info_request_events(client: TestClient,
 
     async def asked() -> dict[str, Any] | None:
         s = await status_of(client, code, body["secret"])
-        return s if s["status"] == "info_requested" else None
+        return s if s["status"] == "waiting_info" else None
 
     s = await eventually(asked)
-    assert s["overdue"]["acknowledge"] is False
+    # Paused: waiting for the citizen, and nothing is overdue while the clock stands.
+    assert s["paused"] is True
+    assert s["overdue"] == {"triage": False, "acknowledge": False, "resolve": False}
     assert s["timeline"][-1]["question"] == "Kapan kejadiannya?"
     r = await client.post(f"/api/v1/complaints/{code}/info",
                           json={"secret": body["secret"], "message": "Senin pagi."})
     assert r.status == 200
     assert (await r.json())["status"] == "acknowledged"
+
+    # The router resumes the clock with the deadlines moved by the pause: the citizen
+    # sees those, not the stale ones.
+    from awasi.events.payloads import TicketClockResumed
+
+    moved = (datetime.now(UTC) + timedelta(days=45)).replace(microsecond=0)
+    await publish(bootstrap, topics.ROUTER, env(TicketClockResumed(
+        agency="MDN-INSPEKTORAT", resumed_at=datetime.now(UTC),
+        deadlines=Deadlines(resolve_by=moved)), "router"), cid.encode())
+
+    async def resumed() -> dict[str, Any] | None:
+        s = await status_of(client, code, body["secret"])
+        due = s["deadlines"]["resolve_by"]
+        return s if due and datetime.fromisoformat(due) == moved else None
+
+    s = await eventually(resumed)
+    assert s["status"] == "acknowledged" and s["paused"] is False
+    assert s["timeline"][-1]["kind"] == "ticket.clock_resumed"
+
+
+async def test_a_late_routing_never_revives_a_withdrawn_complaint(
+        client: TestClient, intake_settings: Settings) -> None:
+    body = await submit(client)
+    code, cid = body["tracking_code"], body["complaint_id"]
+    r = await client.post(f"/api/v1/complaints/{code}/withdraw",
+                          json={"secret": body["secret"]})
+    assert r.status == 200
+    # The router routed it before it heard of the withdrawal (an older fact, on
+    # another topic): recorded, and ignored.
+    late = routed_env(cid, code).model_copy(update={"seq": 2})
+    await publish(intake_settings.kafka_bootstrap or "", topics.ROUTER, late.to_bytes(),
+                  key=cid.encode())
+
+    async def recorded() -> dict[str, Any] | None:
+        s = await status_of(client, code, body["secret"])
+        return s if s["timeline"][-1]["kind"] == "complaint.routed" else None
+
+    s = await eventually(recorded)
+    assert s["status"] == "withdrawn"
+    assert s["timeline"][-1]["ignored"] in ("stale", "refused")
+    assert s["agency"] is None and s["deadlines"]["resolve_by"] is None
 
 
 async def test_with_the_real_router(intake_settings: Settings) -> None:
@@ -266,7 +312,7 @@ async def test_with_the_real_router(intake_settings: Settings) -> None:
 
         async def routed() -> dict[str, Any] | None:
             s = await status_of(client, body["tracking_code"])
-            return s if s["status"] == "routed" else None
+            return s if s["status"] == "assigned" else None
 
         s = await eventually(routed, within=30)
         assert s["agency"]["code"] == "MDN-INSPEKTORAT"

@@ -25,6 +25,7 @@ from tests.support.oversight import (
     outbox_events,
     oversight,
     pool_of,
+    resolved,
     routed,
     send,
     submitted,
@@ -115,6 +116,14 @@ async def test_breach_through_the_broker_to_the_panel_and_back(settings: Setting
         r = await client.get("/api/v1/review-queue", headers=bearer(panel))
         assert (await r.json())["items"] == []
 
+        # The agency has it still: nothing to reopen yet (the lifecycle's rule).
+        r = await client.post(f"/api/v1/cases/{code}/reopen", headers=bearer(panel),
+                              json={"reason": "Belum selesai"})
+        assert r.status == 409
+        await send(settings, topics.ROUTER, resolved(cid, ACK_DUE + timedelta(hours=3)))
+        await eventually(lambda: pool.fetchval(
+            "SELECT status = 'resolved' FROM oversight.cases WHERE complaint_id = $1", cid),
+            what="the case resolved")
         r = await client.post(f"/api/v1/cases/{code}/reopen", headers=bearer(panel),
                               json={"reason": "Belum selesai"})
         assert r.status == 202

@@ -22,6 +22,7 @@ from tests.support.oversight import (
     eventually,
     new_cid,
     pool_of,
+    resolved,
     routed,
     send,
     submitted,
@@ -79,6 +80,11 @@ async def test_panel_member_works_a_breached_case_in_the_browser(
         await expect(page.locator(".notice")).to_contain_text("finding recorded")
         await expect(page.locator(".finding")).to_contain_text("undue delay")
 
+        # Reopening needs a resolution to send back (the lifecycle's rule).
+        await send(settings, topics.ROUTER, resolved(cid, ACK_DUE + timedelta(hours=2)))
+        await eventually(lambda: pool.fetchval(
+            "SELECT status = 'resolved' FROM oversight.cases WHERE complaint_id = $1", cid),
+            what="the case resolved")
         await page.fill("#reason", "Warga belum menerima KTP")
         await page.get_by_role("button", name="Reopen").click()
         await expect(page.locator(".notice")).to_contain_text("reopened")

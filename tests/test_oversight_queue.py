@@ -122,7 +122,8 @@ async def test_panel_console_access_and_csrf(settings: Settings) -> None:
         ctx, _ = make_ctx(clock)
         cid = new_cid()
         await feed(pool, ctx, submitted(cid, MONDAY_9, "AWS-CSRF01"),
-                   routed(cid, MONDAY_9, MONDAY_9 + 48 * H, None, code="AWS-CSRF01"))
+                   routed(cid, MONDAY_9, MONDAY_9 + 48 * H, None, code="AWS-CSRF01"),
+                   resolved(cid, MONDAY_9 + H))  # reopening needs a resolution
         r = await client.post("/panel/cases/AWS-CSRF01/reopen", data={"reason": "x"},
                               allow_redirects=False)
         assert r.status == 403

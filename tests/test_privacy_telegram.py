@@ -99,7 +99,7 @@ async def test_status_shows_the_conversation_only_in_the_filing_chat(
         async def asked() -> bool:
             return await bot.pool.fetchval(
                 "SELECT status FROM intake.complaints WHERE tracking_code = $1",
-                code) == "info_requested"
+                code) == "waiting_info"
 
         await eventually(asked)
         mine = await bot.say(user, user.text(f"/status {code}"))

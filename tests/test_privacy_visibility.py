@@ -166,7 +166,7 @@ async def test_each_page_is_one_indexed_walk(client: TestClient, settings: Setti
     conn = await asyncpg.connect(settings.database_url)
     try:
         for q in (ReportQuery(), ReportQuery(region="MDN"), ReportQuery(category="sampah"),
-                  ReportQuery(region="MDN", status="routed", after=after),
+                  ReportQuery(region="MDN", status="assigned", after=after),
                   ReportQuery(category="sampah", after=after)):
             sql, args = page_sql(q)
             async with conn.transaction():
@@ -192,7 +192,7 @@ async def ask_and_answer(client: TestClient, settings: Settings, body: dict[str,
         complaint_id=cid, producer="router").to_bytes(), key=cid.encode())
 
     async def asked() -> bool:
-        return (await status_of(client, code))["status"] == "info_requested"
+        return (await status_of(client, code))["status"] == "waiting_info"
 
     await eventually(asked)
     r = await client.post(f"/api/v1/complaints/{code}/info",
@@ -257,7 +257,7 @@ async def test_page_conversation_needs_the_filing_browser_or_the_secret(
         html = await r.text()
         assert r.status == 200 and code in html
         # The status, the agency and the deadlines, all the code alone shows.
-        assert 'data-status="routed"' in html and "MDN-INSPEKTORAT" in html
+        assert 'data-status="assigned"' in html and "MDN-INSPEKTORAT" in html
         assert "WIB" in html
         for needle in (ANSWER, QUESTION, "anak-anak terjatuh", "Budi", "budi@example.id",
                        'data-testid="timeline"', "/withdraw", "/info"):

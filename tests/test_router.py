@@ -133,7 +133,7 @@ async def test_routing_by_category_keyword_and_triage_through_the_consumer(
         triage = await login(client, "triage.mdn")
 
         t1 = await wait_ticket(client, insp, by_category.payload["tracking_code"])
-        assert t1["agency"] == "MDN-INSPEKTORAT" and t1["status"] == "new"
+        assert t1["agency"] == "MDN-INSPEKTORAT" and t1["status"] == "assigned"
         assert t1["rule"] == "category:MDN:asn-pungli"
         assert t1["category"] == "asn-pungli" and t1["region"] == "MDN"
         t2 = await wait_ticket(client, dlh, by_keyword.payload["tracking_code"])
@@ -164,7 +164,7 @@ async def test_routing_by_category_keyword_and_triage_through_the_consumer(
         routed = await r.json()
         assert r.status == 200, routed
         assert routed["agency"] == "MDN-PUPR" and routed["rule"] == "manual:triage.mdn"
-        assert routed["status"] == "new" and routed["deadlines"]["acknowledge_by"]
+        assert routed["status"] == "assigned" and routed["deadlines"]["acknowledge_by"]
         r = await client.post(f"/api/v1/triage/{t3['id']}/route", headers=bearer(triage),
                               json={"agency": "MDN-PUPR"})
         assert r.status == 404  # no longer in the triage queue
@@ -316,7 +316,7 @@ async def test_agency_actions_pause_resume_transfer_and_oversight_events(
         r = await client.get(f"/api/v1/tickets/{other['id']}", headers=h)
         assert r.status == 404
         got = await wait_ticket(client, dlh, moved.payload["tracking_code"])
-        assert got["agency"] == "MDN-DLH" and got["status"] == "new"
+        assert got["agency"] == "MDN-DLH" and got["status"] == "assigned"
         assert got["rule"] == "transfer:MDN-PUPR"
         r = await client.get(f"/api/v1/tickets/{other['id']}", headers=bearer(dlh))
         entries = (await r.json())["timeline"]

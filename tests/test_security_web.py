@@ -367,7 +367,7 @@ def test_safe_next_refuses_every_known_bypass() -> None:
     for bad in BYPASSES:
         assert safe_next(bad) == "/", repr(bad)
         assert safe_next(bad, default="/panel", prefix="/panel") == "/panel", repr(bad)
-    for good in ("/", "/tickets/abc-123", "/?status=new&sort=-created", "/triage",
+    for good in ("/", "/tickets/abc-123", "/?status=assigned&sort=-created", "/triage",
                  "/tickets/a%20b"):
         assert safe_next(good) == good
     assert safe_next("/panel/cases/AWS-1?x=1", default="/panel", prefix="/panel") == \
@@ -405,8 +405,8 @@ async def test_login_pages_refuse_open_redirects(settings: Settings) -> None:
             client_status, shown, location = await _desk_login(desk, bad)
             assert (client_status, location) == (303, "/"), (bad, client_status, location)
             assert shown == "/", bad
-        status, _, location = await _desk_login(desk, "/?status=new")
-        assert (status, location) == (303, "/?status=new")
+        status, _, location = await _desk_login(desk, "/?status=assigned")
+        assert (status, location) == (303, "/?status=assigned")
 
 
 async def _desk_login(client: TestClient, next_value: str) -> tuple[int, str, str]:

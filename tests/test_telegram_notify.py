@@ -149,13 +149,13 @@ async def test_answering_the_agency_question_in_the_chat(settings: Settings,
         await emit(settings, cid, p.TicketInfoRequested(
             agency=AGENCY, question="Di RT berapa?", paused_at=datetime.now(UTC)))
         await notified(bot, 2003, base + 2)
-        assert await bot.pool.fetchval("SELECT status FROM intake.complaints") == "info_requested"
+        assert await bot.pool.fetchval("SELECT status FROM intake.complaints") == "waiting_info"
         # The reply button first (it says what to do), then the next free text answers.
         hint = await bot.say(user, user.button(f"ans:{cid}"))
         assert "Ketik jawaban Anda" in hint.text
         thanks = await bot.say(user, user.text("RT 04 RW 02, dekat masjid."))
         assert "jawaban Anda sudah diteruskan" in thanks.text
-        assert await bot.pool.fetchval("SELECT status FROM intake.complaints") == "routed"
+        assert await bot.pool.fetchval("SELECT status FROM intake.complaints") == "assigned"
         msgs = await read_topic(settings.kafka_bootstrap or "", topics.INTAKE,
                                 until=lambda m: any(x.get("type") == "complaint.info_added"
                                                     for x in m))
@@ -172,9 +172,11 @@ async def test_answer_by_the_next_free_text(settings: Settings, api: BotApi) -> 
     async with running_bot(bot_settings(settings, api), api) as bot:
         cid, code, _ = await bot.report(user)
         base = len(api.sent(2004))
+        # The lifecycle's order: an agency has it before it can ask.
+        await emit(settings, cid, routed(code))
         await emit(settings, cid, p.TicketInfoRequested(
             agency=AGENCY, question="Which street?", paused_at=datetime.now(UTC)))
-        await notified(bot, 2004, base + 1)
+        await notified(bot, 2004, base + 2)
         thanks = await bot.say(user, user.text("Jalan Gatot Subroto 12"))
         assert "your answer was passed on" in thanks.text
         timeline = await bot.pool.fetch("SELECT kind, data FROM intake.timeline"
@@ -210,8 +212,13 @@ async def test_rating_after_resolution(settings: Settings, api: BotApi) -> None:
         assert "4 dari 5" in thanks.text
         row = await bot.pool.fetchrow("SELECT status, rating, disputed FROM intake.complaints")
         assert tuple(row) == ("resolved", 4, False)
-        again = await bot.say(user, user.button(f"disp:{cid}"))
+        # A second rating of the same resolution is refused...
+        again = await bot.say(user, user.button(f"rate:{cid}:1"))
         assert "tidak dapat diberikan sekarang" in again.text
+        # ...but the rating does not rule out a dispute in the window: it reopens.
+        await bot.say(user, user.button(f"disp:{cid}"))
+        row = await bot.pool.fetchrow("SELECT status, rating, disputed FROM intake.complaints")
+        assert tuple(row) == ("reopened", 4, True)
         # Someone else's complaint id in a forged button does nothing.
         other = Updates(2099, language_code="id")
         forged = await bot.say(other, other.button(f"rate:{cid}:1"))
@@ -229,7 +236,7 @@ async def test_dispute_while_the_window_is_open(settings: Settings, api: BotApi)
         await notified(bot, 2006, base + 2)
         noted = await bot.say(user, user.button(f"disp:{cid}"))
         assert "goes to the oversight panel" in noted.text
-        assert await bot.pool.fetchval("SELECT status FROM intake.complaints") == "disputed"
+        assert await bot.pool.fetchval("SELECT status FROM intake.complaints") == "reopened"
         msgs = await read_topic(settings.kafka_bootstrap or "", topics.INTAKE,
                                 until=lambda m: any(x.get("type") == "complaint.feedback_given"
                                                     for x in m))
@@ -242,8 +249,9 @@ async def test_no_dispute_button_after_the_window(settings: Settings, api: BotAp
     async with running_bot(bot_settings(settings, api), api) as bot:
         cid, code, _ = await bot.report(user)
         base = len(api.sent(2007))
+        await emit(settings, cid, routed(code))
         await emit(settings, cid, resolved(dispute_days=-1))
-        await notified(bot, 2007, base + 1)
+        await notified(bot, 2007, base + 2)
         last = api.sent(2007)[-1]
         assert [d for _, d in last.buttons] == [f"rate:{cid}:{n}" for n in range(1, 6)]
         assert "Not fixed" not in last.text
@@ -364,3 +372,17 @@ async def test_two_intake_replicas_share_chats_and_the_queue(settings: Settings,
         # Two senders, SKIP LOCKED: each notification went out exactly once.
         assert len(api.sent(2012)) == base + 3
         assert all(row["tracking_code"] in c.text for c in api.sent(2012)[base:])
+
+
+async def test_status_says_the_clock_waits_for_the_citizen(settings: Settings,
+                                                           api: BotApi) -> None:
+    user = Updates(2010, language_code="en")
+    async with running_bot(bot_settings(settings, api), api) as bot:
+        cid, code, _ = await bot.report(user)
+        base = len(api.sent(2010))
+        await emit(settings, cid, routed(code))
+        await emit(settings, cid, p.TicketInfoRequested(
+            agency=AGENCY, question="Which street?", paused_at=datetime.now(UTC)))
+        await notified(bot, 2010, base + 2)
+        status = await bot.say(user, user.text(f"/status {code}"))
+        assert "Waiting for you" in status.text and "OVERDUE" not in status.text

@@ -250,6 +250,12 @@ class Catalog:
         """The region of a unit (its agency's). Raises ``UnknownCode``."""
         return self.regions[self.agencies[self.unit(code).agency].region]
 
+    def inspectorate(self, region_code: str) -> Agency | None:
+        """The region's inspectorate (the agency with the role ``inspectorate``), which
+        level-2 escalations notify; None if the catalog names none."""
+        return next((a for a in self.agencies.values()
+                     if a.region == region_code and "inspectorate" in a.roles), None)
+
     # --- routing ------------------------------------------------------------------
 
     def route(self, region: str, category: str, text: str) -> RouteDecision:

@@ -73,16 +73,20 @@ class PolicyOverride(_Frozen):
     warning_share: Share | None = None
     escalation_level2_days: Days | None = None
     incomplete_archive_days: Days | None = None
+    archive_reminder_days: Days | None = None
+    revive_days: Days | None = None
 
 
 class Policy(_Frozen):
     """The deadline policy in force for one (region, agency, category).
 
     Days are working days in the region's time zone, except ``incomplete_archive_days``
-    (calendar days, as LAPOR counts them). ``resolve_days`` is already chosen by the
-    category's resolution class (``resolution_class``; "normative" when no category
-    was given). Field defaults are the national rules; a catalog's
-    ``defaults.policy`` block overrides them.
+    (calendar days, as LAPOR counts them), ``archive_reminder_days`` (the last
+    reminder, that many calendar days before archiving) and ``revive_days`` (calendar
+    days after archiving in which the citizen's answer revives the complaint).
+    ``resolve_days`` is already chosen by the category's resolution class
+    (``resolution_class``; "normative" when no category was given). Field defaults
+    are the national rules; a catalog's ``defaults.policy`` block overrides them.
     """
 
     triage_days: Days = 3
@@ -92,6 +96,8 @@ class Policy(_Frozen):
     warning_share: Share = 0.8
     escalation_level2_days: Days = 5
     incomplete_archive_days: Days = 30
+    archive_reminder_days: Days = 3
+    revive_days: Days = 30
     resolution_class: ResolutionClass = DEFAULT_RESOLUTION_CLASS
 
     @classmethod
@@ -207,13 +213,19 @@ class Region(_Frozen):
                             country=self.country, annual_days_off=annual)
 
 
+AgencyRole = Literal["inspectorate"]
+
+
 class Agency(_Frozen):
-    """A government agency (OPD) of one region. ``code`` is unique in the catalog."""
+    """A government agency (OPD) of one region. ``code`` is unique in the catalog.
+    ``roles``: ``inspectorate`` marks the region's internal inspectorate, which level-2
+    escalations of every agency of the region notify."""
 
     code: AgencyCode
     region: RegionCode
     name: Text
     short_name: Annotated[str, Field(min_length=1, max_length=60)]
+    roles: tuple[AgencyRole, ...] = ()
     policy: PolicyOverride | None = None
     category_policies: dict[CategoryCode, PolicyOverride] = Field(default_factory=dict)
 

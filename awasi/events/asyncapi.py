@@ -35,11 +35,13 @@ TOPIC_OF_TYPE: dict[str, str] = {
         "complaint.routed", "complaint.needs_triage", "ticket.acknowledged",
         "ticket.info_requested", "ticket.responded", "ticket.resolved",
         "ticket.transferred", "ticket.reopened", "ticket.clock_resumed",
+        "ticket.rejected", "ticket.returned_to_triage", "ticket.moved_region",
         "recommendation.answered",
     ), topics.ROUTER),
     **dict.fromkeys((
         "deadline.warning", "deadline.breached", "case.escalated", "finding.recorded",
-        "case.reopened", "case.claimed", "recommendation.issued",
+        "case.reopened", "case.claimed", "case.closed", "case.info_reminder",
+        "case.archived", "recommendation.issued",
     ), topics.OVERSIGHT),
     "audit.checkpoint": topics.AUDIT,
 }

@@ -21,7 +21,8 @@ class InvalidEvent(ValueError):
 
 class Envelope(BaseModel):
     """``event_id``, ``type``, ``version``, ``occurred_at`` (UTC), ``complaint_id``,
-    ``producer`` and a typed ``payload`` (validated against the registry)."""
+    ``producer``, a typed ``payload`` (validated against the registry) and the
+    optional ``seq`` (the complaint's sequence number as the producer knew it)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -32,6 +33,9 @@ class Envelope(BaseModel):
     complaint_id: str = Field(min_length=1, max_length=64)
     producer: str = Field(min_length=1, max_length=32)
     payload: dict[str, Any]
+    # The complaint's sequence number as the producer knew it (awasi/lifecycle.py):
+    # optional, so events written before it existed still parse (never stale).
+    seq: int | None = Field(default=None, ge=0)
 
     def typed_payload(self) -> Payload:
         """The payload as its registered model (validated already at construction)."""
@@ -44,6 +48,7 @@ class Envelope(BaseModel):
     def build(
         cls, payload: Payload, *, complaint_id: str, producer: str,
         occurred_at: datetime | None = None, event_id: uuid.UUID | None = None,
+        seq: int | None = None,
     ) -> Envelope:
         """Wrap a typed payload; its class carries the event type and version."""
         return cls(
@@ -54,6 +59,7 @@ class Envelope(BaseModel):
             complaint_id=complaint_id,
             producer=producer,
             payload=payload.model_dump(mode="json"),
+            seq=seq,
         )
 
     @classmethod

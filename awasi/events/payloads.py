@@ -206,10 +206,48 @@ class TicketTransferred(Payload):
 
 
 @register
+class TicketReturnedToTriage(Payload):
+    """A transfer beyond the limit: instead of bouncing on, the ticket goes back to
+    the region's triage officer (``deadlines.triage_by`` counts from now)."""
+
+    EVENT_TYPE: ClassVar[str] = "ticket.returned_to_triage"
+    from_agency: str
+    reason: str
+    deadlines: Deadlines
+
+
+@register
 class TicketReopened(Payload):
     EVENT_TYPE: ClassVar[str] = "ticket.reopened"
     agency: str
     reason: str
+    deadlines: Deadlines
+
+
+RejectionReason = Literal["not_a_complaint", "spam", "duplicate"]
+
+
+@register
+class TicketRejected(Payload):
+    """The triage officer refused the complaint; ``reason`` is what the citizen reads
+    (and the panel reviews: every rejection goes into its queue)."""
+
+    EVENT_TYPE: ClassVar[str] = "ticket.rejected"
+    reason_code: RejectionReason
+    reason: str = Field(min_length=1, max_length=2000)
+    duplicate_of: str | None = Field(default=None, max_length=40)
+
+
+@register
+class TicketMovedRegion(Payload):
+    """Triage found the complaint is about another city: it moves to that region's
+    triage queue (``deadlines.triage_by`` counts from now), with a reason the citizen
+    reads."""
+
+    EVENT_TYPE: ClassVar[str] = "ticket.moved_region"
+    from_region: str
+    region: str
+    reason: str = Field(min_length=1, max_length=2000)
     deadlines: Deadlines
 
 
@@ -273,6 +311,34 @@ class FindingRecorded(Payload):
 class CaseReopened(Payload):
     EVENT_TYPE: ClassVar[str] = "case.reopened"
     reason: str
+
+
+@register
+class CaseClosed(Payload):
+    """The case is over: the dispute window passed without a dispute, or the panel
+    rejected the citizen's dispute (``note`` is the reason the citizen sees)."""
+
+    EVENT_TYPE: ClassVar[str] = "case.closed"
+    reason: Literal["dispute_window_passed", "dispute_rejected"]
+    note: str | None = Field(default=None, max_length=2000)
+
+
+@register
+class CaseInfoReminder(Payload):
+    """The last reminder: the agency still waits for the citizen's answer, and the
+    complaint is archived at ``archive_at`` without it."""
+
+    EVENT_TYPE: ClassVar[str] = "case.info_reminder"
+    archive_at: AwareDatetime
+
+
+@register
+class CaseArchived(Payload):
+    """The citizen never answered the agency's question: archived. An answer until
+    ``revive_until`` revives it."""
+
+    EVENT_TYPE: ClassVar[str] = "case.archived"
+    revive_until: AwareDatetime
 
 
 @register

@@ -8,7 +8,7 @@ import uuid
 from typing import Any, Literal
 
 from aiohttp import BodyPartReader, web
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from awasi import i18n, signing
 from awasi.web import keys
@@ -101,6 +101,8 @@ class StatusOut(BaseModel):
     agency: AgencyRef | None
     deadlines: DeadlinesOut
     overdue: OverdueOut
+    paused: bool = Field(default=False, description="The agency's clock is stopped: it "
+                                                    "waits for the citizen's answer")
     can_give_feedback: bool
     can_dispute: bool
     category: CategoryRef | None = None

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from awasi import lifecycle
 from awasi.events import payloads as p
 from awasi.events.envelope import Envelope
 from services.intake import db, notify
@@ -24,8 +25,10 @@ log = logging.getLogger(__name__)
 TOPIC_TYPES = {
     "complaint.routed", "complaint.needs_triage", "ticket.acknowledged",
     "ticket.info_requested", "ticket.responded", "ticket.resolved", "ticket.transferred",
-    "ticket.reopened", "deadline.warning", "deadline.breached", "case.escalated",
-    "finding.recorded", "case.reopened",
+    "ticket.reopened", "ticket.clock_resumed", "ticket.rejected",
+    "ticket.returned_to_triage", "ticket.moved_region", "case.archived", "case.info_reminder",
+    "deadline.warning",
+    "deadline.breached", "case.escalated", "finding.recorded", "case.reopened", "case.closed",
 }
 
 
@@ -38,11 +41,102 @@ def _deadlines(d: p.Deadlines) -> dict[str, Any]:
             "resolve_by": d.resolve_by}
 
 
+def state_of(row: asyncpg.Record) -> lifecycle.State:
+    """The complaint's lifecycle state as intake holds it."""
+    return lifecycle.State(status=row["status"], seq=row["seq"],
+                           status_seq=row["status_seq"], paused_from=row["paused_from"])
+
+
+def state_columns(state: lifecycle.State) -> dict[str, Any]:
+    return {"status": state.status, "seq": state.seq, "status_seq": state.status_seq,
+            "paused_from": state.paused_from}
+
+
+def _facts(payload: p.Payload, row: asyncpg.Record, at: Any) -> tuple[
+        dict[str, Any], dict[str, Any] | None]:
+    """(columns to set, timeline entry or None) for an event the lifecycle applies."""
+    match payload:
+        case p.ComplaintRouted():
+            return ({"agency": payload.agency, **_deadlines(payload.deadlines)},
+                    {"agency": payload.agency})
+        case p.ComplaintNeedsTriage():
+            return {"triage_by": payload.deadlines.triage_by}, {}
+        case p.TicketAcknowledged():
+            return ({"agency": payload.agency, "acknowledged_at": at,
+                     **{k: v for k, v in _deadlines(payload.deadlines).items() if v}},
+                    {"agency": payload.agency})
+        case p.TicketInfoRequested():
+            return {}, {"agency": payload.agency, "question": payload.question}
+        case p.TicketClockResumed():
+            # The router moved the deadlines by the pause: the citizen sees those.
+            return ({k: v for k, v in _deadlines(payload.deadlines).items() if v},
+                    {"agency": payload.agency,
+                     "resolve_by": _iso(payload.deadlines.resolve_by)})
+        case p.TicketResponded():
+            return {}, {"agency": payload.agency, "message": payload.message}
+        case p.TicketResolved():
+            # A new resolution: a new rating and a new dispute window.
+            return ({"resolved_at": at, "dispute_until": payload.deadlines.dispute_until,
+                     "rating": None, "feedback_comment": None, "disputed": False,
+                     "feedback_at": None},
+                    {"agency": payload.agency, "note": payload.note,
+                     "dispute_until": _iso(payload.deadlines.dispute_until)})
+        case p.TicketTransferred():
+            # The reason is the agencies' business; the citizen sees where it went.
+            return ({"agency": payload.agency, "acknowledged_at": None, "breached": [],
+                     **_deadlines(payload.deadlines)},
+                    {"from_agency": payload.from_agency, "agency": payload.agency})
+        case p.TicketReturnedToTriage():
+            # Back to the region's triage officer: no agency until they route it.
+            return ({"agency": None, "acknowledged_at": None, "breached": [],
+                     "acknowledge_by": None, "resolve_by": None,
+                     "triage_by": payload.deadlines.triage_by},
+                    {"from_agency": payload.from_agency})
+        case p.TicketReopened():
+            return ({"agency": payload.agency, "resolved_at": None, "dispute_until": None,
+                     "acknowledged_at": None, "breached": [],
+                     **_deadlines(payload.deadlines)},
+                    {"agency": payload.agency})
+        case p.DeadlineWarning():
+            return {}, None  # the staff's reminder, not news for the citizen
+        case p.DeadlineBreached():
+            return ({"breached": sorted({*(row["breached"] or ()), payload.kind})},
+                    {"deadline": payload.kind, "agency": payload.agency,
+                     "due_at": _iso(payload.due_at)})
+        case p.CaseEscalated():
+            return {}, {"level": payload.level, "deadline": payload.kind}
+        case p.FindingRecorded():
+            if not payload.published:
+                return {}, None
+            return {}, {"outcome": payload.outcome,
+                        "maladministration_type": payload.maladministration_type,
+                        "recommendation": payload.recommendation}
+        case p.CaseReopened():
+            return {"resolved_at": None, "dispute_until": None}, {}
+        case p.CaseClosed():
+            return {}, {"reason": payload.reason, "note": payload.note}
+        case p.TicketMovedRegion():
+            return ({"region": payload.region, "triage_by": payload.deadlines.triage_by},
+                    {"from_region": payload.from_region, "region": payload.region,
+                     "note": payload.reason})
+        case p.CaseInfoReminder():
+            return {}, {"archive_at": _iso(payload.archive_at)}
+        case p.CaseArchived():
+            return ({"revive_until": payload.revive_until},
+                    {"revive_until": _iso(payload.revive_until)})
+        case p.TicketRejected():
+            return {}, {"reason_code": payload.reason_code, "note": payload.reason,
+                        "duplicate_of": payload.duplicate_of}
+    return {}, None
+
+
 async def handle(conn: asyncpg.Connection, envelope: Envelope, *, mail: bool = False) -> None:
-    """Apply one event to the complaint's status and citizen-visible timeline, then
-    call ``notify.on_status_change`` (``mail``: e-mail is configured, so e-mails are
-    queued too; the app binds it from the settings). Events for complaints intake does not know are
-    logged and skipped (nothing to show to anyone)."""
+    """Apply one event to the complaint's status (through ``awasi.lifecycle``) and
+    citizen-visible timeline, then call ``notify.on_status_change`` (``mail``: e-mail
+    is configured, so e-mails are queued too; the app binds it from the settings). An event the
+    lifecycle finds stale or impossible now (a late ``complaint.routed`` after a
+    withdrawal) is recorded on the timeline as ignored and changes nothing else.
+    Events for complaints intake does not know are logged and skipped."""
     try:
         complaint_id = uuid.UUID(envelope.complaint_id)
     except ValueError:
@@ -53,81 +147,33 @@ async def handle(conn: asyncpg.Connection, envelope: Envelope, *, mail: bool = F
         log.warning("event for an unknown complaint", extra={"type": envelope.type})
         return
     payload = envelope.typed_payload()
+    if not isinstance(payload, _KNOWN):
+        return
     at = envelope.occurred_at
-    changes: dict[str, Any] = {}
-    entry: dict[str, Any] | None = {}
-    status = row["status"]
-    terminal = status in ("withdrawn", "closed")
-
-    match payload:
-        case p.ComplaintRouted():
-            changes = {"agency": payload.agency, **_deadlines(payload.deadlines)}
-            if status in ("submitted", "triage"):
-                changes["status"] = "routed"
-            entry = {"agency": payload.agency}
-        case p.ComplaintNeedsTriage():
-            changes = {"triage_by": payload.deadlines.triage_by}
-            if status == "submitted":
-                changes["status"] = "triage"
-        case p.TicketAcknowledged():
-            changes = {"agency": payload.agency, "acknowledged_at": at,
-                       **{k: v for k, v in _deadlines(payload.deadlines).items() if v}}
-            if status in ("submitted", "triage", "routed", "reopened"):
-                changes["status"] = "acknowledged"
-            entry = {"agency": payload.agency}
-        case p.TicketInfoRequested():
-            changes = {"status": "info_requested"}
-            entry = {"agency": payload.agency, "question": payload.question}
-        case p.TicketResponded():
-            changes = {"status": "responded"} if status != "info_requested" else {}
-            entry = {"agency": payload.agency, "message": payload.message}
-        case p.TicketResolved():
-            changes = {"status": "resolved", "resolved_at": at,
-                       "dispute_until": payload.deadlines.dispute_until,
-                       "rating": None, "feedback_comment": None, "disputed": False,
-                       "feedback_at": None}
-            entry = {"agency": payload.agency, "note": payload.note,
-                     "dispute_until": _iso(payload.deadlines.dispute_until)}
-        case p.TicketTransferred():
-            # The reason is the agencies' business; the citizen sees where it went.
-            changes = {"agency": payload.agency, "acknowledged_at": None,
-                       "breached": [], **_deadlines(payload.deadlines)}
-            if status not in ("info_requested",):
-                changes["status"] = "routed"
-            entry = {"from_agency": payload.from_agency, "agency": payload.agency}
-        case p.TicketReopened():
-            changes = {"status": "reopened", "agency": payload.agency, "resolved_at": None,
-                       "dispute_until": None, "breached": [], **_deadlines(payload.deadlines)}
-            entry = {"agency": payload.agency}
-        case p.DeadlineWarning():
-            entry = None  # the staff's reminder, not news for the citizen
-        case p.DeadlineBreached():
-            changes = {"breached": sorted({*(row["breached"] or ()), payload.kind})}
-            entry = {"deadline": payload.kind, "agency": payload.agency,
-                     "due_at": _iso(payload.due_at)}
-        case p.CaseEscalated():
-            entry = {"level": payload.level, "deadline": payload.kind}
-        case p.FindingRecorded():
-            if not payload.published:
-                entry = None
-            else:
-                entry = {"outcome": payload.outcome,
-                         "maladministration_type": payload.maladministration_type,
-                         "recommendation": payload.recommendation}
-        case p.CaseReopened():
-            changes = {"status": "reopened", "resolved_at": None, "dispute_until": None}
-            entry = {}
-        case _:
-            return
-    if terminal:
-        # A withdrawn or closed complaint keeps its status; the history still records.
-        changes.pop("status", None)
+    step = lifecycle.apply(state_of(row), lifecycle.event_name(envelope.type, envelope.payload),
+                           envelope.seq)
+    changes: dict[str, Any] = {"seq": step.state.seq}
+    facts, entry = _facts(payload, row, at)
+    if step.applies:
+        changes.update(facts)
+        changes.update(state_columns(step.state))
+    elif entry is not None:
+        # Kept for the record (the citizen's history is complete), marked ignored.
+        entry = {**entry, "ignored": step.outcome}
     updated = max(at, row["updated_at"])
     await db.update_complaint(conn, complaint_id, updated, **changes)
     if entry is not None:
         await db.add_timeline(conn, [(complaint_id, at, envelope.type,
                                       {k: v for k, v in entry.items() if v is not None})])
-    await notify.on_status_change(conn, str(complaint_id), envelope, mail=mail)
+    if step.applies:
+        await notify.on_status_change(conn, str(complaint_id), envelope, mail=mail)
+
+
+_KNOWN = (p.ComplaintRouted, p.ComplaintNeedsTriage, p.TicketAcknowledged,
+          p.TicketInfoRequested, p.TicketClockResumed, p.TicketResponded, p.TicketResolved,
+          p.TicketTransferred, p.TicketReopened, p.DeadlineWarning, p.DeadlineBreached,
+          p.CaseEscalated, p.FindingRecorded, p.CaseReopened, p.CaseClosed, p.TicketRejected,
+          p.TicketReturnedToTriage, p.CaseInfoReminder, p.CaseArchived, p.TicketMovedRegion)
 
 
 def _iso(value: Any) -> str | None:

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from awasi import i18n
+from awasi import i18n, lifecycle
 from awasi.catalog import Catalog
 from awasi.events import topics
 from awasi.events.envelope import Envelope
@@ -44,6 +44,7 @@ from awasi.events.payloads import (
 )
 from awasi.settings import Settings
 from services.intake import db, statuses, visibility
+from services.intake.consumer import state_columns, state_of
 from services.intake.errors import (
     IdempotencyKeyReused,
     NotAllowedNow,
@@ -61,9 +62,10 @@ DESCRIPTION_MIN = 10
 DESCRIPTION_MAX = 4000
 Channel = Literal["web", "api", "open311", "telegram"]
 
-# Statuses the citizen sees, and the overdue rule: declared in ``statuses``.
+# Statuses the citizen sees and the overdue rule: the lifecycle's, through ``statuses``.
 OPEN_STATUSES = statuses.OPEN_STATUSES
 TERMINAL_STATUSES = statuses.TERMINAL_STATUSES
+clocks = statuses.clocks
 overdue = statuses.overdue
 
 # --- tracking codes and secrets ------------------------------------------------------
@@ -314,7 +316,8 @@ class Prepared:
             privacy=c.privacy, reporter_ref=self.reporter_ref, channel=c.channel,
             photo_ids=tuple(str(p) for p in self.photo_ids), submitted_at=self.now,
             visibility=c.visibility,
-        ), complaint_id=str(self.complaint_id), producer=PRODUCER, occurred_at=self.now)
+        ), complaint_id=str(self.complaint_id), producer=PRODUCER, occurred_at=self.now,
+            seq=1)
 
     def receipt(self) -> Receipt:
         return Receipt(
@@ -426,27 +429,34 @@ async def _owned(conn: asyncpg.Connection, code: str, secret: str | None) -> asy
 
 async def add_info(pool: asyncpg.Pool, code: str, body: InfoIn, photos: Sequence[Photo] = (),
                    now: datetime | None = None) -> dict[str, Any]:
-    """The citizen adds information (usually answering the agency's question).
-    Raises ``UnknownComplaint``, ``WrongSecret``, ``NotAllowedNow`` (closed/withdrawn)."""
+    """The citizen adds information (usually answering the agency's question; to an
+    archived complaint, within the catalog's revive window, it revives it). Raises
+    ``UnknownComplaint``, ``WrongSecret``, ``NotAllowedNow`` (closed, withdrawn, or
+    archived past the window)."""
     now = now or datetime.now(UTC)
     check_count(len(photos))
     async with pool.acquire() as conn, conn.transaction():
         row = await _owned(conn, code, body.secret)
-        if row["status"] in TERMINAL_STATUSES:
+        actions = lifecycle.citizen_actions(row["status"])
+        reviving = "revive" in actions and row["revive_until"] is not None \
+            and now <= row["revive_until"]
+        if "add_info" not in actions and not reviving:
             raise NotAllowedNow(f"The complaint is {row['status']}; it takes no more information")
         ids = [uuid.uuid4() for _ in photos]
         await db.insert_photos(conn, [(pid, row["id"], ph.content_type, ph.data)
                                       for pid, ph in zip(ids, photos, strict=True)])
-        changes: dict[str, Any] = {}
-        if row["status"] == "info_requested":
-            changes["status"] = "acknowledged" if row["acknowledged_at"] else "routed"
+        state = state_of(row)
+        seq = lifecycle.next_seq(state)
+        # Answering the agency's question ends the pause (the router resumes its clock).
+        step = lifecycle.apply(state, "complaint.info_added", seq)
+        changes = state_columns(step.state)
         await db.update_complaint(conn, row["id"], now, **changes)
         await db.add_timeline(conn, [(row["id"], now, "info_added",
                                       {"message": body.message, "photos": len(ids)})])
         await add_to_outbox(conn, SCHEMA, topics.INTAKE, Envelope.build(
             ComplaintInfoAdded(message=body.message, photo_ids=tuple(str(i) for i in ids)),
-            complaint_id=str(row["id"]), producer=PRODUCER, occurred_at=now))
-    return {"tracking_code": row["tracking_code"], "status": changes.get("status", row["status"])}
+            complaint_id=str(row["id"]), producer=PRODUCER, occurred_at=now, seq=seq))
+    return {"tracking_code": row["tracking_code"], "status": changes["status"]}
 
 
 def dispute_deadline(catalog: Catalog, row: asyncpg.Record) -> datetime | None:
@@ -464,38 +474,52 @@ def dispute_deadline(catalog: Catalog, row: asyncpg.Record) -> datetime | None:
 
 
 def feedback_state(catalog: Catalog, row: asyncpg.Record, now: datetime) -> tuple[bool, bool]:
-    """(may rate, may dispute) now."""
-    resolved = row["status"] == "resolved" and row["feedback_at"] is None
+    """(may rate, may dispute) now: each resolution may be rated once and disputed
+    once within its window, in either order (a rating does not rule out a dispute)."""
+    actions = lifecycle.citizen_actions(row["status"])
     until = dispute_deadline(catalog, row)
-    return resolved, resolved and until is not None and now <= until
+    may_rate = "rate" in actions and row["rating"] is None
+    may_dispute = ("dispute" in actions and not row["disputed"] and until is not None
+                   and now <= until)
+    return may_rate, may_dispute
 
 
 async def give_feedback(pool: asyncpg.Pool, catalog: Catalog, code: str, body: FeedbackIn,
                         now: datetime | None = None) -> dict[str, Any]:
-    """Rate (1-5) and/or dispute a resolved complaint, once. Raises ``UnknownComplaint``,
-    ``WrongSecret``, ``NotAllowedNow`` (not resolved, already rated, or a dispute after
-    the dispute window closed)."""
+    """Rate (1-5) and/or dispute the current resolution: one rating and one dispute per
+    resolution. A dispute reopens the complaint at once (the router gives the same
+    agency fresh deadlines; the panel reviews it). Raises ``UnknownComplaint``,
+    ``WrongSecret``, ``NotAllowedNow`` (not resolved, already rated or disputed, or
+    a dispute after the dispute window closed)."""
     now = now or datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
         row = await _owned(conn, code, body.secret)
         may_rate, may_dispute = feedback_state(catalog, row, now)
-        if not may_rate:
-            raise NotAllowedNow("Feedback is possible once, after the agency resolved the "
-                                "complaint")
+        if not may_rate and not may_dispute:
+            raise NotAllowedNow("Feedback is possible once per resolution, after the agency "
+                                "resolved the complaint")
+        if body.rating is not None and not may_rate:
+            raise NotAllowedNow("This resolution has already been rated")
         if body.dispute and not may_dispute:
             raise NotAllowedNow("The dispute window has closed")
-        status = "disputed" if body.dispute else "resolved"
-        await db.update_complaint(conn, row["id"], now, status=status, rating=body.rating,
-                                  feedback_comment=body.comment, disputed=body.dispute,
-                                  feedback_at=now)
+        state = state_of(row)
+        seq = lifecycle.next_seq(state)
+        step = lifecycle.apply(state, lifecycle.event_name(
+            "complaint.feedback_given", {"dispute": body.dispute}), seq)
+        changes: dict[str, Any] = {**state_columns(step.state), "feedback_at": now}
+        if body.rating is not None:
+            changes.update(rating=body.rating, feedback_comment=body.comment)
+        if body.dispute:
+            changes["disputed"] = True
+        await db.update_complaint(conn, row["id"], now, **changes)
         await db.add_timeline(conn, [(row["id"], now, "feedback_given",
                                       {"rating": body.rating, "dispute": body.dispute})])
         await add_to_outbox(conn, SCHEMA, topics.INTAKE, Envelope.build(
             ComplaintFeedbackGiven(rating=body.rating, comment=body.comment,
                                    dispute=body.dispute),
-            complaint_id=str(row["id"]), producer=PRODUCER, occurred_at=now))
-    return {"tracking_code": row["tracking_code"], "status": status, "rating": body.rating,
-            "dispute": body.dispute}
+            complaint_id=str(row["id"]), producer=PRODUCER, occurred_at=now, seq=seq))
+    return {"tracking_code": row["tracking_code"], "status": step.state.status,
+            "rating": body.rating, "dispute": body.dispute}
 
 
 async def withdraw(pool: asyncpg.Pool, code: str, body: WithdrawIn,
@@ -505,13 +529,16 @@ async def withdraw(pool: asyncpg.Pool, code: str, body: WithdrawIn,
     now = now or datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
         row = await _owned(conn, code, body.secret)
-        if row["status"] not in OPEN_STATUSES or row["status"] == "disputed":
+        if "withdraw" not in lifecycle.citizen_actions(row["status"]):
             raise NotAllowedNow(f"A complaint that is {row['status']} cannot be withdrawn")
-        await db.update_complaint(conn, row["id"], now, status="withdrawn")
+        state = state_of(row)
+        seq = lifecycle.next_seq(state)
+        step = lifecycle.apply(state, "complaint.withdrawn", seq)
+        await db.update_complaint(conn, row["id"], now, **state_columns(step.state))
         await db.add_timeline(conn, [(row["id"], now, "withdrawn", {})])
         await add_to_outbox(conn, SCHEMA, topics.INTAKE, Envelope.build(
             ComplaintWithdrawn(reason=body.reason), complaint_id=str(row["id"]),
-            producer=PRODUCER, occurred_at=now))
+            producer=PRODUCER, occurred_at=now, seq=seq))
     return {"tracking_code": row["tracking_code"], "status": "withdrawn"}
 
 
@@ -537,6 +564,8 @@ async def complaint_status(pool: asyncpg.Pool, catalog: Catalog, code: str, *,
     access: visibility.Access = "conversation" if owner or secret is not None else "status"
     events = await db.timeline(pool, row["id"]) if access == "conversation" else []
     may_rate, may_dispute = feedback_state(catalog, row, now)
+    state = clocks(row, now)
     return visibility.status_view(
-        catalog, row, events, access=access, overdue=overdue(row, now), may_rate=may_rate,
-        may_dispute=may_dispute, dispute_until=dispute_deadline(catalog, row))
+        catalog, row, events, access=access, overdue=state.overdue, may_rate=may_rate,
+        may_dispute=may_dispute, dispute_until=dispute_deadline(catalog, row),
+        paused=state.paused)

@@ -50,6 +50,25 @@ def citizen_news(envelope: Envelope) -> dict[str, Any] | None:
             return {"agency": payload.agency}
         case p.CaseReopened():
             return {}
+        case p.TicketClockResumed():
+            # After the pause the citizen sees the moved deadlines.
+            return {"agency": payload.agency,
+                    "acknowledge_by": _iso(payload.deadlines.acknowledge_by),
+                    "resolve_by": _iso(payload.deadlines.resolve_by)}
+        case p.CaseClosed():
+            return {"reason": payload.reason, "note": payload.note}
+        case p.TicketMovedRegion():
+            return {"region": payload.region, "note": payload.reason,
+                    "triage_by": _iso(payload.deadlines.triage_by)}
+        case p.CaseInfoReminder():
+            return {"archive_at": _iso(payload.archive_at)}
+        case p.CaseArchived():
+            return {"revive_until": _iso(payload.revive_until)}
+        case p.TicketReturnedToTriage():
+            return {"triage_by": _iso(payload.deadlines.triage_by)}
+        case p.TicketRejected():
+            return {"reason_code": payload.reason_code, "note": payload.reason,
+                    "duplicate_of": payload.duplicate_of}
         case p.DeadlineBreached():
             return {"deadline": payload.kind, "agency": payload.agency,
                     "due_at": _iso(payload.due_at)}

@@ -32,7 +32,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import ValidationError
 
-from awasi import i18n
+from awasi import i18n, lifecycle
 from awasi.catalog import Catalog
 from awasi.events.payloads import Location
 from awasi.web import keys
@@ -48,7 +48,8 @@ CHANGESET = "2026-11-23T00:00:00Z"
 FORMATS = {"json": "application/json", "xml": "text/xml"}
 PLURAL = {"endpoints": "endpoint", "formats": "format", "attributes": "attribute",
           "values": "value", "keywords": "keyword"}
-CLOSED = ("resolved", "withdrawn", "closed")
+# Open311's "closed": the agency says it is done, or the lifecycle ended it.
+CLOSED = ("resolved", *lifecycle.ENDED)
 MAX_LIST = 1000
 
 

@@ -36,7 +36,7 @@ import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from awasi import i18n, signing, timefmt
+from awasi import i18n, lifecycle, signing, timefmt
 from awasi.web import keys
 from awasi.web.body import read_form, validate
 from awasi.web.errors import ApiError, Forbidden, RateLimited, ValidationFailed
@@ -78,18 +78,19 @@ FIELD_MESSAGES = {
     "code": "No complaint has this tracking code. Check it and try again.",
 }
 
+# One label per status of the one lifecycle (awasi/lifecycle.py).
 STATUS_LABELS = {
     "submitted": "Received",
     "triage": "Being verified",
-    "routed": "Forwarded to the agency",
+    "assigned": "Forwarded to the agency",
     "acknowledged": "Being handled by the agency",
-    "info_requested": "The agency needs more information from you",
-    "responded": "The agency has responded",
+    "waiting_info": "The agency needs more information from you",
     "resolved": "Resolved by the agency",
-    "disputed": "Disputed by you, under review",
     "reopened": "Reopened",
-    "withdrawn": "Withdrawn",
     "closed": "Closed",
+    "archived": "Archived: the agency's question was not answered",
+    "rejected": "Not accepted as a complaint",
+    "withdrawn": "Withdrawn",
 }
 
 TIMELINE_LABELS = {
@@ -106,6 +107,13 @@ TIMELINE_LABELS = {
     "case.escalated": "Escalated",
     "finding.recorded": "The oversight panel recorded a finding",
     "case.reopened": "Reopened by the oversight panel",
+    "ticket.clock_resumed": "The agency's clock runs again",
+    "case.closed": "Closed",
+    "ticket.rejected": "Not accepted as a complaint",
+    "ticket.moved_region": "Sent to the responsible city",
+    "case.info_reminder": "Reminder: the agency still waits for your answer",
+    "case.archived": "Archived: the agency's question was not answered",
+    "ticket.returned_to_triage": "Back with the city for a decision on the responsible agency",
     "info_added": "You added information",
     "feedback_given": "You gave feedback",
     "withdrawn": "You withdrew the complaint",
@@ -489,9 +497,9 @@ async def _render_status(request: web.Request, page: Page, errors: dict[str, str
                           if full else None),
         "dispute_until": fmt_dt(s["deadlines"]["dispute_until"], tz, page.locale),
         "errors": errors or {}, "values": values or {},
-        "can_add_info": full and s["status"] in domain.OPEN_STATUSES,
-        "can_withdraw": (full and s["status"] in domain.OPEN_STATUSES
-                         and s["status"] != "disputed"),
+        "can_add_info": full and bool({"add_info", "revive"}
+                                      & set(lifecycle.citizen_actions(s["status"]))),
+        "can_withdraw": full and "withdraw" in lifecycle.citizen_actions(s["status"]),
         "agency_names": {a.code: a.name for a in catalog.agencies.values()},
     }
     return page.render("status.html", ctx, status=status)

@@ -28,6 +28,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel
 
+from awasi import lifecycle
 from awasi.catalog import Catalog
 from awasi.web import keys
 from awasi.web.errors import ValidationFailed
@@ -39,7 +40,7 @@ from services.intake.errors import field_error
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-STATUSES = (*domain.OPEN_STATUSES, "resolved", *domain.TERMINAL_STATUSES)
+STATUSES = lifecycle.STATUSES
 FILTERS = ("region", "category", "status")
 SORTS = ("new", "support")
 # Every parameter the list understands; any other is a 422 naming it (a typo such as

@@ -38,7 +38,7 @@ DEFAULT_VISIBILITY = "private"
 # The tracking code alone: status, agency (by its code), deadlines. The region is
 # part of the code itself, and the deadlines are shown in its time zone.
 STATUS_FIELDS = ("tracking_code", "access", "status", "visibility", "region", "agency",
-                 "deadlines", "overdue", "can_give_feedback", "can_dispute")
+                 "deadlines", "overdue", "paused", "can_give_feedback", "can_dispute")
 # With the secret, the filing browser or the filing chat, in addition.
 CONVERSATION_FIELDS = ("category", "title", "description", "privacy", "submitted_at",
                        "updated_at", "feedback", "timeline")
@@ -92,7 +92,8 @@ def _deadlines(row: asyncpg.Record, dispute_until: datetime | None) -> dict[str,
 
 def status_view(catalog: Catalog, row: asyncpg.Record, events: Sequence[asyncpg.Record],
                 *, access: Access, overdue: dict[str, bool], may_rate: bool,
-                may_dispute: bool, dispute_until: datetime | None) -> dict[str, Any]:
+                may_dispute: bool, dispute_until: datetime | None,
+                paused: bool = False) -> dict[str, Any]:
     """The status of one complaint as ``access`` allows: ``STATUS_FIELDS`` always,
     ``CONVERSATION_FIELDS`` only for ``conversation``. ``events`` (the timeline rows)
     are read only for the conversation."""
@@ -105,6 +106,8 @@ def status_view(catalog: Catalog, row: asyncpg.Record, events: Sequence[asyncpg.
         "agency": _agency(catalog, row["agency"]),
         "deadlines": _deadlines(row, dispute_until),
         "overdue": overdue,
+        # The agency's clock is stopped: it waits for the citizen's answer.
+        "paused": paused,
         "can_give_feedback": may_rate,
         "can_dispute": may_dispute,
     }

@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 
+from awasi import lifecycle
 from awasi.catalog import Catalog, Policy
 from awasi.events.envelope import Envelope
 from awasi.workdays import WorkCalendar
@@ -156,7 +157,7 @@ _CASE_COLUMNS = (
     "tracking_code", "region", "category", "agency", "status", "submitted_at", "routed_at",
     "acknowledged_at", "resolved_at", "resolve_by", "acknowledge_by", "triage_by",
     "dispute_until", "paused_at", "resolution_disputed", "dispute_count", "rating",
-    "resolved_on_time",
+    "resolved_on_time", "seq", "status_seq", "paused_from",
 )
 
 
@@ -203,64 +204,24 @@ async def apply_event(conn: asyncpg.Connection, ctx: Context, env: Envelope) -> 
         if d.get("dispute_until") is not None:
             case["dispute_until"] = _dt(d["dispute_until"])
 
-    if t == "complaint.submitted":
-        case.update(tracking_code=p["tracking_code"], region=p["region"],
-                    category=p["category"], submitted_at=_dt(p["submitted_at"]))
-    elif t == "complaint.needs_triage":
+    # The lifecycle decides the status, and whether the event may touch the clocks
+    # at all: a stale or impossible one (a late complaint.routed after a withdrawal)
+    # stays on the timeline (appended above) and changes nothing else.
+    name = lifecycle.event_name(t, p)
+    step = lifecycle.apply(state_of(case), name, env.seq)
+    case["seq"] = step.state.seq
+    if step.applies:
+        case.update(status=step.state.status, status_seq=step.state.status_seq,
+                    paused_from=step.state.paused_from)
+
+    # Facts that undo nothing apply whatever the order: who the case is, ratings,
+    # disputes (the panel reviews every one).
+    if t in ("complaint.submitted", "complaint.needs_triage", "complaint.routed"):
         case.update(tracking_code=case["tracking_code"] or p["tracking_code"],
-                    region=p["region"], category=p["category"], status="triage")
+                    region=p["region"], category=p["category"])
+        if t == "complaint.submitted":
+            case["submitted_at"] = _dt(p["submitted_at"])
         case["submitted_at"] = case["submitted_at"] or at
-        note_deadlines(p["deadlines"])
-        await schedule(conn, ctx, case, "triage", _opt(p["deadlines"].get("triage_by")), at)
-    elif t == "complaint.routed":
-        case.update(tracking_code=case["tracking_code"] or p["tracking_code"],
-                    region=p["region"], category=p["category"], agency=p["agency"],
-                    status="routed")
-        case["submitted_at"] = case["submitted_at"] or at
-        case["routed_at"] = case["routed_at"] or at
-        note_deadlines(p["deadlines"])
-        await cancel(conn, cid, ("triage",))
-        await schedule_all(conn, ctx, case, {k: v for k, v in p["deadlines"].items()
-                                             if k != "triage_by"}, at, p.get("warning_share"))
-    elif t == "ticket.acknowledged":
-        case["agency"] = p["agency"]
-        case["acknowledged_at"] = case["acknowledged_at"] or at
-        case["status"] = "acknowledged"
-        note_deadlines(p["deadlines"])
-        await cancel(conn, cid, ("acknowledge", "triage"))
-        if p["deadlines"].get("resolve_by") is not None:
-            await schedule(conn, ctx, case, "resolve", _dt(p["deadlines"]["resolve_by"]), at)
-    elif t == "ticket.info_requested":
-        # The clock pauses: nothing may fall due until the router says it resumed.
-        case.update(status="paused", paused_at=_dt(p["paused_at"]))
-        await cancel(conn, cid, ("acknowledge", "resolve"))
-    elif t == "ticket.clock_resumed":
-        case.update(status="acknowledged" if case["acknowledged_at"] else "routed",
-                    paused_at=None, agency=p.get("agency") or case["agency"])
-        deadlines = p.get("deadlines") or {}
-        note_deadlines(deadlines)
-        resumed = _opt(p.get("resumed_at")) or at
-        await schedule_all(conn, ctx, case, deadlines, resumed)
-    elif t == "ticket.resolved":
-        resolve_by = case["resolve_by"]
-        case.update(status="resolved", resolved_at=at, resolution_disputed=False,
-                    paused_at=None, agency=p["agency"],
-                    resolved_on_time=resolve_by is None or at <= resolve_by)
-        note_deadlines(p["deadlines"])
-        await cancel(conn, cid, KINDS)
-        if audit_sampled(cid, ctx.catalog.audit_sample_share):
-            await add_review_item(conn, cid, "audit_sample", str(env.event_id),
-                                  {"agency": p["agency"]}, now)
-    elif t == "ticket.transferred":
-        case.update(agency=p["agency"], status="routed", paused_at=None)
-        note_deadlines(p["deadlines"])
-        await cancel(conn, cid, KINDS)
-        await schedule_all(conn, ctx, case, p["deadlines"], at)
-    elif t == "ticket.reopened":
-        case.update(agency=p["agency"], status="reopened", paused_at=None)
-        note_deadlines(p["deadlines"])
-        await cancel(conn, cid, KINDS)
-        await schedule_all(conn, ctx, case, p["deadlines"], at)
     elif t == "complaint.feedback_given":
         if p.get("rating") is not None:
             case["rating"] = p["rating"]
@@ -270,15 +231,133 @@ async def apply_event(conn: asyncpg.Connection, ctx: Context, env: Envelope) -> 
         if p.get("dispute"):
             case["dispute_count"] = case["dispute_count"] + 1
             case["resolution_disputed"] = True
-            if case["status"] == "resolved":
-                case["status"] = "disputed"
             await add_review_item(conn, cid, "dispute", str(env.event_id),
                                   {"agency": case["agency"]}, now)
-    elif t == "complaint.withdrawn":
-        case["status"] = "withdrawn"
+
+    if not step.applies:
+        await save_case(conn, before, case)
+        return
+    if case["status"] != "waiting_info" and before["status"] == "waiting_info":
+        # The pause ended (answered, resolved, transferred, withdrawn, archived): no
+        # reminder, no archiving.
+        await cancel(conn, cid, ("info",))
+    if t == "complaint.needs_triage":
+        note_deadlines(p["deadlines"])
+        await schedule(conn, ctx, case, "triage", _opt(p["deadlines"].get("triage_by")), at)
+    elif t == "complaint.routed":
+        case["agency"] = p["agency"]
+        case["routed_at"] = case["routed_at"] or at
+        note_deadlines(p["deadlines"])
+        await cancel(conn, cid, ("triage",))
+        await schedule_all(conn, ctx, case, {k: v for k, v in p["deadlines"].items()
+                                             if k != "triage_by"}, at, p.get("warning_share"))
+    elif t == "ticket.acknowledged":
+        case["agency"] = p["agency"]
+        case["acknowledged_at"] = case["acknowledged_at"] or at
+        note_deadlines(p["deadlines"])
+        await cancel(conn, cid, ("acknowledge", "triage"))
+        if p["deadlines"].get("resolve_by") is not None:
+            await schedule(conn, ctx, case, "resolve", _dt(p["deadlines"]["resolve_by"]), at)
+    elif t == "ticket.info_requested":
+        # The clock pauses: nothing may fall due until the router says it resumed.
+        case["paused_at"] = _dt(p["paused_at"])
+        await cancel(conn, cid, ("acknowledge", "resolve"))
+        await schedule_archive(conn, ctx, case, case["paused_at"])
+    elif t == "ticket.clock_resumed":
+        case.update(paused_at=None, agency=p.get("agency") or case["agency"])
+        deadlines = p.get("deadlines") or {}
+        note_deadlines(deadlines)
+        resumed = _opt(p.get("resumed_at")) or at
+        await schedule_all(conn, ctx, case, deadlines, resumed)
+    elif t == "ticket.resolved":
+        resolve_by = case["resolve_by"]
+        case.update(resolved_at=at, resolution_disputed=False, paused_at=None,
+                    agency=p["agency"],
+                    resolved_on_time=resolve_by is None or at <= resolve_by)
+        note_deadlines(p["deadlines"])
         await cancel(conn, cid, KINDS)
+        # Silence until the dispute window closes closes the case (case.closed).
+        await schedule_close(conn, case, _opt(p["deadlines"].get("dispute_until")))
+        if audit_sampled(cid, ctx.catalog.audit_sample_share):
+            await add_review_item(conn, cid, "audit_sample", str(env.event_id),
+                                  {"agency": p["agency"]}, now)
+    elif t in ("ticket.transferred", "ticket.reopened"):
+        case.update(agency=p["agency"], paused_at=None)
+        if t == "ticket.reopened":
+            case["acknowledged_at"] = None
+        note_deadlines(p["deadlines"])
+        await cancel(conn, cid, (*KINDS, "dispute"))
+        await schedule_all(conn, ctx, case, p["deadlines"], at)
+    elif name in ("complaint.disputed", "case.reopened"):
+        # Back to the agency: the dispute window is moot; the router's
+        # ticket.reopened brings the fresh deadlines.
+        await cancel(conn, cid, ("dispute",))
+    elif t == "ticket.returned_to_triage":
+        case.update(agency=None, paused_at=None, acknowledged_at=None, acknowledge_by=None,
+                    resolve_by=None)
+        note_deadlines(p["deadlines"])
+        await cancel(conn, cid, (*KINDS, "dispute"))
+        await schedule(conn, ctx, case, "triage", _opt(p["deadlines"].get("triage_by")), at)
+    elif t == "ticket.moved_region":
+        case["region"] = p["region"]
+        note_deadlines(p["deadlines"])
+        await schedule(conn, ctx, case, "triage", _opt(p["deadlines"].get("triage_by")), at)
+    elif t == "ticket.rejected":
+        # Every rejection is reviewed: triage must not bury complaints.
+        await cancel(conn, cid, KINDS)
+        await add_review_item(conn, cid, "rejection", str(env.event_id),
+                              {"reason_code": p["reason_code"], "reason": p["reason"],
+                               "duplicate_of": p.get("duplicate_of")}, now)
+    elif name in ("complaint.withdrawn", "case.closed", "case.dispute_rejected"):
+        case["paused_at"] = None
+        await cancel(conn, cid, (*KINDS, "dispute"))
     # Everything else (info added, responses, oversight's own events) is timeline only.
     await save_case(conn, before, case)
+
+
+def state_of(case: dict[str, Any] | asyncpg.Record) -> lifecycle.State:
+    """The case's lifecycle state."""
+    return lifecycle.State(status=case["status"], seq=case["seq"],
+                           status_seq=case["status_seq"], paused_from=case["paused_from"])
+
+
+async def next_seq(conn: asyncpg.Connection, complaint_id: str) -> int:
+    """Advance and return the case's sequence number, for an event oversight itself
+    writes (call with the case row locked, in the event's transaction)."""
+    seq = await conn.fetchval(
+        "UPDATE oversight.cases SET seq = seq + 1 WHERE complaint_id = $1 RETURNING seq",
+        complaint_id)
+    return int(seq or 0)
+
+
+async def schedule_archive(conn: asyncpg.Connection, ctx: Context, case: dict[str, Any],
+                           paused_at: datetime) -> None:
+    """The citizen has the catalog's ``incomplete_archive_days`` (calendar days) to
+    answer: a last reminder ``archive_reminder_days`` before, then ``case.archived``."""
+    policy = policy_of(ctx.catalog, case.get("region"), case.get("agency"),
+                       case.get("category"))
+    archive_at = paused_at + timedelta(days=policy.incomplete_archive_days)
+    remind_at = archive_at - timedelta(days=policy.archive_reminder_days)
+    await cancel(conn, case["complaint_id"], ("info",))
+    await conn.executemany(
+        "INSERT INTO oversight.deadlines (complaint_id, kind, step, agency, due_at, fire_at)"
+        " VALUES ($1, 'info', $2, $3, $4, $5)",
+        [(case["complaint_id"], step, case.get("agency"), archive_at, at)
+         for step, at in (("reminder", remind_at), ("archive", archive_at))
+         if at > paused_at])
+
+
+async def schedule_close(conn: asyncpg.Connection, case: dict[str, Any],
+                         until: datetime | None) -> None:
+    """Close the case when the dispute window ends unless the citizen disputes
+    first (a ``dispute`` deadline row: the scheduler emits ``case.closed``)."""
+    await cancel(conn, case["complaint_id"], ("dispute",))
+    if until is None:
+        return
+    await conn.execute(
+        "INSERT INTO oversight.deadlines (complaint_id, kind, step, agency, due_at, fire_at)"
+        " VALUES ($1, 'dispute', 'close', $2, $3, $3)",
+        case["complaint_id"], case.get("agency"), until)
 
 
 def _opt(value: Any) -> datetime | None:

@@ -67,6 +67,15 @@ async def post_reopen(request: web.Request) -> web.Response:
     return json_response(out, status=202)
 
 
+async def post_reject_dispute(request: web.Request) -> web.Response:
+    user = await panel_member(request)
+    body = await parse_json(request, panel.RejectDisputeIn)
+    out = await panel.reject_dispute(request.app[web_keys.POOL],
+                                     request.match_info["tracking_code"], body,
+                                     user.username, _now(request))
+    return json_response(out, status=202)
+
+
 async def get_audit_verify(request: web.Request) -> web.Response:
     """Incremental and rate limited (``AWASI_AUDIT_VERIFY_MIN_INTERVAL_S``, by wall
     time across every process): anyone may call it, so its cost must not grow with
@@ -165,6 +174,12 @@ def add_routes(app: web.Application) -> None:
     api.add(r, "POST", "/api/v1/cases/{tracking_code}/reopen", post_reopen,
             tags=["panel"], summary="Reopen a case (emits case.reopened for the router)",
             body=panel.ReopenIn, responses={202: _OBJ}, secured=True,
+            errors=(400, 404, 409, 422))
+    api.add(r, "POST", "/api/v1/cases/{tracking_code}/dispute/reject", post_reject_dispute,
+            tags=["panel"], summary="Reject the citizen's dispute: the resolution stands and "
+                                    "the case closes (emits case.closed; the citizen reads "
+                                    "the reason)",
+            body=panel.RejectDisputeIn, responses={202: _OBJ}, secured=True,
             errors=(400, 404, 409, 422))
     api.add(r, "GET", "/api/v1/audit/verify", get_audit_verify, tags=["audit"],
             summary="Walk the timeline's hash chain from the last verified entry (rate"

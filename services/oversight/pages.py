@@ -261,6 +261,10 @@ async def case_action(request: web.Request) -> web.Response:
         elif action == "reopen":
             await panel.reopen(pool, code, panel.ReopenIn(reason=str(form.get("reason", ""))),
                                user.username, now)
+        elif action == "reject-dispute":
+            await panel.reject_dispute(
+                pool, code, panel.RejectDisputeIn(reason=str(form.get("reason", ""))),
+                user.username, now)
         else:
             raise web.HTTPNotFound()
     except ValidationError as e:
@@ -289,4 +293,5 @@ def setup(app: web.Application) -> None:
     r.add_get("/panel", queue_page)
     r.add_post("/panel/checkpoint", checkpoint_action)
     r.add_get("/panel/cases/{tracking_code}", case_page)
-    r.add_post("/panel/cases/{tracking_code}/{action:claim|findings|reopen}", case_action)
+    r.add_post("/panel/cases/{tracking_code}/{action:claim|findings|reopen|reject-dispute}",
+               case_action)

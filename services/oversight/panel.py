@@ -15,17 +15,20 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from awasi import lifecycle
 from awasi.events import topics
 from awasi.events.envelope import Envelope
 from awasi.events.outbox import add_to_outbox
 from awasi.events.payloads import (
     CaseClaimed,
+    CaseClosed,
     CaseReopened,
     FindingOutcome,
     FindingRecorded,
     MaladministrationType,
 )
 from awasi.web.errors import Conflict, NotFound
+from services.oversight.domain import next_seq
 
 PRODUCER = "oversight"
 
@@ -49,6 +52,13 @@ class FindingIn(BaseModel):
 
 
 class ReopenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RejectDisputeIn(BaseModel):
+    """Why the panel finds the resolution stands: the citizen reads this."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -211,6 +221,7 @@ async def record_finding(pool: asyncpg.Pool, tracking_code: str, body: FindingIn
                             maladministration_type=body.maladministration_type,
                             recommendation=body.recommendation, published=body.published),
             complaint_id=cid, producer=PRODUCER, occurred_at=now,
+            seq=await next_seq(conn, cid),
         )
         row = await conn.fetchrow(
             "INSERT INTO oversight.findings (complaint_id, event_id, agency, region, outcome,"
@@ -230,14 +241,47 @@ async def record_finding(pool: asyncpg.Pool, tracking_code: str, body: FindingIn
 async def reopen(pool: asyncpg.Pool, tracking_code: str, body: ReopenIn, username: str,
                  now: datetime) -> dict[str, Any]:
     """Emit ``case.reopened`` (the router reopens the ticket with new deadlines).
-    Conflict if the case has no agency to reopen it at yet."""
+    Conflict if the case has no agency to reopen it at yet, or if the lifecycle does
+    not let a case in its status be reopened (only ``resolved`` and ``closed``)."""
     async with pool.acquire() as conn, conn.transaction():
         case = await case_by_code(conn, tracking_code, lock=True)
         if case["agency"] is None:
             raise Conflict("The case has not reached an agency yet; nothing to reopen")
+        if (case["status"], "case.reopened") not in lifecycle.TRANSITIONS:
+            raise Conflict(f"A case that is {case['status']} cannot be reopened")
         env = Envelope.build(CaseReopened(reason=body.reason),
                              complaint_id=case["complaint_id"], producer=PRODUCER,
-                             occurred_at=now)
+                             occurred_at=now, seq=await next_seq(conn, case["complaint_id"]))
         await emit(conn, env, username)
     return {"tracking_code": tracking_code, "event_id": str(env.event_id),
             "reopened_by": username, "reason": body.reason}
+
+
+async def reject_dispute(pool: asyncpg.Pool, tracking_code: str, body: RejectDisputeIn,
+                         username: str, now: datetime) -> dict[str, Any]:
+    """The panel finds the disputed resolution stands: emit ``case.closed`` (reason
+    ``dispute_rejected``, ``note`` the reason the citizen sees), which closes the
+    case everywhere, and take it out of the review queue. (Upholding a dispute is a
+    finding: ``record_finding``.) Conflict if the case has no open dispute or is not
+    in a status the lifecycle closes this way; another member's claim too."""
+    async with pool.acquire() as conn, conn.transaction():
+        case = await case_by_code(conn, tracking_code, lock=True)
+        cid = case["complaint_id"]
+        if not case["resolution_disputed"]:
+            raise Conflict("The case has no open dispute")
+        if (case["status"], "case.dispute_rejected") not in lifecycle.TRANSITIONS:
+            raise Conflict(f"A case that is {case['status']} cannot be closed")
+        holder = await conn.fetchval(
+            "SELECT claimed_by FROM oversight.claims WHERE complaint_id = $1", cid)
+        if holder is not None and holder != username:
+            raise Conflict(f"Claimed by {holder}", details={"claimed_by": holder})
+        env = Envelope.build(CaseClosed(reason="dispute_rejected", note=body.reason),
+                             complaint_id=cid, producer=PRODUCER, occurred_at=now,
+                             seq=await next_seq(conn, cid))
+        await conn.execute(
+            "UPDATE oversight.review_items SET closed_at = $2"
+            " WHERE complaint_id = $1 AND closed_at IS NULL", cid, now)
+        await conn.execute("DELETE FROM oversight.claims WHERE complaint_id = $1", cid)
+        await emit(conn, env, username)
+    return {"tracking_code": tracking_code, "event_id": str(env.event_id),
+            "closed_by": username, "reason": body.reason}

@@ -29,18 +29,27 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from awasi import lifecycle
 from awasi.catalog import Catalog
 from awasi.db.errors import is_transient
 from awasi.events import topics
 from awasi.events.envelope import Envelope
 from awasi.events.outbox import add_to_outbox
-from awasi.events.payloads import CaseEscalated, DeadlineBreached, DeadlineWarning, Payload
+from awasi.events.payloads import (
+    CaseArchived,
+    CaseClosed,
+    CaseEscalated,
+    CaseInfoReminder,
+    DeadlineBreached,
+    DeadlineWarning,
+    Payload,
+)
 from awasi.web import keys as web_keys
 from awasi.web.app import background
 from services.oversight import audit, keys, stats
 from services.oversight.audit_key import SigningKey
 from services.oversight.clock import Clock
-from services.oversight.domain import add_review_item, level2_at
+from services.oversight.domain import add_review_item, level2_at, next_seq, policy_of
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +154,25 @@ class Scheduler:
         cid = row["complaint_id"]
         events: list[Payload] = []
         status = "fired"
-        if row["step"] == "warning":
+        if row["step"] in ("reminder", "archive"):
+            # Only while the agency still waits for the answer (an answer cancels these).
+            if case["status"] != "waiting_info":
+                status = "skipped"
+            elif row["step"] == "reminder":
+                events.append(CaseInfoReminder(archive_at=row["due_at"]))
+            else:
+                policy = policy_of(self.catalog, case["region"], case["agency"],
+                                   case["category"])
+                events.append(CaseArchived(
+                    revive_until=row["due_at"] + timedelta(days=policy.revive_days)))
+        elif row["step"] == "close":
+            # The dispute window passed with no dispute: the case is over, if the
+            # lifecycle still allows it (a dispute cancels this row, but be sure).
+            if (case["status"], "case.closed") in lifecycle.TRANSITIONS:
+                events.append(CaseClosed(reason="dispute_window_passed"))
+            else:
+                status = "skipped"
+        elif row["step"] == "warning":
             if row["due_at"] <= now:
                 status = "skipped"  # the breach fires instead
             else:
@@ -170,15 +197,27 @@ class Scheduler:
             )
         else:
             events.append(CaseEscalated(level=2, kind=row["kind"], agency=row["agency"]))
+            # Level 2: the region's inspectorate (the router's desk) and the panel.
+            await add_review_item(
+                conn, cid, "escalation2", f"deadline:{row['id']}",
+                {"kind": row["kind"], "agency": row["agency"],
+                 "due_at": row["due_at"].isoformat()}, now)
         await conn.execute(
             "UPDATE oversight.deadlines SET status = $2, fired_at = $3 WHERE id = $1",
             row["id"], status, now,
         )
         if events:
-            await add_to_outbox(conn, "oversight", topics.OVERSIGHT, *(
-                Envelope.build(e, complaint_id=cid, producer=PRODUCER, occurred_at=now)
+            # Each event is oversight's own next fact about the complaint, except the
+            # closing: it is stamped with the resolution it closes (the case's
+            # status_seq), so a dispute of that resolution made in the window (a
+            # newer seq) still wins wherever it arrives after the closing; likewise
+            # the archiving, stamped with the pause it ends, yields to an answer.
+            await add_to_outbox(conn, "oversight", topics.OVERSIGHT, *[
+                Envelope.build(e, complaint_id=cid, producer=PRODUCER, occurred_at=now,
+                               seq=case["status_seq"] if isinstance(e, CaseClosed | CaseArchived)
+                               else await next_seq(conn, cid))
                 for e in events
-            ))
+            ])
         return bool(events)
 
     async def run(self, interval_s: float) -> None:

@@ -5,8 +5,8 @@ Definitions (docs/OVERSIGHT.md says the same in prose):
   region, every case submitted there, routed or not.
 - median hours to acknowledge: routed -> first acknowledgement, over acknowledged cases.
 - median hours to resolve: routed -> resolution, over resolved cases.
-- resolved: the latest resolution stands (status ``resolved``, not disputed).
-  "Resolved, disputed" is never counted as resolved.
+- resolved: ``closed``, or ``resolved`` without an open dispute
+  (``awasi.lifecycle.counts_as_resolved``). "Resolved, disputed" never counts.
 - share resolved within the deadline: resolved on time / cases whose resolution
   deadline has passed or that were marked resolved (disputed ones included in the
   denominator, never in the numerator).
@@ -40,24 +40,27 @@ RATES = ("median_hours_to_acknowledge", "median_hours_to_resolve",
          "share_resolved_within_deadline", "average_rating")
 COUNTS = ("received", "resolved", "breaches", "disputes", "published_findings")
 
+# awasi.lifecycle.counts_as_resolved, in SQL (tests/test_lifecycle.py checks both agree).
+RESOLVED_SQL = "(status = 'closed' OR (status = 'resolved' AND NOT resolution_disputed))"
+
 _SQL = """
 WITH c AS (
     SELECT {key} AS key, * FROM oversight.cases WHERE {key} IS NOT NULL
 ), base AS (
     SELECT key,
         count(*) AS received,
-        count(*) FILTER (WHERE status = 'resolved' AND NOT resolution_disputed) AS resolved,
+        count(*) FILTER (WHERE {resolved}) AS resolved,
         percentile_cont(0.5) WITHIN GROUP (ORDER BY
             extract(epoch FROM acknowledged_at - routed_at) / 3600.0)
             FILTER (WHERE acknowledged_at IS NOT NULL AND routed_at IS NOT NULL) AS ack_median,
         count(*) FILTER (WHERE acknowledged_at IS NOT NULL AND routed_at IS NOT NULL) AS ack_n,
         percentile_cont(0.5) WITHIN GROUP (ORDER BY
             extract(epoch FROM resolved_at - routed_at) / 3600.0)
-            FILTER (WHERE status = 'resolved' AND NOT resolution_disputed
+            FILTER (WHERE {resolved}
                     AND routed_at IS NOT NULL) AS res_median,
-        count(*) FILTER (WHERE status = 'resolved' AND NOT resolution_disputed
+        count(*) FILTER (WHERE {resolved}
                          AND routed_at IS NOT NULL) AS res_n,
-        count(*) FILTER (WHERE status = 'resolved' AND NOT resolution_disputed
+        count(*) FILTER (WHERE {resolved}
                          AND resolved_on_time) AS on_time,
         count(*) FILTER (WHERE resolve_by IS NOT NULL
                          AND (resolve_by <= $1 OR resolved_at IS NOT NULL)) AS due_n,
@@ -121,7 +124,8 @@ async def compute(conn: asyncpg.Connection, catalog: Catalog, now: datetime) -> 
     """Every figure of the dashboard, per agency and per region."""
     min_cases = catalog.stats_min_cases
     agencies = []
-    for row in await conn.fetch(_SQL.format(key="agency", dkey="d.agency", fkey="f.agency"),
+    for row in await conn.fetch(_SQL.format(key="agency", dkey="d.agency", fkey="f.agency",
+                                               resolved=RESOLVED_SQL),
                                 now):
         a = catalog.agencies.get(row["key"])
         agencies.append({
@@ -130,7 +134,8 @@ async def compute(conn: asyncpg.Connection, catalog: Catalog, now: datetime) -> 
             "region": a.region if a else None, **_figures(row, min_cases),
         })
     regions = []
-    for row in await conn.fetch(_SQL.format(key="region", dkey="cs.region", fkey="f.region"),
+    for row in await conn.fetch(_SQL.format(key="region", dkey="cs.region", fkey="f.region",
+                                               resolved=RESOLVED_SQL),
                                 now):
         r = catalog.regions.get(row["key"])
         regions.append({"region": row["key"], "name": r.name if r else row["key"],

@@ -15,7 +15,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from awasi import jsoncodec
+from awasi import jsoncodec, lifecycle
 from awasi.identity import User, require_user
 from awasi.web import keys
 from awasi.web.body import parse_json, validate
@@ -53,6 +53,21 @@ class TransferBody(_Body):
 
 class RouteBody(_Body):
     agency: str = Field(min_length=1, max_length=40)
+
+
+class MoveRegionBody(_Body):
+    """Wrong city: the region whose triage queue takes it, and the reason."""
+
+    region: str = Field(min_length=1, max_length=10)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RejectBody(_Body):
+    """Why triage refuses the complaint: ``reason`` is what the citizen reads."""
+
+    reason_code: Literal["not_a_complaint", "spam", "duplicate"]
+    reason: str = Field(min_length=1, max_length=2000)
+    duplicate_of: str | None = Field(default=None, max_length=40)
 
 
 class DeadlinesOut(BaseModel):
@@ -108,10 +123,11 @@ class TicketList(BaseModel):
 
 class ListQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
-    status: Literal["triage", "new", "acknowledged", "waiting_info", "resolved", "reopened",
-                    "withdrawn"] | None = None
+    # Any status of the one lifecycle.
+    status: Literal[lifecycle.STATUSES] | None = None  # type: ignore[valid-type]
     overdue: bool | None = None
     due_soon: bool | None = None
+    warned: bool | None = None
     category: str | None = Field(default=None, max_length=40)
     tracking_code: str | None = Field(default=None, max_length=40)
     escalated: bool | None = None
@@ -144,9 +160,11 @@ def ticket_json(row: asyncpg.Record, now: datetime) -> dict[str, Any]:
         "submitted_at": row["submitted_at"].isoformat(),
         "acknowledged_at": _iso(row["acknowledged_at"]),
         "resolved_at": _iso(row["resolved_at"]),
-        "paused": row["paused_at"] is not None,
+        "paused": row["status"] in lifecycle.PAUSED,
         "overdue": next_due is not None and next_due < now,
         "escalation_level": row["escalation_level"],
+        # Oversight warned that a running clock is close to its deadline.
+        "warned": bool(row["warned"]) and row["status"] in lifecycle.WITH_AGENCY,
         "breached": list(row["breached"]),
         "photo_count": len(row["photo_ids"]),
         "support_count": row["support_count"],
@@ -222,6 +240,49 @@ async def get_ticket(request: web.Request) -> web.Response:
     return json_response(body)
 
 
+def audiences(user: User, catalog: Any) -> tuple[str, ...]:
+    """Whose notifications the user reads: a head their agency's breaches; anyone of
+    the region's inspectorate its level-2 escalations."""
+    out: list[str] = ["head"] if user.role == "head" else []
+    agency = catalog.agencies.get(user.agency or "")
+    if agency is not None and "inspectorate" in agency.roles:
+        out.append("inspectorate")
+    return tuple(out)
+
+
+def notification_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {"id": row["id"], "audience": row["audience"], "level": row["level"],
+            "deadline": row["deadline"], "tracking_code": row["tracking_code"],
+            "ticket_agency": row["ticket_agency"], "created_at": row["created_at"].isoformat()}
+
+
+async def list_notifications(request: web.Request) -> web.Response:
+    user = await require_user(request, AGENCY_ROLES)
+    rows = await db.notifications(request.app[keys.POOL], user.agency,
+                                  audiences(user, request.app[CATALOG]))
+    return json_response({"notifications": [notification_json(r) for r in rows],
+                          "count": len(rows)})
+
+
+def transferred_json(row: asyncpg.Record) -> dict[str, Any]:
+    """One ticket the caller's agency sent away, read-only: where it went, why, and
+    where it stands now (no contact, no conversation)."""
+    data = row["data"] or {}
+    return {"id": str(row["id"]), "tracking_code": row["tracking_code"],
+            "category": row["category"], "title": row["title"], "status": row["status"],
+            "agency": row["agency"], "transferred_at": row["transferred_at"].isoformat(),
+            "to": data.get("agency") if row["kind"] == "ticket.transferred" else None,
+            "returned_to_triage": row["kind"] == "ticket.returned_to_triage",
+            "reason": data.get("reason")}
+
+
+async def list_transferred(request: web.Request) -> web.Response:
+    user = await require_user(request, AGENCY_ROLES)
+    rows = await db.transferred_by(request.app[keys.POOL], user.agency)
+    return json_response({"tickets": [transferred_json(r) for r in rows],
+                          "count": len(rows)})
+
+
 Page = Callable[[web.Request], Awaitable[web.Response]]
 Action = Callable[[asyncpg.Connection, User, str, datetime, Any], Awaitable[asyncpg.Record]]
 
@@ -247,7 +308,8 @@ def add_routes(app: web.Application) -> None:
     query_params = [
         {"name": n, "in": "query", "required": False, "schema": s} for n, s in (
             ("status", {"type": "string"}), ("overdue", {"type": "boolean"}),
-            ("due_soon", {"type": "boolean"}), ("category", {"type": "string"}),
+            ("due_soon", {"type": "boolean"}), ("warned", {"type": "boolean"}),
+            ("category", {"type": "string"}),
             ("tracking_code", {"type": "string"}), ("escalated", {"type": "boolean"}),
             ("sort", {"type": "string", "enum": ["created", "-created", "deadline", "support"]}),
             ("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
@@ -268,6 +330,15 @@ def add_routes(app: web.Application) -> None:
             summary="One ticket of the caller's agency, with its timeline",
             responses={200: TicketDetail}, errors=(404,))
 
+    api.add(r, "GET", "/api/v1/notifications", list_notifications, tags=["tickets"],
+            secured=True, summary="Escalations for the caller: breaches of their agency"
+                                  " (heads), level 2 of the region (the inspectorate)",
+            responses={200: {"type": "object"}}, errors=())
+    api.add(r, "GET", "/api/v1/transferred", list_transferred, tags=["tickets"],
+            secured=True, summary="Read-only: the tickets the caller's agency transferred"
+                                  " away, and where each stands now",
+            responses={200: {"type": "object"}}, errors=())
+
     async def ack(conn: asyncpg.Connection, u: User, tid: str, now: datetime, _: Any) -> Any:
         return await domain.acknowledge(conn, catalog, u, tid, now)
 
@@ -285,6 +356,15 @@ def add_routes(app: web.Application) -> None:
 
     async def route(conn: asyncpg.Connection, u: User, tid: str, now: datetime, b: Any) -> Any:
         return await domain.route_by_hand(conn, catalog, u, tid, b.agency, now)
+
+    async def relocate(conn: asyncpg.Connection, u: User, tid: str, now: datetime,
+                       b: Any) -> Any:
+        return await domain.move_region(conn, catalog, u, tid, b.region, b.reason, now)
+
+    async def reject(conn: asyncpg.Connection, u: User, tid: str, now: datetime,
+                     b: Any) -> Any:
+        return await domain.reject_by_hand(conn, catalog, u, tid, b.reason_code, b.reason,
+                                           b.duplicate_of, now)
 
     actions: list[tuple[str, str, type[BaseModel] | None, Action, str]] = [
         ("acknowledge", "acknowledge_ticket", None, ack, "Acknowledge (starts follow-up)"),
@@ -316,3 +396,13 @@ def add_routes(app: web.Application) -> None:
             _action("route_ticket", RouteBody, route, TRIAGE_ROLES), tags=["triage"],
             secured=True, summary="Route a triage ticket to an agency of its region",
             body=RouteBody, responses={200: TicketOut}, errors=(400, 404, 409, 415, 422))
+    api.add(r, "POST", "/api/v1/triage/{id}/move-region",
+            _action("move_ticket_region", MoveRegionBody, relocate, TRIAGE_ROLES),
+            tags=["triage"], secured=True,
+            summary="Wrong city: move a triage ticket to another region's triage queue",
+            body=MoveRegionBody, responses={200: TicketOut}, errors=(400, 404, 409, 415, 422))
+    api.add(r, "POST", "/api/v1/triage/{id}/reject",
+            _action("reject_ticket", RejectBody, reject, TRIAGE_ROLES), tags=["triage"],
+            secured=True, summary="Reject a triage ticket (not a complaint, spam, duplicate)"
+                                  " with a reason the citizen reads",
+            body=RejectBody, responses={200: TicketOut}, errors=(400, 404, 409, 415, 422))

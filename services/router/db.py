@@ -113,6 +113,7 @@ class Filters:
     status: str | None = None
     overdue: bool | None = None
     due_soon: bool | None = None
+    warned: bool | None = None
     category: str | None = None
     tracking_code: str | None = None
     escalated: bool | None = None
@@ -147,6 +148,9 @@ async def list_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f
     if f.overdue is not None:
         cond = f"next_due < {arg(now)}"
         where.append(cond if f.overdue else f"NOT coalesce({cond}, false)")
+    if f.warned:
+        # Oversight warned about a clock still running (the queue's badge).
+        where.append("cardinality(warned) > 0")
     if f.due_soon:
         where.append(f"next_due >= {arg(now)} AND next_due < {arg(now + DUE_SOON)}")
     if f.escalated:
@@ -161,3 +165,24 @@ async def list_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f
     sql = (f"SELECT * FROM router.tickets WHERE {' AND '.join(where)} ORDER BY {order}"
            f" LIMIT {arg(f.limit)} OFFSET {arg(f.offset)}")
     return await conn.fetch(sql, *args)
+
+
+async def transferred_by(conn: asyncpg.Connection | asyncpg.Pool, agency: str | None,
+                         limit: int = 200) -> list[asyncpg.Record]:
+    """What ``agency`` transferred away (or sent back to triage), newest first, with
+    where each ticket stands now: the sending agency's read-only view."""
+    return list(await conn.fetch(
+        "SELECT t.id, t.tracking_code, t.category, t.title, t.status, t.agency,"
+        " l.occurred_at AS transferred_at, l.kind, l.data FROM router.timeline l"
+        " JOIN router.tickets t ON t.id = l.ticket_id"
+        " WHERE l.kind IN ('ticket.transferred', 'ticket.returned_to_triage')"
+        " AND l.agency = $1 ORDER BY l.occurred_at DESC, l.id DESC LIMIT $2",
+        agency, limit))
+
+
+async def notifications(conn: asyncpg.Connection | asyncpg.Pool, agency: str | None,
+                        audiences: tuple[str, ...], limit: int = 200) -> list[asyncpg.Record]:
+    """The desk's notifications for ``agency`` and ``audiences``, newest first."""
+    return list(await conn.fetch(
+        "SELECT * FROM router.notifications WHERE agency = $1 AND audience = ANY($2::text[])"
+        " ORDER BY created_at DESC, id DESC LIMIT $3", agency, list(audiences), limit))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from awasi import lifecycle
 from awasi.catalog import Catalog, Policy
 from awasi.events.payloads import Deadlines
 
@@ -69,10 +70,11 @@ def resumed(catalog: Catalog, region: str, paused_at: datetime, resumed_at: date
 
 def next_due(status: str, triage: datetime | None, acknowledge: datetime | None,
              resolve: datetime | None, acknowledged: bool) -> datetime | None:
-    """The deadline that runs next for a ticket in ``status`` (None when paused or done)."""
-    if status == "triage":
-        return triage
-    if status in ("new", "reopened", "acknowledged"):
-        candidates = [d for d in (None if acknowledged else acknowledge, resolve) if d]
-        return min(candidates) if candidates else None
-    return None
+    """The deadline that runs next for a ticket in ``status`` (None when paused or
+    done): the earliest of the clocks the lifecycle runs in that status."""
+    running = lifecycle.running_clocks(status)
+    candidates = [d for kind, d in (("triage", triage),
+                                    ("acknowledge", None if acknowledged else acknowledge),
+                                    ("resolve", resolve))
+                  if d is not None and kind in running]
+    return min(candidates) if candidates else None

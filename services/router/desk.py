@@ -20,7 +20,7 @@ import asyncpg
 import jinja2
 from aiohttp import web
 
-from awasi import i18n, timefmt
+from awasi import i18n, lifecycle, timefmt
 from awasi.identity import SESSION_COOKIE, InvalidCredentials, LoginThrottled, User, logout
 from awasi.identity.web import (
     CSRF_FIELD,
@@ -136,7 +136,11 @@ def setup(app: web.Application) -> None:
         r.add_post(f"/tickets/{{id}}/{action}", ticket_action)
     r.add_get("/escalations", escalations_page)
     r.add_get("/triage", triage_page)
+    r.add_get("/transferred", transferred_page)
+    r.add_get("/notifications", notifications_page)
     r.add_post("/triage/{id}/route", triage_route)
+    r.add_post("/triage/{id}/reject", triage_reject)
+    r.add_post("/triage/{id}/move-region", triage_move)
     r.add_static("/assets", HERE / "static")  # the queue's live notice script
 
 
@@ -205,6 +209,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     query = validate(api.ListQuery, {
         "status": q.get("status") or None, "category": q.get("category") or None,
         "overdue": _flag(q.get("overdue")), "due_soon": _flag(q.get("due_soon")),
+        "warned": _flag(q.get("warned")),
         "sort": q.get("sort") or "-created", "limit": 100,
     })
     now = request.app[CLOCK]()
@@ -215,15 +220,14 @@ async def home(request: web.Request) -> web.StreamResponse:
     # The live notice long-polls the API for the same list, from this list's ETag.
     api_query = urllib.parse.urlencode({
         k: str(v).lower() if isinstance(v, bool) else v
-        for k, v in query.model_dump(include={"status", "category", "overdue", "due_soon",
+        for k, v in query.model_dump(include={"status", "category", "overdue", "due_soon", "warned",
                                               "sort", "limit"}).items() if v is not None})
     return render(request, "queue.html", {
         "api_query": api_query, "etag": api.etag(api.list_body(rows, now)),
         "user": user, "tickets": [api.ticket_json(r, now) for r in rows], "query": query,
         "agency": agency, "tz": catalog.regions[agency.region].timezone if agency else "UTC",
         "categories": catalog.categories_for(agency.region) if agency else [],
-        "statuses": ("new", "acknowledged", "waiting_info", "reopened", "resolved",
-                     "withdrawn"),
+        "statuses": (*lifecycle.WITH_AGENCY, "resolved", "closed", "withdrawn"),
     })
 
 
@@ -340,6 +344,33 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/tickets/{ticket_id}")
 
 
+@page
+async def notifications_page(request: web.Request) -> web.StreamResponse:
+    """Escalations that reach people: a head's breaches, the inspectorate's level 2."""
+    user = await require_user(request, api.AGENCY_ROLES)
+    catalog = request.app[CATALOG]
+    rows = await db.notifications(request.app[keys.POOL], user.agency,
+                                  api.audiences(user, catalog))
+    agency = catalog.agencies.get(user.agency or "")
+    return render(request, "notifications.html", {
+        "user": user, "items": [api.notification_json(r) for r in rows],
+        "tz": catalog.regions[agency.region].timezone if agency else "UTC",
+    })
+
+
+@page
+async def transferred_page(request: web.Request) -> web.StreamResponse:
+    """Read-only: what the agency sent away, and where each ticket stands now."""
+    user = await require_user(request, api.AGENCY_ROLES)
+    rows = await db.transferred_by(request.app[keys.POOL], user.agency)
+    catalog = request.app[CATALOG]
+    agency = catalog.agencies.get(user.agency or "")
+    return render(request, "transferred.html", {
+        "user": user, "tickets": [api.transferred_json(r) for r in rows],
+        "tz": catalog.regions[agency.region].timezone if agency else "UTC",
+    })
+
+
 # --- triage -------------------------------------------------------------------------
 
 @page
@@ -366,4 +397,30 @@ async def triage_route(request: web.Request) -> web.StreamResponse:
         await domain.route_by_hand(conn, request.app[CATALOG], user,
                                    request.match_info["id"], body.agency,
                                    request.app[CLOCK]())
+    raise web.HTTPSeeOther("/triage")
+
+
+@page
+async def triage_move(request: web.Request) -> web.StreamResponse:
+    user = await require_user(request, ("triage",))
+    form = await read_form(request)
+    body = validate(api.MoveRegionBody, {"region": str(form.get("region", "")),
+                                         "reason": str(form.get("reason", ""))})
+    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+        await domain.move_region(conn, request.app[CATALOG], user, request.match_info["id"],
+                                 body.region, body.reason, request.app[CLOCK]())
+    raise web.HTTPSeeOther("/triage")
+
+
+@page
+async def triage_reject(request: web.Request) -> web.StreamResponse:
+    user = await require_user(request, ("triage",))
+    form = await read_form(request)
+    body = validate(api.RejectBody, {
+        "reason_code": str(form.get("reason_code", "")), "reason": str(form.get("reason", "")),
+        "duplicate_of": str(form.get("duplicate_of", "")).strip() or None})
+    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+        await domain.reject_by_hand(conn, request.app[CATALOG], user,
+                                    request.match_info["id"], body.reason_code, body.reason,
+                                    body.duplicate_of, request.app[CLOCK]())
     raise web.HTTPSeeOther("/triage")

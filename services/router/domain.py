@@ -5,10 +5,13 @@ Every function runs inside the caller's transaction, locks the ticket row, chang
 it, adds to its timeline and writes the resulting events to the outbox, so the
 change and its events commit (or vanish) together.
 
-Statuses: ``triage`` (no rule routed it; the region's triage queue) -> ``new`` (an
-agency has it) -> ``acknowledged`` -> ``resolved``; ``waiting_info`` while the
-agency waits for the citizen's answer (the clock is paused); ``reopened`` after
-oversight reopens a resolved case; ``withdrawn`` when the citizen withdraws.
+Statuses, transitions and which action is allowed when come from the one lifecycle
+(``awasi.lifecycle``): ``triage`` (no rule routed it) -> ``assigned`` (the desk says
+"new") -> ``acknowledged`` -> ``resolved``; ``waiting_info`` while the agency waits
+for the citizen (the clock is paused); ``reopened`` after a dispute or the panel
+sent it back; ``closed``; ``withdrawn``. Every event the router writes carries the
+complaint's next sequence number (``seq``), and a consumed event older than the
+fact behind the ticket's status is recorded on the timeline and otherwise ignored.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import datetime
 
 import asyncpg
 
+from awasi import lifecycle
 from awasi.catalog import Catalog, UnknownCode
 from awasi.events import topics
 from awasi.events.consumer import PoisonEvent
@@ -32,9 +36,12 @@ from awasi.events.payloads import (
     TicketAcknowledged,
     TicketClockResumed,
     TicketInfoRequested,
+    TicketMovedRegion,
+    TicketRejected,
     TicketReopened,
     TicketResolved,
     TicketResponded,
+    TicketReturnedToTriage,
     TicketTransferred,
 )
 from awasi.identity import User
@@ -44,28 +51,48 @@ from services.router.errors import InvalidAgency, InvalidTransition
 SCHEMA = "router"
 PRODUCER = "router"
 
-# The statuses each action may start from; anything else is a 409.
+AGENCY_ACTIONS = ("acknowledge", "request_info", "respond", "resolve", "transfer")
+# The statuses each action may start from (from the lifecycle's table); anything
+# else is a 409.
 ALLOWED: dict[str, frozenset[str]] = {
-    "acknowledge": frozenset({"new", "reopened"}),
-    "request_info": frozenset({"new", "acknowledged", "reopened"}),
-    "respond": frozenset({"new", "acknowledged", "reopened", "waiting_info"}),
-    "resolve": frozenset({"new", "acknowledged", "reopened", "waiting_info"}),
-    "transfer": frozenset({"new", "acknowledged", "reopened", "waiting_info"}),
+    action: frozenset(s for s in lifecycle.STATUSES if action in lifecycle.staff_actions(s))
+    for action in AGENCY_ACTIONS
 }
-OPEN = frozenset({"triage", "new", "acknowledged", "waiting_info", "reopened"})
+OPEN = frozenset(lifecycle.OPEN)
+# The event each agency action emits (its name in the lifecycle's table).
+_EVENT = {"acknowledge": "ticket.acknowledged", "request_info": "ticket.info_requested",
+          "respond": "ticket.responded", "resolve": "ticket.resolved",
+          "transfer": "ticket.transferred"}
 
 
-def _require(action: str, ticket: asyncpg.Record) -> None:
+def state_of(t: asyncpg.Record) -> lifecycle.State:
+    """The ticket's lifecycle state."""
+    return lifecycle.State(status=t["status"], seq=t["seq"], status_seq=t["status_seq"],
+                           paused_from=t["status_before_pause"])
+
+
+def state_columns(state: lifecycle.State) -> dict[str, object]:
+    return {"status": state.status, "seq": state.seq, "status_seq": state.status_seq,
+            "status_before_pause": state.paused_from}
+
+
+def _require(action: str, ticket: asyncpg.Record) -> dict[str, object]:
+    """The ticket's columns after ``action`` (with its sequence number), or
+    ``InvalidTransition`` if the lifecycle does not allow it now."""
     if ticket["status"] not in ALLOWED[action]:
         raise InvalidTransition(action.replace("_", " "), ticket["status"])
+    state = state_of(ticket)
+    step = lifecycle.apply(state, _EVENT[action], lifecycle.next_seq(state))
+    return state_columns(step.state)
 
 
 async def emit(conn: asyncpg.Connection, ticket: asyncpg.Record, payload: Payload,
                occurred_at: datetime, actor: str, data: dict[str, object] | None = None,
                ) -> None:
-    """Record ``payload`` on the ticket's timeline and put it in the outbox."""
+    """Record ``payload`` on the ticket's timeline and put it in the outbox, stamped
+    with the ticket's sequence number (the caller has just advanced it)."""
     envelope = Envelope.build(payload, complaint_id=ticket["complaint_id"],
-                              producer=PRODUCER, occurred_at=occurred_at)
+                              producer=PRODUCER, occurred_at=occurred_at, seq=ticket["seq"])
     timeline_data = payload.model_dump(mode="json") if data is None else data
     await db.add_timeline(conn, ticket["id"], payload.EVENT_TYPE, occurred_at, actor,
                           ticket["agency"], timeline_data)
@@ -99,26 +126,29 @@ async def route_submitted(conn: asyncpg.Connection, catalog: Catalog,
     start = p.submitted_at
     now = envelope.occurred_at
     warning_share = 0.8
-    status, agency, triage, ack, res = "triage", None, None, None, None
+    agency, triage, ack, res = None, None, None, None
+    # The routing decision is the router's first fact: the next sequence number.
+    seq = lifecycle.next_seq(lifecycle.State(seq=envelope.seq or 0))
     if decision.agency is None:
         triage = deadlines.triage_by(catalog, p.region, p.category, start)
         first_kind = ComplaintNeedsTriage.EVENT_TYPE
         first_data: dict[str, object] = {"rule": decision.rule}
     else:
         a = deadlines.assigned(catalog, p.region, decision.agency, p.category, start)
-        status, agency, ack, res = "new", decision.agency, a.acknowledge_by, a.resolve_by
-        warning_share = a.policy.warning_share
         first_kind = ComplaintRouted.EVENT_TYPE
+        agency, ack, res = decision.agency, a.acknowledge_by, a.resolve_by
+        warning_share = a.policy.warning_share
         first_data = {"agency": decision.agency, "rule": decision.rule}
+    status = lifecycle.apply(lifecycle.State(), first_kind, seq).state.status
     # One statement for the ticket and its first two timeline entries: this runs for
     # every complaint, and round trips are most of its cost.
     row = await conn.fetchrow(
         "WITH t AS (INSERT INTO router.tickets (id, complaint_id, tracking_code, region,"
         " category, title, description, location, privacy, reporter_ref, channel, photo_ids,"
         " submitted_at, status, agency, rule, assigned_at, triage_by, acknowledge_by,"
-        " resolve_by, next_due)"
+        " resolve_by, next_due, seq, status_seq)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
-        " $17, $18, $19, $20, $21)"
+        " $17, $18, $19, $20, $21, $26, $26)"
         " ON CONFLICT (complaint_id) DO NOTHING RETURNING *),"
         " tl AS (INSERT INTO router.timeline (ticket_id, kind, occurred_at, actor, agency, data)"
         " SELECT id, 'complaint.submitted', $13, 'citizen', NULL, $22::jsonb FROM t"
@@ -131,6 +161,7 @@ async def route_submitted(conn: asyncpg.Connection, catalog: Catalog,
         status, agency, decision.rule, start if agency else None, triage, ack, res,
         ack if agency else triage,
         {"channel": p.channel, "photo_ids": list(p.photo_ids)}, first_kind, now, first_data,
+        seq,
     )
     if row is None:
         return None
@@ -145,7 +176,7 @@ async def route_submitted(conn: asyncpg.Connection, catalog: Catalog,
             agency=agency, rule=decision.rule, deadlines=_deadlines(row),
             warning_share=warning_share)
     out = Envelope.build(payload, complaint_id=envelope.complaint_id, producer=PRODUCER,
-                         occurred_at=now)
+                         occurred_at=now, seq=seq)
     await add_to_outbox(conn, SCHEMA, topics.ROUTER, out)
     return row
 
@@ -159,7 +190,9 @@ async def route_by_hand(conn: asyncpg.Connection, catalog: Catalog, user: User,
     _check_agency(catalog, t["region"], agency)
     a = deadlines.assigned(catalog, t["region"], agency, t["category"], now)
     rule = f"manual:{user.username}"
-    row = await db.update(conn, t, now, status="new", agency=agency, rule=rule,
+    state = state_of(t)
+    step = lifecycle.apply(state, ComplaintRouted.EVENT_TYPE, lifecycle.next_seq(state))
+    row = await db.update(conn, t, now, **state_columns(step.state), agency=agency, rule=rule,
                           assigned_at=now, acknowledge_by=a.acknowledge_by,
                           resolve_by=a.resolve_by)
     await emit(conn, row, ComplaintRouted(
@@ -167,6 +200,46 @@ async def route_by_hand(conn: asyncpg.Connection, catalog: Catalog, user: User,
         agency=agency, rule=rule, deadlines=_deadlines(row),
         warning_share=a.policy.warning_share), now, user.username,
         {"agency": agency, "rule": rule})
+    return row
+
+
+async def reject_by_hand(conn: asyncpg.Connection, catalog: Catalog, user: User,
+                         ticket_id: str, reason_code: str, reason: str,
+                         duplicate_of: str | None, now: datetime) -> asyncpg.Record:
+    """A triage officer refuses a ticket of the triage queue (not a complaint, spam,
+    a duplicate of ``duplicate_of``), with a reason the citizen reads; oversight puts
+    every rejection in the panel's queue. Raises ``TicketNotFound`` (not in the
+    officer's triage queue) or ``InvalidTransition``."""
+    t = await db.lock_ticket(conn, ticket_id, triage=True, triage_region=user.region)
+    if "reject" not in lifecycle.staff_actions(t["status"]):
+        raise InvalidTransition("reject", t["status"])
+    state = state_of(t)
+    step = lifecycle.apply(state, TicketRejected.EVENT_TYPE, lifecycle.next_seq(state))
+    row = await db.update(conn, t, now, **state_columns(step.state),
+                          rule=f"rejected:{user.username}")
+    await emit(conn, row, TicketRejected(reason_code=reason_code,  # type: ignore[arg-type]
+                                         reason=reason, duplicate_of=duplicate_of),
+               now, user.username)
+    return row
+
+
+async def move_region(conn: asyncpg.Connection, catalog: Catalog, user: User,
+                      ticket_id: str, region: str, reason: str,
+                      now: datetime) -> asyncpg.Record:
+    """Wrong city: a triage officer moves a ticket of the triage queue to ``region``'s
+    triage queue (its triage deadline counts from now). Raises ``TicketNotFound`` (not
+    in the officer's queue) or ``InvalidAgency`` (an unknown or the same region)."""
+    t = await db.lock_ticket(conn, ticket_id, triage=True, triage_region=user.region)
+    if region not in catalog.regions or region == t["region"]:
+        raise InvalidAgency(f"No other region {region!r} to move the complaint to")
+    state = state_of(t)
+    step = lifecycle.apply(state, TicketMovedRegion.EVENT_TYPE, lifecycle.next_seq(state))
+    row = await db.update(conn, t, now, **state_columns(step.state), region=region,
+                          rule=f"moved:{user.username}",
+                          triage_by=deadlines.triage_by(catalog, region, t["category"], now))
+    await emit(conn, row, TicketMovedRegion(from_region=t["region"], region=region,
+                                            reason=reason, deadlines=_deadlines(row)),
+               now, user.username)
     return row
 
 
@@ -184,8 +257,8 @@ def _check_agency(catalog: Catalog, region: str, agency: str,
 async def acknowledge(conn: asyncpg.Connection, catalog: Catalog, user: User,
                       ticket_id: str, now: datetime) -> asyncpg.Record:
     t = await db.lock_ticket(conn, ticket_id, agency=user.agency)
-    _require("acknowledge", t)
-    row = await db.update(conn, t, now, status="acknowledged", acknowledged_at=now)
+    row = await db.update(conn, t, now, **_require("acknowledge", t), acknowledged_at=now,
+                          warned=[k for k in t["warned"] if k != "acknowledge"])
     await emit(conn, row, TicketAcknowledged(agency=row["agency"], deadlines=_deadlines(row)),
                now, user.username)
     return row
@@ -195,9 +268,7 @@ async def request_info(conn: asyncpg.Connection, catalog: Catalog, user: User,
                        ticket_id: str, question: str, now: datetime) -> asyncpg.Record:
     """Ask the citizen; the clock pauses until ``complaint.info_added`` arrives."""
     t = await db.lock_ticket(conn, ticket_id, agency=user.agency)
-    _require("request_info", t)
-    row = await db.update(conn, t, now, status="waiting_info", paused_at=now,
-                          status_before_pause=t["status"])
+    row = await db.update(conn, t, now, **_require("request_info", t), paused_at=now)
     await emit(conn, row, TicketInfoRequested(agency=row["agency"], question=question,
                                               paused_at=now), now, user.username)
     return row
@@ -207,8 +278,7 @@ async def respond(conn: asyncpg.Connection, catalog: Catalog, user: User, ticket
                   message: str, now: datetime) -> asyncpg.Record:
     """A public message to the citizen; the status does not change."""
     t = await db.lock_ticket(conn, ticket_id, agency=user.agency)
-    _require("respond", t)
-    row = await db.update(conn, t, now)
+    row = await db.update(conn, t, now, **_require("respond", t))
     await emit(conn, row, TicketResponded(agency=row["agency"], message=message), now,
                user.username)
     return row
@@ -218,10 +288,10 @@ async def resolve(conn: asyncpg.Connection, catalog: Catalog, user: User, ticket
                   note: str, now: datetime) -> asyncpg.Record:
     """Resolved; the citizen may dispute until ``dispute_until``. Ends a pause."""
     t = await db.lock_ticket(conn, ticket_id, agency=user.agency)
-    _require("resolve", t)
+    columns = _require("resolve", t)
     until = deadlines.dispute_until(catalog, t["region"], t["agency"], t["category"], now)
-    row = await db.update(conn, t, now, status="resolved", resolved_at=now,
-                          dispute_until=until, paused_at=None, status_before_pause=None)
+    row = await db.update(conn, t, now, **columns, resolved_at=now,
+                          dispute_until=until, paused_at=None, warned=[])
     await emit(conn, row, TicketResolved(agency=row["agency"], note=note,
                                          deadlines=Deadlines(dispute_until=until)),
                now, user.username)
@@ -231,20 +301,40 @@ async def resolve(conn: asyncpg.Connection, catalog: Catalog, user: User, ticket
 async def transfer(conn: asyncpg.Connection, catalog: Catalog, user: User, ticket_id: str,
                    agency: str, reason: str, now: datetime) -> asyncpg.Record:
     """Hand the ticket to another agency of the region ("bukan wewenang"); the new
-    agency's deadlines count from now under its own policy."""
+    agency's deadlines count from now under its own policy. After
+    ``lifecycle.MAX_TRANSFERS`` transfers, a further one sends the ticket back to the
+    region's triage officer instead (``ticket.returned_to_triage``). The sending
+    agency keeps a read-only view of it (``db.transferred_by``)."""
     t = await db.lock_ticket(conn, ticket_id, agency=user.agency)
     _require("transfer", t)
     _check_agency(catalog, t["region"], agency, current=t["agency"])
-    a = deadlines.assigned(catalog, t["region"], agency, t["category"], now)
-    row = await db.update(conn, t, now, status="new", agency=agency, assigned_at=now,
-                          rule=f"transfer:{t['agency']}", acknowledged_at=None,
-                          acknowledge_by=a.acknowledge_by, resolve_by=a.resolve_by,
-                          paused_at=None, status_before_pause=None)
-    payload = TicketTransferred(from_agency=t["agency"], agency=agency, reason=reason,
-                                deadlines=_deadlines(row))
+    state = state_of(t)
+    payload: Payload
+    if t["transfers"] >= lifecycle.MAX_TRANSFERS:
+        # Bounced too often: the region's triage officer decides, not another agency.
+        step = lifecycle.apply(state, TicketReturnedToTriage.EVENT_TYPE,
+                               lifecycle.next_seq(state))
+        row = await db.update(conn, t, now, **state_columns(step.state), agency=None,
+                              assigned_at=None, rule=f"returned:{t['agency']}",
+                              acknowledged_at=None, acknowledge_by=None, resolve_by=None,
+                              triage_by=deadlines.triage_by(catalog, t["region"],
+                                                            t["category"], now),
+                              paused_at=None, transfers=t["transfers"] + 1, warned=[])
+        payload = TicketReturnedToTriage(from_agency=t["agency"], reason=reason,
+                                         deadlines=_deadlines(row))
+    else:
+        step = lifecycle.apply(state, TicketTransferred.EVENT_TYPE, lifecycle.next_seq(state))
+        a = deadlines.assigned(catalog, t["region"], agency, t["category"], now)
+        row = await db.update(conn, t, now, **state_columns(step.state), agency=agency,
+                              assigned_at=now, rule=f"transfer:{t['agency']}",
+                              acknowledged_at=None, acknowledge_by=a.acknowledge_by,
+                              resolve_by=a.resolve_by, paused_at=None,
+                              transfers=t["transfers"] + 1, warned=[])
+        payload = TicketTransferred(from_agency=t["agency"], agency=agency, reason=reason,
+                                    deadlines=_deadlines(row))
     # The timeline entry is filed under the sending agency: it is its action.
     envelope = Envelope.build(payload, complaint_id=row["complaint_id"], producer=PRODUCER,
-                              occurred_at=now)
+                              occurred_at=now, seq=row["seq"])
     await db.add_timeline(conn, row["id"], payload.EVENT_TYPE, now, user.username,
                           t["agency"], payload.model_dump(mode="json"))
     await add_to_outbox(conn, SCHEMA, topics.ROUTER, envelope)
@@ -254,7 +344,9 @@ async def transfer(conn: asyncpg.Connection, catalog: Catalog, user: User, ticke
 # --- events from intake and oversight -----------------------------------------------
 
 async def apply_event(conn: asyncpg.Connection, catalog: Catalog, envelope: Envelope) -> None:
-    """Apply an event of another service to its ticket (see ``HANDLED``)."""
+    """Apply an event of another service to its ticket (see ``HANDLED``) through the
+    lifecycle: an event it finds stale or impossible now (a late one from another
+    topic) is recorded on the timeline, marked ignored, and changes nothing else."""
     if envelope.type == "complaint.submitted":
         await route_submitted(conn, catalog, envelope)
         return
@@ -273,29 +365,70 @@ async def apply_event(conn: asyncpg.Connection, catalog: Catalog, envelope: Enve
     now = envelope.occurred_at
     payload = envelope.payload
     actor = "citizen" if envelope.producer == "intake" else envelope.producer
-    await db.add_timeline(conn, t["id"], envelope.type, now, actor, t["agency"], payload)
-    if envelope.type == "complaint.info_added" and t["status"] == "waiting_info":
-        await _resume(conn, catalog, t, now)
-    elif envelope.type == "complaint.withdrawn" and t["status"] in OPEN:
-        await db.update(conn, t, now, status="withdrawn", paused_at=None)
+    name = lifecycle.event_name(envelope.type, payload)
+    step = lifecycle.apply(state_of(t), name, envelope.seq)
+    await db.add_timeline(conn, t["id"], envelope.type, now, actor, t["agency"],
+                          payload if step.applies else {**payload, "ignored": step.outcome})
+    columns = state_columns(step.state) if step.applies else {"seq": step.state.seq}
+    if not step.applies:
+        await db.update(conn, t, now, **columns)
+    elif name == "complaint.info_added" and step.outcome == "moved":
+        await _resume(conn, catalog, t, step.state, now)
+    elif name in ("complaint.withdrawn", "case.closed", "case.dispute_rejected"):
+        await db.update(conn, t, now, **columns, paused_at=None)
+    elif name in ("complaint.disputed", "case.reopened") and t["agency"] is not None:
+        # A dispute reopens the ticket for the same agency at once; the panel reviews
+        # it in parallel (and may close the case by rejecting the dispute).
+        reason = ("disputed by the citizen" if name == "complaint.disputed"
+                  else str(payload.get("reason") or ""))
+        await _reopen(conn, catalog, t, step.state, reason, now)
     elif envelope.type == "case.escalated":
         level = max(t["escalation_level"], int(payload["level"]))
-        await db.update(conn, t, now, escalation_level=level)
+        await db.update(conn, t, now, **columns, escalation_level=level)
+        await _notify(conn, catalog, t, envelope, int(payload["level"]),
+                      str(payload["kind"]), now)
+    elif envelope.type == "deadline.warning" and t["agency"] is not None:
+        # The queue's badge and filter: this clock is close to running out.
+        await db.update(conn, t, now, **columns,
+                        warned=sorted(set(t["warned"]) | {payload["kind"]}))
     elif envelope.type == "deadline.breached":
         kinds = sorted(set(t["breached"]) | {payload["kind"]})
-        await db.update(conn, t, now, breached=kinds)
-    elif envelope.type == "case.reopened" and t["agency"] is not None:
-        await _reopen(conn, catalog, t, str(payload.get("reason") or ""), now)
+        await db.update(conn, t, now, **columns, breached=kinds)
+    else:
+        await db.update(conn, t, now, **columns)
+
+
+async def _notify(conn: asyncpg.Connection, catalog: Catalog, t: asyncpg.Record,
+                  envelope: Envelope, level: int, kind: str, now: datetime) -> None:
+    """An escalation reaches people: level 1 (the breach) the agency's head, level 2
+    the region's inspectorate, each on their desk's notifications list."""
+    if level == 1:
+        audience, desk = "head", t["agency"]
+    else:
+        inspectorate = catalog.inspectorate(t["region"]) if t["region"] in catalog.regions \
+            else None
+        audience, desk = "inspectorate", inspectorate.code if inspectorate else None
+    if desk is None:
+        return
+    await conn.execute(
+        "INSERT INTO router.notifications (event_id, agency, audience, ticket_id,"
+        " tracking_code, ticket_agency, level, deadline, created_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        envelope.event_id, desk, audience, t["id"], t["tracking_code"], t["agency"], level,
+        kind, now)
 
 
 async def _resume(conn: asyncpg.Connection, catalog: Catalog, t: asyncpg.Record,
-                  now: datetime) -> None:
+                  state: lifecycle.State, now: datetime) -> None:
+    """The citizen answered: the clock runs again, each deadline moved by the pause,
+    and the router says so (``ticket.clock_resumed``, its own next fact)."""
     paused_at = t["paused_at"]
     ack = None if t["acknowledged_at"] else deadlines.resumed(
         catalog, t["region"], paused_at, now, t["acknowledge_by"])
     res = deadlines.resumed(catalog, t["region"], paused_at, now, t["resolve_by"])
-    row = await db.update(conn, t, now, status=t["status_before_pause"] or "acknowledged",
-                          paused_at=None, status_before_pause=None,
+    state = lifecycle.apply(state, TicketClockResumed.EVENT_TYPE,
+                            lifecycle.next_seq(state)).state
+    row = await db.update(conn, t, now, **state_columns(state), paused_at=None,
                           acknowledge_by=ack if ack is not None else t["acknowledge_by"],
                           resolve_by=res)
     await emit(conn, row, TicketClockResumed(agency=row["agency"], resumed_at=now,
@@ -303,12 +436,13 @@ async def _resume(conn: asyncpg.Connection, catalog: Catalog, t: asyncpg.Record,
 
 
 async def _reopen(conn: asyncpg.Connection, catalog: Catalog, t: asyncpg.Record,
-                  reason: str, now: datetime) -> None:
+                  state: lifecycle.State, reason: str, now: datetime) -> None:
+    """Back to the same agency with fresh deadlines counted from now."""
     a = deadlines.assigned(catalog, t["region"], t["agency"], t["category"], now)
-    row = await db.update(conn, t, now, status="reopened", acknowledged_at=None,
+    state = lifecycle.apply(state, TicketReopened.EVENT_TYPE, lifecycle.next_seq(state)).state
+    row = await db.update(conn, t, now, **state_columns(state), acknowledged_at=None,
                           resolved_at=None, dispute_until=None, paused_at=None,
-                          status_before_pause=None, acknowledge_by=a.acknowledge_by,
-                          resolve_by=a.resolve_by)
+                          acknowledge_by=a.acknowledge_by, resolve_by=a.resolve_by, warned=[])
     await emit(conn, row, TicketReopened(agency=row["agency"], reason=reason or "reopened",
                                          deadlines=_deadlines(row)), now, "router")
 
@@ -316,5 +450,6 @@ async def _reopen(conn: asyncpg.Connection, catalog: Catalog, t: asyncpg.Record,
 HANDLED = frozenset({
     "complaint.submitted", "complaint.info_added", "complaint.feedback_given",
     "complaint.withdrawn", "case.escalated", "finding.recorded", "case.reopened",
-    "deadline.breached", "deadline.warning", "complaint.supported",
+    "deadline.breached", "deadline.warning", "complaint.supported", "case.closed",
+    "case.archived", "case.info_reminder",
 })

@@ -45,7 +45,8 @@ regions:
     name: Kota Makassar
     timezone: Asia/Makassar
 agencies:
-  - {code: MDN-INSPEKTORAT, region: MDN, name: Inspektorat Kota Medan, short_name: Inspektorat}
+  - {code: MDN-INSPEKTORAT, region: MDN, name: Inspektorat Kota Medan, short_name: Inspektorat,
+     roles: [inspectorate]}
   - {code: MDN-PUPR, region: MDN, name: Dinas PUPR Kota Medan, short_name: PUPR}
   - {code: MDN-DLH, region: MDN, name: Dinas Lingkungan Hidup Kota Medan, short_name: DLH}
   - {code: SRG-PUPR, region: SRG, name: Dinas PUPR Kota Sorong, short_name: PUPR}

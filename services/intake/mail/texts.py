@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from awasi.catalog import Catalog
-from services.intake.telegram.texts import NOTIFICATIONS, Texts
+from services.intake.telegram.texts import NOTIFICATIONS, Texts, message_kind
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
@@ -40,6 +40,15 @@ SUBJECTS = {
     "deadline.breached": _("%(agency)s is overdue on your complaint %(code)s"),
     "case.escalated": _("Your complaint %(code)s was escalated"),
     "finding.recorded": _("The oversight panel's finding on your complaint %(code)s"),
+    "ticket.clock_resumed": _("The deadlines of your complaint %(code)s run again"),
+    "case.closed": _("Your complaint %(code)s is closed"),
+    "case.closed.dispute_rejected": _("The oversight panel did not uphold your dispute on "
+                                      "%(code)s"),
+    "case.info_reminder": _("Reminder: your complaint %(code)s still waits for your answer"),
+    "case.archived": _("Your complaint %(code)s was archived"),
+    "ticket.moved_region": _("Your complaint %(code)s was moved to another city"),
+    "ticket.returned_to_triage": _("Your complaint %(code)s is being routed again"),
+    "ticket.rejected": _("Your complaint %(code)s was not accepted"),
 }
 
 # Bodies that differ from the bot's (which speak of buttons and replying in the chat).
@@ -76,6 +85,7 @@ class MailTexts:
         Raises ``KeyError`` for a kind no message is written for."""
         t = self.texts.t
         values = self.texts.values(params, locale=locale, code=code, region=region)
+        kind = message_kind(kind, params)
         body = t(locale, BODIES.get(kind) or NOTIFICATIONS[kind], **values)
         subject = t(locale, SUBJECTS[kind], **values)
         text = (f"{body}\n\n{t(locale, LINK, link=status_url)}\n\n-- \n"

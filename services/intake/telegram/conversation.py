@@ -292,6 +292,10 @@ class Conversation:
                 if overdue:
                     line += " - " + self.t(chat, "OVERDUE")
                 lines.append(line)
+        if s["paused"]:
+            # The lifecycle's paused clock: the agency waits for the citizen.
+            lines.append(self.t(chat, "Waiting for you: the agency's clock is stopped until "
+                                      "you answer its question."))
         if s["access"] == "conversation":
             lines += self._conversation(chat, s["timeline"])
         else:

@@ -27,15 +27,15 @@ def _(message: str) -> str:
 STATUS = {
     "submitted": _("received, waiting to be forwarded"),
     "triage": _("being checked by the triage officer"),
-    "routed": _("forwarded to the agency"),
+    "assigned": _("forwarded to the agency"),
     "acknowledged": _("acknowledged by the agency"),
-    "info_requested": _("the agency is waiting for your answer"),
-    "responded": _("the agency has responded"),
+    "waiting_info": _("the agency is waiting for your answer"),
     "resolved": _("resolved by the agency"),
     "reopened": _("reopened"),
-    "disputed": _("disputed: not fixed, under review by the panel"),
-    "withdrawn": _("withdrawn"),
     "closed": _("closed"),
+    "archived": _("archived: the agency's question was not answered"),
+    "rejected": _("not accepted as a complaint"),
+    "withdrawn": _("withdrawn"),
 }
 
 PRIVACY = {
@@ -92,6 +92,22 @@ NOTIFICATIONS = {
                             "responsible for it."),
     "ticket.reopened": _("Your complaint %(code)s was reopened and is with %(agency)s again."),
     "case.reopened": _("Your complaint %(code)s was reopened by the oversight panel."),
+    "ticket.clock_resumed": _("Thank you: %(agency)s has your answer on complaint %(code)s and "
+                              "its clock runs again. Due to be resolved by %(resolve_by)s."),
+    "case.closed": _("Your complaint %(code)s is closed."),
+    "case.info_reminder": _("Reminder: %(code)s still waits for your answer to the agency's "
+                            "question. Without it the complaint is archived on %(archive_at)s."),
+    "case.archived": _("Your complaint %(code)s was archived because the agency's question "
+                       "was not answered. Answer by %(revive_until)s to revive it."),
+    "ticket.moved_region": _("Your complaint %(code)s concerns another city and was sent to "
+                             "its verifier. Reason: %(note)s"),
+    "ticket.returned_to_triage": _("Your complaint %(code)s went back to the city's verifier, "
+                                   "who will decide which agency handles it."),
+    "ticket.rejected": _("Your complaint %(code)s was not accepted as a complaint. Reason: "
+                         "%(note)s"),
+    "case.closed.dispute_rejected": _("The oversight panel reviewed your dispute of complaint "
+                                      "%(code)s and found that the resolution stands; the "
+                                      "complaint is closed. Reason: %(note)s"),
     "deadline.breached": _("%(agency)s is overdue: the deadline to %(step)s (%(due_at)s) "
                            "passed for your complaint %(code)s. The oversight team has been "
                            "alerted."),
@@ -161,6 +177,8 @@ class Texts:
             "resolve_by": self.when(params.get("resolve_by"), region, locale),
             "dispute_until": self.when(params.get("dispute_until"), region, locale),
             "due_at": self.when(params.get("due_at"), region, locale),
+            "archive_at": self.when(params.get("archive_at"), region, locale),
+            "revive_until": self.when(params.get("revive_until"), region, locale),
             "question": params.get("question", ""),
             "message": params.get("message", ""),
             "note": params.get("note", ""),
@@ -176,6 +194,7 @@ class Texts:
         """The message (and buttons) telling the citizen of one change."""
         t = lambda m, **kw: self.t(locale, m, **kw)  # noqa: E731
         values = self.values(params, locale=locale, code=code, region=region)
+        kind = message_kind(kind, params)
         text = t(NOTIFICATIONS[kind], **values)
         markup = None
         if kind == "ticket.info_requested":
@@ -187,6 +206,14 @@ class Texts:
                 rows.append([(t("Not fixed"), f"disp:{complaint_id}")])
             markup = self.keyboard(rows)
         return text, markup
+
+
+def message_kind(kind: str, params: dict[str, Any]) -> str:
+    """The key of the message that tells of an event: a closing after the panel
+    rejected the dispute says so (the bot's and the e-mail's wording alike)."""
+    if kind == "case.closed" and params.get("reason") == "dispute_rejected":
+        return "case.closed.dispute_rejected"
+    return kind
 
 
 def user_locale(language_code: str | None) -> str:
