@@ -325,3 +325,26 @@ def test_smtp_settings_are_checked_at_start() -> None:
     with pytest.raises(SettingsError, match="AWASI_MAIL_FROM"):
         Settings.from_env({"AWASI_SMTP_URL": "smtp://mail.example",
                            "AWASI_MAIL_FROM": "not an address"})
+
+
+async def test_a_closed_complaint_invites_to_the_agencys_satisfaction_survey(
+        settings: Settings, smtp: SmtpServer) -> None:
+    # Every citizen whose complaint closes is invited (docs/EVALUATION.md), on the
+    # channel they came by: here e-mail, in the language they wrote in.
+    s = mail_settings(settings, smtp)
+    async with running_service("intake", s) as client:
+        code = await file_by_form(client)
+        cid = await complaint_id(s, code)
+        await emit(s, cid, routed(code))
+        await emit(s, cid, p.TicketResolved(agency=AGENCY, note="Lubang sudah ditambal.",
+                                            deadlines=p.Deadlines(dispute_until=later(10))))
+        before = len(await smtp.inbox.wait(2))
+        closed = await emit(s, cid, p.CaseClosed(reason="dispute_window_passed"),
+                            topics.OVERSIGHT)
+        await applied(s, closed)
+        received = await smtp.inbox.wait(before + 1)
+    last = body_of(received[-1][1])
+    assert f"{PUBLIC_URL}/survey?agency={AGENCY}" in last
+    assert "survei kepuasan" in last and "PUPR" in last
+    # Earlier news carried no invitation.
+    assert all("/survey?" not in body_of(m) for _, m in received[:-1])

@@ -8,6 +8,7 @@ notification queued here commits (or rolls back) with the change it reports.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import asyncpg
@@ -93,6 +94,13 @@ async def on_status_change(conn: asyncpg.Connection, complaint_id: str, envelope
     news = citizen_news(envelope)
     if news is None:
         return
+    if envelope.type == "case.closed":
+        # Every citizen whose complaint closes is invited to the satisfaction survey
+        # of the agency that handled it (docs/EVALUATION.md).
+        agency = await conn.fetchval("SELECT agency FROM intake.complaints WHERE id = $1",
+                                     uuid.UUID(complaint_id))
+        if agency:
+            news = {**news, "agency": agency, "survey_agency": agency}
     try:
         # A savepoint: a fault of the notification's own SQL must not cost the citizen
         # the status change itself (the event would be dead-lettered); a transient

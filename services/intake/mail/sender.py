@@ -62,7 +62,7 @@ class MailSender:
         self.mail_from = mail_from
         self.domain = mail.sender_domain(mail_from)
         self.intake_url = intake_url.rstrip("/")
-        self.texts = MailTexts(catalog)
+        self.texts = MailTexts(catalog, self.intake_url)
         self.interval_s = interval_s
         self.outcomes = Counter("awasi_intake_emails_total", "E-mails to citizens by outcome",
                                 ["outcome"], registry=registry)

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from awasi.catalog import Catalog
-from services.intake.telegram.texts import NOTIFICATIONS, Texts, message_kind
+from services.intake.telegram.texts import (
+    NOTIFICATIONS,
+    SURVEY_INVITATION,
+    Texts,
+    message_kind,
+    survey_link,
+)
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
@@ -76,8 +82,8 @@ class Mail:
 
 
 class MailTexts:
-    def __init__(self, catalog: Catalog) -> None:
-        self.texts = Texts(catalog, LOCALE_DIR)
+    def __init__(self, catalog: Catalog, intake_url: str = "") -> None:
+        self.texts = Texts(catalog, LOCALE_DIR, intake_url=intake_url)
 
     def compose(self, kind: str, params: dict[str, Any], *, locale: str, code: str,
                 region: str, status_url: str) -> Mail:
@@ -87,6 +93,8 @@ class MailTexts:
         values = self.texts.values(params, locale=locale, code=code, region=region)
         kind = message_kind(kind, params)
         body = t(locale, BODIES.get(kind) or NOTIFICATIONS[kind], **values)
+        if link := survey_link(self.texts.intake_url, params):
+            body += "\n\n" + t(locale, SURVEY_INVITATION, agency=values["agency"], link=link)
         subject = t(locale, SUBJECTS[kind], **values)
         text = (f"{body}\n\n{t(locale, LINK, link=status_url)}\n\n-- \n"
                 f"{t(locale, FOOTER)}\n")

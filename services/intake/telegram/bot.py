@@ -116,7 +116,8 @@ async def _bot_lifetime(app: web.Application, settings: Settings) -> AsyncIterat
     application = build_application(settings, conversation)
     app[APPLICATION] = application
     sender = Sender(app[keys.POOL], application.bot, app[ikeys.CATALOG],
-                    interval_s=min(0.5, settings.relay_poll_interval_s), metrics=metrics)
+                    interval_s=min(0.5, settings.relay_poll_interval_s), metrics=metrics,
+                    intake_url=settings.intake_url)
     app[SENDER] = sender
     app[METRICS] = metrics
 

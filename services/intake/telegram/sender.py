@@ -56,12 +56,12 @@ def retry_after_seconds(err: RetryAfter) -> float:
 class Sender:
     def __init__(self, pool: asyncpg.Pool, bot: Bot, catalog: Catalog, *,
                  interval_s: float = 0.5, batch: int = 20,
-                 metrics: BotMetrics | None = None) -> None:
+                 metrics: BotMetrics | None = None, intake_url: str = "") -> None:
         self.metrics = metrics or BotMetrics()
         self.pool = pool
         self.bot = bot
         self.catalog = catalog
-        self.texts = Texts(catalog)
+        self.texts = Texts(catalog, intake_url=intake_url)
         self.interval_s = interval_s
         self.batch = batch
 

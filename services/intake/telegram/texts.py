@@ -121,10 +121,11 @@ NOTIFICATIONS = {
 class Texts:
     """Message lookup and formatting for one catalog of regions and categories."""
 
-    def __init__(self, catalog: Catalog, *more_locales: Path) -> None:
+    def __init__(self, catalog: Catalog, *more_locales: Path, intake_url: str = "") -> None:
         """``more_locales``: further catalog folders merged over the bot's (the
-        e-mail's own messages)."""
+        e-mail's own messages); ``intake_url``: intake's public address, for links."""
         self.catalog = catalog
+        self.intake_url = intake_url
         self.messages = Catalogs(LOCALE_DIR, *more_locales)
 
     def t(self, locale: str, message: str, /, **params: Any) -> str:
@@ -196,6 +197,8 @@ class Texts:
         values = self.values(params, locale=locale, code=code, region=region)
         kind = message_kind(kind, params)
         text = t(NOTIFICATIONS[kind], **values)
+        if link := survey_link(self.intake_url, params):
+            text += "\n\n" + t(SURVEY_INVITATION, agency=values["agency"], link=link)
         markup = None
         if kind == "ticket.info_requested":
             markup = self.keyboard([[(t("Answer the question"), f"ans:{complaint_id}")]])
@@ -206,6 +209,18 @@ class Texts:
                 rows.append([(t("Not fixed"), f"disp:{complaint_id}")])
             markup = self.keyboard(rows)
         return text, markup
+
+
+SURVEY_INVITATION = _("How was the service of %(agency)s? Tell the city in the satisfaction "
+                      "survey (a minute, no name asked): %(link)s")
+
+
+def survey_link(intake_url: str, params: dict[str, Any]) -> str | None:
+    """The satisfaction survey of the agency that handled a closed complaint, for the
+    invitation every citizen whose complaint closes receives; None for other news."""
+    if not intake_url or not params.get("survey_agency"):
+        return None
+    return f"{intake_url.rstrip('/')}/survey?agency={params['survey_agency']}"
 
 
 def message_kind(kind: str, params: dict[str, Any]) -> str:
