@@ -271,7 +271,8 @@ async def me_handler(request: web.Request) -> web.Response:
 def add_auth_routes(app: web.Application) -> None:
     """Mount ``POST /api/v1/auth/login``, ``POST /api/v1/auth/logout``,
     ``POST /api/v1/auth/password`` and ``GET /api/v1/auth/me`` on ``app`` (which must
-    have the pool under ``keys.POOL``), and open the Argon2 pool the login forms share (``attempt_login``)."""
+    have the pool under ``keys.POOL``), and open the Argon2 pool the login forms share
+    (``attempt_login``)."""
     app.cleanup_ctx.append(passwords_ctx)
     api = app[keys.OPENAPI]
     api.add(app.router, "POST", "/api/v1/auth/login", login_handler, tags=["auth"],
