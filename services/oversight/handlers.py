@@ -11,11 +11,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from awasi.identity import User, require_user
+from awasi.identity.store import account_audit
 from awasi.web import keys as web_keys
 from awasi.web.body import parse_json, validate
-from awasi.web.errors import NotFound
+from awasi.web.errors import NotFound, ValidationFailed
 from awasi.web.responses import json_response
-from services.oversight import audit, keys, panel, stats
+from services.oversight import audit, conflicts, findings, keys, panel, stats
 
 PANEL_ROLES = ("panel",)
 
@@ -51,12 +52,103 @@ async def get_timeline(request: web.Request) -> web.Response:
 
 
 async def post_finding(request: web.Request) -> web.Response:
+    """A draft: nothing is published or counted until another member confirms it."""
     user = await panel_member(request)
     body = await parse_json(request, panel.FindingIn)
-    out = await panel.record_finding(request.app[web_keys.POOL],
-                                     request.match_info["tracking_code"], body,
-                                     user.username, _now(request))
+    out = await findings.draft(request.app[web_keys.POOL],
+                               request.match_info["tracking_code"], body,
+                               user.username, _now(request))
     return json_response(out, status=201)
+
+
+def _finding_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound("No such finding or proposal")
+    return int(raw)
+
+
+async def post_confirm(request: web.Request) -> web.Response:
+    user = await panel_member(request)
+    out = await findings.confirm(request.app[web_keys.POOL], _finding_id(request),
+                                 user.username, _now(request))
+    return json_response(out)
+
+
+async def post_cancel(request: web.Request) -> web.Response:
+    user = await panel_member(request)
+    out = await findings.cancel(request.app[web_keys.POOL], _finding_id(request),
+                                user.username, _now(request))
+    return json_response(out)
+
+
+async def post_amend(request: web.Request) -> web.Response:
+    user = await panel_member(request)
+    body = await parse_json(request, findings.ChangeIn)
+    out = await findings.propose_change(request.app[web_keys.POOL], _finding_id(request),
+                                        "amend", body.finding, body.reason, user.username,
+                                        _now(request))
+    return json_response(out, status=201)
+
+
+async def post_withdraw(request: web.Request) -> web.Response:
+    user = await panel_member(request)
+    body = await parse_json(request, findings.WithdrawIn)
+    out = await findings.propose_change(request.app[web_keys.POOL], _finding_id(request),
+                                        "withdraw", None, body.reason, user.username,
+                                        _now(request))
+    return json_response(out, status=201)
+
+
+async def get_drafts(request: web.Request) -> web.Response:
+    await panel_member(request)
+    items = await findings.pending(request.app[web_keys.POOL])
+    return json_response({"items": items, "count": len(items)})
+
+
+async def get_finding_history(request: web.Request) -> web.Response:
+    await panel_member(request)
+    out = await findings.history(request.app[web_keys.POOL], _finding_id(request))
+    return json_response(out)
+
+
+async def get_conflicts(request: web.Request) -> web.Response:
+    await panel_member(request)
+    mine = request.query.get("username")
+    items = await conflicts.listing(request.app[web_keys.POOL], mine or None)
+    return json_response({"items": items})
+
+
+async def post_conflict(request: web.Request) -> web.Response:
+    user = await panel_member(request)
+    body = await parse_json(request, conflicts.ConflictIn)
+    if body.agency not in request.app[keys.CATALOG].agencies:
+        raise ValidationFailed("Unknown agency code", details={"field": "agency"})
+    out = await conflicts.declare(request.app[web_keys.POOL], user.username, body,
+                                  _now(request))
+    return json_response(out, status=201)
+
+
+async def delete_conflict(request: web.Request) -> web.Response:
+    user = await panel_member(request)
+    await conflicts.withdraw(request.app[web_keys.POOL], user.username,
+                             request.match_info["agency"])
+    return json_response({"ok": True})
+
+
+class AccountAuditQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    before: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+async def get_account_audit(request: web.Request) -> web.Response:
+    """Who changed which staff account, when: the panel oversees the admins too."""
+    await panel_member(request)
+    q = validate(AccountAuditQuery, dict(request.query))
+    items = await account_audit(request.app[web_keys.POOL], before=q.before, limit=q.limit)
+    nxt = items[-1]["id"] if len(items) == q.limit else None
+    return json_response({"items": items, "next_before": nxt})
 
 
 async def post_reopen(request: web.Request) -> web.Response:
@@ -159,9 +251,46 @@ def add_routes(app: web.Application) -> None:
             tags=["panel"], summary="A case's whole timeline", responses={200: _OBJ},
             secured=True, errors=(404,))
     api.add(r, "POST", "/api/v1/cases/{tracking_code}/findings", post_finding,
-            tags=["panel"], summary="Record a finding (emits finding.recorded)",
+            tags=["panel"], summary="Draft a finding; another member confirms it",
             body=panel.FindingIn, responses={201: _OBJ}, secured=True,
-            errors=(400, 404, 409, 422))
+            errors=(400, 403, 404, 409, 422))
+    api.add(r, "GET", "/api/v1/findings/drafts", get_drafts, tags=["panel"],
+            summary="Drafts and proposed changes waiting for a second member",
+            responses={200: _OBJ}, secured=True, errors=())
+    api.add(r, "POST", "/api/v1/findings/{id}/confirm", post_confirm, tags=["panel"],
+            summary="Confirm a draft or a proposed change (not one's own; a confirmed"
+                    " draft emits finding.recorded)",
+            responses={200: _OBJ}, secured=True, errors=(403, 404, 409))
+    api.add(r, "POST", "/api/v1/findings/{id}/cancel", post_cancel, tags=["panel"],
+            summary="Take back one's own pending draft or proposed change",
+            responses={200: _OBJ}, secured=True, errors=(403, 404, 409))
+    api.add(r, "POST", "/api/v1/findings/{id}/amend", post_amend, tags=["panel"],
+            summary="Propose an amended version of a finding (another member confirms)",
+            body=findings.ChangeIn, responses={201: _OBJ}, secured=True,
+            errors=(400, 403, 404, 409, 422))
+    api.add(r, "POST", "/api/v1/findings/{id}/withdraw", post_withdraw, tags=["panel"],
+            summary="Propose to withdraw a finding (another member confirms)",
+            body=findings.WithdrawIn, responses={201: _OBJ}, secured=True,
+            errors=(400, 403, 404, 409, 422))
+    api.add(r, "GET", "/api/v1/findings/{id}/history", get_finding_history, tags=["panel"],
+            summary="A finding's proposals and replaced versions", responses={200: _OBJ},
+            secured=True, errors=(404,))
+    api.add(r, "GET", "/api/v1/panel/conflicts", get_conflicts, tags=["panel"],
+            summary="Declared conflicts of interest (?username= for one member's)",
+            parameters=[{"name": "username", "in": "query", "schema": {"type": "string"}}],
+            responses={200: _OBJ}, secured=True, errors=())
+    api.add(r, "POST", "/api/v1/panel/conflicts", post_conflict, tags=["panel"],
+            summary="Declare a conflict of interest with an agency",
+            body=conflicts.ConflictIn, responses={201: _OBJ}, secured=True,
+            errors=(400, 422))
+    api.add(r, "DELETE", "/api/v1/panel/conflicts/{agency}", delete_conflict,
+            tags=["panel"], summary="End one's own declared conflict",
+            responses={200: _OBJ}, secured=True, errors=(404,))
+    api.add(r, "GET", "/api/v1/audit/accounts", get_account_audit, tags=["audit", "panel"],
+            summary="Changes to staff accounts, newest first (keyset pages: ?before=id)",
+            parameters=[{"name": "before", "in": "query", "schema": {"type": "integer"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+            responses={200: _OBJ}, secured=True, errors=(400, 422))
     api.add(r, "POST", "/api/v1/cases/{tracking_code}/reopen", post_reopen,
             tags=["panel"], summary="Reopen a case (emits case.reopened for the router)",
             body=panel.ReopenIn, responses={202: _OBJ}, secured=True,

@@ -1,4 +1,5 @@
-"""The panel's work: the review queue, claims, case timelines, findings, reopening.
+"""The panel's work: the review queue, claims, case timelines, reopening (findings
+under the two-person rule: services/oversight/findings.py).
 
 Used by the JSON API (handlers.py) and the console pages (pages.py) alike. Nothing
 here changes an agency's ticket: reopening only emits ``case.reopened``, which the
@@ -22,10 +23,10 @@ from awasi.events.payloads import (
     CaseClaimed,
     CaseReopened,
     FindingOutcome,
-    FindingRecorded,
     MaladministrationType,
 )
 from awasi.web.errors import Conflict, NotFound
+from services.oversight import conflicts
 
 PRODUCER = "oversight"
 
@@ -83,6 +84,12 @@ async def review_queue(conn: asyncpg.Connection, now: datetime) -> list[dict[str
     rows = await conn.fetch(
         "SELECT c.complaint_id, c.tracking_code, c.agency, c.region, c.category, c.status,"
         " cl.claimed_by, cl.claimed_at, min(r.created_at) AS since,"
+        " (SELECT json_agg(json_build_object('username', pc.username, 'reason', pc.reason)"
+        "   ORDER BY pc.username) FROM oversight.panel_conflicts pc"
+        "   WHERE pc.agency = c.agency) AS recused,"
+        " (SELECT json_build_object('id', fp.id, 'proposed_by', fp.proposed_by)"
+        "   FROM oversight.finding_proposals fp WHERE fp.complaint_id = c.complaint_id"
+        "   AND fp.status = 'pending' AND fp.kind = 'record') AS draft,"
         " json_agg(json_build_object('reason', r.reason, 'since', r.created_at,"
         "   'detail', r.detail) ORDER BY r.created_at, r.id) AS reasons"
         " FROM oversight.review_items r JOIN oversight.cases c USING (complaint_id)"
@@ -105,6 +112,10 @@ async def review_queue(conn: asyncpg.Connection, now: datetime) -> list[dict[str
             "since": row["since"].isoformat(), "age_seconds": _age(now, row["since"]),
             "claimed_by": row["claimed_by"],
             "claimed_at": row["claimed_at"].isoformat() if row["claimed_at"] else None,
+            # Members with a declared conflict with the case's agency, and why.
+            "recused": row["recused"] or [],
+            # A draft finding waiting for a second member's confirmation.
+            "draft": row["draft"],
         })
     return out
 
@@ -112,7 +123,8 @@ async def review_queue(conn: asyncpg.Connection, now: datetime) -> list[dict[str
 async def claim(pool: asyncpg.Pool, tracking_code: str, username: str,
                 now: datetime) -> dict[str, Any]:
     """Claim a queued case for ``username``. NotFound if it is not in the queue;
-    Conflict if another member holds it."""
+    Conflict if another member holds it; Forbidden (``conflict_of_interest``) if the
+    member declared a conflict with the case's agency."""
     async with pool.acquire() as conn, conn.transaction():
         case = await case_by_code(conn, tracking_code, lock=True)
         queued = await conn.fetchval(
@@ -120,6 +132,7 @@ async def claim(pool: asyncpg.Pool, tracking_code: str, username: str,
             " WHERE complaint_id = $1 AND closed_at IS NULL", case["complaint_id"])
         if not queued:
             raise NotFound("This case is not in the review queue")
+        await conflicts.check(conn, username, case["agency"])
         holder = await conn.fetchrow(
             "SELECT claimed_by, claimed_at FROM oversight.claims WHERE complaint_id = $1",
             case["complaint_id"])
@@ -159,6 +172,11 @@ async def timeline(conn: asyncpg.Connection, tracking_code: str,
         " WHERE complaint_id = $1 ORDER BY created_at, id", cid)
     claim_row = await conn.fetchrow(
         "SELECT claimed_by, claimed_at FROM oversight.claims WHERE complaint_id = $1", cid)
+    proposals = await conn.fetch(
+        "SELECT * FROM oversight.finding_proposals WHERE complaint_id = $1 ORDER BY id", cid)
+    recused = await conn.fetch(
+        "SELECT username, reason FROM oversight.panel_conflicts WHERE agency = $1"
+        " ORDER BY username", case["agency"])
     pending = await conn.fetch(
         "SELECT kind, step, due_at, fire_at, agency FROM oversight.deadlines"
         " WHERE complaint_id = $1 AND status = 'pending' ORDER BY fire_at", cid)
@@ -183,48 +201,32 @@ async def timeline(conn: asyncpg.Connection, tracking_code: str,
                     "age_seconds": _age(now, i["created_at"]),
                     "open": i["closed_at"] is None, "detail": i["detail"]} for i in items],
         "claimed_by": claim_row["claimed_by"] if claim_row else None,
-        "findings": [_finding(f) for f in findings],
+        "findings": [finding_json(f) for f in findings],
+        "proposals": [proposal_json(p) for p in proposals],
+        "recused": [{"username": r["username"], "reason": r["reason"]} for r in recused],
     }
 
 
-def _finding(f: asyncpg.Record) -> dict[str, Any]:
-    return {"event_id": str(f["event_id"]), "outcome": f["outcome"],
+def finding_json(f: asyncpg.Record) -> dict[str, Any]:
+    return {"id": f["id"], "event_id": str(f["event_id"]), "outcome": f["outcome"],
             "maladministration_type": f["maladministration_type"],
             "recommendation": f["recommendation"], "published": f["published"],
-            "recorded_by": f["recorded_by"], "recorded_at": f["recorded_at"].isoformat(),
-            "agency": f["agency"]}
+            "recorded_by": f["recorded_by"], "confirmed_by": f["confirmed_by"],
+            "recorded_at": f["recorded_at"].isoformat(), "agency": f["agency"]}
 
 
-async def record_finding(pool: asyncpg.Pool, tracking_code: str, body: FindingIn,
-                         username: str, now: datetime) -> dict[str, Any]:
-    """Record a finding, emit ``finding.recorded`` and take the case out of the queue.
-    Conflict if another member has claimed the case."""
-    async with pool.acquire() as conn, conn.transaction():
-        case = await case_by_code(conn, tracking_code, lock=True)
-        cid = case["complaint_id"]
-        holder = await conn.fetchval(
-            "SELECT claimed_by FROM oversight.claims WHERE complaint_id = $1", cid)
-        if holder is not None and holder != username:
-            raise Conflict(f"Claimed by {holder}", details={"claimed_by": holder})
-        env = Envelope.build(
-            FindingRecorded(outcome=body.outcome,
-                            maladministration_type=body.maladministration_type,
-                            recommendation=body.recommendation, published=body.published),
-            complaint_id=cid, producer=PRODUCER, occurred_at=now,
-        )
-        row = await conn.fetchrow(
-            "INSERT INTO oversight.findings (complaint_id, event_id, agency, region, outcome,"
-            " maladministration_type, recommendation, published, recorded_by, recorded_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
-            cid, env.event_id, case["agency"], case["region"], body.outcome,
-            body.maladministration_type, body.recommendation, body.published, username, now,
-        )
-        await conn.execute(
-            "UPDATE oversight.review_items SET closed_at = $2"
-            " WHERE complaint_id = $1 AND closed_at IS NULL", cid, now)
-        await conn.execute("DELETE FROM oversight.claims WHERE complaint_id = $1", cid)
-        await emit(conn, env, username)
-    return {"tracking_code": tracking_code, **_finding(row)}
+def proposal_json(p: asyncpg.Record, tracking_code: str | None = None) -> dict[str, Any]:
+    """A finding proposal (a draft, an amendment or a withdrawal) as the API shows it."""
+    out = {"id": p["id"], "kind": p["kind"], "finding_id": p["finding_id"],
+            "status": "draft" if p["status"] == "pending" else p["status"],
+            "outcome": p["outcome"], "maladministration_type": p["maladministration_type"],
+            "recommendation": p["recommendation"], "published": p["published"],
+            "reason": p["reason"], "proposed_by": p["proposed_by"],
+            "proposed_at": p["proposed_at"].isoformat(), "decided_by": p["decided_by"],
+            "decided_at": p["decided_at"].isoformat() if p["decided_at"] else None}
+    if tracking_code is not None:
+        out["tracking_code"] = tracking_code
+    return out
 
 
 async def reopen(pool: asyncpg.Pool, tracking_code: str, body: ReopenIn, username: str,
