@@ -68,7 +68,7 @@ async def test_panel_member_works_a_breached_case_in_the_browser(
         await expect(page.locator("body")).to_contain_text("Ibu Pengawas")
 
         await row.get_by_role("link", name=code).click()
-        await expect(page.locator("#timeline")).to_contain_text("complaint.routed")
+        await expect(page.locator("#timeline")).to_contain_text("Sent to the responsible agency")
         await page.get_by_role("button", name="Claim").click()
         await expect(page.locator("#claimed-by")).to_have_text("pengawas")
 

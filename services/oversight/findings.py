@@ -88,11 +88,6 @@ class WithdrawIn(BaseModel):
     reason: str = Field(min_length=3, max_length=2000)
 
 
-async def _lock_chain(conn: asyncpg.Connection) -> None:
-    # See the module docstring: chain head first, then the case.
-    await conn.execute("SELECT 1 FROM oversight.chain_head FOR UPDATE")
-
-
 async def _on_chain(conn: asyncpg.Connection, payload: Payload, complaint_id: str,
                     actor: str, now: datetime) -> None:
     env = Envelope.build(payload, complaint_id=complaint_id, producer=PRODUCER,
@@ -132,7 +127,7 @@ async def draft(pool: asyncpg.Pool, tracking_code: str, body: FindingIn, usernam
     the case or a draft is already waiting there; ``Forbidden``
     (``conflict_of_interest``) if the member declared a conflict with its agency."""
     async with pool.acquire() as conn, conn.transaction():
-        await _lock_chain(conn)
+        await chain.lock_head(conn)
         case = await case_by_code(conn, tracking_code, lock=True)
         await conflicts.check(conn, username, case["agency"])
         holder = await conn.fetchval(
@@ -162,7 +157,7 @@ async def propose_change(pool: asyncpg.Pool, finding_id: int, kind: Literal["ame
     ``NotFound``, ``Conflict`` (``proposal_pending``), ``Forbidden``
     (``conflict_of_interest``)."""
     async with pool.acquire() as conn, conn.transaction():
-        await _lock_chain(conn)
+        await chain.lock_head(conn)
         case = await _finding_case(conn, finding_id)
         await conflicts.check(conn, username, case["agency"])
         row = await _propose(conn, case, kind, finding_id, body, reason, username, now)
@@ -176,7 +171,7 @@ async def confirm(pool: asyncpg.Pool, proposal_id: int, username: str,
     ``conflict_of_interest`` for a member with a declared conflict; ``Conflict``
     (``not_pending``) if it was confirmed or cancelled already."""
     async with pool.acquire() as conn, conn.transaction():
-        await _lock_chain(conn)
+        await chain.lock_head(conn)
         cid = await conn.fetchval(
             "SELECT complaint_id FROM oversight.finding_proposals WHERE id = $1", proposal_id)
         if cid is None:

@@ -30,11 +30,30 @@ def _now(request: web.Request) -> Any:
     return request.app[keys.CLOCK].now()
 
 
+def queue_filter(query: Any) -> panel.QueueFilter:
+    """The queue's filters from a query string; 422 for a bad value or cursor."""
+    f = validate(panel.QueueFilter, {k: v for k, v in query.items() if v != ""})
+    try:
+        f.cursor()
+    except ValueError as e:
+        raise ValidationFailed("Invalid cursor", details={"field": "after"}) from e
+    return f
+
+
 async def get_review_queue(request: web.Request) -> web.Response:
     await panel_member(request)
+    f = queue_filter(request.query)
     async with request.app[web_keys.POOL].acquire() as conn:
-        items = await panel.review_queue(conn, _now(request))
-    return json_response({"items": items, "count": len(items)})
+        items = await panel.review_queue(conn, _now(request), f)
+    nxt = panel.queue_cursor(items[-1]) if len(items) == f.limit else None
+    return json_response({"items": items, "count": len(items), "next": nxt})
+
+
+async def post_release(request: web.Request) -> web.Response:
+    user = await panel_member(request)
+    out = await panel.release(request.app[web_keys.POOL], request.match_info["tracking_code"],
+                              user.username, _now(request))
+    return json_response(out)
 
 
 async def post_claim(request: web.Request) -> web.Response:
@@ -242,8 +261,17 @@ def add_routes(app: web.Application) -> None:
     api = app[web_keys.OPENAPI]
     r = app.router
     api.add(r, "GET", "/api/v1/review-queue", get_review_queue, tags=["panel"],
-            summary="The panel's review queue: why each case is there and since when",
-            responses={200: _OBJ}, secured=True, errors=())
+            summary="The panel's review queue: why each case is there and since when"
+                    " (filters: reason, region, agency, min_age_days, code; keyset pages:"
+                    " limit, after=next)",
+            parameters=[{"name": n, "in": "query", "schema": {"type": t}} for n, t in (
+                ("reason", "string"), ("region", "string"), ("agency", "string"),
+                ("min_age_days", "number"), ("code", "string"), ("after", "string"),
+                ("limit", "integer"))],
+            responses={200: _OBJ}, secured=True, errors=(400, 422))
+    api.add(r, "POST", "/api/v1/review-queue/{tracking_code}/release", post_release,
+            tags=["panel"], summary="Give one's own claim back to the queue",
+            responses={200: _OBJ}, secured=True, errors=(404, 409))
     api.add(r, "POST", "/api/v1/review-queue/{tracking_code}/claim", post_claim,
             tags=["panel"], summary="Claim a queued case", responses={200: _OBJ},
             secured=True, errors=(404, 409))

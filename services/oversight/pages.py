@@ -19,7 +19,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from awasi import i18n, timefmt
-from awasi.identity import InvalidCredentials, LoginThrottled, User, csrf_token
+from awasi.identity import InvalidCredentials, LoginThrottled, User, csrf_token, logout
 from awasi.identity.store import account_audit
 from awasi.identity.web import (
     LOGIN_CSRF_COOKIE,
@@ -37,6 +37,7 @@ from awasi.web.body import read_form
 from awasi.web.errors import ApiError, Forbidden, NotFound, Unauthorized
 from awasi.web.redirects import safe_next
 from services.oversight import audit, conflicts, evaluation, findings, keys, panel, stats
+from services.oversight.handlers import queue_filter
 
 WEAK_PASSWORD = ("This password is too easy to guess. Use at least 10 characters:"
                  " a few uncommon words, for example.")
@@ -208,8 +209,14 @@ async def queue_page(request: web.Request) -> web.Response:
     user = await _panel_user(request)
     if isinstance(user, web.Response):
         return user
+    try:
+        # The page's own parameters (lang, done, error) are not filters.
+        f = queue_filter({k: v for k, v in request.query.items()
+                          if k in panel.QueueFilter.model_fields})
+    except ApiError:
+        f = panel.QueueFilter()  # a hand-edited address: show the whole queue
     async with request.app[web_keys.POOL].acquire() as conn:
-        items = await panel.review_queue(conn, request.app[keys.CLOCK].now())
+        items = await panel.review_queue(conn, request.app[keys.CLOCK].now(), f)
         checkpoint = await audit.latest(conn)
         drafts = await findings.pending(conn)
         declared = await conflicts.listing(conn)
@@ -218,7 +225,35 @@ async def queue_page(request: web.Request) -> web.Response:
         "user": user, "items": items, "csrf": _csrf(request), "checkpoint": checkpoint,
         "drafts": drafts, "conflicts": declared, "account_changes": accounts,
         "agencies": list(request.app[keys.CATALOG].agencies.values()),
+        "regions": list(request.app[keys.CATALOG].regions.values()),
+        "reasons": QUEUE_REASONS, "filter": f,
+        "next_page": _next_page(request, items, f),
         "error": request.query.get("error"), "notice": request.query.get("done")})
+
+
+QUEUE_REASONS = ("breach", "dispute", "low_rating", "audit_sample")
+
+
+def _next_page(request: web.Request, items: list[dict[str, Any]],
+               f: panel.QueueFilter) -> str | None:
+    if len(items) < f.limit:
+        return None
+    query = {k: v for k, v in request.query.items() if k not in ("after", "done", "error")}
+    query["after"] = panel.queue_cursor(items[-1])
+    return f"{PANEL}?{urllib.parse.urlencode(query)}"
+
+
+async def logout_action(request: web.Request) -> web.Response:
+    """End the session (CSRF-checked form) and go back to the login page."""
+    user = await _panel_user(request)
+    if isinstance(user, web.Response):
+        return user
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await logout(request.app[web_keys.POOL], token)
+    response = web.Response(status=303, headers={"Location": LOGIN_PATH})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
 
 
 async def conflict_action(request: web.Request) -> web.Response:
@@ -282,6 +317,8 @@ async def case_action(request: web.Request) -> web.Response:
     try:
         if action == "claim":
             await panel.claim(pool, code, user.username, now)
+        elif action == "release":
+            await panel.release(pool, code, user.username, now)
         elif action == "findings":
             await findings.draft(pool, code, _finding_form(form), user.username, now)
         elif action in ("confirm", "cancel"):
@@ -307,7 +344,8 @@ async def case_action(request: web.Request) -> web.Response:
         return await case_page(request, error="; ".join(err["msg"] for err in e.errors()),
                                status=422)
     except ApiError as e:
-        if e.status == 404 and action not in ("confirm", "cancel", "amend", "withdraw"):
+        if e.status == 404 and action not in ("confirm", "cancel", "amend", "withdraw",
+                                              "release"):
             raise
         _ = request.app[keys.MESSAGES].gettext
         message = {
@@ -316,6 +354,7 @@ async def case_action(request: web.Request) -> web.Response:
             "proposal_pending": _("A proposal is already waiting for confirmation."),
             "not_pending": _("This proposal was decided already."),
             "not_author": _("Only its author can take back a proposal."),
+            "not_claim_holder": _("Another panel member holds this case."),
         }.get(e.code, e.message)
         return await case_page(request, error=message, status=e.status)
     raise web.HTTPSeeOther(f"/panel/cases/{urllib.parse.quote(code)}?done={action}")
@@ -385,7 +424,9 @@ def setup(app: web.Application) -> None:
     r.add_post("/panel/checkpoint", checkpoint_action)
     r.add_get("/panel/cases/{tracking_code}", case_page)
     r.add_post("/panel/cases/{tracking_code}/"
-               "{action:claim|findings|reopen|confirm|cancel|amend|withdraw}", case_action)
+               "{action:claim|release|findings|reopen|confirm|cancel|amend|withdraw}",
+               case_action)
+    r.add_post("/panel/logout", logout_action)
     r.add_post("/panel/conflicts", conflict_action)
     r.add_post("/panel/conflicts/{end:end}", conflict_action)
     r.add_get("/panel/password", password_page)

@@ -10,8 +10,9 @@ keep their order on the topic).
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import base64
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,9 +25,11 @@ from awasi.events.payloads import (
     CaseReopened,
     FindingOutcome,
     MaladministrationType,
+    Payload,
+    register,
 )
 from awasi.web.errors import Conflict, NotFound
-from services.oversight import conflicts
+from services.oversight import chain, conflicts
 
 PRODUCER = "oversight"
 
@@ -79,8 +82,43 @@ def _age(now: datetime, since: datetime) -> float:
     return round(max(0.0, (now - since).total_seconds()), 1)
 
 
-async def review_queue(conn: asyncpg.Connection, now: datetime) -> list[dict[str, Any]]:
-    """Open cases in the queue, oldest first, each with its reasons and their ages."""
+class QueueFilter(BaseModel):
+    """The queue's filters: a reason, region or agency code, a minimum age in days,
+    a tracking-code prefix (case-insensitive); keyset pages of ``limit`` cases, oldest
+    first, continuing ``after`` (the ``next`` cursor of the previous page)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: str | None = Field(default=None, max_length=32)
+    region: str | None = Field(default=None, max_length=64)
+    agency: str | None = Field(default=None, max_length=64)
+    min_age_days: float | None = Field(default=None, ge=0, le=3650)
+    code: str | None = Field(default=None, max_length=32)
+    after: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=100, ge=1, le=500)
+
+    def cursor(self) -> tuple[datetime, str] | None:
+        """The decoded ``after``; ``None`` without one. Raises ``ValueError`` for a
+        cursor this server did not make."""
+        if self.after is None:
+            return None
+        since, sep, cid = base64.urlsafe_b64decode(self.after.encode()).decode().partition("|")
+        if not sep or not cid:
+            raise ValueError("bad cursor")
+        return datetime.fromisoformat(since), cid
+
+
+def queue_cursor(item: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(
+        f"{item['since']}|{item['complaint_id']}".encode()).decode()
+
+
+async def review_queue(conn: asyncpg.Connection, now: datetime,
+                       f: QueueFilter | None = None) -> list[dict[str, Any]]:
+    """Open cases in the queue, oldest first, each with its reasons and their ages,
+    who is recused from it and the draft waiting on it; filtered and paged by ``f``
+    (all of them without). Raises ``ValueError`` for a malformed cursor."""
+    f = f or QueueFilter(limit=500)
+    cursor = f.cursor()
     rows = await conn.fetch(
         "SELECT c.complaint_id, c.tracking_code, c.agency, c.region, c.category, c.status,"
         " cl.claimed_by, cl.claimed_at, min(r.created_at) AS since,"
@@ -95,7 +133,17 @@ async def review_queue(conn: asyncpg.Connection, now: datetime) -> list[dict[str
         " FROM oversight.review_items r JOIN oversight.cases c USING (complaint_id)"
         " LEFT JOIN oversight.claims cl USING (complaint_id)"
         " WHERE r.closed_at IS NULL"
-        " GROUP BY c.complaint_id, cl.claimed_by, cl.claimed_at ORDER BY since, c.complaint_id"
+        "   AND ($1::text IS NULL OR c.region = $1) AND ($2::text IS NULL OR c.agency = $2)"
+        "   AND ($3::text IS NULL OR c.tracking_code ILIKE"
+        "        replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')"
+        " GROUP BY c.complaint_id, cl.claimed_by, cl.claimed_at"
+        " HAVING ($4::text IS NULL OR bool_or(r.reason = $4))"
+        "   AND ($5::timestamptz IS NULL OR min(r.created_at) <= $5)"
+        "   AND ($6::timestamptz IS NULL OR (min(r.created_at), c.complaint_id) > ($6, $7))"
+        " ORDER BY since, c.complaint_id LIMIT $8",
+        f.region, f.agency, f.code, f.reason,
+        now - timedelta(days=f.min_age_days) if f.min_age_days is not None else None,
+        cursor[0] if cursor else None, cursor[1] if cursor else None, f.limit,
     )
     out = []
     for row in rows:
@@ -150,6 +198,37 @@ async def claim(pool: asyncpg.Pool, tracking_code: str, username: str,
             claimed_at = holder["claimed_at"]
     return {"tracking_code": tracking_code, "claimed_by": username,
             "claimed_at": claimed_at.isoformat()}
+
+
+@register
+class ClaimReleased(Payload):
+    """A panel member gave a claimed case back to the queue. On the audit chain only
+    (with the member as actor); agencies have no use for it."""
+
+    EVENT_TYPE: ClassVar[str] = "case.claim_released"
+
+
+async def release(pool: asyncpg.Pool, tracking_code: str, username: str,
+                  now: datetime) -> dict[str, Any]:
+    """Give back one's own claim. NotFound if the case is not claimed; Conflict
+    (``not_claim_holder``) if another member holds it."""
+    async with pool.acquire() as conn, conn.transaction():
+        await chain.lock_head(conn)  # before the case: chain.lock_head says why
+        case = await case_by_code(conn, tracking_code, lock=True)
+        holder = await conn.fetchval(
+            "SELECT claimed_by FROM oversight.claims WHERE complaint_id = $1",
+            case["complaint_id"])
+        if holder is None:
+            raise NotFound("This case is not claimed")
+        if holder != username:
+            raise Conflict(f"Claimed by {holder}", code="not_claim_holder",
+                           details={"claimed_by": holder})
+        await conn.execute("DELETE FROM oversight.claims WHERE complaint_id = $1",
+                           case["complaint_id"])
+        await chain.append(conn, Envelope.build(
+            ClaimReleased(), complaint_id=case["complaint_id"], producer=PRODUCER,
+            occurred_at=now), recorded_at=now, actor=username)
+    return {"tracking_code": tracking_code, "claimed_by": None}
 
 
 def _entry(row: asyncpg.Record) -> dict[str, Any]:
