@@ -20,7 +20,7 @@ from awasi.web.errors import Forbidden, NotFound
 
 class ConflictIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    agency: str = Field(min_length=1, max_length=64)
+    agency: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     reason: str = Field(min_length=3, max_length=500)
 
 

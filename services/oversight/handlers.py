@@ -131,10 +131,15 @@ async def get_finding_history(request: web.Request) -> web.Response:
     return json_response(out)
 
 
+class ConflictsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    username: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9._-]+$")
+
+
 async def get_conflicts(request: web.Request) -> web.Response:
     await panel_member(request)
-    mine = request.query.get("username")
-    items = await conflicts.listing(request.app[web_keys.POOL], mine or None)
+    q = validate(ConflictsQuery, {k: v for k, v in request.query.items() if v != ""})
+    items = await conflicts.listing(request.app[web_keys.POOL], q.username)
     return json_response({"items": items})
 
 
@@ -150,8 +155,10 @@ async def post_conflict(request: web.Request) -> web.Response:
 
 async def delete_conflict(request: web.Request) -> web.Response:
     user = await panel_member(request)
-    await conflicts.withdraw(request.app[web_keys.POOL], user.username,
-                             request.match_info["agency"])
+    agency = request.match_info["agency"]
+    if agency not in request.app[keys.CATALOG].agencies:
+        raise NotFound("No such declared conflict")
+    await conflicts.withdraw(request.app[web_keys.POOL], user.username, agency)
     return json_response({"ok": True})
 
 
@@ -305,8 +312,9 @@ def add_routes(app: web.Application) -> None:
             secured=True, errors=(404,))
     api.add(r, "GET", "/api/v1/panel/conflicts", get_conflicts, tags=["panel"],
             summary="Declared conflicts of interest (?username= for one member's)",
+            errors=(400, 422),
             parameters=[{"name": "username", "in": "query", "schema": {"type": "string"}}],
-            responses={200: _OBJ}, secured=True, errors=())
+            responses={200: _OBJ}, secured=True)
     api.add(r, "POST", "/api/v1/panel/conflicts", post_conflict, tags=["panel"],
             summary="Declare a conflict of interest with an agency",
             body=conflicts.ConflictIn, responses={201: _OBJ}, secured=True,

@@ -82,18 +82,22 @@ def _age(now: datetime, since: datetime) -> float:
     return round(max(0.0, (now - since).total_seconds()), 1)
 
 
+_CODE = r"^[A-Za-z0-9._-]+$"
+
+
 class QueueFilter(BaseModel):
     """The queue's filters: a reason, region or agency code, a minimum age in days,
     a tracking-code prefix (case-insensitive); keyset pages of ``limit`` cases, oldest
     first, continuing ``after`` (the ``next`` cursor of the previous page)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    reason: str | None = Field(default=None, max_length=32)
-    region: str | None = Field(default=None, max_length=64)
-    agency: str | None = Field(default=None, max_length=64)
+    # Codes only (no NUL, no wildcard games): the values go into SQL parameters.
+    reason: str | None = Field(default=None, max_length=32, pattern=_CODE)
+    region: str | None = Field(default=None, max_length=64, pattern=_CODE)
+    agency: str | None = Field(default=None, max_length=64, pattern=_CODE)
     min_age_days: float | None = Field(default=None, ge=0, le=3650)
-    code: str | None = Field(default=None, max_length=32)
-    after: str | None = Field(default=None, max_length=200)
+    code: str | None = Field(default=None, max_length=32, pattern=_CODE)
+    after: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9_=-]+$")
     limit: int = Field(default=100, ge=1, le=500)
 
     def cursor(self) -> tuple[datetime, str] | None:

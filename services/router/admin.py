@@ -11,6 +11,7 @@ generated one, shown once on the answer page and never stored in clear.
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -33,6 +34,8 @@ from awasi.web.errors import ApiError, Forbidden, NotFound
 from services.router.keys import CATALOG, MESSAGES
 
 ADMIN = ("admin",)
+# The identity schema's username rule (0100_init.sql): anything else names nobody.
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 PAGE_SIZE = 50
 AGENCY_ROLES = ("staff", "head")
 
@@ -84,6 +87,8 @@ async def _render_list(request: web.Request, user: User, *, error: str | None = 
     from services.router.desk import render
 
     after = request.query.get("after") or None
+    if after is not None and not USERNAME.fullmatch(after):
+        after = None  # not a username: start from the top
     rows = await list_accounts(request.app[keys.POOL], after=after, limit=PAGE_SIZE + 1)
     catalog = request.app[CATALOG]
     return render(request, "admin_accounts.html", {
@@ -131,7 +136,7 @@ async def _render_account(request: web.Request, user: User, *, error: str | None
     from services.router.desk import render
 
     try:
-        account = await get_account(request.app[keys.POOL], request.match_info["username"])
+        account = await get_account(request.app[keys.POOL], _target(request))
     except UnknownUser as e:
         raise NotFound(_text(request, "No such account.")) from e
     catalog = request.app[CATALOG]
@@ -141,6 +146,14 @@ async def _render_account(request: web.Request, user: User, *, error: str | None
         "regions": list(catalog.regions.values()), "error": error, "notice": notice,
         "shown_password": shown_password, "is_self": account.user.username == user.username,
     }, status=status)
+
+
+def _target(request: web.Request) -> str:
+    """The account the path names; ``NotFound`` for what cannot be a username."""
+    username = request.match_info["username"]
+    if not USERNAME.fullmatch(username):
+        raise NotFound(_text(request, "No such account."))
+    return username
 
 
 def _not_self(request: web.Request, user: User) -> None:
@@ -154,7 +167,7 @@ def _not_self(request: web.Request, user: User) -> None:
 async def account_action(request: web.Request) -> web.StreamResponse:
     user = await require_user(request, ADMIN)
     action = request.match_info["action"]
-    username = request.match_info["username"]
+    username = _target(request)
     pool = request.app[keys.POOL]
     try:
         if action in ("disable", "enable"):
