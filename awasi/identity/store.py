@@ -77,11 +77,16 @@ async def add_user(
         raise InvalidUser("password must have at least 8 characters")
     hashed = await hash_password(password)
     try:
+        # One statement: the user and its audit row (with ``actor``) or neither.
         row = await pool.fetchrow(
-            "INSERT INTO identity.users (username, display_name, role, agency, region,"
-            " password_hash) VALUES ($1, $2, $3, $4, $5, $6)"
-            " ON CONFLICT (username) DO NOTHING RETURNING *",
-            username, display_name or username, role, agency, region, hashed,
+            "WITH u AS (INSERT INTO identity.users (username, display_name, role, agency,"
+            " region, password_hash) VALUES ($1, $2, $3, $4, $5, $6)"
+            " ON CONFLICT (username) DO NOTHING RETURNING *),"
+            " a AS (INSERT INTO identity.account_audit (actor, action, target, details)"
+            " SELECT $7, 'add', u.username, $8::jsonb FROM u WHERE $7::text IS NOT NULL)"
+            " SELECT * FROM u",
+            username, display_name or username, role, agency, region, hashed, actor,
+            json.dumps({"role": role, "agency": agency, "region": region}),
         )
     except asyncpg.CheckViolationError as e:
         raise InvalidUser(f"invalid user: {e.constraint_name}") from e
@@ -89,9 +94,6 @@ async def add_user(
         if not exist_ok:
             raise UserExists(username)
         row = await pool.fetchrow("SELECT * FROM identity.users WHERE username = $1", username)
-    elif actor is not None:
-        await record_audit(pool, actor=actor, action="add", target=username,
-                           details={"role": role, "agency": agency, "region": region})
     return User.from_row(row)
 
 
