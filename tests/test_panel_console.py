@@ -81,7 +81,10 @@ async def test_queue_filters_pages_release_and_logout(settings: Settings) -> Non
         assert (await queue("?reason=dispute"))["items"] == []
         assert [i["tracking_code"] for i in (await queue("?code=aws-flt002"))["items"]] == [
             codes[2]]
-        assert (await queue("?code=%25"))["items"] == []  # a wildcard is a character
+        # "_" is a plain character, not LIKE's wildcard; "%" is no code at all.
+        assert (await queue("?code=AWS_FLT"))["items"] == []
+        r = await client.get("/api/v1/review-queue?code=%25", headers=ani)
+        assert r.status == 422
         # In the queue for 6, 5, 4, 3 and 2 hours; 0.16 days is 3.84 hours.
         assert len((await queue("?min_age_days=0.16"))["items"]) == 3
         r = await client.get("/api/v1/review-queue?after=bad", headers=ani)
@@ -158,3 +161,33 @@ async def test_the_case_page_in_peoples_words(settings: Settings) -> None:
         assert "Warga mengajukan pengaduan" in id_ and "Tenggat terlewati" in id_
         assert "Diteruskan ke OPD yang bertanggung jawab" in id_
         assert ">routed<" not in en and ">routed<" not in id_
+
+
+async def test_a_panel_member_changes_their_password_on_the_console(
+        settings: Settings) -> None:
+    async with oversight(settings, ManualClock(MONDAY_9)) as client:
+        await login(client, "ani", "panel")  # keeps the session cookie
+        page = await (await client.get("/panel/password?lang=en")).text()
+        token = csrf(page)
+        r = await client.post("/panel/password?lang=en", data={
+            "csrf_token": token, "current_password": "rahasia-123",
+            "new_password": "qwertyuiop", "new_password_again": "qwertyuiop"})
+        text = await r.text()
+        assert r.status == 422 and "too easy to guess" in text, text[text.find("<main>"):][:600]
+        r = await client.post("/panel/password?lang=en", data={
+            "csrf_token": token, "current_password": "rahasia-123",
+            "new_password": "layang-layang-di-pantai", "new_password_again": "lain"})
+        assert r.status == 422 and "differ" in await r.text()
+        r = await client.post("/panel/password", data={
+            "current_password": "rahasia-123", "new_password": "layang-layang-di-pantai",
+            "new_password_again": "layang-layang-di-pantai"})
+        assert r.status == 403  # no CSRF token
+        r = await client.post("/panel/password?lang=id", data={
+            "csrf_token": token, "current_password": "rahasia-123",
+            "new_password": "layang-layang-di-pantai",
+            "new_password_again": "layang-layang-di-pantai"})
+        assert r.status == 200 and "Kata sandi Anda telah diganti" in await r.text()
+        client.session.cookie_jar.clear()
+        r = await client.post("/api/v1/auth/login", json={
+            "username": "ani", "password": "layang-layang-di-pantai"})
+        assert r.status == 200

@@ -347,6 +347,7 @@ async def case_action(request: web.Request) -> web.Response:
         if e.status == 404 and action not in ("confirm", "cancel", "amend", "withdraw",
                                               "release"):
             raise
+        i18n.set_locale(i18n.negotiate(request)[0])  # messages made before render()
         _ = request.app[keys.MESSAGES].gettext
         message = {
             "own_proposal": _("Another panel member must confirm this, not its author."),
@@ -385,6 +386,7 @@ async def password_page(request: web.Request) -> web.Response:
     error = notice = None
     status = 200
     if request.method == "POST":
+        i18n.set_locale(i18n.negotiate(request)[0])  # messages made before render()
         _ = request.app[keys.MESSAGES].gettext
         form = await read_form(request)
         new = str(form.get("new_password", ""))
