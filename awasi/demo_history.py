@@ -527,10 +527,12 @@ class History:
                            "panel.demo", now)
 
     async def finding(self, c: Plan, now: datetime, outcome: str) -> None:
-        from services.oversight import panel
+        from services.oversight import findings, panel
 
         malad = outcome == "maladministration"
-        await panel.record_finding(
+        # The two-person rule: one demo panel member drafts, the other confirms, so
+        # the demo's published findings appear (and are counted) as in real use.
+        draft = await findings.draft(
             self.pool, c.code,  # type: ignore[arg-type]
             panel.FindingIn(outcome=outcome,  # type: ignore[arg-type]
                             maladministration_type="undue_delay" if malad else None,
@@ -540,6 +542,7 @@ class History:
                                             "tidak didukung bukti."),
                             published=True),
             "panel.demo", now)
+        await findings.confirm(self.pool, draft["id"], "panel.demo2", now)
 
 
 @dataclass

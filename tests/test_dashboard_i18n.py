@@ -20,6 +20,7 @@ def messages() -> set[str]:
         for m in MSG.finditer(path.read_text()):
             found.add(m.group(1) or m.group(2))
     codes = {"breach", "dispute", "low_rating", "audit_sample", "claim", "findings", "reopen",
+             "confirm", "cancel", "amend", "withdraw", "release",
              *FindingOutcome.__args__, *MaladministrationType.__args__}  # type: ignore[attr-defined]
     return found | codes
 

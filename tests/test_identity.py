@@ -228,22 +228,26 @@ async def test_cli_users_add_validates_agency_against_catalog(database_url: str,
                                                                 pool: asyncpg.Pool) -> None:
     env = process_env(database_url, "127.0.0.1:9")
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "awasi", "users", "add", *args],  # noqa: S603
-                              env=env, capture_output=True, text=True, timeout=60, check=False)
+                              env=env, capture_output=True, text=True, timeout=60,
+                              check=False, input=stdin)
 
-    bad = run("--username", "hana", "--password", "password-hana", "--role", "staff",
-              "--agency", "NO-SUCH-AGENCY")
+    bad = run("--username", "hana", "--role", "staff", "--agency", "NO-SUCH-AGENCY",
+              stdin="kunang-kunang-senja-77\n")
     assert bad.returncode == 2 and "unknown agency" in bad.stderr
-    ok = run("--username", "hana", "--password", "password-hana", "--role", "staff",
-             "--agency", "MDN-INSPEKTORAT", "--name", "Hana")
+    ok = run("--username", "hana", "--role", "staff",
+             "--agency", "MDN-INSPEKTORAT", "--name", "Hana", stdin="kunang-kunang-senja-77\n")
     assert ok.returncode == 0, ok.stderr
+    assert "warning" not in ok.stderr
     row = await pool.fetchrow("SELECT * FROM identity.users WHERE username = 'hana'")
     assert row["agency"] == "MDN-INSPEKTORAT" and row["role"] == "staff"
     assert row["display_name"] == "Hana"
-    dup = run("--username", "hana", "--password", "password-hana", "--role", "panel")
+    # --password still works for old scripts, with a warning on stderr.
+    dup = run("--username", "hana", "--password", "kunang-kunang-senja-77", "--role", "panel")
     assert dup.returncode == 1 and "UserExists" in dup.stderr
-    await login(pool, "hana", "password-hana", "127.0.0.1")
+    assert "warning: --password is visible" in dup.stderr
+    await login(pool, "hana", "kunang-kunang-senja-77", "127.0.0.1")
 
 
 def test_migrations_stays_a_function_after_the_sql_package_is_imported() -> None:
@@ -254,5 +258,6 @@ def test_migrations_stays_a_function_after_the_sql_package_is_imported() -> None
     importlib.import_module("awasi.identity.migrations")
     assert callable(awasi.identity.migrations)
     assert [m.name for m in awasi.identity.migrations()] == ["0100_init.sql",
-                                                             "0110_login_throttle.sql"]
+                                                             "0110_login_throttle.sql",
+                                                             "0300_accounts.sql"]
     assert awasi.identity.SCHEMA == "identity"

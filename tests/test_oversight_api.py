@@ -113,6 +113,18 @@ async def test_breach_through_the_broker_to_the_panel_and_back(settings: Setting
             json={"outcome": "maladministration", "maladministration_type": "undue_delay",
                   "recommendation": "Percepat pelayanan KTP", "published": True})
         assert r.status == 201, await r.text()
+        draft = await r.json()
+        assert draft["status"] == "draft" and draft["proposed_by"] == "pengawas1"
+        # A draft settles nothing: the case stays in the queue until a second member
+        # confirms; its author cannot.
+        r = await client.get("/api/v1/review-queue", headers=bearer(panel))
+        assert [i["draft"] for i in (await r.json())["items"]] == [
+            {"id": draft["id"], "proposed_by": "pengawas1"}]
+        r = await client.post(f"/api/v1/findings/{draft['id']}/confirm", headers=bearer(panel))
+        assert r.status == 403 and (await r.json())["error"]["code"] == "own_proposal"
+        r = await client.post(f"/api/v1/findings/{draft['id']}/confirm", headers=bearer(other))
+        assert r.status == 200, await r.text()
+        assert (await r.json())["finding"]["confirmed_by"] == "pengawas2"
         r = await client.get("/api/v1/review-queue", headers=bearer(panel))
         assert (await r.json())["items"] == []
 

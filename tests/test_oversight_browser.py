@@ -1,6 +1,7 @@
 """In real Chromium: a breached case appears in the panel's queue, a panel member
-logs in, claims it, records a published finding and reopens it (``case.reopened``
-lands on awasi.oversight.v1); the public dashboard shows the finding and its charts
+logs in, claims it, drafts a published finding and reopens it (``case.reopened``
+lands on awasi.oversight.v1); a second member confirms the draft; the public
+dashboard shows the finding and its charts
 render as SVG with bars."""
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ async def test_panel_member_works_a_breached_case_in_the_browser(
         await expect(page.locator("body")).to_contain_text("Ibu Pengawas")
 
         await row.get_by_role("link", name=code).click()
-        await expect(page.locator("#timeline")).to_contain_text("complaint.routed")
+        await expect(page.locator("#timeline")).to_contain_text("Sent to the responsible agency")
         await page.get_by_role("button", name="Claim").click()
         await expect(page.locator("#claimed-by")).to_have_text("pengawas")
 
@@ -76,9 +77,12 @@ async def test_panel_member_works_a_breached_case_in_the_browser(
         await page.select_option("#maladministration_type", "undue_delay")
         await page.fill("#recommendation", "Terbitkan KTP dalam 3 hari kerja")
         await page.check("#published")
-        await page.get_by_role("button", name="Record finding").click()
-        await expect(page.locator(".notice")).to_contain_text("finding recorded")
-        await expect(page.locator(".finding")).to_contain_text("undue delay")
+        await page.get_by_role("button", name="Record the draft").click()
+        await expect(page.locator(".notice")).to_contain_text("draft recorded")
+        # A draft until a second member confirms it; its author cannot.
+        await expect(page.locator(".proposal")).to_contain_text("undue delay")
+        assert await page.locator(".finding").count() == 0
+        assert await page.get_by_role("button", name="Confirm").count() == 0
 
         # Reopening needs a resolution to send back (the lifecycle's rule).
         await send(settings, topics.ROUTER, resolved(cid, ACK_DUE + timedelta(hours=2)))
@@ -94,6 +98,20 @@ async def test_panel_member_works_a_breached_case_in_the_browser(
         reopened = next(m for m in seen if m["type"] == "case.reopened")
         assert reopened["complaint_id"] == cid
         assert reopened["payload"]["reason"] == "Warga belum menerima KTP"
+
+        # A second panel member confirms the draft.
+        await page.context.clear_cookies()
+        await add_user(pool, username="pengawas2", password="rahasia-456", role="panel",
+                       display_name="Bapak Pengawas")
+        await page.goto(f"{base}/panel/cases/{code}?lang=en")
+        await page.fill("#username", "pengawas2")
+        await page.fill("#password", "rahasia-456")
+        await page.click("button[type=submit]")
+        await page.get_by_role("button", name="Confirm").click()
+        await expect(page.locator(".notice")).to_contain_text("confirmed")
+        await expect(page.locator(".finding")).to_contain_text("undue delay")
+        await expect(page.locator(".finding")).to_contain_text(
+            "drafted by pengawas, confirmed by pengawas2")
 
         # The public dashboard, no login: the published finding and the charts.
         await page.context.clear_cookies()

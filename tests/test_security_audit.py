@@ -300,6 +300,10 @@ async def test_the_panel_member_who_acted_is_on_the_chain_not_on_the_topic(
         r = await client.post(f"/api/v1/cases/{code}/findings", headers=h, json={
             "outcome": "inconclusive", "recommendation": "Lengkapi berkas"})
         assert r.status == 201
+        second = bearer(await login(client, "pengawas_kedua", "panel"))
+        r = await client.post(f"/api/v1/findings/{(await r.json())['id']}/confirm",
+                              headers=second)
+        assert r.status == 200
         r = await client.post(f"/api/v1/cases/{code}/reopen", headers=h,
                               json={"reason": "Belum selesai"})
         assert r.status == 202
@@ -308,12 +312,16 @@ async def test_the_panel_member_who_acted_is_on_the_chain_not_on_the_topic(
             rows = await pool.fetch(
                 "SELECT seq, event_type, actor FROM oversight.timeline WHERE complaint_id = $1"
                 " AND producer = 'oversight' AND actor IS NOT NULL ORDER BY seq", cid)
-            return rows if len(rows) == 3 else None
+            return rows if len(rows) == 5 else None
 
         rows = await eventually(acted, what="the panel's events on the chain")
-        assert [(r["event_type"], r["actor"]) for r in rows] == [
-            ("case.claimed", "pengawas_aktor"), ("finding.recorded", "pengawas_aktor"),
-            ("case.reopened", "pengawas_aktor")]
+        # The draft and its confirmation go on the chain directly (each with its
+        # member); the claim and finding.recorded come back through the topic, so
+        # the draft may precede the claim's entry.
+        assert sorted((r["event_type"], r["actor"]) for r in rows) == [
+            ("case.claimed", "pengawas_aktor"), ("case.reopened", "pengawas_aktor"),
+            ("finding.confirmed", "pengawas_kedua"), ("finding.proposed", "pengawas_aktor"),
+            ("finding.recorded", "pengawas_aktor")]
         r = await client.get(f"/api/v1/cases/{code}/timeline", headers=h)
         entries = (await r.json())["entries"]
         assert [e["actor"] for e in entries if e["type"] == "case.claimed"] == ["pengawas_aktor"]
@@ -323,11 +331,12 @@ async def test_the_panel_member_who_acted_is_on_the_chain_not_on_the_topic(
         seen = await read_topic(settings.kafka_bootstrap, topics.OVERSIGHT,
                                 until=lambda ms: any(m["type"] == "case.reopened" for m in ms))
         assert all("pengawas_aktor" not in m["_raw"] for m in seen)
+        assert all("pengawas_kedua" not in m["_raw"] for m in seen)
 
         # Inside the hashed content: putting another name there breaks the chain.
         async with pool.acquire() as conn:
             assert (await verify(conn)).ok
-        finding_seq = rows[1]["seq"]
+        finding_seq = next(r["seq"] for r in rows if r["event_type"] == "finding.recorded")
         await pool.execute("UPDATE oversight.timeline SET actor = 'orang_lain' WHERE seq = $1",
                            finding_seq)
         async with pool.acquire() as conn:

@@ -14,7 +14,7 @@ import pytest
 
 from awasi.events.payloads import ComplaintNeedsTriage, Deadlines
 from awasi.settings import Settings
-from services.oversight import panel, stats
+from services.oversight import findings, panel, stats
 from services.oversight.app import create_app
 from services.oversight.clock import ManualClock
 from services.oversight.scheduler import Scheduler
@@ -75,12 +75,20 @@ async def load_known_cases(pool: asyncpg.Pool) -> ManualClock:
                feedback(c[4], T0 + timedelta(days=11), 2),
                feedback(c[7], T0 + timedelta(days=11), 3))
     clock.set(NOW)
-    await panel.record_finding(pool, "AWS-SE0003", panel.FindingIn(
-        outcome="maladministration", maladministration_type="undue_delay",
-        recommendation="Tetapkan SOP penyelesaian", published=True), "pengawas1", NOW)
-    await panel.record_finding(pool, "AWS-SE0004", panel.FindingIn(
-        outcome="inconclusive", recommendation="Rahasia internal", published=False),
-        "pengawas1", NOW)
+    # Findings count once a second member confirms them (the two-person rule).
+    for code, body in (
+        ("AWS-SE0003", panel.FindingIn(
+            outcome="maladministration", maladministration_type="undue_delay",
+            recommendation="Tetapkan SOP penyelesaian", published=True)),
+        ("AWS-SE0004", panel.FindingIn(
+            outcome="inconclusive", recommendation="Rahasia internal", published=False)),
+    ):
+        drafted = await findings.draft(pool, code, body, "pengawas1", NOW)
+        await findings.confirm(pool, drafted["id"], "pengawas2", NOW)
+    # A published draft nobody confirmed is neither counted nor shown.
+    await findings.draft(pool, "AWS-SE0005", panel.FindingIn(
+        outcome="maladministration", maladministration_type="illegal_fees",
+        recommendation="Draf yang belum dikonfirmasi", published=True), "pengawas1", NOW)
     return clock
 
 
@@ -204,6 +212,7 @@ async def test_dashboard_csv_and_json_show_the_same_figures(settings: Settings) 
         assert "33% (n=6)" in html
         assert "Tetapkan SOP penyelesaian" in html     # the published finding
         assert "Rahasia internal" not in html          # the unpublished one
+        assert "Draf yang belum dikonfirmasi" not in html  # a draft alone
         svgs = re.findall(r"<svg.*?</svg>", html, re.S)
         assert len(svgs) == 6
         assert all('class="bar"' in s for s in svgs[:1])

@@ -25,3 +25,11 @@ class UserExists(IdentityError):
 
 class InvalidUser(IdentityError):
     """The user's fields are not acceptable (role, agency, username)."""
+
+
+class WeakPassword(InvalidUser):
+    """The new password is too easy to guess (zxcvbn); ``message`` says why."""
+
+
+class UnknownUser(IdentityError):
+    """No user has this username."""

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
 import asyncpg
 
-from awasi.identity.errors import InvalidCredentials, InvalidUser, LoginThrottled, UserExists
+from awasi.identity.errors import (
+    InvalidCredentials,
+    InvalidUser,
+    LoginThrottled,
+    UnknownUser,
+    UserExists,
+)
 from awasi.identity.passwords import HASHER, PasswordWorkers
 
 Role = Literal["staff", "head", "triage", "panel", "admin"]
@@ -55,11 +62,12 @@ async def hash_password(password: str) -> str:
 async def add_user(
     pool: asyncpg.Pool | asyncpg.Connection, *, username: str, password: str, role: str,
     agency: str | None = None, region: str | None = None, display_name: str | None = None,
-    exist_ok: bool = False,
+    exist_ok: bool = False, actor: str | None = None,
 ) -> User:
     """Create a user; return it. Raises ``InvalidUser`` for an unknown role, a staff or
     head without agency or a password under 8 characters, ``UserExists`` if the
     username is taken (unless ``exist_ok``, which returns the existing user unchanged).
+    With ``actor`` (the CLI, the admin page) the creation goes into the audit log.
     Catalog codes are checked by the caller (the CLI validates them)."""
     if role not in ROLES:
         raise InvalidUser(f"role must be one of {', '.join(ROLES)}")
@@ -69,11 +77,16 @@ async def add_user(
         raise InvalidUser("password must have at least 8 characters")
     hashed = await hash_password(password)
     try:
+        # One statement: the user and its audit row (with ``actor``) or neither.
         row = await pool.fetchrow(
-            "INSERT INTO identity.users (username, display_name, role, agency, region,"
-            " password_hash) VALUES ($1, $2, $3, $4, $5, $6)"
-            " ON CONFLICT (username) DO NOTHING RETURNING *",
-            username, display_name or username, role, agency, region, hashed,
+            "WITH u AS (INSERT INTO identity.users (username, display_name, role, agency,"
+            " region, password_hash) VALUES ($1, $2, $3, $4, $5, $6)"
+            " ON CONFLICT (username) DO NOTHING RETURNING *),"
+            " a AS (INSERT INTO identity.account_audit (actor, action, target, details)"
+            " SELECT $7, 'add', u.username, $8::jsonb FROM u WHERE $7::text IS NOT NULL)"
+            " SELECT * FROM u",
+            username, display_name or username, role, agency, region, hashed, actor,
+            json.dumps({"role": role, "agency": agency, "region": region}),
         )
     except asyncpg.CheckViolationError as e:
         raise InvalidUser(f"invalid user: {e.constraint_name}") from e
@@ -207,11 +220,17 @@ async def login(
         raise InvalidCredentials("wrong username or password")
     await _release_slot(pool, username_key, address)
     token = secrets.token_urlsafe(32)
-    await pool.execute(
-        "INSERT INTO identity.tokens (token_hash, user_id, expires_at)"
-        " VALUES ($1, $2, now() + $3::interval)",
+    # The token is only issued while the account is still active: a disable that
+    # commits between the password check and here must not leave a live token.
+    issued = await pool.fetchval(
+        "WITH u AS (UPDATE identity.users SET last_login_at = now()"
+        "           WHERE id = $2 AND active RETURNING id)"
+        " INSERT INTO identity.tokens (token_hash, user_id, expires_at)"
+        " SELECT $1, u.id, now() + $3::interval FROM u RETURNING user_id",
         hash_token(token), row["id"], ttl,
     )
+    if issued is None:
+        raise InvalidCredentials("wrong username or password")
     # Stale counters and expired tokens are pruned here rather than by a timer. SKIP
     # LOCKED: the prune never waits on a counter an attempt holds (it would take
     # several in no fixed order, and could deadlock with that attempt).
@@ -245,3 +264,147 @@ async def logout(pool: asyncpg.Pool, token: str) -> None:
 async def get_user(pool: asyncpg.Pool, username: str) -> User | None:
     row = await pool.fetchrow("SELECT * FROM identity.users WHERE username = $1", username)
     return User.from_row(row) if row else None
+
+
+# --- account management (awasi users ..., the router's admin pages) ---------------
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A user as the account lists show it: never the hash."""
+
+    user: User
+    created_at: datetime
+    last_login_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.user.to_json(), "active": self.user.active,
+                "created_at": self.created_at.isoformat(),
+                "last_login_at": self.last_login_at.isoformat() if self.last_login_at else None}
+
+
+_ACCOUNT_COLUMNS = ("id, username, display_name, role, agency, region, active,"
+                    " created_at, last_login_at")
+
+
+def _account(row: asyncpg.Record) -> Account:
+    return Account(User.from_row(row), row["created_at"], row["last_login_at"])
+
+
+async def list_accounts(pool: asyncpg.Pool | asyncpg.Connection, *, after: str | None = None,
+                        limit: int | None = None) -> list[Account]:
+    """Accounts ordered by username; ``after`` a username for keyset paging."""
+    rows = await pool.fetch(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM identity.users"
+        " WHERE $1::text IS NULL OR username > $1 ORDER BY username LIMIT $2",
+        after, limit)
+    return [_account(r) for r in rows]
+
+
+async def get_account(pool: asyncpg.Pool | asyncpg.Connection, username: str) -> Account:
+    """The account; raises ``UnknownUser``."""
+    row = await pool.fetchrow(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM identity.users WHERE username = $1", username)
+    if row is None:
+        raise UnknownUser(username)
+    return _account(row)
+
+
+async def record_audit(conn: asyncpg.Pool | asyncpg.Connection, *, actor: str, action: str,
+                       target: str, details: dict[str, Any] | None = None) -> None:
+    """Append one row to the account audit log (never a password or hash)."""
+    await conn.execute(
+        "INSERT INTO identity.account_audit (actor, action, target, details)"
+        " VALUES ($1, $2, $3, $4::jsonb)",
+        actor, action, target, json.dumps(details or {}))
+
+
+async def account_audit(pool: asyncpg.Pool | asyncpg.Connection, *, before: int | None = None,
+                        limit: int = 50) -> list[dict[str, Any]]:
+    """The audit log, newest first; ``before`` an id for keyset paging."""
+    rows = await pool.fetch(
+        "SELECT id, at, actor, action, target, details FROM identity.account_audit"
+        " WHERE $1::bigint IS NULL OR id < $1 ORDER BY id DESC LIMIT $2", before, limit)
+    return [{"id": r["id"], "at": r["at"].isoformat(), "actor": r["actor"],
+             "action": r["action"], "target": r["target"],
+             "details": json.loads(r["details"])} for r in rows]
+
+
+async def set_active(pool: asyncpg.Pool, username: str, active: bool, *, actor: str) -> None:
+    """Enable or disable an account. Disabling deletes its tokens in the same
+    transaction, so every session and API token it holds ends at once (and
+    ``authenticate`` checks ``active`` besides). Raises ``UnknownUser``."""
+    async with pool.acquire() as conn, conn.transaction():
+        uid = await conn.fetchval(
+            "UPDATE identity.users SET active = $2 WHERE username = $1 RETURNING id",
+            username, active)
+        if uid is None:
+            raise UnknownUser(username)
+        if not active:
+            await conn.execute("DELETE FROM identity.tokens WHERE user_id = $1", uid)
+        await record_audit(conn, actor=actor, action="enable" if active else "disable",
+                           target=username)
+
+
+async def set_password(pool: asyncpg.Pool, username: str, password: str, *, actor: str,
+                       action: str = "password_set", keep_token: str | None = None) -> None:
+    """Replace the password (the caller has checked its strength) and end the
+    account's sessions and tokens, all but ``keep_token`` (the caller's own, when a
+    person changes their own password). Raises ``UnknownUser``."""
+    hashed = await hash_password(password)
+    keep = hash_token(keep_token) if keep_token else None
+    async with pool.acquire() as conn, conn.transaction():
+        uid = await conn.fetchval(
+            "UPDATE identity.users SET password_hash = $2 WHERE username = $1 RETURNING id",
+            username, hashed)
+        if uid is None:
+            raise UnknownUser(username)
+        await conn.execute(
+            "DELETE FROM identity.tokens WHERE user_id = $1"
+            " AND ($2::bytea IS NULL OR token_hash <> $2)", uid, keep)
+        await record_audit(conn, actor=actor, action=action, target=username)
+
+
+async def update_account(pool: asyncpg.Pool, username: str, *, role: str, agency: str | None,
+                         region: str | None, actor: str) -> Account:
+    """Change role, agency and region (catalog codes checked by the caller). A role
+    change ends the account's sessions: a token keeps no stale privileges. Raises
+    ``UnknownUser``, ``InvalidUser``."""
+    if role not in ROLES:
+        raise InvalidUser(f"role must be one of {', '.join(ROLES)}")
+    if role in ("staff", "head") and not agency:
+        raise InvalidUser(f"a {role} needs an agency")
+    if role not in ("staff", "head"):
+        agency = None
+    async with pool.acquire() as conn, conn.transaction():
+        before = await conn.fetchrow(
+            "SELECT id, role, agency, region FROM identity.users WHERE username = $1"
+            " FOR UPDATE", username)
+        if before is None:
+            raise UnknownUser(username)
+        await conn.execute(
+            "UPDATE identity.users SET role = $2, agency = $3, region = $4 WHERE id = $1",
+            before["id"], role, agency, region)
+        changes = {k: [before[k], v] for k, v in
+                   (("role", role), ("agency", agency), ("region", region)) if before[k] != v}
+        if changes:
+            if "role" in changes or "agency" in changes:
+                await conn.execute("DELETE FROM identity.tokens WHERE user_id = $1",
+                                   before["id"])
+            await record_audit(conn, actor=actor, action="account_changed", target=username,
+                               details=changes)
+        return await get_account(conn, username)
+
+
+async def verify_current_password(pool: asyncpg.Pool, user: User, password: str,
+                                  address: str, *, limits: LoginLimits,
+                                  passwords: PasswordWorkers) -> None:
+    """Check a logged-in user's current password (before they change it), counted
+    by the same throttle as logins: a stolen session cannot guess it fast. Raises
+    ``LoginThrottled`` or ``InvalidCredentials``."""
+    username_key, address = user.username[:64], address[:100]
+    await _take_slot(pool, username_key, address, limits)
+    hashed = await pool.fetchval(
+        "SELECT password_hash FROM identity.users WHERE id = $1 AND active", user.id)
+    if not await passwords.verify(hashed, password):
+        raise InvalidCredentials("wrong password")
+    await _release_slot(pool, username_key, address)

@@ -16,7 +16,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from pydantic import BaseModel, ConfigDict, Field
 
-from awasi.identity.errors import InvalidCredentials, LoginThrottled
+from awasi.identity.errors import InvalidCredentials, LoginThrottled, WeakPassword
 from awasi.identity.passwords import PasswordWorkers
 from awasi.identity.store import (
     TOKEN_TTL,
@@ -26,10 +26,13 @@ from awasi.identity.store import (
     hash_token,
     login,
     logout,
+    set_password,
+    verify_current_password,
 )
+from awasi.identity.strength import check_password
 from awasi.web import keys
 from awasi.web.body import parse_json, read_form
-from awasi.web.errors import Forbidden, RateLimited, Unauthorized
+from awasi.web.errors import Forbidden, RateLimited, Unauthorized, ValidationFailed
 from awasi.web.responses import json_response
 
 SESSION_COOKIE = "awasi_session"
@@ -47,6 +50,12 @@ class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
 
 
 class UserOut(BaseModel):
@@ -223,15 +232,47 @@ async def logout_handler(request: web.Request) -> web.Response:
     return response
 
 
+async def change_own_password(request: web.Request, user: User, current: str,
+                              new: str) -> None:
+    """A logged-in person changes their own password: the current one checked (and
+    throttled like a login), the new one checked for strength; every other session
+    and token of theirs ends, the one in use stays. Raises ``Forbidden``
+    (``wrong_password``), ``ValidationFailed`` (``weak_password``), ``RateLimited``."""
+    try:
+        await verify_current_password(request.app[keys.POOL], user, current,
+                                      client_address(request), limits=login_limits(request),
+                                      passwords=request.app[PASSWORDS])
+    except LoginThrottled as e:
+        raise RateLimited("Too many wrong passwords; try again later",
+                          headers={"Retry-After": str(e.retry_after)}) from e
+    except InvalidCredentials as e:
+        raise Forbidden("The current password is wrong", code="wrong_password") from e
+    try:
+        check_password(new, (user.username, user.display_name))
+    except WeakPassword as e:
+        raise ValidationFailed(str(e), code="weak_password") from e
+    await set_password(request.app[keys.POOL], user.username, new, actor=user.username,
+                       action="password_changed",
+                       keep_token=_bearer(request) or session_token(request))
+
+
+async def password_handler(request: web.Request) -> web.Response:
+    user = await require_user(request)
+    body = await parse_json(request, PasswordChange)
+    await change_own_password(request, user, body.current_password, body.new_password)
+    return json_response({"ok": True})
+
+
 async def me_handler(request: web.Request) -> web.Response:
     user = await require_user(request)
     return json_response(user.to_json())
 
 
 def add_auth_routes(app: web.Application) -> None:
-    """Mount ``POST /api/v1/auth/login``, ``POST /api/v1/auth/logout`` and
-    ``GET /api/v1/auth/me`` on ``app`` (which must have the pool under ``keys.POOL``),
-    and open the Argon2 pool the login forms share (``attempt_login``)."""
+    """Mount ``POST /api/v1/auth/login``, ``POST /api/v1/auth/logout``,
+    ``POST /api/v1/auth/password`` and ``GET /api/v1/auth/me`` on ``app`` (which must
+    have the pool under ``keys.POOL``), and open the Argon2 pool the login forms share
+    (``attempt_login``)."""
     app.cleanup_ctx.append(passwords_ctx)
     api = app[keys.OPENAPI]
     api.add(app.router, "POST", "/api/v1/auth/login", login_handler, tags=["auth"],
@@ -240,5 +281,9 @@ def add_auth_routes(app: web.Application) -> None:
     api.add(app.router, "POST", "/api/v1/auth/logout", logout_handler, tags=["auth"],
             summary="Revoke the caller's token", responses={200: {"type": "object"}},
             secured=True, errors=())
+    api.add(app.router, "POST", "/api/v1/auth/password", password_handler, tags=["auth"],
+            summary="Change the caller's own password (current and new); ends the"
+            " caller's other sessions", body=PasswordChange,
+            responses={200: {"type": "object"}}, secured=True, errors=(400, 403, 422, 429))
     api.add(app.router, "GET", "/api/v1/auth/me", me_handler, tags=["auth"],
             summary="The caller", responses={200: UserOut}, secured=True, errors=())

@@ -64,6 +64,13 @@ def entry_hash(
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 
+async def lock_head(conn: asyncpg.Connection) -> None:
+    """Take the chain head's row lock now, for a transaction that will append and
+    also lock a case: the consumer takes the head (in ``append``) before the case, so
+    every such transaction must too, or the two could wait on each other."""
+    await conn.execute("SELECT 1 FROM oversight.chain_head FOR UPDATE")
+
+
 async def append(conn: asyncpg.Connection, envelope: Envelope, recorded_at: datetime,
                  actor: str | None = None) -> int:
     """Append ``envelope`` (and the person who acted, if any) to the chain inside the

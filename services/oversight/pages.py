@@ -19,11 +19,13 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from awasi import i18n, timefmt
-from awasi.identity import InvalidCredentials, LoginThrottled, User, csrf_token
+from awasi.identity import InvalidCredentials, LoginThrottled, User, csrf_token, logout
+from awasi.identity.store import account_audit
 from awasi.identity.web import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     attempt_login,
+    change_own_password,
     login_csrf_ok,
     new_login_csrf,
     require_user,
@@ -32,10 +34,13 @@ from awasi.identity.web import (
 )
 from awasi.web import keys as web_keys
 from awasi.web.body import read_form
-from awasi.web.errors import ApiError, Forbidden, Unauthorized
+from awasi.web.errors import ApiError, Forbidden, NotFound, Unauthorized
 from awasi.web.redirects import safe_next
-from services.oversight import audit, evaluation, keys, panel, stats
+from services.oversight import audit, conflicts, evaluation, findings, keys, panel, stats
+from services.oversight.handlers import queue_filter
 
+WEAK_PASSWORD = ("This password is too easy to guess. Use at least 10 characters:"
+                 " a few uncommon words, for example.")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PANEL = "/panel"
 LOGIN_PATH = "/panel/login"
@@ -204,11 +209,73 @@ async def queue_page(request: web.Request) -> web.Response:
     user = await _panel_user(request)
     if isinstance(user, web.Response):
         return user
+    try:
+        # The page's own parameters (lang, done, error) are not filters.
+        f = queue_filter({k: v for k, v in request.query.items()
+                          if k in panel.QueueFilter.model_fields})
+    except ApiError:
+        f = panel.QueueFilter()  # a hand-edited address: show the whole queue
     async with request.app[web_keys.POOL].acquire() as conn:
-        items = await panel.review_queue(conn, request.app[keys.CLOCK].now())
+        items = await panel.review_queue(conn, request.app[keys.CLOCK].now(), f)
         checkpoint = await audit.latest(conn)
-    return render("queue.html", request, {"user": user, "items": items,
-                                          "csrf": _csrf(request), "checkpoint": checkpoint})
+        drafts = await findings.pending(conn)
+        declared = await conflicts.listing(conn)
+        accounts = await account_audit(conn, limit=20)
+    return render("queue.html", request, {
+        "user": user, "items": items, "csrf": _csrf(request), "checkpoint": checkpoint,
+        "drafts": drafts, "conflicts": declared, "account_changes": accounts,
+        "agencies": list(request.app[keys.CATALOG].agencies.values()),
+        "regions": list(request.app[keys.CATALOG].regions.values()),
+        "reasons": QUEUE_REASONS, "filter": f,
+        "next_page": _next_page(request, items, f),
+        "error": request.query.get("error"), "notice": request.query.get("done")})
+
+
+QUEUE_REASONS = ("breach", "dispute", "low_rating", "audit_sample")
+
+
+def _next_page(request: web.Request, items: list[dict[str, Any]],
+               f: panel.QueueFilter) -> str | None:
+    if len(items) < f.limit:
+        return None
+    query = {k: v for k, v in request.query.items() if k not in ("after", "done", "error")}
+    query["after"] = panel.queue_cursor(items[-1])
+    return f"{PANEL}?{urllib.parse.urlencode(query)}"
+
+
+async def logout_action(request: web.Request) -> web.Response:
+    """End the session (CSRF-checked form) and go back to the login page."""
+    user = await _panel_user(request)
+    if isinstance(user, web.Response):
+        return user
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await logout(request.app[web_keys.POOL], token)
+    response = web.Response(status=303, headers={"Location": LOGIN_PATH})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def conflict_action(request: web.Request) -> web.Response:
+    """Declare (``/panel/conflicts``) or end (``/panel/conflicts/end``) one's own
+    conflict of interest."""
+    user = await _panel_user(request)
+    if isinstance(user, web.Response):
+        return user
+    form = await read_form(request)
+    pool = request.app[web_keys.POOL]
+    agency = str(form.get("agency", ""))
+    try:
+        if request.match_info.get("end"):
+            await conflicts.withdraw(pool, user.username, agency)
+            raise web.HTTPSeeOther("/panel?done=conflict_ended#conflicts")
+        if agency not in request.app[keys.CATALOG].agencies:
+            raise web.HTTPSeeOther("/panel?error=agency#conflicts")
+        body = conflicts.ConflictIn(agency=agency, reason=str(form.get("reason", "")))
+    except (ValidationError, ApiError):
+        raise web.HTTPSeeOther("/panel?error=conflict_form#conflicts") from None
+    await conflicts.declare(pool, user.username, body, request.app[keys.CLOCK].now())
+    raise web.HTTPSeeOther("/panel?done=conflict_declared#conflicts")
 
 
 async def checkpoint_action(request: web.Request) -> web.Response:
@@ -250,14 +317,24 @@ async def case_action(request: web.Request) -> web.Response:
     try:
         if action == "claim":
             await panel.claim(pool, code, user.username, now)
+        elif action == "release":
+            await panel.release(pool, code, user.username, now)
         elif action == "findings":
-            body = panel.FindingIn(
-                outcome=form.get("outcome"),  # type: ignore[arg-type]
-                maladministration_type=form.get("maladministration_type") or None,
-                recommendation=str(form.get("recommendation", "")),
-                published=form.get("published") == "on",
-            )
-            await panel.record_finding(pool, code, body, user.username, now)
+            await findings.draft(pool, code, _finding_form(form), user.username, now)
+        elif action in ("confirm", "cancel"):
+            proposal = _form_id(form, "proposal_id")
+            if action == "confirm":
+                await findings.confirm(pool, proposal, user.username, now)
+            else:
+                await findings.cancel(pool, proposal, user.username, now)
+        elif action == "amend":
+            await findings.propose_change(pool, _form_id(form, "finding_id"), "amend",
+                                          _finding_form(form), str(form.get("reason", "")),
+                                          user.username, now)
+        elif action == "withdraw":
+            await findings.propose_change(pool, _form_id(form, "finding_id"), "withdraw",
+                                          None, str(form.get("reason", "")), user.username,
+                                          now)
         elif action == "reopen":
             await panel.reopen(pool, code, panel.ReopenIn(reason=str(form.get("reason", ""))),
                                user.username, now)
@@ -271,10 +348,69 @@ async def case_action(request: web.Request) -> web.Response:
         return await case_page(request, error="; ".join(err["msg"] for err in e.errors()),
                                status=422)
     except ApiError as e:
-        if e.status == 404:
+        if e.status == 404 and action not in ("confirm", "cancel", "amend", "withdraw",
+                                              "release"):
             raise
-        return await case_page(request, error=e.message, status=e.status)
+        i18n.set_locale(i18n.negotiate(request)[0])  # messages made before render()
+        _ = request.app[keys.MESSAGES].gettext
+        message = {
+            "own_proposal": _("Another panel member must confirm this, not its author."),
+            "conflict_of_interest": _("You declared a conflict of interest with this agency."),
+            "proposal_pending": _("A proposal is already waiting for confirmation."),
+            "not_pending": _("This proposal was decided already."),
+            "not_author": _("Only its author can take back a proposal."),
+            "not_claim_holder": _("Another panel member holds this case."),
+        }.get(e.code, e.message)
+        return await case_page(request, error=message, status=e.status)
     raise web.HTTPSeeOther(f"/panel/cases/{urllib.parse.quote(code)}?done={action}")
+
+
+def _finding_form(form: Any) -> panel.FindingIn:
+    # Raises ValidationError, shown on the page like every form error.
+    return panel.FindingIn(
+        outcome=form.get("outcome"),
+        maladministration_type=form.get("maladministration_type") or None,
+        recommendation=str(form.get("recommendation", "")),
+        published=form.get("published") == "on",
+    )
+
+
+def _form_id(form: Any, name: str) -> int:
+    raw = str(form.get(name, ""))
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound("No such finding or proposal")
+    return int(raw)
+
+
+async def password_page(request: web.Request) -> web.Response:
+    """A panel member changes their own password."""
+    user = await _panel_user(request)
+    if isinstance(user, web.Response):
+        return user
+    error = notice = None
+    status = 200
+    if request.method == "POST":
+        i18n.set_locale(i18n.negotiate(request)[0])  # messages made before render()
+        _ = request.app[keys.MESSAGES].gettext
+        form = await read_form(request)
+        new = str(form.get("new_password", ""))
+        if new != str(form.get("new_password_again", "")):
+            error, status = _("The two new passwords differ."), 422
+        else:
+            try:
+                await change_own_password(request, user,
+                                          str(form.get("current_password", "")), new)
+                notice = _("Your password has been changed.")
+            except ApiError as e:
+                status = e.status
+                error = {
+                    "wrong_password": _("The current password is wrong."),
+                    "weak_password": _(WEAK_PASSWORD),
+                    "rate_limited": _("Too many wrong passwords; try again in a minute."),
+                }.get(e.code, e.message)
+    return render("password.html", request, {"user": user, "csrf": _csrf(request),
+                                             "error": error, "notice": notice},
+                  status=status)
 
 
 def setup(app: web.Application) -> None:
@@ -293,5 +429,11 @@ def setup(app: web.Application) -> None:
     r.add_get("/panel", queue_page)
     r.add_post("/panel/checkpoint", checkpoint_action)
     r.add_get("/panel/cases/{tracking_code}", case_page)
-    r.add_post("/panel/cases/{tracking_code}/{action:claim|findings|reopen|reject-dispute}",
+    r.add_post("/panel/cases/{tracking_code}/"
+               "{action:claim|release|findings|reopen|reject-dispute|confirm|cancel|amend|withdraw}",
                case_action)
+    r.add_post("/panel/logout", logout_action)
+    r.add_post("/panel/conflicts", conflict_action)
+    r.add_post("/panel/conflicts/{end:end}", conflict_action)
+    r.add_get("/panel/password", password_page)
+    r.add_post("/panel/password", password_page)

@@ -1,4 +1,5 @@
-"""The panel's work: the review queue, claims, case timelines, findings, reopening.
+"""The panel's work: the review queue, claims, case timelines, reopening (findings
+under the two-person rule: services/oversight/findings.py).
 
 Used by the JSON API (handlers.py) and the console pages (pages.py) alike. Nothing
 here changes an agency's ticket: reopening only emits ``case.reopened``, which the
@@ -9,8 +10,9 @@ keep their order on the topic).
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import base64
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,10 +26,12 @@ from awasi.events.payloads import (
     CaseClosed,
     CaseReopened,
     FindingOutcome,
-    FindingRecorded,
     MaladministrationType,
+    Payload,
+    register,
 )
 from awasi.web.errors import Conflict, NotFound
+from services.oversight import chain, conflicts
 from services.oversight.domain import next_seq
 
 PRODUCER = "oversight"
@@ -88,17 +92,72 @@ def _age(now: datetime, since: datetime) -> float:
     return round(max(0.0, (now - since).total_seconds()), 1)
 
 
-async def review_queue(conn: asyncpg.Connection, now: datetime) -> list[dict[str, Any]]:
-    """Open cases in the queue, oldest first, each with its reasons and their ages."""
+_CODE = r"^[A-Za-z0-9._-]+$"
+
+
+class QueueFilter(BaseModel):
+    """The queue's filters: a reason, region or agency code, a minimum age in days,
+    a tracking-code prefix (case-insensitive); keyset pages of ``limit`` cases, oldest
+    first, continuing ``after`` (the ``next`` cursor of the previous page)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Codes only (no NUL, no wildcard games): the values go into SQL parameters.
+    reason: str | None = Field(default=None, max_length=32, pattern=_CODE)
+    region: str | None = Field(default=None, max_length=64, pattern=_CODE)
+    agency: str | None = Field(default=None, max_length=64, pattern=_CODE)
+    min_age_days: float | None = Field(default=None, ge=0, le=3650)
+    code: str | None = Field(default=None, max_length=32, pattern=_CODE)
+    after: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9_=-]+$")
+    limit: int = Field(default=100, ge=1, le=500)
+
+    def cursor(self) -> tuple[datetime, str] | None:
+        """The decoded ``after``; ``None`` without one. Raises ``ValueError`` for a
+        cursor this server did not make."""
+        if self.after is None:
+            return None
+        since, sep, cid = base64.urlsafe_b64decode(self.after.encode()).decode().partition("|")
+        if not sep or not cid:
+            raise ValueError("bad cursor")
+        return datetime.fromisoformat(since), cid
+
+
+def queue_cursor(item: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(
+        f"{item['since']}|{item['complaint_id']}".encode()).decode()
+
+
+async def review_queue(conn: asyncpg.Connection, now: datetime,
+                       f: QueueFilter | None = None) -> list[dict[str, Any]]:
+    """Open cases in the queue, oldest first, each with its reasons and their ages,
+    who is recused from it and the draft waiting on it; filtered and paged by ``f``
+    (all of them without). Raises ``ValueError`` for a malformed cursor."""
+    f = f or QueueFilter(limit=500)
+    cursor = f.cursor()
     rows = await conn.fetch(
         "SELECT c.complaint_id, c.tracking_code, c.agency, c.region, c.category, c.status,"
         " cl.claimed_by, cl.claimed_at, min(r.created_at) AS since,"
+        " (SELECT json_agg(json_build_object('username', pc.username, 'reason', pc.reason)"
+        "   ORDER BY pc.username) FROM oversight.panel_conflicts pc"
+        "   WHERE pc.agency = c.agency) AS recused,"
+        " (SELECT json_build_object('id', fp.id, 'proposed_by', fp.proposed_by)"
+        "   FROM oversight.finding_proposals fp WHERE fp.complaint_id = c.complaint_id"
+        "   AND fp.status = 'pending' AND fp.kind = 'record') AS draft,"
         " json_agg(json_build_object('reason', r.reason, 'since', r.created_at,"
         "   'detail', r.detail) ORDER BY r.created_at, r.id) AS reasons"
         " FROM oversight.review_items r JOIN oversight.cases c USING (complaint_id)"
         " LEFT JOIN oversight.claims cl USING (complaint_id)"
         " WHERE r.closed_at IS NULL"
-        " GROUP BY c.complaint_id, cl.claimed_by, cl.claimed_at ORDER BY since, c.complaint_id"
+        "   AND ($1::text IS NULL OR c.region = $1) AND ($2::text IS NULL OR c.agency = $2)"
+        "   AND ($3::text IS NULL OR c.tracking_code ILIKE"
+        "        replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')"
+        " GROUP BY c.complaint_id, cl.claimed_by, cl.claimed_at"
+        " HAVING ($4::text IS NULL OR bool_or(r.reason = $4))"
+        "   AND ($5::timestamptz IS NULL OR min(r.created_at) <= $5)"
+        "   AND ($6::timestamptz IS NULL OR (min(r.created_at), c.complaint_id) > ($6, $7))"
+        " ORDER BY since, c.complaint_id LIMIT $8",
+        f.region, f.agency, f.code, f.reason,
+        now - timedelta(days=f.min_age_days) if f.min_age_days is not None else None,
+        cursor[0] if cursor else None, cursor[1] if cursor else None, f.limit,
     )
     out = []
     for row in rows:
@@ -115,6 +174,10 @@ async def review_queue(conn: asyncpg.Connection, now: datetime) -> list[dict[str
             "since": row["since"].isoformat(), "age_seconds": _age(now, row["since"]),
             "claimed_by": row["claimed_by"],
             "claimed_at": row["claimed_at"].isoformat() if row["claimed_at"] else None,
+            # Members with a declared conflict with the case's agency, and why.
+            "recused": row["recused"] or [],
+            # A draft finding waiting for a second member's confirmation.
+            "draft": row["draft"],
         })
     return out
 
@@ -122,7 +185,8 @@ async def review_queue(conn: asyncpg.Connection, now: datetime) -> list[dict[str
 async def claim(pool: asyncpg.Pool, tracking_code: str, username: str,
                 now: datetime) -> dict[str, Any]:
     """Claim a queued case for ``username``. NotFound if it is not in the queue;
-    Conflict if another member holds it."""
+    Conflict if another member holds it; Forbidden (``conflict_of_interest``) if the
+    member declared a conflict with the case's agency."""
     async with pool.acquire() as conn, conn.transaction():
         case = await case_by_code(conn, tracking_code, lock=True)
         queued = await conn.fetchval(
@@ -130,6 +194,7 @@ async def claim(pool: asyncpg.Pool, tracking_code: str, username: str,
             " WHERE complaint_id = $1 AND closed_at IS NULL", case["complaint_id"])
         if not queued:
             raise NotFound("This case is not in the review queue")
+        await conflicts.check(conn, username, case["agency"])
         holder = await conn.fetchrow(
             "SELECT claimed_by, claimed_at FROM oversight.claims WHERE complaint_id = $1",
             case["complaint_id"])
@@ -147,6 +212,37 @@ async def claim(pool: asyncpg.Pool, tracking_code: str, username: str,
             claimed_at = holder["claimed_at"]
     return {"tracking_code": tracking_code, "claimed_by": username,
             "claimed_at": claimed_at.isoformat()}
+
+
+@register
+class ClaimReleased(Payload):
+    """A panel member gave a claimed case back to the queue. On the audit chain only
+    (with the member as actor); agencies have no use for it."""
+
+    EVENT_TYPE: ClassVar[str] = "case.claim_released"
+
+
+async def release(pool: asyncpg.Pool, tracking_code: str, username: str,
+                  now: datetime) -> dict[str, Any]:
+    """Give back one's own claim. NotFound if the case is not claimed; Conflict
+    (``not_claim_holder``) if another member holds it."""
+    async with pool.acquire() as conn, conn.transaction():
+        await chain.lock_head(conn)  # before the case: chain.lock_head says why
+        case = await case_by_code(conn, tracking_code, lock=True)
+        holder = await conn.fetchval(
+            "SELECT claimed_by FROM oversight.claims WHERE complaint_id = $1",
+            case["complaint_id"])
+        if holder is None:
+            raise NotFound("This case is not claimed")
+        if holder != username:
+            raise Conflict(f"Claimed by {holder}", code="not_claim_holder",
+                           details={"claimed_by": holder})
+        await conn.execute("DELETE FROM oversight.claims WHERE complaint_id = $1",
+                           case["complaint_id"])
+        await chain.append(conn, Envelope.build(
+            ClaimReleased(), complaint_id=case["complaint_id"], producer=PRODUCER,
+            occurred_at=now), recorded_at=now, actor=username)
+    return {"tracking_code": tracking_code, "claimed_by": None}
 
 
 def _entry(row: asyncpg.Record) -> dict[str, Any]:
@@ -169,6 +265,11 @@ async def timeline(conn: asyncpg.Connection, tracking_code: str,
         " WHERE complaint_id = $1 ORDER BY created_at, id", cid)
     claim_row = await conn.fetchrow(
         "SELECT claimed_by, claimed_at FROM oversight.claims WHERE complaint_id = $1", cid)
+    proposals = await conn.fetch(
+        "SELECT * FROM oversight.finding_proposals WHERE complaint_id = $1 ORDER BY id", cid)
+    recused = await conn.fetch(
+        "SELECT username, reason FROM oversight.panel_conflicts WHERE agency = $1"
+        " ORDER BY username", case["agency"])
     pending = await conn.fetch(
         "SELECT kind, step, due_at, fire_at, agency FROM oversight.deadlines"
         " WHERE complaint_id = $1 AND status = 'pending' ORDER BY fire_at", cid)
@@ -193,49 +294,32 @@ async def timeline(conn: asyncpg.Connection, tracking_code: str,
                     "age_seconds": _age(now, i["created_at"]),
                     "open": i["closed_at"] is None, "detail": i["detail"]} for i in items],
         "claimed_by": claim_row["claimed_by"] if claim_row else None,
-        "findings": [_finding(f) for f in findings],
+        "findings": [finding_json(f) for f in findings],
+        "proposals": [proposal_json(p) for p in proposals],
+        "recused": [{"username": r["username"], "reason": r["reason"]} for r in recused],
     }
 
 
-def _finding(f: asyncpg.Record) -> dict[str, Any]:
-    return {"event_id": str(f["event_id"]), "outcome": f["outcome"],
+def finding_json(f: asyncpg.Record) -> dict[str, Any]:
+    return {"id": f["id"], "event_id": str(f["event_id"]), "outcome": f["outcome"],
             "maladministration_type": f["maladministration_type"],
             "recommendation": f["recommendation"], "published": f["published"],
-            "recorded_by": f["recorded_by"], "recorded_at": f["recorded_at"].isoformat(),
-            "agency": f["agency"]}
+            "recorded_by": f["recorded_by"], "confirmed_by": f["confirmed_by"],
+            "recorded_at": f["recorded_at"].isoformat(), "agency": f["agency"]}
 
 
-async def record_finding(pool: asyncpg.Pool, tracking_code: str, body: FindingIn,
-                         username: str, now: datetime) -> dict[str, Any]:
-    """Record a finding, emit ``finding.recorded`` and take the case out of the queue.
-    Conflict if another member has claimed the case."""
-    async with pool.acquire() as conn, conn.transaction():
-        case = await case_by_code(conn, tracking_code, lock=True)
-        cid = case["complaint_id"]
-        holder = await conn.fetchval(
-            "SELECT claimed_by FROM oversight.claims WHERE complaint_id = $1", cid)
-        if holder is not None and holder != username:
-            raise Conflict(f"Claimed by {holder}", details={"claimed_by": holder})
-        env = Envelope.build(
-            FindingRecorded(outcome=body.outcome,
-                            maladministration_type=body.maladministration_type,
-                            recommendation=body.recommendation, published=body.published),
-            complaint_id=cid, producer=PRODUCER, occurred_at=now,
-            seq=await next_seq(conn, cid),
-        )
-        row = await conn.fetchrow(
-            "INSERT INTO oversight.findings (complaint_id, event_id, agency, region, outcome,"
-            " maladministration_type, recommendation, published, recorded_by, recorded_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
-            cid, env.event_id, case["agency"], case["region"], body.outcome,
-            body.maladministration_type, body.recommendation, body.published, username, now,
-        )
-        await conn.execute(
-            "UPDATE oversight.review_items SET closed_at = $2"
-            " WHERE complaint_id = $1 AND closed_at IS NULL", cid, now)
-        await conn.execute("DELETE FROM oversight.claims WHERE complaint_id = $1", cid)
-        await emit(conn, env, username)
-    return {"tracking_code": tracking_code, **_finding(row)}
+def proposal_json(p: asyncpg.Record, tracking_code: str | None = None) -> dict[str, Any]:
+    """A finding proposal (a draft, an amendment or a withdrawal) as the API shows it."""
+    out = {"id": p["id"], "kind": p["kind"], "finding_id": p["finding_id"],
+            "status": "draft" if p["status"] == "pending" else p["status"],
+            "outcome": p["outcome"], "maladministration_type": p["maladministration_type"],
+            "recommendation": p["recommendation"], "published": p["published"],
+            "reason": p["reason"], "proposed_by": p["proposed_by"],
+            "proposed_at": p["proposed_at"].isoformat(), "decided_by": p["decided_by"],
+            "decided_at": p["decided_at"].isoformat() if p["decided_at"] else None}
+    if tracking_code is not None:
+        out["tracking_code"] = tracking_code
+    return out
 
 
 async def reopen(pool: asyncpg.Pool, tracking_code: str, body: ReopenIn, username: str,
@@ -262,11 +346,13 @@ async def reject_dispute(pool: asyncpg.Pool, tracking_code: str, body: RejectDis
     """The panel finds the disputed resolution stands: emit ``case.closed`` (reason
     ``dispute_rejected``, ``note`` the reason the citizen sees), which closes the
     case everywhere, and take it out of the review queue. (Upholding a dispute is a
-    finding: ``record_finding``.) Conflict if the case has no open dispute or is not
-    in a status the lifecycle closes this way; another member's claim too."""
+    finding: ``findings.draft``, confirmed by a second member.) Conflict if the case
+    has no open dispute or is not in a status the lifecycle closes this way; another
+    member's claim too; Forbidden for a member recused from the case's agency."""
     async with pool.acquire() as conn, conn.transaction():
         case = await case_by_code(conn, tracking_code, lock=True)
         cid = case["complaint_id"]
+        await conflicts.check(conn, username, case["agency"])
         if not case["resolution_disputed"]:
             raise Conflict("The case has no open dispute")
         if (case["status"], "case.dispute_rejected") not in lifecycle.TRANSITIONS:

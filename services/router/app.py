@@ -29,7 +29,7 @@ from awasi.web.app import (
     relay,
     schema_migrations,
 )
-from services.router import api, desk, recommendations
+from services.router import admin, api, desk, recommendations
 from services.router.consumer import accepts, make_handler
 from services.router.keys import CATALOG, CLOCK, HTTP, QUEUE_CHANGES, QUEUE_TAGS
 from services.router.live import KnownTags
@@ -112,4 +112,5 @@ def create_app(settings: Settings) -> web.Application:
     recommendations.add_routes(app)
     recommendations.add_pages(app)
     desk.setup(app)
+    admin.add_pages(app)
     return app

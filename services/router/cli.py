@@ -28,7 +28,7 @@ async def seed_demo_staff(pool: asyncpg.Pool,
     """Create the demo's people (idempotent: existing usernames are left as they are):
     for each region's first three agencies a staff member (``mdn.inspektorat``) and,
     for the first, a head (``mdn.inspektorat.head``); a triage officer per region
-    (``triage.mdn``); a panel member ``panel.demo``; an admin ``admin.demo``.
+    (``triage.mdn``); two panel members ``panel.demo`` and ``panel.demo2``; an admin ``admin.demo``.
     All share the printed demo password. Returns (username, password, role, agency)."""
     people: list[tuple[str, str, str | None, str | None, str]] = []
     for region in catalog.regions.values():
@@ -44,6 +44,8 @@ async def seed_demo_staff(pool: asyncpg.Pool,
         people.append((f"triage.{region.code.lower()}", "triage", None, region.code,
                        f"Admin Pemda {region.name}"))
     people.append(("panel.demo", "panel", None, None, "Tim Pengawas (demo)"))
+    # A second member: findings need one to draft and another to confirm.
+    people.append(("panel.demo2", "panel", None, None, "Tim Pengawas 2 (demo)"))
     people.append(("admin.demo", "admin", None, None, "Admin (demo)"))
     result = []
     for username, role, agency, region, name in people:

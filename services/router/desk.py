@@ -202,6 +202,8 @@ async def home(request: web.Request) -> web.StreamResponse:
     user = await require_user(request)
     if user.role == "triage":
         raise web.HTTPFound("/triage")
+    if user.role == "admin":
+        raise web.HTTPFound("/admin/accounts")
     if user.role not in api.AGENCY_ROLES:
         raise Forbidden(request.app[MESSAGES].gettext(
             "The agency desk is for agency staff; panel members use the oversight console."))
