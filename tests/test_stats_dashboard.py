@@ -224,3 +224,18 @@ async def test_dashboard_csv_and_json_show_the_same_figures(settings: Settings) 
         html = await r.text()
         assert "Share resolved within the deadline" in html and "hidden (n=3)" in html
         assert "awasi_lang=en" in r.headers.get("Set-Cookie", "")
+
+
+def test_chart_labels_tell_agencies_of_the_same_name_apart() -> None:
+    # Every city has an "Inspektorat": the dashboard's bars name the region too then.
+    from services.oversight.pages import bar_chart, with_chart_labels
+
+    rows = with_chart_labels([
+        {"short_name": "Inspektorat", "region": "MDN", "received": 3},
+        {"short_name": "Inspektorat", "region": "SRG", "received": 1},
+        {"short_name": "DLH", "region": "MDN", "received": 2},
+    ])
+    chart = bar_chart("Complaints received", rows, "received", "n")
+    labels = [b["label"] for b in chart["bars"]]
+    assert labels == ["Inspektorat · MDN", "Inspektorat · SRG", "DLH"]
+    assert len(set(labels)) == len(labels)

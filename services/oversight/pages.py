@@ -78,8 +78,20 @@ def _fmt(value: float | None, unit: str) -> str:
     return f"{value:.2f}"
 
 
+def with_chart_labels(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with ``chart_label``: the agency's short name, followed by its region's
+    code wherever two agencies share a short name (every city has an "Inspektorat":
+    five bars must not look alike)."""
+    seen: dict[str, int] = {}
+    for r in rows:
+        seen[r["short_name"]] = seen.get(r["short_name"], 0) + 1
+    return [{**r, "chart_label": (f"{r['short_name']} · {r['region']}"
+                                  if seen[r["short_name"]] > 1 and r.get("region")
+                                  else r["short_name"])} for r in rows]
+
+
 def bar_chart(title: str, rows: list[dict[str, Any]], key: str, unit: str,
-              label_key: str = "short_name", scale_max: float | None = None) -> dict[str, Any]:
+              label_key: str = "chart_label", scale_max: float | None = None) -> dict[str, Any]:
     """Geometry of one horizontal bar chart. A hidden rate gets no bar, only a note
     with its sample size."""
     values = []
@@ -114,7 +126,7 @@ async def dashboard(request: web.Request) -> web.Response:
         findings = await stats.published_findings(conn)
         checkpoint = await audit.latest(conn)
         satisfaction = await evaluation.dashboard_section(request, conn, _)
-    agencies = s.agencies
+    agencies = with_chart_labels(s.agencies)
     charts = [
         bar_chart(_("Share resolved within the deadline"), agencies,
                   "share_resolved_within_deadline", "%", scale_max=1.0),
