@@ -121,15 +121,28 @@ async def test_every_page_passes_axe_at_phone_and_desktop_width(
             return r.status == 200
 
         await eventually(a_case, what="the case at oversight")
+        r = await intake.get("/api/v1/reports")
+        public_code = (await r.json())["reports"][0]["tracking_code"]
+        r = await intake.get("/api/v1/survey-units?region=MDN")
+        unit = (await r.json())[0]["code"]
         public = [f"{base(intake)}/", f"{base(intake)}/status",
                   f"{base(intake)}/status/{code}", f"{base(intake)}/reports",
+                  f"{base(intake)}/reports/{public_code}", f"{base(intake)}/survey",
+                  f"{base(intake)}/survey/{unit}",
                   f"{base(intake)}/?lang=en", f"{base(oversight)}/",
-                  f"{base(oversight)}/?lang=en", f"{base(router)}/login",
-                  f"{base(oversight)}/panel/login"]
-        desk = {"mdn.inspektorat": [f"{base(router)}/", f"{base(router)}/tickets/{ticket['id']}"],
-                "mdn.inspektorat.head": [f"{base(router)}/escalations"],
-                "triage.swl": [f"{base(router)}/triage"]}
-        panel = [f"{base(oversight)}/panel", f"{base(oversight)}/panel/cases/{code}"]
+                  f"{base(oversight)}/?lang=en", f"{base(oversight)}/reports/MDN/2026",
+                  f"{base(router)}/login", f"{base(oversight)}/panel/login"]
+        desk = {"mdn.inspektorat": [f"{base(router)}/", f"{base(router)}/tickets/{ticket['id']}",
+                                    f"{base(router)}/transferred",
+                                    f"{base(router)}/account/password"],
+                "mdn.inspektorat.head": [f"{base(router)}/escalations",
+                                         f"{base(router)}/notifications",
+                                         f"{base(router)}/recommendations"],
+                "triage.swl": [f"{base(router)}/triage"],
+                "admin.demo": [f"{base(router)}/admin/accounts",
+                               f"{base(router)}/admin/accounts/mdn.inspektorat"]}
+        panel = [f"{base(oversight)}/panel", f"{base(oversight)}/panel/cases/{code}",
+                 f"{base(oversight)}/panel/evaluation", f"{base(oversight)}/panel/password"]
 
         problems: list[str] = []
         for width in WIDTHS:

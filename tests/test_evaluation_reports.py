@@ -86,7 +86,7 @@ async def test_report_figures_page_pdf_publish_and_immutability(settings: Settin
         await survey(settings, IN_Q2, {f"U{i}": 2 for i in range(1, 10)})
         # Intake's and the router's topics arrive in any order: wait for both.
         await eventually(lambda: pool.fetchval(
-            "SELECT count(*) FILTER (WHERE status = 'resolved') = 7"
+            "SELECT count(*) FILTER (WHERE status IN ('resolved', 'closed')) = 7"
             " AND count(*) FILTER (WHERE rating = 4) = 6 FROM oversight.cases"), what="cases")
         await eventually(lambda: pool.fetchval(
             "SELECT sum(responses) = 6 FROM oversight.survey_daily"), what="survey")
@@ -163,7 +163,7 @@ async def test_report_figures_page_pdf_publish_and_immutability(settings: Settin
         # A late event about Q3 arrives: the live figures move, the report does not.
         await complaint(settings, IN_Q3 + timedelta(days=20))
         await eventually(lambda: pool.fetchval(
-            "SELECT count(*) FILTER (WHERE status = 'resolved') = 8"
+            "SELECT count(*) FILTER (WHERE status IN ('resolved', 'closed')) = 8"
             " AND count(*) FILTER (WHERE rating = 4) = 7 FROM oversight.cases"),
             what="late case")
         r = await client.get("/api/v1/reports/MDN/2026-Q3")

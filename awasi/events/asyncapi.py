@@ -45,9 +45,11 @@ TOPIC_OF_TYPE: dict[str, str] = {
     ), topics.OVERSIGHT),
     "audit.checkpoint": topics.AUDIT,
 }
-# Registered but never on a topic: ``report.published`` lives on oversight's audit
-# chain only; ``probe.ping`` is the backbone's self-test traffic.
-OFF_TOPIC = frozenset({"report.published", "probe.ping"})
+# Registered but never on a topic: ``report.published`` and the panel's own steps
+# (proposals, confirmations, released claims) live on oversight's audit chain only;
+# ``probe.ping`` is the backbone's self-test traffic.
+OFF_TOPIC = frozenset({"report.published", "probe.ping", "finding.proposed",
+                       "finding.confirmed", "case.claim_released"})
 
 # The topics each service writes (every consumer may also dead-letter).
 SERVICE_TOPICS: dict[str, tuple[str, ...]] = {

@@ -382,6 +382,46 @@ class RecommendationAnswered(Payload):
     note: str = Field(min_length=1, max_length=4000)
 
 
+# --- the panel's own steps, on the audit chain only (never on a topic) ---------------
+
+# A proposal of the two-person rule: a new finding, an amendment or a withdrawal.
+ProposalKind = Literal["record", "amend", "withdraw"]
+
+
+@register
+class FindingProposed(Payload):
+    """A member proposed a new finding (a draft), an amendment or a withdrawal."""
+
+    EVENT_TYPE: ClassVar[str] = "finding.proposed"
+    proposal_id: int
+    kind: ProposalKind
+    finding_id: int | None = None
+    outcome: FindingOutcome | None = None
+    maladministration_type: MaladministrationType | None = None
+    recommendation: str | None = None
+    published: bool | None = None
+    reason: str | None = None
+
+
+@register
+class FindingConfirmed(Payload):
+    """A second member confirmed a proposal; it took effect."""
+
+    EVENT_TYPE: ClassVar[str] = "finding.confirmed"
+    proposal_id: int
+    kind: ProposalKind
+    finding_id: int
+
+
+@register
+class ClaimReleased(Payload):
+    """A panel member gave a claimed case back to the queue. On the audit chain only
+    (with the member as actor); agencies have no use for it."""
+
+    EVENT_TYPE: ClassVar[str] = "case.claim_released"
+
+
+
 @register
 class ReportPublished(Payload):
     """The panel published a period's evaluation report: the SHA-256 of each archived

@@ -21,18 +21,18 @@ taking them in the same order means neither waits on the other in a cycle.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
 from awasi.events.envelope import Envelope
 from awasi.events.payloads import (
-    FindingOutcome,
+    FindingConfirmed,
+    FindingProposed,
     FindingRecorded,
-    MaladministrationType,
     Payload,
-    register,
+    ProposalKind,
 )
 from awasi.web.errors import Conflict, Forbidden, NotFound
 from services.oversight import chain, conflicts
@@ -45,35 +45,6 @@ from services.oversight.panel import (
     finding_json,
     proposal_json,
 )
-
-ProposalKind = Literal["record", "amend", "withdraw"]
-
-
-# --- chain-only events (never on a topic) ---------------------------------------------
-
-@register
-class FindingProposed(Payload):
-    """A member proposed a new finding (a draft), an amendment or a withdrawal."""
-
-    EVENT_TYPE: ClassVar[str] = "finding.proposed"
-    proposal_id: int
-    kind: ProposalKind
-    finding_id: int | None = None
-    outcome: FindingOutcome | None = None
-    maladministration_type: MaladministrationType | None = None
-    recommendation: str | None = None
-    published: bool | None = None
-    reason: str | None = None
-
-
-@register
-class FindingConfirmed(Payload):
-    """A second member confirmed a proposal; it took effect."""
-
-    EVENT_TYPE: ClassVar[str] = "finding.confirmed"
-    proposal_id: int
-    kind: ProposalKind
-    finding_id: int
 
 
 class ChangeIn(BaseModel):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -25,10 +25,9 @@ from awasi.events.payloads import (
     CaseClaimed,
     CaseClosed,
     CaseReopened,
+    ClaimReleased,
     FindingOutcome,
     MaladministrationType,
-    Payload,
-    register,
 )
 from awasi.web.errors import Conflict, NotFound
 from services.oversight import chain, conflicts
@@ -212,14 +211,6 @@ async def claim(pool: asyncpg.Pool, tracking_code: str, username: str,
             claimed_at = holder["claimed_at"]
     return {"tracking_code": tracking_code, "claimed_by": username,
             "claimed_at": claimed_at.isoformat()}
-
-
-@register
-class ClaimReleased(Payload):
-    """A panel member gave a claimed case back to the queue. On the audit chain only
-    (with the member as actor); agencies have no use for it."""
-
-    EVENT_TYPE: ClassVar[str] = "case.claim_released"
 
 
 async def release(pool: asyncpg.Pool, tracking_code: str, username: str,

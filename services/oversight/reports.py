@@ -42,6 +42,7 @@ from awasi.web.errors import Conflict, NotFound
 from awasi.web.responses import json_response
 from services.oversight import chain, keys, recommendations, satisfaction
 from services.oversight.errors import field_error
+from services.oversight.stats import RESOLVED_SQL
 
 CHANNELS = ("web", "api", "open311", "telegram")
 OUTCOMES = ("no_maladministration", "maladministration", "inconclusive")
@@ -70,9 +71,8 @@ async def figures(conn: asyncpg.Connection, catalog: Catalog, region: str, perio
     args = (region, start, end, agency)
     base = await conn.fetchrow(
         "SELECT count(*) AS received,"
-        " count(*) FILTER (WHERE status = 'resolved' AND NOT resolution_disputed) AS resolved,"
-        " count(*) FILTER (WHERE status = 'resolved' AND NOT resolution_disputed"
-        "                  AND resolved_on_time) AS on_time,"
+        f" count(*) FILTER (WHERE {RESOLVED_SQL}) AS resolved,"
+        f" count(*) FILTER (WHERE {RESOLVED_SQL} AND resolved_on_time) AS on_time,"
         " count(*) FILTER (WHERE resolve_by IS NOT NULL AND (resolve_by <= $3"
         "                  OR resolved_at IS NOT NULL)) AS due_n,"
         " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM"
@@ -81,10 +81,9 @@ async def figures(conn: asyncpg.Connection, catalog: Catalog, region: str, perio
         " count(*) FILTER (WHERE acknowledged_at IS NOT NULL AND routed_at IS NOT NULL)"
         "   AS ack_n,"
         " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM"
-        "   resolved_at - routed_at) / 3600.0) FILTER (WHERE status = 'resolved'"
-        "   AND NOT resolution_disputed AND routed_at IS NOT NULL) AS res_median,"
-        " count(*) FILTER (WHERE status = 'resolved' AND NOT resolution_disputed"
-        "   AND routed_at IS NOT NULL) AS res_n,"
+        f"   resolved_at - routed_at) / 3600.0) FILTER (WHERE {RESOLVED_SQL}"
+        "   AND routed_at IS NOT NULL) AS res_median,"
+        f" count(*) FILTER (WHERE {RESOLVED_SQL} AND routed_at IS NOT NULL) AS res_n,"
         " coalesce(sum(dispute_count), 0) AS disputes,"
         " count(*) FILTER (WHERE dispute_count > 0) AS disputed_cases,"
         " avg(rating) AS rating_avg, count(rating) AS rating_n" + _COHORT, *args)
