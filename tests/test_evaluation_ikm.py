@@ -144,19 +144,19 @@ def test_the_result_names_each_elements_mean() -> None:
 
 
 def test_each_refusal_says_why() -> None:
-    with pytest.raises(ValueError, match="need 9 element means, got 8"):
+    with pytest.raises(ValueError, match=r"^need 9 element means, got 8$"):
         ikm.exact_index([Fraction(3)] * 8)
-    with pytest.raises(ValueError, match="need 9 element sums, got 10"):
+    with pytest.raises(ValueError, match=r"^need 9 element sums, got 10$"):
         ikm.from_sums(1, [3] * 10)
-    with pytest.raises(ValueError, match="respondents must not be negative"):
+    with pytest.raises(ValueError, match=r"^respondents must not be negative$"):
         ikm.from_sums(-1, [0] * 9)
     # A sum below one point per answer is impossible too, even when the other
     # elements would lift the index into a grade (here 90.28, an A).
-    with pytest.raises(ValueError, match="U1: a sum of 1 is impossible for 2 answers"):
+    with pytest.raises(ValueError, match=r"^U1: a sum of 1 is impossible for 2 answers$"):
         ikm.from_sums(2, [1] + [8] * 8)
-    with pytest.raises(ValueError, match=r"an index of 100\.01 is outside 25\.00-100\.00"):
+    with pytest.raises(ValueError, match=r"^an index of 100\.01 is outside 25\.00-100\.00$"):
         ikm.grade_of(Decimal("100.01"))
-    with pytest.raises(ValueError, match="the population must be at least 1"):
+    with pytest.raises(ValueError, match=r"^the population must be at least 1$"):
         ikm.krejcie_morgan(0)
 
 
