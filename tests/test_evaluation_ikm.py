@@ -121,6 +121,45 @@ def test_krejcie_morgan_needs_a_population() -> None:
         ikm.krejcie_morgan(0)
 
 
+def test_grade_labels_follow_the_locale() -> None:
+    # Bahasa Indonesia first: the regulation's own words, English for an "en*" locale.
+    a = ikm.grade_of(Decimal("100.00"))
+    assert (a.letter, a.label("id"), a.label("id-ID")) == ("A", "Sangat Baik", "Sangat Baik")
+    assert a.label("en") == "Very good" and a.label("en-GB") == "Very good"
+    d = ikm.grade_of(Decimal("25.00"))
+    assert (d.letter, d.label("id"), d.label("en")) == ("D", "Tidak Baik", "Very poor")
+
+
+def test_no_respondents_is_an_empty_result_not_an_error() -> None:
+    result = ikm.from_sums(0, [0] * 9)
+    assert result == ikm.Result(0, {}, None, None)
+    assert ikm.from_answers([]) == ikm.Result(0, {}, None, None)
+
+
+def test_the_result_names_each_elements_mean() -> None:
+    result = ikm.from_sums(2, [2, 3, 4, 5, 6, 7, 8, 8, 8])
+    assert list(result.means) == list(ikm.ELEMENTS)
+    assert result.means["U1"] == 1 and result.means["U2"] == Fraction(3, 2)
+    assert result.means["U9"] == 4
+
+
+def test_each_refusal_says_why() -> None:
+    with pytest.raises(ValueError, match=r"^need 9 element means, got 8$"):
+        ikm.exact_index([Fraction(3)] * 8)
+    with pytest.raises(ValueError, match=r"^need 9 element sums, got 10$"):
+        ikm.from_sums(1, [3] * 10)
+    with pytest.raises(ValueError, match=r"^respondents must not be negative$"):
+        ikm.from_sums(-1, [0] * 9)
+    # A sum below one point per answer is impossible too, even when the other
+    # elements would lift the index into a grade (here 90.28, an A).
+    with pytest.raises(ValueError, match=r"^U1: a sum of 1 is impossible for 2 answers$"):
+        ikm.from_sums(2, [1] + [8] * 8)
+    with pytest.raises(ValueError, match=r"^an index of 100\.01 is outside 25\.00-100\.00$"):
+        ikm.grade_of(Decimal("100.01"))
+    with pytest.raises(ValueError, match=r"^the population must be at least 1$"):
+        ikm.krejcie_morgan(0)
+
+
 # --- periods ---------------------------------------------------------------------------
 
 def test_periods_parse_and_span() -> None:

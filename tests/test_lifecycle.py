@@ -91,6 +91,65 @@ def test_closed_never_reopens_by_accident() -> None:
     assert lc.apply(s, "complaint.disputed", 2).outcome == "stale"
 
 
+def test_a_rejected_dispute_closes_the_reopened_complaint() -> None:
+    rejected = lc.event_name("case.closed", {"reason": "dispute_rejected"})
+    assert rejected == "case.dispute_rejected"
+    # Any other closing (the window passed) is the plain ``case.closed``.
+    assert lc.event_name("case.closed", {"reason": "window_passed"}) == "case.closed"
+    assert lc.event_name("case.closed", {}) == "case.closed"
+    assert lc.event_name("case.closed") == "case.closed"
+    # The reason matters only on a closing.
+    assert lc.event_name("ticket.resolved", {"reason": "dispute_rejected"}) == "ticket.resolved"
+    s = run(("complaint.routed", 2), ("ticket.resolved", 3),
+            ("complaint.disputed", 4), ("ticket.acknowledged", 5))
+    assert s.status == "acknowledged"
+    # The panel rejects the dispute: closed wherever the reopened ticket stands, which
+    # a plain closing (only from ``resolved``) is not.
+    assert lc.apply(s, "case.closed", 6).outcome == "refused"
+    assert lc.apply(s, rejected, 6).state.status == "closed"
+
+
+def test_every_outcome_keeps_the_highest_sequence_number() -> None:
+    s = run(("complaint.routed", 2), ("ticket.acknowledged", 3))
+    news = lc.apply(s, "ticket.responded", 7)
+    assert (news.outcome, news.state.seq, news.state.status_seq) == ("news", 7, 3)
+    refused = lc.apply(s, "case.closed", 8)
+    assert (refused.outcome, refused.state.seq, refused.state.status) == (
+        "refused", 8, "acknowledged")
+    assert not refused.applies
+    # The next event this service produces is stamped one above what it knows.
+    assert lc.next_seq(refused.state) == 9
+    # An unnumbered event on a new complaint knows nothing newer than 0.
+    fresh = lc.apply(lc.State(), "complaint.needs_triage", None).state
+    assert (fresh.status, fresh.seq, fresh.status_seq) == ("triage", 0, 0)
+    assert lc.next_seq(fresh) == 1
+
+
+def test_an_unnumbered_move_keeps_the_fact_behind_the_status() -> None:
+    s = run(("complaint.routed", 2), ("ticket.resolved", 5), ("case.reopened", 6))
+    moved = lc.apply(s, "ticket.resolved", None).state
+    assert (moved.status, moved.seq, moved.status_seq) == ("resolved", 6, 6)
+    assert lc.apply(moved, "ticket.reopened", 5).outcome == "stale"
+
+
+def test_an_archived_complaint_revives_where_its_pause_began() -> None:
+    s = run(("complaint.routed", 2), ("ticket.info_requested", 3), ("case.archived", 4))
+    assert (s.status, s.paused_from) == ("archived", "assigned")
+    revived = lc.apply(s, "complaint.info_added", 5).state
+    assert (revived.status, revived.paused_from) == ("assigned", None)
+
+
+def test_leaving_a_pause_otherwise_forgets_where_it_began() -> None:
+    s = run(("complaint.routed", 2), ("ticket.info_requested", 3), ("ticket.transferred", 4))
+    assert s.status == "assigned" and s.paused_from is None
+
+
+def test_a_pause_of_unknown_origin_resumes_acknowledged() -> None:
+    # A row that never recorded where its pause began (the column is nullable).
+    s = lc.State(status="waiting_info", seq=3, status_seq=3, paused_from=None)
+    assert lc.apply(s, "complaint.info_added", 4).state.status == "acknowledged"
+
+
 def test_the_citizens_withdrawal_wins_a_race() -> None:
     # The citizen withdrew (seq 3) before hearing of the resolution (seq 4).
     s = run(("complaint.routed", 2), ("ticket.resolved", 4))
@@ -130,6 +189,11 @@ def test_clocks_overdue_only_when_the_table_says_they_run() -> None:
     c = lc.clock_state("acknowledged", due, NOW, breached=["acknowledge"])
     assert c.overdue["acknowledge"] is False
     assert lc.clock_state("acknowledged", due, NOW, breached=["resolve"]).overdue["resolve"]
+    # A deadline falling due this very instant has not passed yet.
+    c = lc.clock_state("acknowledged", {"resolve": NOW}, NOW)
+    assert c.overdue["resolve"] is False
+    assert lc.clock_state("acknowledged", {"resolve": NOW}, NOW + timedelta(seconds=1)
+                          ).overdue["resolve"]
     # The dispute window is the citizen's: it runs, and is never "overdue".
     c = lc.clock_state("resolved", due, NOW)
     assert c.running == ("dispute",) and not c.any_overdue and c.due["dispute"] == past
