@@ -119,6 +119,8 @@ async def test_every_message_of_a_complaints_life_matches_the_asyncapi_document(
                            role="staff", agency="MDN-PUPR")
             await add_user(pool, username="panel.stream", password="rahasia-123",
                            role="panel")
+            await add_user(pool, username="panel.stream2", password="rahasia-123",
+                           role="panel")
         finally:
             await pool.close()
 
@@ -172,6 +174,11 @@ async def test_every_message_of_a_complaints_life_matches_the_asyncapi_document(
             "outcome": "no_maladministration", "published": False,
             "recommendation": "Pertahankan waktu tanggap di bawah tiga hari."})
         assert r.status == 201, await r.text()
+        # A draft until a second member confirms it; then finding.recorded goes out.
+        second = await logged_in(oversight, "panel.stream2")
+        r = await oversight.post(f"/api/v1/findings/{(await r.json())['id']}/confirm",
+                                 headers=second)
+        assert r.status == 200, await r.text()
 
         conn = await asyncpg.connect(settings.database_url)
         try:

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from awasi.events import topics
 from awasi.events.envelope import Envelope
-from awasi.events.payloads import Deadlines, TicketReopened, TicketTransferred
+from awasi.events.payloads import CaseClosed, Deadlines, TicketReopened, TicketTransferred
 from awasi.settings import Settings
 from awasi.web import keys
 from tests.support.intake import resolved_env, routed_env, status_of, submit
@@ -67,22 +67,34 @@ async def test_withdrawn_stays_withdrawn_whatever_arrives_late(client: TestClien
     assert not s["can_give_feedback"]
 
 
+def numbered(env: Envelope, seq: int) -> Envelope:
+    """``env`` as its producer numbers it (the complaint's sequence number it knew)."""
+    return env.model_copy(update={"seq": seq})
+
+
+def closing(cid: str, seq: int | None = None) -> Envelope:
+    return Envelope.build(CaseClosed(reason="dispute_window_passed"), complaint_id=cid,
+                          producer="oversight", seq=seq)
+
+
 async def test_closed_stays_closed(client: TestClient) -> None:
     body = await submit(client, privacy="anonymous")
     code, cid = body["tracking_code"], body["complaint_id"]
-    await send(client, routed_env(cid, code))
-    await settled(client, code, "complaint.routed", body["secret"])
-    # No event closes a complaint in intake yet (the lifecycle table will): set the
-    # status as it would be, and check the consumer's rule that keeps it.
-    pool: asyncpg.Pool = client.server.app[keys.POOL]
-    await pool.execute("UPDATE intake.complaints SET status = 'closed' WHERE id = $1::uuid",
-                       cid)
-    reopen = Envelope.build(TicketReopened(agency="MDN-INSPEKTORAT", reason="x",
-                                           deadlines=Deadlines(resolve_by=in_days(9))),
-                            complaint_id=cid, producer="router")
-    await send(client, reopen)
+    # Routed, resolved, and the dispute window passed: oversight closes the case (the
+    # closing carries the number of the resolution it closes).
+    await send(client, numbered(routed_env(cid, code), 2), numbered(resolved_env(cid), 3),
+               closing(cid, 3))
+    s = await settled(client, code, "case.closed", body["secret"])
+    assert s["status"] == "closed"
+    # A reopening the router sent before it knew of the resolution arrives late: it is
+    # on the timeline, marked ignored, and the complaint stays closed.
+    late = Envelope.build(TicketReopened(agency="MDN-INSPEKTORAT", reason="x",
+                                         deadlines=Deadlines(resolve_by=in_days(9))),
+                          complaint_id=cid, producer="router", seq=2)
+    await send(client, late)
     s = await settled(client, code, "ticket.reopened", body["secret"])
     assert s["status"] == "closed"
+    assert s["timeline"][-1]["ignored"] in ("stale", "refused")
     assert (await withdraw(client, code, body["secret"])).status == 409
 
 
@@ -101,7 +113,7 @@ async def test_a_transfer_and_a_reopening_change_what_the_citizen_sees(
         complaint_id=cid, producer="router")
     await send(client, transfer)
     s = await settled(client, code, "ticket.transferred", body["secret"])
-    assert s["status"] == "routed"
+    assert s["status"] == "assigned"
     assert s["agency"]["code"] == "MDN-BKPSDM"
     assert datetime.fromisoformat(s["deadlines"]["acknowledge_by"]) == ack_by
     assert datetime.fromisoformat(s["deadlines"]["resolve_by"]) == resolve_by
@@ -121,8 +133,10 @@ async def test_a_transfer_and_a_reopening_change_what_the_citizen_sees(
     assert not s["can_give_feedback"]
 
 
-@pytest.mark.parametrize("state", ["resolved", "disputed", "withdrawn"])
-async def test_withdrawal_is_refused_once_resolved_disputed_or_withdrawn(
+# (A dispute reopens the ticket at once, and the lifecycle table lets the citizen
+# withdraw a reopened complaint: awasi/lifecycle.py, docs/LIFECYCLE.md.)
+@pytest.mark.parametrize("state", ["resolved", "closed", "withdrawn"])
+async def test_withdrawal_is_refused_once_resolved_closed_or_withdrawn(
         client: TestClient, state: str) -> None:
     body = await submit(client, privacy="anonymous")
     code, cid, secret = body["tracking_code"], body["complaint_id"], body["secret"]
@@ -131,10 +145,9 @@ async def test_withdrawal_is_refused_once_resolved_disputed_or_withdrawn(
     else:
         await send(client, routed_env(cid, code), resolved_env(cid))
         await settled(client, code, "ticket.resolved", body["secret"])
-        if state == "disputed":
-            r = await client.post(f"/api/v1/complaints/{code}/feedback",
-                                  json={"secret": secret, "rating": 1, "dispute": True})
-            assert r.status == 200, await r.text()
+        if state == "closed":
+            await send(client, closing(cid))
+            await settled(client, code, "case.closed", body["secret"])
     pool: asyncpg.Pool = client.server.app[keys.POOL]
     before = await _footprint(pool, cid)
     assert before["status"] == state

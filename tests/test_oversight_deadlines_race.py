@@ -133,7 +133,8 @@ async def test_reopening_schedules_a_fresh_resolve_clock(database_url: str) -> N
         await feed(pool, ctx, submitted(cid, MONDAY_9),
                    routed(cid, MONDAY_9, ACK_DUE, RESOLVE_DUE),
                    acknowledged(cid, at, RESOLVE_DUE), resolved(cid, at + timedelta(hours=1)))
-        assert await pending(pool, cid) == []  # resolved: nothing runs
+        # Resolved: only the dispute window runs (its end closes the case).
+        assert await pending(pool, cid) == [("dispute", "close")]
         new_due = RESOLVE_DUE + timedelta(days=7)
         await feed(pool, ctx, reopened(cid, at + timedelta(days=1), new_due))
         assert await pending(pool, cid) == [("resolve", "warning"), ("resolve", "breach")]

@@ -56,9 +56,9 @@ async def test_similar_reports_rank_by_trigram_similarity(debian_pg: str) -> Non
         assert await participation.has_trigram(pool)
         now = datetime.now(UTC)
         texts = [("Jalan berlubang besar di depan SD Negeri 5, motor sering jatuh.", "public",
-                  "routed"),
-                 ("Aspal jalan mengelupas dekat pasar ikan.", "public", "routed"),
-                 ("Jalan berlubang besar di depan SD Negeri 5, rahasia.", "private", "routed"),
+                  "assigned"),
+                 ("Aspal jalan mengelupas dekat pasar ikan.", "public", "assigned"),
+                 ("Jalan berlubang besar di depan SD Negeri 5, rahasia.", "private", "assigned"),
                  ("Jalan berlubang besar di depan SD Negeri 5, sudah selesai.", "public",
                   "closed")]
         for i, (text, vis, status) in enumerate(texts):

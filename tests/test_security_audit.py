@@ -304,6 +304,12 @@ async def test_the_panel_member_who_acted_is_on_the_chain_not_on_the_topic(
         r = await client.post(f"/api/v1/findings/{(await r.json())['id']}/confirm",
                               headers=second)
         assert r.status == 200
+        # The agency resolves it; the panel (the lifecycle lets it reopen a resolved
+        # case only) sends it back.
+        await send(settings, topics.ROUTER, resolved(cid, ACK_DUE + timedelta(hours=2)))
+        await eventually(lambda: pool.fetchval(
+            "SELECT status = 'resolved' FROM oversight.cases WHERE complaint_id = $1", cid),
+            what="the case resolved")
         r = await client.post(f"/api/v1/cases/{code}/reopen", headers=h,
                               json={"reason": "Belum selesai"})
         assert r.status == 202
