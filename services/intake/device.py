@@ -64,16 +64,13 @@ def ensure_device(request: web.Request) -> tuple[str, bool]:
     return (existing, False) if existing else (secrets.token_urlsafe(16), True)
 
 
-def _set_cookie(request: web.Request, response: web.StreamResponse, device: str) -> None:
+def remember(request: web.Request, response: web.StreamResponse, device: str) -> None:
+    """Set the signed device cookie on ``response`` (HttpOnly, SameSite=Lax; ``Secure``
+    over https). The middleware does it for a returned response; a handler calls it for
+    a redirect raised as an exception, which never passes back through the middleware."""
     token = signing.sign(request.app[keys.SETTINGS].secret_key, PURPOSE, device)
     response.set_cookie(COOKIE, token, max_age=MAX_AGE_S, path="/", httponly=True,
                         samesite="Lax", secure=request.secure)
-
-
-def remember(request: web.Request, response: web.StreamResponse, device: str) -> None:
-    """Set the signed device cookie on ``response`` (a redirect raised as an exception
-    never passes back through the middleware)."""
-    _set_cookie(request, response, device)
 
 
 @web.middleware
@@ -86,5 +83,5 @@ async def device_middleware(request: web.Request, handler: Handler) -> web.Strea
     request[_DEVICE] = current or secrets.token_urlsafe(16)
     response = await handler(request)
     if current is None and not response.prepared:
-        _set_cookie(request, response, request[_DEVICE])
+        remember(request, response, request[_DEVICE])
     return response
