@@ -27,8 +27,9 @@ from awasi.settings import Settings, SettingsError
 from services.oversight import audit
 from services.oversight.app import create_app
 from services.oversight.audit_key import KEY_FILE, SigningKey, load_signing_key
-from services.oversight.chain import GENESIS, entry_hash, verify
+from services.oversight.chain import GENESIS, verify
 from services.oversight.clock import ManualClock
+from tests.support.chain import cid_in, rewrite_and_recompute
 from tests.support.kafka import read_topic
 from tests.support.oversight import (
     ACK_DUE,
@@ -57,7 +58,8 @@ KEY = SigningKey.from_seed_b64(base64.b64encode(bytes(range(32))).decode())
 
 async def eight_entries(pool: asyncpg.Pool) -> None:
     ctx, _ = make_ctx()
-    a, b = new_cid(), new_cid()
+    # In two partitions: a's entries (seq 1 3 5 7) are positions 1..4 of partition 5.
+    a, b = cid_in(5), cid_in(9)
     t = MONDAY_9
     due = t + timedelta(days=2)
     await feed(pool, ctx, submitted(a, t), submitted(b, t))
@@ -72,33 +74,6 @@ async def eight_entries(pool: asyncpg.Pool) -> None:
 async def checkpoint(pool: asyncpg.Pool) -> dict[str, Any]:
     async with pool.acquire() as conn:
         return await audit.make_checkpoint(conn, KEY, datetime.now(UTC), requested_by="test")
-
-
-async def rewrite_and_recompute(pool: asyncpg.Pool, seq: int) -> None:
-    """What a writer with full database access does: change entry ``seq``, recompute
-    its hash and every later one, and the stored head, so the chain walk passes."""
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch("SELECT * FROM oversight.timeline WHERE seq >= $1 ORDER BY seq",
-                                seq)
-        prev = await conn.fetchval("SELECT hash FROM oversight.timeline WHERE seq = $1",
-                                   seq - 1) if seq > 1 else GENESIS
-        for row in rows:
-            payload = row["payload"]
-            if row["seq"] == seq:
-                payload = dict(payload, agency="MDN-BKPSDM")  # the forged fact
-            digest = entry_hash(prev, seq=row["seq"], complaint_id=row["complaint_id"],
-                                event_id=row["event_id"], event_type=row["event_type"],
-                                producer=row["producer"], occurred_at=row["occurred_at"],
-                                recorded_at=row["recorded_at"], payload=payload,
-                                actor=row["actor"])
-            await conn.execute(
-                "UPDATE oversight.timeline SET payload = $2::jsonb, prev_hash = $3, hash = $4"
-                " WHERE seq = $1", row["seq"], payload, prev, digest)
-            prev = digest
-        await conn.execute("UPDATE oversight.chain_head SET last_hash = $1", prev)
-        # ...and the incremental verifier's remembered point, to be thorough.
-        await conn.execute("UPDATE oversight.chain_verified SET hash = $1, seq ="
-                           " (SELECT last_seq FROM oversight.chain_head)", prev)
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -132,12 +107,13 @@ async def test_a_saved_checkpoint_catches_a_rewrite_with_recomputed_hashes(
         plain = await asyncio.to_thread(run_cli, env, "verify")
         assert plain.returncode == 0
         # ...the saved checkpoint is not; the checkpoints signed before the rewrite
-        # (entries 2 and 3) narrow it down to the rewritten entry.
+        # (entries 2 and 3: partition 5 at positions 1 and 2) narrow it down to the
+        # rewritten entry, seq 3, position 2 of partition 5.
         caught = await asyncio.to_thread(run_cli, env, "verify", "--checkpoint", str(file))
         assert caught.returncode == 1, caught.stdout + caught.stderr
-        assert "first bad entry: seq 3" in caught.stdout
+        assert "first bad entry: seq 3 (partition 5, entry 2)" in caught.stdout
         verdict = json.loads(caught.stdout[:caught.stdout.rindex("}") + 1])
-        assert verdict["first_bad"]["rewritten_between"] == [3, 3]
+        assert verdict["first_bad"]["rewritten_between"] == [2, 2]
         assert verdict["first_bad"]["event_id"] == str(await pool.fetchval(
             "SELECT event_id FROM oversight.timeline WHERE seq = 3"))
 
@@ -145,7 +121,7 @@ async def test_a_saved_checkpoint_catches_a_rewrite_with_recomputed_hashes(
         await pool.execute("DELETE FROM oversight.checkpoints WHERE seq < 8")
         wider = await asyncio.to_thread(run_cli, env, "verify", "--checkpoint", str(file))
         assert wider.returncode == 1
-        assert "between seq 1 and seq 8" in wider.stdout
+        assert "between seq 1 and seq 4 of partition 5" in wider.stdout
     finally:
         await pool.close()
 
@@ -222,8 +198,8 @@ async def test_checkpoints_are_scheduled_published_and_on_demand(settings: Setti
         await eventually(lambda: pool.fetchval("SELECT count(*) FROM oversight.checkpoints"),
                          what="the first checkpoint")
         await send(settings, topics.INTAKE, submitted(cid, MONDAY_9))
-        await eventually(lambda: pool.fetchval("SELECT last_seq FROM oversight.chain_head"),
-                         what="an entry on the chain")
+        await eventually(lambda: pool.fetchval(
+            "SELECT sum(last_seq) FROM oversight.chain_heads"), what="an entry on the chain")
         clock.advance(timedelta(hours=23))
         await asyncio.sleep(0.6)  # three scheduler sweeps: nothing due yet
         assert await pool.fetchval("SELECT count(*) FROM oversight.checkpoints") == 1
@@ -235,8 +211,11 @@ async def test_checkpoints_are_scheduled_published_and_on_demand(settings: Setti
         assert r.status == 200
         cp = await r.json()
         assert set(cp) == {"id", "seq", "head_hash", "time", "key_id", "algorithm",
-                           "signature", "public_key"}
+                           "signature", "public_key", "heads"}
         assert cp["seq"] == 1 and cp["algorithm"] == "Ed25519"
+        # Every head signed: the legacy chain's (empty here) and the 64 partitions'.
+        assert len(cp["heads"]) == 65 and cp["heads"][0] == [-1, 0, GENESIS]
+        assert sum(h[1] for h in cp["heads"]) == 1
         key = await (await client.get("/api/v1/audit/public-key")).json()
         assert key["key_id"] == cp["key_id"] == load_signing_key(settings).key_id
         assert key["pem"].startswith("-----BEGIN PUBLIC KEY-----")
@@ -361,7 +340,8 @@ async def test_entries_written_before_the_actor_existed_still_verify(database_ur
         import hashlib
 
         legacy = json.dumps({
-            "seq": 1, "complaint_id": row["complaint_id"], "event_id": str(row["event_id"]),
+            "seq": 1, "part": row["part"],
+            "complaint_id": row["complaint_id"], "event_id": str(row["event_id"]),
             "event_type": row["event_type"], "producer": row["producer"],
             "occurred_at": row["occurred_at"].astimezone(UTC).isoformat(timespec="microseconds"),
             "recorded_at": row["recorded_at"].astimezone(UTC).isoformat(timespec="microseconds"),

@@ -450,6 +450,9 @@ class AuditCheckpoint(Payload):
     algorithm: Literal["Ed25519"]
     signature: str
     public_key: str
+    # Every chain head signed ([stream, position, hash]; stream -1 the legacy chain);
+    # absent on checkpoints made before the chain had partitions.
+    heads: list[tuple[int, int, str]] | None = None
 
 
 # Probe events: the backbone's own self-test and benchmark traffic.

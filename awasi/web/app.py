@@ -25,7 +25,7 @@ from prometheus_client import (
 
 from awasi.db import create_pool, load_migrations, migrate_schema
 from awasi.events.asyncapi import SERVICE_TOPICS, service_document
-from awasi.events.consumer import ConsumerMetrics, Handler, IdempotentConsumer
+from awasi.events.consumer import ConsumerMetrics, Handler, IdempotentConsumer, Prepare
 from awasi.events.envelope import Envelope
 from awasi.events.kafka import make_consumer, make_producer
 from awasi.events.relay import OutboxRelay, RelayMetrics
@@ -288,10 +288,10 @@ def relay(schema: str) -> Callable[[web.Application], Any]:
 
 def consumer(
     name: str, schema: str, topic_names: tuple[str, ...], handler: Handler,
-    accepts: Callable[[Envelope], bool] = lambda _: True,
+    accepts: Callable[[Envelope], bool] = lambda _: True, prepare: Prepare | None = None,
 ) -> Callable[[web.Application], Any]:
     """Run an idempotent consumer in group ``awasi.<name>`` for the app's lifetime
-    (from the moment the broker is reachable)."""
+    (from the moment the broker is reachable); ``prepare``: see ``IdempotentConsumer``."""
 
     async def run(app: web.Application) -> None:
         settings = app[keys.SETTINGS]
@@ -323,7 +323,7 @@ def consumer(
                 producer=link.producer, handler=handler, accepts=accepts,
                 max_retries=settings.consumer_max_retries,
                 retry_backoff_s=settings.consumer_retry_backoff_s,
-                metrics=ConsumerMetrics(app[keys.REGISTRY]),
+                metrics=ConsumerMetrics(app[keys.REGISTRY]), prepare=prepare,
             ).run()
         finally:
             await kafka_consumer.stop()

@@ -26,6 +26,7 @@ from awasi.web.app import (
     schema_migrations,
 )
 from services.oversight import (
+    chain,
     evaluation,
     evaluation_pages,
     handlers,
@@ -91,7 +92,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         identity_schema,
         producer_ctx,
         relay(SCHEMA),
-        consumer("oversight", SCHEMA, TOPICS_READ, event_handler(ctx)),
+        consumer("oversight", SCHEMA, TOPICS_READ, event_handler(ctx),
+                 prepare=chain.prepare),
         scheduler_ctx,
     ])
     identity.add_auth_routes(app)

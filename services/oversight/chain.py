@@ -1,198 +1,220 @@
-"""The tamper-evident timeline: one global hash chain over every case's events.
+"""The tamper-evident timeline: hash chains over every case's events, in a fixed
+number of partitions, all signed together by each checkpoint.
 
-Why one global chain rather than one per case: a per-case chain detects edits inside
-a case, but deleting a whole case (every entry of it) or swapping two cases leaves
-every remaining chain valid. With one chain and a gap-free sequence number, each
-entry commits to the one before it whatever the case, so deleting, editing or
-reordering any row, including every row of one case, breaks the chain at that point.
-The newest entry is also recorded in ``chain_head``, so cutting off the tail is
-detected too.
+Why partitions. Until issue 18 there was one global chain: a gap-free ``seq`` and a
+single ``chain_head`` row locked FOR UPDATE by every append until the end of the
+consumer's transaction, so every event of every complaint waited for the one before
+it to commit. A chain per complaint would not wait at all, but deleting a whole case
+(every entry of it) or cutting a case's tail would then leave every remaining chain
+valid. The middle way: ``chain_check.PARTITIONS`` (64) chains. An entry goes to the
+partition of a stable hash of its complaint (of its own event id when it concerns no
+complaint); each partition has a gap-free ``part_seq``, its own ``prev_hash`` links
+and one head row in ``chain_heads``, locked only by appends to that partition. Two
+complaints in different partitions append concurrently; a partition still mixes
+many complaints, so deleting a whole case leaves a gap in (or breaks the links of)
+every partition it touched, and a deleted tail no longer matches the partition head.
 
-Appends are serialised by the ``chain_head`` row lock (held to the end of the
-consumer's transaction): the next append reads the committed head, so ``seq``
-follows commit order and there are no gaps.
+What catches a writer who recomputes a partition's hashes and its head: checkpoints
+(``services.oversight.audit``) sign every head at once (legacy head and 64 partition
+heads, ``heads`` in the signed message), so against any later checkpoint, a
+rewritten, deleted or truncated partition is caught exactly as the single chain was.
 
-The hash of an entry is SHA-256 over the previous hash and a canonical JSON of the
-entry's fields (sorted keys, no whitespace, UTC timestamps with microseconds), so it
-can be recomputed from the row as PostgreSQL returns it. ``actor`` (the panel member
-behind a claim, finding or reopening) is part of that JSON only when the entry has
-one, so entries written before it existed keep their hash.
+Existing entries are not rehashed (that would invalidate checkpoints already
+handed out): they stay the closed *legacy* chain (``part`` NULL, positions = ``seq``,
+head ``chain_head``, no longer written), and every partition starts from the legacy
+head's hash, so every partition entry also anchors the legacy chain. ``seq`` stays
+each entry's row id, now from a sequence (its gaps mean nothing).
 
-Verification comes in two shapes: ``verify`` walks the whole chain (the CLI), and
-walks from a given verified point (the public endpoint, incrementally; see
-``services.oversight.audit``). Either can be given signed checkpoints (``anchors``:
-seq -> head hash) that the entry at that seq must still match: that is what catches
-a writer who recomputed every hash and the stored head.
+Locking. An append locks its partition's head row until the transaction ends, which
+keeps ``part_seq`` in commit order without gaps. A consumer transaction applies a
+chunk of events of several complaints, and two consumers (one per Kafka partition)
+could then take two heads in opposite orders: ``lock_partitions`` takes all the
+chunk's heads first, in partition order (the consumer's ``prepare`` hook), so they
+never wait on each other in a cycle. The panel's transactions lock one partition
+(``lock_head``) before the case row, as the consumer does.
+
+The hash of an entry is SHA-256 over the previous hash and a canonical JSON of its
+fields (``chain_check.entry_hash``). Verification (``verify``) walks each stream from
+a given point (the whole chain for the CLI; the last verified points for the public,
+incremental endpoint), feeding the rows to the pure ``chain_check.check``: cost is
+proportional to the entries after those points, per partition.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
-import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 import asyncpg
 
 from awasi.events.envelope import Envelope
+from services.oversight.chain_check import (
+    GENESIS,
+    PARTITIONS,
+    Verdict,
+    check,
+    entry_hash,
+    heads_digest,
+    partition_of,
+)
 
-GENESIS = "0" * 64
+__all__ = ["GENESIS", "LEGACY", "PARTITIONS", "Verdict", "append", "entry_hash", "heads",
+           "heads_digest", "lock_head", "lock_partitions", "partition_of", "verify"]
 
+# The legacy chain's number wherever streams are numbered (heads, points, anchors).
+LEGACY = -1
+Points = Mapping[int, tuple[int, str]]
 
-def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def entry_hash(
-    prev_hash: str, *, seq: int, complaint_id: str, event_id: uuid.UUID | str,
-    event_type: str, producer: str, occurred_at: datetime, recorded_at: datetime,
-    payload: Any, actor: str | None = None,
-) -> str:
-    """The hash of one entry, committing to ``prev_hash`` and every stored field."""
-    fields: dict[str, Any] = {
-        "seq": seq, "complaint_id": complaint_id, "event_id": str(event_id),
-        "event_type": event_type, "producer": producer,
-        "occurred_at": _ts(occurred_at), "recorded_at": _ts(recorded_at),
-        "payload": payload,
-    }
-    if actor is not None:
-        fields["actor"] = actor
-    body = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
+_COLUMNS = ("seq, part, part_seq, complaint_id, event_id, event_type, producer,"
+            " occurred_at, recorded_at, payload, prev_hash, hash, actor")
 
 
-async def lock_head(conn: asyncpg.Connection) -> None:
-    """Take the chain head's row lock now, for a transaction that will append and
-    also lock a case: the consumer takes the head (in ``append``) before the case, so
+def part_of(envelope: Envelope) -> int:
+    return partition_of(envelope.complaint_id, envelope.event_id)
+
+
+async def lock_partitions(conn: asyncpg.Connection, parts: Iterable[int]) -> None:
+    """Lock these partitions' heads now, in partition order (rows are locked as the
+    sorted scan returns them), for a transaction that will append to several."""
+    await conn.execute(
+        "SELECT 1 FROM oversight.chain_heads WHERE part = ANY($1::smallint[])"
+        " ORDER BY part FOR UPDATE", sorted(set(parts)))
+
+
+async def prepare(conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
+    """The consumer's hook before a chunk's handlers: lock every partition the chunk
+    will append to, in order (see the module docstring, "Locking")."""
+    await lock_partitions(conn, (part_of(e) for e in envelopes))
+
+
+async def lock_head(conn: asyncpg.Connection, complaint_id: str) -> None:
+    """Take the head lock of ``complaint_id``'s partition now, for a transaction that
+    will append and also lock the case: the consumer takes heads before cases, so
     every such transaction must too, or the two could wait on each other."""
-    await conn.execute("SELECT 1 FROM oversight.chain_head FOR UPDATE")
+    await lock_partitions(conn, (partition_of(complaint_id, ""),))
 
 
 async def append(conn: asyncpg.Connection, envelope: Envelope, recorded_at: datetime,
                  actor: str | None = None) -> int:
-    """Append ``envelope`` (and the person who acted, if any) to the chain inside the
-    caller's transaction; return its seq.
+    """Append ``envelope`` (and the person who acted, if any) to its partition inside
+    the caller's transaction; return the entry's ``seq`` (its row id).
 
-    Locks the chain head until the transaction ends (appends are serial by design).
-    """
+    Locks the partition's head until the transaction ends (appends to one partition
+    are serial by design; other partitions are not held)."""
+    part = part_of(envelope)
     head = await conn.fetchrow(
-        "SELECT last_seq, last_hash FROM oversight.chain_head FOR UPDATE"
-    )
-    seq = head["last_seq"] + 1
+        "SELECT last_seq, last_hash FROM oversight.chain_heads WHERE part = $1 FOR UPDATE",
+        part)
+    pos = head["last_seq"] + 1
     # Normalise the payload through JSON, as jsonb will hand it back.
     payload = json.loads(json.dumps(envelope.payload))
     digest = entry_hash(
-        head["last_hash"], seq=seq, complaint_id=envelope.complaint_id,
+        head["last_hash"], seq=pos, complaint_id=envelope.complaint_id,
         event_id=envelope.event_id, event_type=envelope.type, producer=envelope.producer,
         occurred_at=envelope.occurred_at, recorded_at=recorded_at, payload=payload,
-        actor=actor,
+        actor=actor, part=part,
+    )
+    seq: int = await conn.fetchval(
+        "INSERT INTO oversight.timeline (part, part_seq, complaint_id, event_id,"
+        " event_type, producer, occurred_at, recorded_at, payload, prev_hash, hash, actor)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12) RETURNING seq",
+        part, pos, envelope.complaint_id, envelope.event_id, envelope.type,
+        envelope.producer, envelope.occurred_at, recorded_at, payload, head["last_hash"],
+        digest, actor,
     )
     await conn.execute(
-        "INSERT INTO oversight.timeline (seq, complaint_id, event_id, event_type, producer,"
-        " occurred_at, recorded_at, payload, prev_hash, hash, actor)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11)",
-        seq, envelope.complaint_id, envelope.event_id, envelope.type, envelope.producer,
-        envelope.occurred_at, recorded_at, payload, head["last_hash"], digest, actor,
-    )
-    await conn.execute(
-        "UPDATE oversight.chain_head SET last_seq = $1, last_hash = $2", seq, digest
-    )
+        "UPDATE oversight.chain_heads SET last_seq = $2, last_hash = $3 WHERE part = $1",
+        part, pos, digest)
     return seq
 
 
-@dataclass(frozen=True)
-class Verdict:
-    ok: bool
-    checked: int
-    first_bad_seq: int | None = None
-    event_id: str | None = None
-    complaint_id: str | None = None
-    reason: str | None = None
-    # Where a sound walk ended (the next incremental walk starts there).
-    last_seq: int | None = None
-    last_hash: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ok": self.ok, "checked": self.checked}
-        if not self.ok:
-            out["first_bad"] = {"seq": self.first_bad_seq, "event_id": self.event_id,
-                                "complaint_id": self.complaint_id, "reason": self.reason}
-        return out
+async def heads(conn: asyncpg.Connection) -> list[tuple[int, int, str]]:
+    """Every committed head ``(stream, position, hash)``: the legacy one first."""
+    legacy = await conn.fetchrow("SELECT last_seq, last_hash FROM oversight.chain_head")
+    rows = await conn.fetch(
+        "SELECT part, last_seq, last_hash FROM oversight.chain_heads ORDER BY part")
+    return [(LEGACY, legacy["last_seq"], legacy["last_hash"]),
+            *((r["part"], r["last_seq"], r["last_hash"]) for r in rows)]
 
 
-async def verify(
-    conn: asyncpg.Connection, batch: int = 2000, *, after_seq: int = 0,
-    after_hash: str = GENESIS, anchors: Mapping[int, str] | None = None,
-) -> Verdict:
-    """Walk the chain in seq order from ``after_seq`` (whose hash must still be
-    ``after_hash``; 0 and the genesis hash: the whole chain) and return the first
-    entry that does not match.
+async def _entry_at(conn: asyncpg.Connection, stream: int, pos: int) -> asyncpg.Record | None:
+    if stream == LEGACY:
+        return await conn.fetchrow(f"SELECT {_COLUMNS} FROM oversight.timeline"
+                                   " WHERE seq = $1 AND part IS NULL", pos)
+    return await conn.fetchrow(f"SELECT {_COLUMNS} FROM oversight.timeline"
+                               " WHERE part = $1 AND part_seq = $2", stream, pos)
 
-    Checks, for every entry: seq follows the previous one without a gap, prev_hash
-    equals the previous entry's hash, the hash recomputes from the row, and where
-    ``anchors`` holds a signed hash for that seq, the entry still has it. Finally the
-    last entry must be the one ``chain_head`` names (else the tail was cut), and no
-    anchor may lie beyond it.
-    """
-    anchors = dict(anchors or {})
-    expected_prev = after_hash
-    expected_seq = after_seq + 1
+
+async def entry_at(conn: asyncpg.Connection, stream: int, pos: int) -> asyncpg.Record | None:
+    """The entry at position ``pos`` of a stream (None if there is none)."""
+    return await _entry_at(conn, stream, pos)
+
+
+async def _walk(conn: asyncpg.Connection, stream: int, start: tuple[int, str],
+                head: tuple[int, str], anchors: Mapping[int, str], batch: int) -> Verdict:
+    """One stream from ``start`` to its head, a batch of rows at a time."""
+    part = None if stream == LEGACY else stream
+    pos, prev = start
     checked = 0
-    head: asyncpg.Record | None = None
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        head = await conn.fetchrow("SELECT last_seq, last_hash FROM oversight.chain_head")
-        if after_seq > 0:
-            start = await conn.fetchrow(
-                "SELECT seq, event_id, complaint_id, hash FROM oversight.timeline"
-                " WHERE seq = $1", after_seq)
-            if start is None or start["hash"] != after_hash:
-                return Verdict(False, 0, after_seq,
-                               str(start["event_id"]) if start else None,
-                               start["complaint_id"] if start else None,
-                               "an entry verified earlier was changed or deleted since")
-        async for row in conn.cursor(
-            "SELECT seq, complaint_id, event_id, event_type, producer, occurred_at,"
-            " recorded_at, payload, prev_hash, hash, actor FROM oversight.timeline"
-            " WHERE seq > $1 ORDER BY seq", after_seq,
-            prefetch=batch,
-        ):
-            def bad(reason: str, row: asyncpg.Record = row, checked: int = checked) -> Verdict:
-                return Verdict(False, checked, row["seq"], str(row["event_id"]),
-                               row["complaint_id"], reason)
+    if pos > 0:
+        row = await _entry_at(conn, stream, pos)
+        if row is None or row["hash"] != prev:
+            return Verdict(False, 0, row["seq"] if row else (pos if part is None else None),
+                           str(row["event_id"]) if row else None,
+                           row["complaint_id"] if row else None,
+                           "an entry verified earlier was changed or deleted since",
+                           part=part, part_seq=None if part is None else pos)
+    while True:
+        if part is None:
+            rows = await conn.fetch(f"SELECT {_COLUMNS} FROM oversight.timeline"
+                                    " WHERE part IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
+                                    pos, batch)
+        else:
+            rows = await conn.fetch(f"SELECT {_COLUMNS} FROM oversight.timeline"
+                                    " WHERE part = $1 AND part_seq > $2 ORDER BY part_seq"
+                                    " LIMIT $3", part, pos, batch)
+        last = len(rows) < batch
+        verdict = check(rows, part=part, after=pos, after_hash=prev,
+                        head=head if last else None, anchors=anchors)
+        checked += verdict.checked
+        if not verdict.ok or last:
+            return dataclasses.replace(verdict, checked=checked)
+        assert verdict.last_seq is not None and verdict.last_hash is not None
+        pos, prev = verdict.last_seq, verdict.last_hash
 
-            if row["seq"] != expected_seq:
-                return bad(f"sequence gap: expected {expected_seq}, found {row['seq']}"
-                           " (entries deleted or renumbered)")
-            if row["prev_hash"] != expected_prev:
-                return bad("prev_hash does not match the previous entry's hash"
-                           " (an entry before it was deleted, changed or reordered)")
-            recomputed = entry_hash(
-                row["prev_hash"], seq=row["seq"], complaint_id=row["complaint_id"],
-                event_id=row["event_id"], event_type=row["event_type"],
-                producer=row["producer"], occurred_at=row["occurred_at"],
-                recorded_at=row["recorded_at"], payload=row["payload"], actor=row["actor"],
-            )
-            if recomputed != row["hash"]:
-                return bad("hash does not match the entry's content (entry altered)")
-            signed = anchors.pop(row["seq"], None)
-            if signed is not None and signed != row["hash"]:
-                return bad(f"the entry's hash differs from the signed checkpoint at seq"
-                           f" {row['seq']}: history at or before it was rewritten and"
-                           " the hashes recomputed")
-            expected_prev = row["hash"]
-            expected_seq += 1
-            checked += 1
-    assert head is not None
-    if head["last_seq"] != expected_seq - 1 or head["last_hash"] != expected_prev:
-        return Verdict(False, checked, expected_seq, None, None,
-                       f"chain head names entry {head['last_seq']} but the chain ends at"
-                       f" {expected_seq - 1} (newest entries deleted or head altered)")
-    beyond = sorted(s for s in anchors if s > after_seq)
-    if beyond:
-        return Verdict(False, checked, beyond[0], None, None,
-                       f"a signed checkpoint names entry {beyond[0]} but the chain ends at"
-                       f" {expected_seq - 1} (entries deleted)")
-    return Verdict(True, checked, last_seq=expected_seq - 1, last_hash=expected_prev)
+
+async def verify(conn: asyncpg.Connection, batch: int = 2000, *, points: Points | None = None,
+                 anchors: Mapping[int, Mapping[int, str]] | None = None) -> Verdict:
+    """Walk every stream (the legacy chain, then partitions 0..63) from ``points``
+    (stream -> (position, hash) verified before; by default the beginning) to its
+    head, in one consistent snapshot, and return the first entry that does not hold.
+
+    ``anchors`` (stream -> position -> signed hash, from checkpoints) must still
+    match. A sound verdict carries the new points (``points``) and the number of
+    entries checked across streams."""
+    points = dict(points or {})
+    anchors = anchors or {}
+    checked = 0
+    ends: dict[int, tuple[int, str]] = {}
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        all_heads = await heads(conn)
+        legacy_end = (all_heads[0][1], all_heads[0][2])
+        for stream, pos, digest in all_heads:
+            genesis = GENESIS if stream == LEGACY else legacy_end[1]
+            signed_start = anchors.get(stream, {}).get(0)
+            if signed_start is not None and signed_start != genesis:
+                return Verdict(False, checked, None, None, None,
+                               "the signed start of this chain differs: the legacy chain"
+                               " was rewritten", part=None if stream == LEGACY else stream,
+                               part_seq=0)
+            start = points.get(stream, (0, genesis))
+            verdict = await _walk(conn, stream, start, (pos, digest),
+                                  anchors.get(stream, {}), batch)
+            checked += verdict.checked
+            if not verdict.ok:
+                return dataclasses.replace(verdict, checked=checked)
+            assert verdict.last_seq is not None and verdict.last_hash is not None
+            ends[stream] = (verdict.last_seq, verdict.last_hash)
+    return Verdict(True, checked, last_seq=sum(p for p, _ in ends.values()), points=ends)

@@ -52,10 +52,15 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     print(json.dumps(verdict, indent=2))
     if not verdict["ok"]:
         bad = verdict["first_bad"]
-        print(f"first bad entry: seq {bad['seq']} (event {bad['event_id']}): {bad['reason']}")
+        where = ("" if bad.get("partition") is None
+                 else f" (partition {bad['partition']}, entry {bad['partition_seq']})")
+        print(f"first bad entry: seq {bad['seq']}{where} (event {bad['event_id']}):"
+              f" {bad['reason']}")
         if "rewritten_between" in bad:
             lo, hi = bad["rewritten_between"]
-            print(f"the rewritten entry lies between seq {lo} and seq {hi}")
+            chain_name = ("" if bad.get("partition") is None
+                          else f" of partition {bad['partition']}")
+            print(f"the rewritten entry lies between seq {lo} and seq {hi}{chain_name}")
     return 0 if verdict["ok"] else 1
 
 

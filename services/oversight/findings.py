@@ -40,9 +40,9 @@ from services.oversight.domain import next_seq
 from services.oversight.panel import (
     PRODUCER,
     FindingIn,
-    case_by_code,
     emit,
     finding_json,
+    lock_case_by_code,
     proposal_json,
 )
 
@@ -99,8 +99,7 @@ async def draft(pool: asyncpg.Pool, tracking_code: str, body: FindingIn, usernam
     the case or a draft is already waiting there; ``Forbidden``
     (``conflict_of_interest``) if the member declared a conflict with its agency."""
     async with pool.acquire() as conn, conn.transaction():
-        await chain.lock_head(conn)
-        case = await case_by_code(conn, tracking_code, lock=True)
+        case = await lock_case_by_code(conn, tracking_code)
         await conflicts.check(conn, username, case["agency"])
         holder = await conn.fetchval(
             "SELECT claimed_by FROM oversight.claims WHERE complaint_id = $1",
@@ -116,6 +115,7 @@ async def _finding_case(conn: asyncpg.Connection, finding_id: int) -> asyncpg.Re
         "SELECT complaint_id FROM oversight.findings WHERE id = $1", finding_id)
     if complaint_id is None:
         raise NotFound("No such finding (never confirmed, or withdrawn)")
+    await chain.lock_head(conn, complaint_id)  # before the case, as the consumer does
     case = await conn.fetchrow(
         "SELECT * FROM oversight.cases WHERE complaint_id = $1 FOR UPDATE", complaint_id)
     assert case is not None
@@ -129,7 +129,6 @@ async def propose_change(pool: asyncpg.Pool, finding_id: int, kind: Literal["ame
     ``NotFound``, ``Conflict`` (``proposal_pending``), ``Forbidden``
     (``conflict_of_interest``)."""
     async with pool.acquire() as conn, conn.transaction():
-        await chain.lock_head(conn)
         case = await _finding_case(conn, finding_id)
         await conflicts.check(conn, username, case["agency"])
         row = await _propose(conn, case, kind, finding_id, body, reason, username, now)
@@ -143,11 +142,11 @@ async def confirm(pool: asyncpg.Pool, proposal_id: int, username: str,
     ``conflict_of_interest`` for a member with a declared conflict; ``Conflict``
     (``not_pending``) if it was confirmed or cancelled already."""
     async with pool.acquire() as conn, conn.transaction():
-        await chain.lock_head(conn)
         cid = await conn.fetchval(
             "SELECT complaint_id FROM oversight.finding_proposals WHERE id = $1", proposal_id)
         if cid is None:
             raise NotFound("No such finding or proposal")
+        await chain.lock_head(conn, cid)  # before the case, as the consumer does
         case = await conn.fetchrow(
             "SELECT * FROM oversight.cases WHERE complaint_id = $1 FOR UPDATE", cid)
         p = await conn.fetchrow(

@@ -77,6 +77,13 @@ async def case_by_code(conn: asyncpg.Connection, tracking_code: str,
     return row
 
 
+async def lock_case_by_code(conn: asyncpg.Connection, tracking_code: str) -> asyncpg.Record:
+    """The case, locked, after its chain partition's head (the consumer's lock order:
+    chain.lock_head says why). ``NotFound`` if there is no such case."""
+    await chain.lock_head(conn, (await case_by_code(conn, tracking_code))["complaint_id"])
+    return await case_by_code(conn, tracking_code, lock=True)
+
+
 async def emit(conn: asyncpg.Connection, env: Envelope, actor: str) -> None:
     """Put the panel's event in the outbox and record who acted, in the caller's
     transaction. The consumer puts ``actor`` on the audit chain with the event (inside
@@ -218,8 +225,7 @@ async def release(pool: asyncpg.Pool, tracking_code: str, username: str,
     """Give back one's own claim. NotFound if the case is not claimed; Conflict
     (``not_claim_holder``) if another member holds it."""
     async with pool.acquire() as conn, conn.transaction():
-        await chain.lock_head(conn)  # before the case: chain.lock_head says why
-        case = await case_by_code(conn, tracking_code, lock=True)
+        case = await lock_case_by_code(conn, tracking_code)
         holder = await conn.fetchval(
             "SELECT claimed_by FROM oversight.claims WHERE complaint_id = $1",
             case["complaint_id"])
