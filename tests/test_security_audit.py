@@ -27,9 +27,9 @@ from awasi.settings import Settings, SettingsError
 from services.oversight import audit
 from services.oversight.app import create_app
 from services.oversight.audit_key import KEY_FILE, SigningKey, load_signing_key
-from services.oversight.chain import GENESIS, verify
+from services.oversight.chain import GENESIS, entry_hash, verify
 from services.oversight.clock import ManualClock
-from tests.support.chain import cid_in, rewrite_and_recompute
+from tests.support.chain import cid_in, rewrite_and_recompute, write_legacy
 from tests.support.kafka import read_topic
 from tests.support.oversight import (
     ACK_DUE,
@@ -398,3 +398,42 @@ async def test_a_panel_member_signs_a_checkpoint_from_the_console(settings: Sett
         ) == "pengawas_konsol"
         page = await (await client.get("/panel?lang=id")).text()
         assert "Titik periksa terakhir" in page
+
+
+async def test_a_version_1_checkpoint_still_anchors_the_legacy_chain(database_url: str) -> None:
+    """Checkpoints signed before the partitions (version 1: the single chain's head)
+    still verify over the legacy chain the partitions start from, beside version 2
+    ones; a legacy entry rewritten with its hash and the old head recomputed is caught
+    by the old checkpoint, naming it."""
+    pool = await open_pool(database_url)
+    try:
+        await write_legacy(pool, 3, new_cid())
+        head = await pool.fetchrow("SELECT last_seq, last_hash FROM oversight.chain_head")
+        time = audit.time_text(datetime.now(UTC))
+        v1 = {"seq": 3, "head_hash": head["last_hash"], "time": time, "key_id": KEY.key_id,
+              "algorithm": "Ed25519", "public_key": KEY.public_b64,
+              "signature": KEY.sign(audit.message(seq=3, head_hash=head["last_hash"],
+                                                  time=time, key_id=KEY.key_id))}
+        ctx, _ = make_ctx()
+        await feed(pool, ctx, submitted(cid_in(5), MONDAY_9), submitted(cid_in(9), MONDAY_9))
+        v2 = await checkpoint(pool)
+        assert v2["seq"] == 5 and v2["heads"][0] == [-1, 3, head["last_hash"]]
+        both = audit.parse_checkpoints([v1, v2])
+        async with pool.acquire() as conn:
+            assert (await audit.verify_with_checkpoints(conn, both))["ok"] is True
+
+        row = await pool.fetchrow("SELECT * FROM oversight.timeline WHERE seq = 3")
+        forged = entry_hash(row["prev_hash"], seq=3, complaint_id=row["complaint_id"],
+                            event_id=row["event_id"], event_type=row["event_type"],
+                            producer=row["producer"], occurred_at=row["occurred_at"],
+                            recorded_at=row["recorded_at"], payload={"n": 99})
+        await pool.execute("UPDATE oversight.timeline SET payload = '{\"n\": 99}'::jsonb,"
+                           " hash = $1 WHERE seq = 3", forged)
+        await pool.execute("UPDATE oversight.chain_head SET last_hash = $1", forged)
+        async with pool.acquire() as conn:
+            verdict = await audit.verify_with_checkpoints(conn, audit.parse_checkpoints(v1))
+        assert verdict["ok"] is False
+        assert (verdict["first_bad"]["seq"], verdict["first_bad"]["partition"]) == (3, None)
+        assert "signed checkpoint" in verdict["first_bad"]["reason"]
+    finally:
+        await pool.close()
