@@ -296,3 +296,40 @@ def test_anchors_at_or_before_the_start_are_not_walked_again() -> None:
     verdict = check(stream[2:], part=3, after=2, after_hash=stream[1]["hash"],
                     head=head_of(stream), anchors={1: "x", 2: "y"})
     assert verdict.ok and verdict.checked == 2
+
+
+def test_time_is_hashed_in_utc_whatever_the_machine_zone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine set to WIB must hash (and so verify) exactly as one set to UTC."""
+    import time
+
+    base = dict(seq=1, complaint_id="c1", event_id="e1", event_type="complaint.submitted",
+                producer="intake", occurred_at=T, recorded_at=T, payload={"b": 1, "a": "x"},
+                actor="pengawas", part=7)
+    monkeypatch.setenv("TZ", "Asia/Jakarta")
+    time.tzset()
+    try:
+        assert entry_hash(GENESIS, **base) == \
+            "5b1730c3772637c533fd5ed511c8e2955ebdf0306fb958157400ef0c399929e4"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_entries_about_no_complaint_verify_in_their_event_ids_partition() -> None:
+    event_ids = [f"n{i}" for i in range(400)]
+    part = partition_of(NIL, "None") + 1  # any partition but that of the id "None"
+    mine = [e for e in event_ids if partition_of(NIL, e) == part][:2]
+    stream = []
+    prev = GENESIS
+    for pos, event_id in enumerate(mine, 1):
+        row = {"seq": pos, "part": part, "part_seq": pos, "complaint_id": NIL,
+               "event_id": event_id, "event_type": "audit.x", "producer": "oversight",
+               "occurred_at": T, "recorded_at": T, "payload": {}, "actor": None,
+               "prev_hash": prev}
+        row["hash"] = prev = entry_hash(prev, seq=pos, complaint_id=NIL, event_id=event_id,
+                                        event_type="audit.x", producer="oversight",
+                                        occurred_at=T, recorded_at=T, payload={}, part=part)
+        stream.append(row)
+    assert len(stream) == 2
+    assert check(stream, part=part, head=(2, prev)).ok

@@ -28,6 +28,7 @@ from awasi.events.consumer import IdempotentConsumer
 from awasi.events.envelope import Envelope
 from services.intake import domain as intake
 from services.intake.telegram import store as telegram_store
+from services.oversight import chain
 from tests.support.lifecycle import (
     World,
     citizen,
@@ -60,7 +61,8 @@ def consumers(world: World, p: asyncpg.Pool) -> dict[str, IdempotentConsumer]:
         accepts, handle = handler(world, reader)
         out[reader] = IdempotentConsumer(
             name=reader, schema=reader, pool=p, consumer=cast(Any, None),
-            producer=cast(Any, None), handler=handle, accepts=accepts)
+            producer=cast(Any, None), handler=handle, accepts=accepts,
+            prepare=chain.prepare if reader == "oversight" else None)
     return out
 
 

@@ -60,7 +60,11 @@ async def _columns(conn: asyncpg.Connection, schema: str, table: str) -> list[as
                        AND i.indisunique AND i.indnatts = 1 AND i.indkey[0] = a.attnum)
                OR EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid = a.attrelid
                           AND c.contype = 'f' AND a.attnum = ANY (c.conkey))
-               OR right(a.attname, 3) = '_id' AS key
+               OR right(a.attname, 3) = '_id'
+               -- A number in any unique key (a position such as timeline.part_seq).
+               OR (a.atttypid IN ('int4'::regtype, 'int8'::regtype) AND EXISTS (
+                   SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid
+                   AND i.indisunique AND a.attnum = ANY (i.indkey))) AS key
         FROM pg_attribute a
         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
         WHERE a.attrelid = format('%I.%I', $1::text, $2::text)::regclass
