@@ -223,7 +223,7 @@ async def home(request: web.Request) -> web.StreamResponse:
         "overdue": _flag(q.get("overdue")), "due_soon": _flag(q.get("due_soon")),
         "warned": _flag(q.get("warned")), "assignee": q.get("assignee") or None,
         "q": q.get("q", "").strip() or None, "after": q.get("after") or None,
-        "sort": q.get("sort") or "-created", "limit": PAGE_SIZE,
+        "sort": q.get("sort") or "-created", "limit": q.get("limit") or PAGE_SIZE,
     })
     now = request.app[CLOCK]()
     filters = query.filters(user)
