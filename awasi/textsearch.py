@@ -16,13 +16,25 @@ _WORD = re.compile(r"[^\W_]+")
 MAX_WORDS = 8
 
 
+def words(text: str) -> list[str]:
+    """The distinct words of ``text`` (letters and digits, lower case, first
+    ``MAX_WORDS``), in order."""
+    seen: dict[str, None] = {}
+    for w in _WORD.findall(text.lower()):
+        seen.setdefault(w, None)
+        if len(seen) == MAX_WORDS:
+            break
+    return list(seen)
+
+
 def prefix_query(text: str) -> str | None:
     """``to_tsquery('simple', ...)`` text matching every word of ``text`` as a
     prefix (at most ``MAX_WORDS`` words, first ones kept), or None if ``text`` has
     no word at all."""
-    words: dict[str, None] = {}
-    for w in _WORD.findall(text.lower()):
-        words.setdefault(w, None)
-        if len(words) == MAX_WORDS:
-            break
-    return " & ".join(f"'{w}':*" for w in words) or None
+    return " & ".join(f"'{w}':*" for w in words(text)) or None
+
+
+def like_patterns(text: str) -> tuple[str, ...]:
+    """``LIKE`` patterns finding each word of ``text`` anywhere (``%word%``): for
+    pg_trgm's index where the server has it. Words hold no ``%`` or ``_``."""
+    return tuple(f"%{w}%" for w in words(text))

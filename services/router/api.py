@@ -23,7 +23,7 @@ from awasi.web.body import parse_json, validate
 from awasi.web.errors import ApiError
 from awasi.web.responses import json_response
 from services.router import assignment, db, domain
-from services.router.keys import CATALOG, CLOCK, QUEUE_CHANGES, QUEUE_TAGS
+from services.router.keys import CATALOG, CLOCK, QUEUE_CHANGES, QUEUE_TAGS, TRIGRAM
 
 AGENCY_ROLES = ("staff", "head")
 TRIAGE_ROLES = ("triage",)
@@ -179,7 +179,7 @@ class ListQuery(BaseModel):
     # Long-poll: with If-None-Match, wait up to this many seconds for a change.
     wait: float = Field(default=0, ge=0, le=MAX_WAIT_S)
 
-    def filters(self, user: User | None = None) -> db.Filters:
+    def filters(self, user: User | None = None, trigram: bool = False) -> db.Filters:
         """The database filters; raises ``ValidationFailed`` (422 naming ``q`` or
         ``after``) for words with no letter or digit, or a token of another list."""
         assignee = self.assignee
@@ -194,8 +194,10 @@ class ListQuery(BaseModel):
                 raise keyset.invalid("q", "no word to search for")
         if self.after is not None and self.offset:
             raise keyset.invalid("after", "give either after or offset, not both")
+        like = textsearch.like_patterns(self.q) if q is not None and trigram else None
         return db.Filters(**self.model_dump(exclude={"wait", "assignee", "q", "after"}),
-                          assignee=assignee, q=q, after=db.parse_after(self.sort, self.after))
+                          assignee=assignee, q=q, like=like,
+                          after=db.parse_after(self.sort, self.after))
 
 
 def ticket_json(row: asyncpg.Record, now: datetime) -> dict[str, Any]:
@@ -283,7 +285,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     changes (a NOTIFY from the tickets table), or 304 when the wait is over."""
     user = await require_user(request, AGENCY_ROLES)
     query = _query(request)
-    filters = query.filters(user)
+    filters = query.filters(user, request.app[TRIGRAM])
     known = request.headers.get("If-None-Match")
     known_tags = {t.strip() for t in known.split(",")} if known is not None else set()
     feed, cache = request.app[QUEUE_CHANGES], request.app[QUEUE_TAGS]
@@ -510,7 +512,7 @@ def add_routes(app: web.Application) -> None:
     async def triage_queue(request: web.Request) -> web.Response:
         user = await require_user(request, TRIAGE_ROLES)
         now = request.app[CLOCK]()
-        q = _query(request).filters(user)
+        q = _query(request).filters(user, request.app[TRIGRAM])
         rows, total = await read_page(request.app[keys.POOL], now, q, triage=True,
                                       triage_region=user.region)
         return json_response(page_json(rows, now, q, total))

@@ -167,6 +167,15 @@ def parse_after(sort: str, token: str | None) -> tuple[Any, ...] | None:
     return None if token is None else keyset.decode(token, sort, _PARSE[sort])
 
 
+# The text pg_trgm's index covers (0910_desk_trigram.sql), as that index spells it.
+TEXT = "lower(tracking_code || ' ' || coalesce(title, '') || ' ' || description)"
+
+
+async def has_trigram(pool: asyncpg.Pool) -> bool:
+    """Whether pg_trgm is installed in this database (decided once, at start)."""
+    return bool(await pool.fetchval("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'"))
+
+
 @dataclass(frozen=True, slots=True)
 class Filters:
     status: str | None = None
@@ -180,6 +189,9 @@ class Filters:
     assignee: str | None = None
     # A full-text query (awasi.textsearch.prefix_query) over code, title and text.
     q: str | None = None
+    # With pg_trgm: the same words as LIKE patterns (awasi.textsearch.like_patterns),
+    # so a word also matches inside another; a ticket matches either way.
+    like: tuple[str, ...] | None = None
     sort: Sort = "-created"
     limit: int = 50
     offset: int = 0
@@ -220,7 +232,10 @@ def _where(now: datetime, f: Filters, agency: str | None, triage_region: str | N
         where.append("(escalation_level > 0 OR cardinality(breached) > 0)")
     if f.assignee is not None:
         where.append(f"assignee = {arg(f.assignee)}" if f.assignee else "assignee IS NULL")
-    if f.q:
+    if f.q and f.like:
+        where.append(f"(search @@ to_tsquery('simple', {arg(f.q)}) OR {TEXT} LIKE ALL"
+                     f" ({arg(list(f.like))}::text[]))")
+    elif f.q:
         where.append(f"search @@ to_tsquery('simple', {arg(f.q)})")
     return where, args
 

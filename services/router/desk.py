@@ -49,7 +49,7 @@ from awasi.web.body import read_form, validate
 from awasi.web.errors import ApiError, Forbidden, Unauthorized, ValidationFailed
 from awasi.web.redirects import safe_next
 from services.router import api, assignment, db, domain, notes
-from services.router.keys import CATALOG, CLOCK, HTTP, MESSAGES
+from services.router.keys import CATALOG, CLOCK, HTTP, MESSAGES, TRIGRAM
 
 HERE = Path(__file__).resolve().parent
 LOGIN_PATH = "/login"
@@ -226,7 +226,7 @@ async def home(request: web.Request) -> web.StreamResponse:
         "sort": q.get("sort") or "-created", "limit": q.get("limit") or PAGE_SIZE,
     })
     now = request.app[CLOCK]()
-    filters = query.filters(user)
+    filters = query.filters(user, request.app[TRIGRAM])
     rows, total = await api.read_page(request.app[keys.POOL], now, filters,
                                       agency=user.agency)
     catalog = request.app[CATALOG]
