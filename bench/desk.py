@@ -54,8 +54,15 @@ STATUSES_OPEN = ["assigned", "acknowledged", "waiting_info", "reopened"]
 STATUSES_DONE = ["resolved", "closed", "withdrawn"]
 
 
-def text(rng: random.Random) -> str:
+# A word only other agencies' tickets have: a search the agency finds nothing for,
+# though the word is common in the database (the planner's hardest case).
+ELSEWHERE = "pelabuhan"
+
+
+def text(rng: random.Random, mine: bool) -> str:
     words = rng.sample(COMMON, 3) + rng.sample(MIDDLE, 2) + [rng.choice(RARE)]
+    if not mine and rng.random() < 0.3:
+        words.append(ELSEWHERE)
     rng.shuffle(words)
     return " ".join(words) + "."
 
@@ -71,7 +78,7 @@ def records(total: int, in_agency: int, seed: int = 7):  # type: ignore[no-untyp
         due = created + timedelta(days=rng.randint(1, 60)) if status in STATUSES_OPEN else None
         assignee = rng.choice(STAFF) if mine and rng.random() < 0.6 else None
         yield (uuid.UUID(int=rng.getrandbits(128)), f"c-{i}", f"AWS-{i:08X}", "MDN",
-               "jalan-rusak", None, text(rng), "anonymous", "r", "api", created, status,
+               "jalan-rusak", None, text(rng, mine), "anonymous", "r", "api", created, status,
                agency, "bench", due, due, created, assignee)
 
 
@@ -100,6 +107,8 @@ CASES: list[tuple[str, dict]] = [
     ("search: rare word 'kelurahan1234'", {"q": "kelurahan1234"}),
     ("search: prefix 'jemb'", {"q": "jemb"}),
     ("search: two words 'banjir aspal'", {"q": "banjir aspal"}),
+    ("search: only elsewhere 'pelabuhan'", {"q": ELSEWHERE}),
+    ("search: nowhere 'zzzz'", {"q": "zzzz"}),
 ]
 
 

@@ -270,9 +270,14 @@ async def count_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, 
     so the cost stays bounded at a million rows."""
     where, args = _where(now, f, agency, triage_region, triage)
     cond = " AND ".join(where)
+    keys, direction = SORT_KEYS[f.sort]
+    # In the list's own order: the planner then walks the same index as the page and
+    # stops after the cap (measured, bench/desk.py: without it a search counted by
+    # a bitmap scan of every ticket with the word, 180 ms at a million rows).
+    order = ", ".join(f"{k} {direction}" for k in keys)
     n = await conn.fetchval(
         f"SELECT count(*) FROM (SELECT 1 FROM router.tickets WHERE {cond}"
-        f" LIMIT {EXACT_COUNT_CAP + 1}) s", *args)
+        f" ORDER BY {order} LIMIT {EXACT_COUNT_CAP + 1}) s", *args)
     if n <= EXACT_COUNT_CAP:
         return int(n), True
     plan = await conn.fetchval(
@@ -325,6 +330,8 @@ async def notes(conn: asyncpg.Connection | asyncpg.Pool,
 
 async def ticket_by_complaint(conn: asyncpg.Connection | asyncpg.Pool,
                               complaint_id: str) -> asyncpg.Record:
+    if "\x00" in complaint_id or len(complaint_id) > 64:
+        raise TicketNotFound()  # not an id PostgreSQL could even hold: none such
     row = await conn.fetchrow("SELECT * FROM router.tickets WHERE complaint_id = $1",
                               complaint_id)
     if row is None:
