@@ -282,7 +282,13 @@ async def read_page(pool: asyncpg.Pool, now: datetime, f: db.Filters,
         # 8-28 ms).
         await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         rows = await db.list_tickets(conn, now, replace(f, limit=f.limit + 1), **where)
-        return rows, await db.count_tickets(conn, now, f, **where)
+        if len(rows) <= f.limit and f.after is None and not f.offset:
+            return rows, (len(rows), True)  # one page holds them all: that is the count
+        # More than a page: the planner's estimate ("about N"). Counting matches even up
+        # to a cap walks the queue until that many contain the words, which for two
+        # middling words took 0.35 s at a million rows (bench/desk.py).
+        total, _ = await db.count_tickets(conn, now, f, exact_up_to=0, **where)
+        return rows, (max(total, min(len(rows), f.limit + 1)), False)
 
 
 def etag(body: bytes) -> str:

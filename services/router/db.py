@@ -264,12 +264,15 @@ async def list_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f
 
 async def count_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f: Filters,
                         *, agency: str | None = None, triage_region: str | None = None,
-                        triage: bool = False) -> tuple[int, bool]:
+                        triage: bool = False, exact_up_to: int = EXACT_COUNT_CAP,
+                        ) -> tuple[int, bool]:
     """How many tickets match ``f`` (every page together): ``(count, exact)``. Exact up
-    to ``EXACT_COUNT_CAP``; beyond it the planner's estimate (never below the cap),
-    so the cost stays bounded at a million rows."""
+    to ``exact_up_to``; beyond it the planner's estimate (never below that), so the
+    cost stays bounded at a million rows. ``exact_up_to=0``: the estimate alone."""
     where, args = _where(now, f, agency, triage_region, triage)
     cond = " AND ".join(where)
+    if exact_up_to <= 0:
+        return await _estimate(conn, cond, args), False
     keys, direction = SORT_KEYS[f.sort]
     # In the list's own order: the planner then walks the same index as the page and
     # stops after the cap (measured, bench/desk.py: without it a search counted by
@@ -277,13 +280,19 @@ async def count_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, 
     order = ", ".join(f"{k} {direction}" for k in keys)
     n = await conn.fetchval(
         f"SELECT count(*) FROM (SELECT 1 FROM router.tickets WHERE {cond}"
-        f" ORDER BY {order} LIMIT {EXACT_COUNT_CAP + 1}) s", *args)
-    if n <= EXACT_COUNT_CAP:
+        f" ORDER BY {order} LIMIT {exact_up_to + 1}) s", *args)
+    if n <= exact_up_to:
         return int(n), True
+    return max(await _estimate(conn, cond, args), exact_up_to + 1), False
+
+
+async def _estimate(conn: asyncpg.Connection | asyncpg.Pool, cond: str,
+                    args: list[Any]) -> int:
+    """The planner's estimate of the rows matching ``cond`` (planning only)."""
     plan = await conn.fetchval(
         f"EXPLAIN (FORMAT JSON) SELECT 1 FROM router.tickets WHERE {cond}", *args)
     plan = json.loads(plan) if isinstance(plan, str) else plan
-    return max(int(plan[0]["Plan"]["Plan Rows"]), EXACT_COUNT_CAP + 1), False
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 async def transferred_by(conn: asyncpg.Connection | asyncpg.Pool, agency: str | None,
