@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from awasi.db import create_pool
 from awasi.events import topics
 from awasi.events.payloads import DeadlineWarning
-from awasi.identity import add_user
+from awasi.identity import SESSION_COOKIE, add_user
 from awasi.settings import Settings
 from tests.support.kafka import read_topic
 from tests.support.router import (
@@ -149,6 +149,10 @@ async def test_assignment_rules_views_event_and_warning(router_settings: Setting
                 for n in items] == [("assignee", "mdn.pupr2", b["tracking_code"], "acknowledge")]
         r = await client.get("/api/v1/notifications", headers=bearer(tok["mdn.pupr"]))
         assert (await r.json())["notifications"] == []  # not theirs
+        r = await client.get("/notifications", cookies={SESSION_COOKIE: tok["mdn.pupr2"]})
+        html = await r.text()
+        assert 'data-audience="assignee"' in html and b["tracking_code"] in html
+        assert "Peringatan" in html
 
         # A transfer takes the ticket out of the agency: the assignee goes with it.
         r = await client.post(f"/api/v1/tickets/{b['id']}/transfer",
