@@ -37,6 +37,7 @@ EXAMPLES: dict[str, p.Payload] = {ex.EVENT_TYPE: ex for ex in (
                            deadlines=p.Deadlines(triage_by=datetime(2026, 11, 24, 3, 0,
                                                                     tzinfo=UTC))),
     p.TicketAcknowledged(agency=_AGENCY, deadlines=_DEADLINES),
+    p.TicketAssigneeChanged(agency=_AGENCY, assignee="dlh.petugas1", previous=None),
     p.TicketInfoRequested(agency=_AGENCY, question="Di RT/RW berapa?", paused_at=_AT),
     p.TicketResponded(agency=_AGENCY, message="Truk dijadwalkan besok pagi."),
     p.TicketResolved(agency=_AGENCY, note="Sampah sudah diangkut.", deadlines=_DEADLINES),

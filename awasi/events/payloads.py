@@ -239,6 +239,19 @@ class TicketRejected(Payload):
 
 
 @register
+class TicketAssigneeChanged(Payload):
+    """Who in the agency works the ticket: ``assignee`` (a staff username of
+    ``agency``) or None for nobody, and who it was before. Staff usernames are the
+    agency's accountable officers, not the reporter's data; the citizen never sees
+    this event (intake does not consume it), the panel reads it on the case."""
+
+    EVENT_TYPE: ClassVar[str] = "ticket.assignee_changed"
+    agency: str
+    assignee: str | None = Field(default=None, max_length=64)
+    previous: str | None = Field(default=None, max_length=64)
+
+
+@register
 class TicketMovedRegion(Payload):
     """Triage found the complaint is about another city: it moves to that region's
     triage queue (``deadlines.triage_by`` counts from now), with a reason the citizen

@@ -266,6 +266,21 @@ async def get_user(pool: asyncpg.Pool, username: str) -> User | None:
     return User.from_row(row) if row else None
 
 
+AGENCY_ROLES = ("staff", "head")
+
+
+async def agency_members(conn: asyncpg.Pool | asyncpg.Connection, agency: str,
+                         username: str | None = None) -> list[str]:
+    """The usernames of the active staff and heads of ``agency`` (only ``username``
+    if given: empty when that person is not an active member), in username order.
+    Who may be assigned a ticket of the agency."""
+    rows = await conn.fetch(
+        "SELECT username FROM identity.users WHERE agency = $1 AND active"
+        " AND role = ANY($2::text[]) AND ($3::text IS NULL OR username = $3)"
+        " ORDER BY username", agency, list(AGENCY_ROLES), username)
+    return [r["username"] for r in rows]
+
+
 # --- account management (awasi users ..., the router's admin pages) ---------------
 
 @dataclass(frozen=True, slots=True)

@@ -29,9 +29,9 @@ from awasi.web.app import (
     relay,
     schema_migrations,
 )
-from services.router import admin, api, desk, recommendations
+from services.router import admin, api, db, desk, notes, recommendations
 from services.router.consumer import accepts, make_handler
-from services.router.keys import CATALOG, CLOCK, HTTP, QUEUE_CHANGES, QUEUE_TAGS
+from services.router.keys import CATALOG, CLOCK, HTTP, QUEUE_CHANGES, QUEUE_TAGS, TRIGRAM
 from services.router.live import KnownTags
 
 SCHEMA = "router"
@@ -51,6 +51,8 @@ async def identity_schema(app: web.Application) -> AsyncIterator[None]:
     # lock, so oversight starting at the same moment is harmless).
     async with app[keys.POOL].acquire() as conn:
         await migrate_schema(conn, identity.SCHEMA, identity.migrations())
+    # The router's migrations ran just before: whether they could add pg_trgm.
+    app[TRIGRAM] = await db.has_trigram(app[keys.POOL])
     yield
 
 
@@ -109,6 +111,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(wake_long_polls)
     add_auth_routes(app)
     api.add_routes(app)
+    notes.add_routes(app)
     recommendations.add_routes(app)
     recommendations.add_pages(app)
     desk.setup(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,6 +10,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from awasi.web import keyset
 from services.router import deadlines
 from services.router.errors import TicketNotFound
 
@@ -107,6 +109,72 @@ async def timeline(conn: asyncpg.Connection | asyncpg.Pool,
 
 Sort = Literal["created", "-created", "deadline", "support"]
 
+# Each sort's keys, all in one direction, the id last (unique): a keyset page is the
+# row comparison "(keys) after (the previous page's last keys)", which the matching
+# index of 0900_desk.sql answers with one range scan. "deadline": the next deadline
+# first, tickets with none last (coalesce to infinity, as the index does).
+_DUE = "coalesce(next_due, 'infinity'::timestamptz)"
+SORT_KEYS: dict[str, tuple[tuple[str, ...], str]] = {
+    "-created": (("created_at", "id"), "DESC"),
+    "created": (("created_at", "id"), "ASC"),
+    "deadline": ((_DUE, "created_at", "id"), "ASC"),
+    # Citizens' supports as a priority signal (public reports only have any).
+    "support": (("support_count", "created_at", "id"), "DESC"),
+}
+
+
+def _ts(value: Any) -> datetime:
+    out = datetime.fromisoformat(value)
+    if out.tzinfo is None:
+        raise ValueError("naive")
+    return out
+
+
+def _due(value: Any) -> datetime | None:
+    return None if value is None else _ts(value)
+
+
+def _int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("not an int")
+    return value
+
+
+# How each sort's key values come back from a token (the id is a UUID).
+_PARSE: dict[str, tuple[Any, ...]] = {
+    "-created": (_ts, uuid.UUID), "created": (_ts, uuid.UUID),
+    "deadline": (_due, _ts, uuid.UUID), "support": (_int, _ts, uuid.UUID),
+}
+# Counting stops here; beyond it the planner's estimate is given instead (counting a
+# million rows on every queue read would cost more than the page itself).
+EXACT_COUNT_CAP = 1000
+
+
+def page_token(sort: str, row: asyncpg.Record) -> str:
+    """The ``after`` token of the page that follows ``row``."""
+    values: list[Any] = {
+        "-created": lambda: [row["created_at"].isoformat()],
+        "created": lambda: [row["created_at"].isoformat()],
+        "deadline": lambda: [row["next_due"].isoformat() if row["next_due"] else None,
+                             row["created_at"].isoformat()],
+        "support": lambda: [row["support_count"], row["created_at"].isoformat()],
+    }[sort]()
+    return keyset.encode(sort, [*values, str(row["id"])])
+
+
+def parse_after(sort: str, token: str | None) -> tuple[Any, ...] | None:
+    """The keys in an ``after`` token for ``sort``; 422 naming ``after`` if invalid."""
+    return None if token is None else keyset.decode(token, sort, _PARSE[sort])
+
+
+# The text pg_trgm's index covers (0910_desk_trigram.sql), as that index spells it.
+TEXT = "lower(tracking_code || ' ' || coalesce(title, '') || ' ' || description)"
+
+
+async def has_trigram(pool: asyncpg.Pool) -> bool:
+    """Whether pg_trgm is installed in this database (decided once, at start)."""
+    return bool(await pool.fetchval("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'"))
+
 
 @dataclass(frozen=True, slots=True)
 class Filters:
@@ -117,15 +185,22 @@ class Filters:
     category: str | None = None
     tracking_code: str | None = None
     escalated: bool | None = None
+    # A username (assigned to them), or "" for nobody.
+    assignee: str | None = None
+    # A full-text query (awasi.textsearch.prefix_query) over code, title and text.
+    q: str | None = None
+    # With pg_trgm: the same words as LIKE patterns (awasi.textsearch.like_patterns),
+    # so a word also matches inside another; a ticket matches either way.
+    like: tuple[str, ...] | None = None
     sort: Sort = "-created"
     limit: int = 50
     offset: int = 0
+    # Keyset: the keys of the last row of the previous page (parse_after).
+    after: tuple[Any, ...] | None = None
 
 
-async def list_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f: Filters, *,
-                       agency: str | None = None, triage_region: str | None = None,
-                       triage: bool = False) -> list[asyncpg.Record]:
-    """One agency's tickets (or the triage queue, of one region or all) matching ``f``."""
+def _where(now: datetime, f: Filters, agency: str | None, triage_region: str | None,
+           triage: bool) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     args: list[Any] = []
 
@@ -155,16 +230,69 @@ async def list_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f
         where.append(f"next_due >= {arg(now)} AND next_due < {arg(now + DUE_SOON)}")
     if f.escalated:
         where.append("(escalation_level > 0 OR cardinality(breached) > 0)")
-    order = {
-        "created": "created_at, id",
-        "-created": "created_at DESC, id",
-        "deadline": "next_due NULLS LAST, created_at DESC, id",
-        # Citizens' supports as a priority signal (public reports only have any).
-        "support": "support_count DESC, created_at DESC, id",
-    }[f.sort]
+    if f.assignee is not None:
+        where.append(f"assignee = {arg(f.assignee)}" if f.assignee else "assignee IS NULL")
+    if f.q and f.like:
+        where.append(f"(search @@ to_tsquery('simple', {arg(f.q)}) OR {TEXT} LIKE ALL"
+                     f" ({arg(list(f.like))}::text[]))")
+    elif f.q:
+        where.append(f"search @@ to_tsquery('simple', {arg(f.q)})")
+    return where, args
+
+
+async def list_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f: Filters, *,
+                       agency: str | None = None, triage_region: str | None = None,
+                       triage: bool = False) -> list[asyncpg.Record]:
+    """One agency's tickets (or the triage queue, of one region or all) matching ``f``,
+    in ``f.sort`` order, from just after ``f.after`` (keyset) or ``f.offset``."""
+    where, args = _where(now, f, agency, triage_region, triage)
+    keys, direction = SORT_KEYS[f.sort]
+    if f.after is not None:
+        start = len(args)
+        args.extend(f.after)
+        values = [f"${start + i + 1}" for i in range(len(keys))]
+        if keys[0] == _DUE:
+            values[0] = f"coalesce({values[0]}::timestamptz, 'infinity'::timestamptz)"
+        op = "<" if direction == "DESC" else ">"
+        where.append(f"({', '.join(keys)}) {op} ({', '.join(values)})")
+    order = ", ".join(f"{k} {direction}" for k in keys)
+    args.extend((f.limit, f.offset))
     sql = (f"SELECT * FROM router.tickets WHERE {' AND '.join(where)} ORDER BY {order}"
-           f" LIMIT {arg(f.limit)} OFFSET {arg(f.offset)}")
+           f" LIMIT ${len(args) - 1} OFFSET ${len(args)}")
     return await conn.fetch(sql, *args)
+
+
+async def count_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f: Filters,
+                        *, agency: str | None = None, triage_region: str | None = None,
+                        triage: bool = False, exact_up_to: int = EXACT_COUNT_CAP,
+                        ) -> tuple[int, bool]:
+    """How many tickets match ``f`` (every page together): ``(count, exact)``. Exact up
+    to ``exact_up_to``; beyond it the planner's estimate (never below that), so the
+    cost stays bounded at a million rows. ``exact_up_to=0``: the estimate alone."""
+    where, args = _where(now, f, agency, triage_region, triage)
+    cond = " AND ".join(where)
+    if exact_up_to <= 0:
+        return await _estimate(conn, cond, args), False
+    keys, direction = SORT_KEYS[f.sort]
+    # In the list's own order: the planner then walks the same index as the page and
+    # stops after the cap (measured, bench/desk.py: without it a search counted by
+    # a bitmap scan of every ticket with the word, 180 ms at a million rows).
+    order = ", ".join(f"{k} {direction}" for k in keys)
+    n = await conn.fetchval(
+        f"SELECT count(*) FROM (SELECT 1 FROM router.tickets WHERE {cond}"
+        f" ORDER BY {order} LIMIT {exact_up_to + 1}) s", *args)
+    if n <= exact_up_to:
+        return int(n), True
+    return max(await _estimate(conn, cond, args), exact_up_to + 1), False
+
+
+async def _estimate(conn: asyncpg.Connection | asyncpg.Pool, cond: str,
+                    args: list[Any]) -> int:
+    """The planner's estimate of the rows matching ``cond`` (planning only)."""
+    plan = await conn.fetchval(
+        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM router.tickets WHERE {cond}", *args)
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 async def transferred_by(conn: asyncpg.Connection | asyncpg.Pool, agency: str | None,
@@ -181,8 +309,40 @@ async def transferred_by(conn: asyncpg.Connection | asyncpg.Pool, agency: str | 
 
 
 async def notifications(conn: asyncpg.Connection | asyncpg.Pool, agency: str | None,
-                        audiences: tuple[str, ...], limit: int = 200) -> list[asyncpg.Record]:
-    """The desk's notifications for ``agency`` and ``audiences``, newest first."""
+                        audiences: tuple[str, ...], username: str | None = None,
+                        limit: int = 200) -> list[asyncpg.Record]:
+    """The desk's notifications for ``agency`` and ``audiences``, and those addressed
+    to ``username`` (deadline warnings of the tickets assigned to them), newest first."""
     return list(await conn.fetch(
-        "SELECT * FROM router.notifications WHERE agency = $1 AND audience = ANY($2::text[])"
-        " ORDER BY created_at DESC, id DESC LIMIT $3", agency, list(audiences), limit))
+        "SELECT * FROM router.notifications WHERE (agency = $1 AND audience = ANY($2::text[]))"
+        " OR (audience = 'assignee' AND username = $3 AND agency = $1)"
+        " ORDER BY created_at DESC, id DESC LIMIT $4", agency, list(audiences), username,
+        limit))
+
+
+async def add_note(conn: asyncpg.Connection, ticket: asyncpg.Record, author: str, body: str,
+                   now: datetime) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "INSERT INTO router.notes (ticket_id, agency, author, body, created_at)"
+        " VALUES ($1, $2, $3, $4, $5) RETURNING *",
+        ticket["id"], ticket["agency"], author, body, now)
+    assert row is not None
+    return row
+
+
+async def notes(conn: asyncpg.Connection | asyncpg.Pool,
+                ticket_id: uuid.UUID) -> list[asyncpg.Record]:
+    """A ticket's internal notes, oldest first."""
+    return list(await conn.fetch(
+        "SELECT * FROM router.notes WHERE ticket_id = $1 ORDER BY id", ticket_id))
+
+
+async def ticket_by_complaint(conn: asyncpg.Connection | asyncpg.Pool,
+                              complaint_id: str) -> asyncpg.Record:
+    if "\x00" in complaint_id or len(complaint_id) > 64:
+        raise TicketNotFound()  # not an id PostgreSQL could even hold: none such
+    row = await conn.fetchrow("SELECT * FROM router.tickets WHERE complaint_id = $1",
+                              complaint_id)
+    if row is None:
+        raise TicketNotFound()
+    return row

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,14 @@ import jinja2
 from aiohttp import web
 
 from awasi import i18n, lifecycle, timefmt
-from awasi.identity import SESSION_COOKIE, InvalidCredentials, LoginThrottled, User, logout
+from awasi.identity import (
+    SESSION_COOKIE,
+    InvalidCredentials,
+    LoginThrottled,
+    User,
+    agency_members,
+    logout,
+)
 from awasi.identity.web import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -38,10 +46,10 @@ from awasi.identity.web import (
 from awasi.signing import sign
 from awasi.web import keys
 from awasi.web.body import read_form, validate
-from awasi.web.errors import ApiError, Forbidden, Unauthorized
+from awasi.web.errors import ApiError, Forbidden, Unauthorized, ValidationFailed
 from awasi.web.redirects import safe_next
-from services.router import api, db, domain
-from services.router.keys import CATALOG, CLOCK, HTTP, MESSAGES
+from services.router import api, assignment, db, domain, notes
+from services.router.keys import CATALOG, CLOCK, HTTP, MESSAGES, TRIGRAM
 
 HERE = Path(__file__).resolve().parent
 LOGIN_PATH = "/login"
@@ -132,8 +140,10 @@ def setup(app: web.Application) -> None:
     r.add_post("/logout", logout_submit)
     r.add_get("/", home)
     r.add_get("/tickets/{id}", ticket_page)
-    for action in ("acknowledge", "request-info", "respond", "resolve", "transfer"):
+    for action in ("acknowledge", "request-info", "respond", "resolve", "transfer", "assign",
+                   "notes"):
         r.add_post(f"/tickets/{{id}}/{action}", ticket_action)
+    r.add_post("/tickets/bulk", bulk_submit)
     r.add_get("/escalations", escalations_page)
     r.add_get("/triage", triage_page)
     r.add_get("/transferred", transferred_page)
@@ -211,39 +221,64 @@ async def home(request: web.Request) -> web.StreamResponse:
     query = validate(api.ListQuery, {
         "status": q.get("status") or None, "category": q.get("category") or None,
         "overdue": _flag(q.get("overdue")), "due_soon": _flag(q.get("due_soon")),
-        "warned": _flag(q.get("warned")),
-        "sort": q.get("sort") or "-created", "limit": 100,
+        "warned": _flag(q.get("warned")), "assignee": q.get("assignee") or None,
+        "q": q.get("q", "").strip() or None, "after": q.get("after") or None,
+        "sort": q.get("sort") or "-created", "limit": q.get("limit") or PAGE_SIZE,
     })
     now = request.app[CLOCK]()
-    rows = await db.list_tickets(request.app[keys.POOL], now, query.filters(),
-                                 agency=user.agency)
+    filters = query.filters(user, request.app[TRIGRAM])
+    rows, total = await api.read_page(request.app[keys.POOL], now, filters,
+                                      agency=user.agency)
     catalog = request.app[CATALOG]
     agency = catalog.agencies.get(user.agency or "")
     # The live notice long-polls the API for the same list, from this list's ETag.
     api_query = urllib.parse.urlencode({
         k: str(v).lower() if isinstance(v, bool) else v
         for k, v in query.model_dump(include={"status", "category", "overdue", "due_soon", "warned",
-                                              "sort", "limit"}).items() if v is not None})
+                                              "assignee", "q", "after", "sort", "limit"}).items()
+        if v is not None})
+    body = api.page_json(rows, now, filters, total)
+    members = await agency_members(request.app[keys.POOL], user.agency or "") \
+        if user.role == "head" else [user.username]
     return render(request, "queue.html", {
-        "api_query": api_query, "etag": api.etag(api.list_body(rows, now)),
-        "user": user, "tickets": [api.ticket_json(r, now) for r in rows], "query": query,
+        "api_query": api_query, "etag": api.etag(api.list_body(rows, now, filters, total)),
+        "user": user, "tickets": body["tickets"], "query": query, "page": body,
+        "next_url": _next_url(request, body["next"]), "members": members,
         "agency": agency, "tz": catalog.regions[agency.region].timezone if agency else "UTC",
         "categories": catalog.categories_for(agency.region) if agency else [],
         "statuses": (*lifecycle.WITH_AGENCY, "resolved", "closed", "withdrawn"),
     })
 
 
+PAGE_SIZE = 50
+
+
+def _next_url(request: web.Request, token: str | None) -> str | None:
+    """This page's address with ``after`` set to the next page's token."""
+    if token is None:
+        return None
+    params = {k: v for k, v in request.query.items() if k != "after"}
+    params["after"] = token
+    return f"{request.path}?{urllib.parse.urlencode(params)}"
+
+
+def _page_filters(request: web.Request, f: db.Filters) -> db.Filters:
+    """``f`` from the page's ``after`` token (422 for one of another list)."""
+    return replace(f, after=db.parse_after(f.sort, request.query.get("after") or None))
+
+
 @page
 async def escalations_page(request: web.Request) -> web.StreamResponse:
     user = await require_user(request, ("head",))
     now = request.app[CLOCK]()
-    rows = await db.list_tickets(request.app[keys.POOL], now,
-                                 db.Filters(escalated=True, sort="deadline", limit=200),
-                                 agency=user.agency)
+    f = _page_filters(request, db.Filters(escalated=True, sort="deadline", limit=PAGE_SIZE))
+    rows, total = await api.read_page(request.app[keys.POOL], now, f, agency=user.agency)
+    body = api.page_json(rows, now, f, total)
     catalog = request.app[CATALOG]
     agency = catalog.agencies.get(user.agency or "")
     return render(request, "escalations.html", {
-        "user": user, "tickets": [api.ticket_json(r, now) for r in rows], "agency": agency,
+        "user": user, "tickets": body["tickets"], "agency": agency, "page": body,
+        "next_url": _next_url(request, body["next"]),
         "tz": catalog.regions[agency.region].timezone if agency else "UTC",
     })
 
@@ -304,6 +339,10 @@ async def _render_ticket(request: web.Request, user: User, row: asyncpg.Record,
         "transfer_to": [a for a in catalog.agencies_in(row["region"])
                         if a.code != row["agency"]],
         "category": catalog.categories.get(row["category"]),
+        "notes": [notes.note_json(n) for n in await db.notes(app[keys.POOL], row["id"])],
+        "assign_to": (await agency_members(app[keys.POOL], row["agency"])
+                      if user.role == "head" else [user.username]),
+        "assignable": row["status"] in assignment.ASSIGNABLE,
         "error": error,
     }, status=error.status if error else 200)
 
@@ -331,6 +370,12 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
             elif action == "resolve":
                 n = validate(api.ResolveBody, {"note": fields.get("note", "")})
                 await domain.resolve(conn, catalog, user, ticket_id, n.note, now)
+            elif action == "assign":
+                a = validate(api.AssignBody, {"username": fields.get("username") or None})
+                await assignment.assign(conn, catalog, user, ticket_id, a.username, now)
+            elif action == "notes":
+                nb = validate(notes.NoteBody, {"body": fields.get("body", "")})
+                await notes.add(conn, user, ticket_id, nb.body, now)
             else:
                 t = validate(api.TransferBody, {"agency": fields.get("agency", ""),
                                                 "reason": fields.get("reason", "")})
@@ -347,12 +392,38 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
 
 
 @page
+async def bulk_submit(request: web.Request) -> web.StreamResponse:
+    """The queue's checkboxes: acknowledge or assign the ticked tickets, each its own
+    action; the answer lists what worked and what did not, ticket by ticket."""
+    user = await require_user(request, api.AGENCY_ROLES)  # checks the CSRF token too
+    form = await read_form(request)
+    ids = [str(v) for v in form.getall("ids", [])]
+    if not ids:
+        raise ValidationFailed(request.app[MESSAGES].gettext("Tick at least one ticket."),
+                               details={"fields": [{"field": "ids",
+                                                    "message": "empty", "type": "missing"}]})
+    action = str(form.get("action", ""))
+    raw: dict[str, Any] = {"action": action, "ids": ids}
+    if action == "assign":
+        raw["username"] = str(form.get("username", "")) or None
+    body = validate(api.BulkBody, raw)
+    now = request.app[CLOCK]()
+    results = await api.bulk(request.app[keys.POOL], request.app[CATALOG], user, body, now)
+    catalog = request.app[CATALOG]
+    agency = catalog.agencies.get(user.agency or "")
+    return render(request, "bulk.html", {
+        "user": user, "results": results, "action": body.action,
+        "tz": catalog.regions[agency.region].timezone if agency else "UTC",
+    })
+
+
+@page
 async def notifications_page(request: web.Request) -> web.StreamResponse:
     """Escalations that reach people: a head's breaches, the inspectorate's level 2."""
     user = await require_user(request, api.AGENCY_ROLES)
     catalog = request.app[CATALOG]
     rows = await db.notifications(request.app[keys.POOL], user.agency,
-                                  api.audiences(user, catalog))
+                                  api.audiences(user, catalog), user.username)
     agency = catalog.agencies.get(user.agency or "")
     return render(request, "notifications.html", {
         "user": user, "items": [api.notification_json(r) for r in rows],
@@ -379,12 +450,14 @@ async def transferred_page(request: web.Request) -> web.StreamResponse:
 async def triage_page(request: web.Request) -> web.StreamResponse:
     user = await require_user(request, ("triage",))
     now = request.app[CLOCK]()
-    rows = await db.list_tickets(request.app[keys.POOL], now,
-                                 db.Filters(sort="deadline", limit=200), triage=True,
-                                 triage_region=user.region)
+    f = _page_filters(request, db.Filters(sort="deadline", limit=PAGE_SIZE))
+    rows, total = await api.read_page(request.app[keys.POOL], now, f, triage=True,
+                                      triage_region=user.region)
+    body = api.page_json(rows, now, f, total)
     catalog = request.app[CATALOG]
     return render(request, "triage.html", {
-        "user": user, "tickets": [api.ticket_json(r, now) for r in rows],
+        "user": user, "tickets": body["tickets"], "page": body,
+        "next_url": _next_url(request, body["next"]),
         "agencies_by_region": {code: catalog.agencies_in(code) for code in catalog.regions},
         "regions": catalog.regions,
     })

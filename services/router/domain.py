@@ -319,7 +319,8 @@ async def transfer(conn: asyncpg.Connection, catalog: Catalog, user: User, ticke
                               acknowledged_at=None, acknowledge_by=None, resolve_by=None,
                               triage_by=deadlines.triage_by(catalog, t["region"],
                                                             t["category"], now),
-                              paused_at=None, transfers=t["transfers"] + 1, warned=[])
+                              paused_at=None, transfers=t["transfers"] + 1, warned=[],
+                              assignee=None)
         payload = TicketReturnedToTriage(from_agency=t["agency"], reason=reason,
                                          deadlines=_deadlines(row))
     else:
@@ -329,7 +330,8 @@ async def transfer(conn: asyncpg.Connection, catalog: Catalog, user: User, ticke
                               assigned_at=now, rule=f"transfer:{t['agency']}",
                               acknowledged_at=None, acknowledge_by=a.acknowledge_by,
                               resolve_by=a.resolve_by, paused_at=None,
-                              transfers=t["transfers"] + 1, warned=[])
+                              transfers=t["transfers"] + 1, warned=[],
+                              assignee=None)
         payload = TicketTransferred(from_agency=t["agency"], agency=agency, reason=reason,
                                     deadlines=_deadlines(row))
     # The timeline entry is filed under the sending agency: it is its action.
@@ -391,6 +393,15 @@ async def apply_event(conn: asyncpg.Connection, catalog: Catalog, envelope: Enve
         # The queue's badge and filter: this clock is close to running out.
         await db.update(conn, t, now, **columns,
                         warned=sorted(set(t["warned"]) | {payload["kind"]}))
+        if t["assignee"] is not None:
+            # The warning reaches the person working the ticket first, on their desk.
+            await conn.execute(
+                "INSERT INTO router.notifications (event_id, agency, audience, username,"
+                " ticket_id, tracking_code, ticket_agency, level, deadline, created_at)"
+                " VALUES ($1, $2, 'assignee', $3, $4, $5, $2, 0, $6, $7)"
+                " ON CONFLICT DO NOTHING",
+                envelope.event_id, t["agency"], t["assignee"], t["id"], t["tracking_code"],
+                str(payload["kind"]), now)
     elif envelope.type == "deadline.breached":
         kinds = sorted(set(t["breached"]) | {payload["kind"]})
         await db.update(conn, t, now, **columns, breached=kinds)

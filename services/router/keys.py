@@ -21,3 +21,5 @@ CLOCK = web.AppKey("clock", Callable[[], datetime])
 # Changes to agencies' queues (NOTIFY router_queue), for the long-polls.
 QUEUE_CHANGES = web.AppKey("queue_changes", Notifications)
 QUEUE_TAGS = web.AppKey("queue_tags", KnownTags)
+# Whether the database has pg_trgm (the desk search then also matches inside words).
+TRIGRAM = web.AppKey("trigram", bool)

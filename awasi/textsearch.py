@@ -1,0 +1,40 @@
+"""Words typed into a search box, as a PostgreSQL full-text query.
+
+The ``simple`` configuration throughout: PostgreSQL ships no Indonesian stemmer,
+and another language's would mangle Indonesian words; ``simple`` only lower-cases.
+Every word is matched as a prefix (``'jal':*`` finds "jalan", "jalanan"), so a
+partly typed word still finds its tickets, and all words must match.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Letters and digits only (``[^\\W_]``): nothing of tsquery's syntax (quotes, & | ! :
+# parentheses) can reach the query, so the words are safe inside it as they are.
+_WORD = re.compile(r"[^\W_]+")
+MAX_WORDS = 8
+
+
+def words(text: str) -> list[str]:
+    """The distinct words of ``text`` (letters and digits, lower case, first
+    ``MAX_WORDS``), in order."""
+    seen: dict[str, None] = {}
+    for w in _WORD.findall(text.lower()):
+        seen.setdefault(w, None)
+        if len(seen) == MAX_WORDS:
+            break
+    return list(seen)
+
+
+def prefix_query(text: str) -> str | None:
+    """``to_tsquery('simple', ...)`` text matching every word of ``text`` as a
+    prefix (at most ``MAX_WORDS`` words, first ones kept), or None if ``text`` has
+    no word at all."""
+    return " & ".join(f"'{w}':*" for w in words(text)) or None
+
+
+def like_patterns(text: str) -> tuple[str, ...]:
+    """``LIKE`` patterns finding each word of ``text`` anywhere (``%word%``): for
+    pg_trgm's index where the server has it. Words hold no ``%`` or ``_``."""
+    return tuple(f"%{w}%" for w in words(text))
