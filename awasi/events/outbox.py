@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from awasi import tracing
 from awasi.events.envelope import Envelope
 
 
@@ -13,6 +14,7 @@ async def add_to_outbox(
     """Insert envelopes into ``<schema>.outbox``; call inside the state change's transaction.
 
     The key is the complaint id, so one complaint's events stay in order on the topic.
+    Each row keeps the current trace context, which the relay continues.
     """
     if not conn.is_in_transaction():
         raise RuntimeError("add_to_outbox must run inside the state change's transaction")
@@ -21,9 +23,12 @@ async def add_to_outbox(
     # One statement for the lot (arrays, one per column): the ids, and so the
     # publication order, follow the order of ``envelopes``.
     await conn.execute(
-        f'INSERT INTO "{schema}".outbox (event_id, topic, key, event_type, envelope)'
-        " SELECT e, $2, k, t, v FROM unnest($1::uuid[], $3::text[], $4::text[], $5::jsonb[])"
+        f'INSERT INTO "{schema}".outbox'
+        " (event_id, topic, key, event_type, envelope, trace_context)"
+        " SELECT e, $2, k, t, v, $6::jsonb"
+        " FROM unnest($1::uuid[], $3::text[], $4::text[], $5::jsonb[])"
         " WITH ORDINALITY AS u(e, k, t, v, n) ORDER BY n",
         [e.event_id for e in envelopes], topic, [e.complaint_id for e in envelopes],
         [e.type for e in envelopes], [e.model_dump(mode="json") for e in envelopes],
+        tracing.carrier(),
     )

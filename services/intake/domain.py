@@ -42,6 +42,7 @@ from awasi.events.payloads import (
     Privacy,
     Visibility,
 )
+from awasi.jsonlog import event_context
 from awasi.settings import Settings
 from services.intake import db, statuses, visibility
 from services.intake.consumer import state_columns, state_of
@@ -406,6 +407,12 @@ async def submit_complaint(pool: asyncpg.Pool, catalog: Catalog, settings: Setti
                     await store(conn, [p])
                 elif not await _store_idempotent(conn, p):
                     break
+            with event_context(str(p.complaint_id)):
+                # Ids and categories only: the line (with its trace id) leads to the
+                # complaint's trace, never to the citizen.
+                log.info("complaint received", extra={
+                    "region": p.cmd.region, "category": p.cmd.category,
+                    "channel": p.cmd.channel})
             return p.receipt()
         except asyncpg.UniqueViolationError:
             # A tracking code or pseudonym collision (one in 2^40): draw new ones.
