@@ -1,0 +1,159 @@
+"""One complaint is one connected trace through intake, the relay, the router and
+oversight (OpenTelemetry; awasi/tracing.py, docs/ARCHITECTURE.md "Tracing").
+
+The three services run in this process through their app factories, each with its
+own SDK tracer provider (resource ``service.name`` awasi-intake/-router/-oversight),
+all three exporting to one in-memory exporter; the broker and the database are the
+real embedded ones, so the context really crosses the outbox table and the Kafka
+``traceparent`` header.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from awasi import tracing
+from awasi.jsonlog import JsonFormatter
+from awasi.settings import Settings
+from tests.support.intake import complaint
+from tests.support.services import running_service
+from tests.support.wait import eventually
+
+pytestmark = pytest.mark.timeout(180)
+
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN = "00f067aa0ba902b7"
+TRACEPARENT = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
+
+# The whole path of a complaint, from the timeline back to the request.
+CHAIN = ["case timeline", "process awasi.router.v1", "publish awasi.router.v1",
+         "route complaint", "process awasi.intake.v1", "publish awasi.intake.v1",
+         "POST /api/v1/complaints"]
+
+
+class Lines(logging.Handler):
+    """The JSON log lines intake writes, as objects."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter("intake"))
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Lines]:
+    handler = Lines()
+    logger = logging.getLogger("services.intake.domain")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _service(s: ReadableSpan) -> str:
+    return str(s.resource.attributes["service.name"])
+
+
+def _chain_to_root(span: ReadableSpan, spans: list[ReadableSpan]) -> list[ReadableSpan]:
+    by_id = {s.context.span_id: s for s in spans}
+    chain = [span]
+    while chain[-1].parent is not None and chain[-1].parent.span_id in by_id:
+        chain.append(by_id[chain[-1].parent.span_id])
+    return chain
+
+
+async def test_one_complaint_is_one_connected_trace_through_the_three_services(
+        settings: Settings, log_lines: Lines) -> None:
+    exporter = InMemorySpanExporter()
+    providers = {}
+    for name in ("intake", "router", "oversight"):
+        providers[name] = tracing.sdk_provider(name)
+        providers[name].add_span_processor(SimpleSpanProcessor(exporter))
+    body = complaint()  # named, with the reporter's name, phone and e-mail
+    async with running_service("intake", settings,
+                               tracer_provider=providers["intake"]) as intake, \
+            running_service("router", settings, tracer_provider=providers["router"]), \
+            running_service("oversight", settings, tracer_provider=providers["oversight"]):
+        # A caller already in a trace: the complaint joins it.
+        r = await intake.post("/api/v1/complaints", json=body,
+                              headers={"traceparent": TRACEPARENT})
+        assert r.status == 201, await r.text()
+        joined = (await r.json())["tracking_code"]
+        # A caller with none: the complaint starts its own.
+        r = await intake.post("/api/v1/complaints", json=complaint(privacy="confidential"))
+        assert r.status == 201, await r.text()
+
+        def timelines() -> list[ReadableSpan]:
+            return [s for s in exporter.get_finished_spans() if s.name == "case timeline"
+                    and s.attributes.get("awasi.event_type") == "complaint.routed"]
+
+        async def both_routed() -> list[ReadableSpan] | None:
+            found = timelines()
+            return found if len(found) >= 2 else None
+
+        await eventually(both_routed, within=90, what="both complaints on oversight's timeline")
+        spans = list(exporter.get_finished_spans())
+
+    # The first complaint: one trace, the caller's, from the request to the timeline.
+    ours = [s for s in spans if format(s.context.trace_id, "032x") == CALLER_TRACE]
+    timeline = next(s for s in ours if s.name == "case timeline"
+                    and s.attributes.get("awasi.event_type") == "complaint.routed")
+    chain = _chain_to_root(timeline, ours)
+    assert [s.name for s in chain] == CHAIN
+    # Parent links intact all the way, and the root is the caller's span.
+    root = chain[-1]
+    assert root.kind == SpanKind.SERVER
+    assert root.parent is not None and root.parent.is_remote
+    assert format(root.parent.span_id, "016x") == CALLER_SPAN
+    assert [_service(s) for s in chain] == [
+        "awasi-oversight", "awasi-oversight", "awasi-router", "awasi-router",
+        "awasi-router", "awasi-intake", "awasi-intake"]
+    assert [s.kind for s in chain[1:3]] == [SpanKind.CONSUMER, SpanKind.PRODUCER]
+    # Connected: every span of the trace hangs from another span of it (or the caller).
+    ids = {s.context.span_id for s in ours}
+    for s in ours:
+        assert s.parent is not None
+        assert s.parent.span_id in ids or format(s.parent.span_id, "016x") == CALLER_SPAN, s.name
+    assert {_service(s) for s in ours} == {"awasi-intake", "awasi-router", "awasi-oversight"}
+
+    # The second complaint: a trace of its own, begun at intake's request.
+    other = next(s for s in timelines()
+                 if format(s.context.trace_id, "032x") != CALLER_TRACE)
+    other_trace = [s for s in spans if s.context.trace_id == other.context.trace_id]
+    other_root = _chain_to_root(other, other_trace)[-1]
+    assert other_root.name == "POST /api/v1/complaints"
+    assert other_root.parent is None
+
+    # The complaint's log line carries the trace id next to the complaint id.
+    received = [line for line in log_lines.lines if line["msg"] == "complaint received"]
+    assert len(received) == 2
+    assert {line["trace_id"] for line in received} == {
+        CALLER_TRACE, format(other.context.trace_id, "032x")}
+    assert all(line["complaint_id"] for line in received)
+
+    # No personal data, nor the complaint's words or its tracking code, in any span.
+    private = [body["reporter"]["name"], "Siti", "5550", "1234", body["reporter"]["email"],
+               "Rahmawati", body["description"], body["title"], "Merdeka", joined, "3.59"]
+    for s in spans:
+        values = " ".join(str(v) for v in (s.attributes or {}).values()) + " " + s.name
+        for secret in private:
+            assert secret not in values, (s.name, secret)
+        for event in s.events:
+            assert not any(secret in str(v) for v in (event.attributes or {}).values()
+                           for secret in private)
