@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import aiohttp
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -25,7 +26,8 @@ from awasi import tracing
 from awasi.jsonlog import JsonFormatter
 from awasi.settings import Settings
 from tests.support.intake import complaint
-from tests.support.services import running_service
+from tests.support.otlp import ExportedSpan, collector
+from tests.support.services import ServiceProcess, running_service
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.timeout(180)
@@ -157,3 +159,84 @@ async def test_one_complaint_is_one_connected_trace_through_the_three_services(
         for event in s.events:
             assert not any(secret in str(v) for v in (event.attributes or {}).values()
                            for secret in private)
+
+
+async def test_awasi_serve_exports_by_otlp_one_trace_across_processes(
+        database_url: str, broker: Any) -> None:
+    # Two real `awasi serve` processes configured only by the standard OTEL_* variables,
+    # exporting OTLP/HTTP to a collector in this test: the trace crosses the processes.
+    async with collector() as c:
+        otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": c.url, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+        procs = [ServiceProcess(name, database_url, broker.bootstrap, extra_env=otel)
+                 for name in ("intake", "router")]
+        try:
+            for p in procs:
+                p.start()
+            for p in procs:
+                await p.wait_healthy(60)
+            body = complaint()
+            async with aiohttp.ClientSession() as session:
+                async with session.post(f"{procs[0].url}/api/v1/complaints", json=body,
+                                        headers={"traceparent": TRACEPARENT}) as r:
+                    assert r.status == 201, await r.text()
+                    code = (await r.json())["tracking_code"]
+
+            def ours() -> list[ExportedSpan]:
+                return [s for s in c.spans if s.trace_id == CALLER_TRACE]
+
+            async def routed() -> bool:
+                return any(s.name == "route complaint" for s in ours())
+
+            await eventually(routed, within=60, what="the router's span exported")
+        finally:
+            for p in procs:
+                p.stop()
+    spans = ours()
+    by_id = {s.span_id: s for s in spans}
+    route = next(s for s in spans if s.name == "route complaint")
+    chain = [route]
+    while chain[-1].parent_span_id in by_id:
+        chain.append(by_id[chain[-1].parent_span_id])
+    assert [s.name for s in chain] == CHAIN[3:]
+    assert chain[-1].parent_span_id == CALLER_SPAN
+    assert [s.service for s in chain] == ["awasi-router", "awasi-router", "awasi-intake",
+                                          "awasi-intake"]
+    # asyncpg's instrumentation: the routing's queries are spans of the trace, with
+    # the SQL text and never its parameters. (Intake's insert is a group commit for
+    # many requests at once, in a task of its own: it belongs to no one trace.)
+    queries = [s for s in spans if "db.system" in s.attributes
+               or "db.system.name" in s.attributes]
+    assert "awasi-router" in {s.service for s in queries}
+    assert all(s.parent_span_id in by_id for s in queries)
+    for s in spans:
+        text = " ".join(str(v) for v in s.attributes.values()) + s.name
+        for secret in ("Siti", "5550", "siti.rahma", body["description"], code):
+            assert secret not in text, (s.name, secret)
+
+
+def test_tracing_is_on_only_when_the_otel_variables_ask_for_export() -> None:
+    assert not tracing.enabled_by_env({})
+    assert tracing.enabled_by_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
+    assert tracing.enabled_by_env({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/t"})
+    assert tracing.enabled_by_env({"OTEL_TRACES_EXPORTER": "otlp"})
+    assert not tracing.enabled_by_env({"OTEL_TRACES_EXPORTER": "none",
+                                       "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
+    assert not tracing.enabled_by_env({"OTEL_SDK_DISABLED": "true",
+                                       "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
+
+
+def test_off_nothing_is_recorded_but_a_callers_trace_is_passed_on() -> None:
+    # The no-op provider: no span is recorded, yet a caller's context still reaches
+    # the outbox row (and so the Kafka header) and the log lines.
+    from opentelemetry import trace
+
+    provider = trace.NoOpTracerProvider()
+    with tracing.use(provider), tracing.span("POST /x",
+                                             context=tracing.extract({"traceparent": TRACEPARENT})
+                                             ) as s:
+        assert not s.is_recording()
+        assert tracing.trace_id() == CALLER_TRACE
+        assert tracing.carrier() == {"traceparent": TRACEPARENT}
+    with tracing.use(provider), tracing.span("POST /x"):
+        assert tracing.trace_id() is None
+        assert tracing.carrier() is None
