@@ -23,8 +23,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from awasi import tracing
+from awasi.db import create_pool
 from awasi.jsonlog import JsonFormatter
 from awasi.settings import Settings
+from awasi.web.app import background
+from services.intake.telegram import inbox
+from services.intake.telegram.inbox import Inbox
 from tests.support.intake import complaint
 from tests.support.otlp import ExportedSpan, collector
 from tests.support.services import ServiceProcess, running_service
@@ -240,3 +244,35 @@ def test_off_nothing_is_recorded_but_a_callers_trace_is_passed_on() -> None:
     with tracing.use(provider), tracing.span("POST /x"):
         assert tracing.trace_id() is None
         assert tracing.carrier() is None
+
+
+async def test_a_telegram_update_is_processed_in_the_trace_of_the_webhook_call(
+        database_url: str) -> None:
+    # The webhook stores the update with its call's trace context; the inbox worker
+    # processes it later, in another task, as a child of that call.
+    exporter = InMemorySpanExporter()
+    provider = tracing.sdk_provider("intake")
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    pool = await create_pool(database_url, min_size=1, max_size=3)
+    seen: list[str | None] = []
+
+    async def handle(data: dict[str, Any]) -> None:
+        seen.append(tracing.trace_id())
+
+    try:
+        with tracing.use(provider), tracing.span(
+                "POST /telegram/webhook",
+                context=tracing.extract({"traceparent": TRACEPARENT})) as call:
+            assert await inbox.store_update(pool, 7001, 42, b'{"update_id": 7001}') == "stored"
+        worker = Inbox(pool, handle, tracer_provider=provider, poll_s=0.05)
+        async with background(worker.run(), "inbox"):
+            async def handled() -> bool:
+                return bool(seen)
+
+            await eventually(handled, within=30, what="the update processed")
+    finally:
+        await pool.close()
+    assert seen == [CALLER_TRACE]
+    update = next(s for s in exporter.get_finished_spans() if s.name == "telegram update")
+    assert update.parent is not None
+    assert update.parent.span_id == call.get_span_context().span_id
