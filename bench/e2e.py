@@ -15,13 +15,21 @@ Latency = first seen in the queue - moment the submission was sent; percentiles 
 over how many complaints. A complaint refused, never seen, or seen at another agency
 than its rule names is a failure: each is printed and the script exits 1.
 
-Run: ``.venv/bin/python bench/e2e.py [--rate 200] [--duration 60] [--direct]``.
+With ``--tracing`` the services export their spans by OTLP/HTTP (the standard
+``OTEL_EXPORTER_OTLP_ENDPOINT``) to a collector this script runs on 127.0.0.1
+(tests/support/otlp.py), which decodes and counts them; without it every ``OTEL_*``
+variable is removed and ``OTEL_TRACES_EXPORTER=none`` set, so tracing is off. Run
+both to measure what tracing costs (docs/BENCHMARKS.md). Each figure is printed with
+the machine's load average.
+
+Run: ``.venv/bin/python bench/e2e.py [--rate 200] [--duration 60] [--direct] [--tracing]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import os
 import secrets
@@ -50,6 +58,7 @@ from awasi.events.payloads import ComplaintSubmitted  # noqa: E402
 from awasi.identity import add_user  # noqa: E402
 from awasi.settings import DEMO_CATALOG  # noqa: E402
 from bench.stats import pct  # noqa: E402
+from tests.support.otlp import collector as otlp_collector  # noqa: E402
 from tests.support.services import wait_ready  # noqa: E402
 
 PASSWORD = "bench-password-1"
@@ -234,6 +243,8 @@ async def main(args: argparse.Namespace) -> int:
     stack.start()
     pg, broker = stack.postgres, stack.broker
     procs: list[subprocess.Popen[bytes]] = []
+    stack_exit = contextlib.AsyncExitStack()
+    spans = None
     try:
         admin = await asyncpg.connect(pg.uri("postgres"))
         await admin.execute("CREATE DATABASE bench")
@@ -250,7 +261,14 @@ async def main(args: argparse.Namespace) -> int:
         await pool.close()
 
         ports = {"intake": free_port(), "router": free_port()}
-        base_env = dict(os.environ)
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        if args.tracing:
+            spans = await stack_exit.enter_async_context(otlp_collector())
+            # A short batch delay: spans arrive while the run goes on, as in production.
+            base_env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": spans.url,
+                             "OTEL_BSP_SCHEDULE_DELAY": "500"})
+        else:
+            base_env["OTEL_TRACES_EXPORTER"] = "none"
         base_env.update({
             "AWASI_DATABASE_URL": dsn, "AWASI_KAFKA_BOOTSTRAP": broker.bootstrap,
             "AWASI_INTAKE_PORT": str(ports["intake"]), "AWASI_ROUTER_PORT": str(ports["router"]),
@@ -294,6 +312,9 @@ async def main(args: argparse.Namespace) -> int:
         how = ("published complaint.submitted straight to awasi.intake.v1 (--direct)"
                if args.direct else "submitted through intake's POST /api/v1/complaints")
         print(f"e2e: {how}; service logs in {root}")
+        print(f"tracing: {'on, OTLP/HTTP to a collector on 127.0.0.1' if args.tracing else 'off'}"
+              f"; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+              " (1, 5, 15 min)")
         print(f"target {args.rate:.0f}/s for {args.duration:.0f} s; sent {len(run.sent)} in "
               f"{run.sent_for:.1f} s ({len(run.sent) / run.sent_for:.0f}/s); "  # type: ignore[attr-defined]
               f"non-201 {run.failed}; each of 4 agencies' queues read "
@@ -311,6 +332,11 @@ async def main(args: argparse.Namespace) -> int:
             print(f"of which intake's POST answered (201, committed), over {len(post)}: p50 "
                   f"{pct(post, 50) * 1000:.1f} ms  p99 {pct(post, 99) * 1000:.1f} ms")
             await print_stages(dsn, run)
+        if spans is not None:
+            await asyncio.sleep(1.5)  # the last batch
+            traces = {s.trace_id for s in spans.spans}
+            print(f"spans exported: {len(spans.spans)} in {spans.requests} OTLP requests, "
+                  f"{len(traces)} traces")
         for line in failures[:20]:
             print(f"FAILURE: {line}")
         if failures:
@@ -326,6 +352,7 @@ async def main(args: argparse.Namespace) -> int:
                     proc.wait(15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        await stack_exit.aclose()
         stack.stop()
         shutil.rmtree(root / "pg", ignore_errors=True)
 
@@ -342,4 +369,6 @@ if __name__ == "__main__":
                         help="the services' AWASI_KAFKA_FETCH_MAX_WAIT_MS")
     parser.add_argument("--direct", action="store_true",
                         help="publish complaint.submitted to the topic instead of using intake")
+    parser.add_argument("--tracing", action="store_true",
+                        help="services export spans by OTLP to a local collector (else off)")
     sys.exit(asyncio.run(main(parser.parse_args())))
