@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -29,8 +31,19 @@ from awasi.settings import Settings
 from awasi.web.app import background
 from services.intake.telegram import inbox
 from services.intake.telegram.inbox import Inbox
+from services.oversight.scheduler import Scheduler
 from tests.support.intake import complaint
 from tests.support.otlp import ExportedSpan, collector
+from tests.support.oversight import (
+    ACK_DUE,
+    MONDAY_9,
+    feed,
+    make_ctx,
+    new_cid,
+    open_pool,
+    routed,
+    submitted,
+)
 from tests.support.services import ServiceProcess, running_service
 from tests.support.wait import eventually
 
@@ -232,8 +245,6 @@ def test_tracing_is_on_only_when_the_otel_variables_ask_for_export() -> None:
 def test_off_nothing_is_recorded_but_a_callers_trace_is_passed_on() -> None:
     # The no-op provider: no span is recorded, yet a caller's context still reaches
     # the outbox row (and so the Kafka header) and the log lines.
-    from opentelemetry import trace
-
     provider = trace.NoOpTracerProvider()
     with tracing.use(provider), tracing.span("POST /x",
                                              context=tracing.extract({"traceparent": TRACEPARENT})
@@ -276,3 +287,35 @@ async def test_a_telegram_update_is_processed_in_the_trace_of_the_webhook_call(
     update = next(s for s in exporter.get_finished_spans() if s.name == "telegram update")
     assert update.parent is not None
     assert update.parent.span_id == call.get_span_context().span_id
+
+
+async def test_a_deadline_breach_is_a_span_whose_events_carry_its_trace(
+        database_url: str) -> None:
+    exporter = InMemorySpanExporter()
+    provider = tracing.sdk_provider("oversight")
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    pool = await open_pool(database_url)
+    try:
+        ctx, clock = make_ctx()
+        scheduler = Scheduler(pool, ctx.catalog, clock)
+        cid = new_cid()
+        await feed(pool, ctx, submitted(cid, MONDAY_9), routed(cid, MONDAY_9, ACK_DUE, None))
+        clock.set(ACK_DUE + timedelta(seconds=1))
+        with tracing.use(provider):
+            assert (await scheduler.sweep()).fired == 1
+        rows = await pool.fetch(
+            "SELECT event_type, trace_context FROM oversight.outbox"
+            " WHERE key = $1 AND event_type IN ('deadline.breached', 'case.escalated')", cid)
+    finally:
+        await pool.close()
+    breach = next(s for s in exporter.get_finished_spans() if s.name == "deadline breach")
+    assert breach.parent is None  # a trace of its own, days after the request
+    assert breach.attributes["awasi.deadline.kind"] == "acknowledge"
+    assert breach.attributes["awasi.deadline.fired"] is True
+    assert len(rows) == 2
+    for row in rows:
+        ctx_of_row = tracing.extract(row["trace_context"])
+        assert ctx_of_row is not None
+        parent = trace.get_current_span(ctx_of_row).get_span_context()
+        assert parent.trace_id == breach.context.trace_id
+        assert parent.span_id == breach.context.span_id
