@@ -10,6 +10,7 @@ real embedded ones, so the context really crosses the outbox table and the Kafka
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -28,10 +30,13 @@ from awasi import tracing
 from awasi.db import create_pool
 from awasi.jsonlog import JsonFormatter
 from awasi.settings import Settings
+from awasi.web import keys
 from awasi.web.app import background
 from services.intake.telegram import inbox
 from services.intake.telegram.inbox import Inbox
 from services.oversight.scheduler import Scheduler
+from services.router.app import http_client
+from services.router.desk import fetch_reporter
 from tests.support.intake import complaint
 from tests.support.otlp import ExportedSpan, collector
 from tests.support.oversight import (
@@ -319,3 +324,42 @@ async def test_a_deadline_breach_is_a_span_whose_events_carry_its_trace(
         parent = trace.get_current_span(ctx_of_row).get_span_context()
         assert parent.trace_id == breach.context.trace_id
         assert parent.span_id == breach.context.span_id
+
+
+async def test_the_routers_call_to_intake_for_a_contact_carries_the_trace(
+        settings: Settings) -> None:
+    # The desk asks intake for a named reporter's contact: the maintained aiohttp
+    # client instrumentation sends the traceparent, intake's request span is its
+    # child, and the signed token in the query string is recorded nowhere.
+    exporter = InMemorySpanExporter()
+    providers = {name: tracing.sdk_provider(name) for name in ("intake", "router")}
+    for p in providers.values():
+        p.add_span_processor(SimpleSpanProcessor(exporter))
+    async with running_service("intake", settings,
+                               tracer_provider=providers["intake"]) as intake:
+        r = await intake.post("/api/v1/complaints", json=complaint())
+        assert r.status == 201
+        complaint_id = (await r.json())["complaint_id"]
+        router = web.Application()
+        router[keys.SETTINGS] = dataclasses.replace(
+            settings, intake_url=str(intake.make_url("")).rstrip("/"))
+        router[keys.TRACER_PROVIDER] = providers["router"]
+        session = http_client(router)
+        await anext(session)  # the router's own cleanup_ctx generator opens it
+        try:
+            with tracing.use(providers["router"]), tracing.span("GET /tickets/{id}") as page:
+                contact = await fetch_reporter(router, complaint_id)
+        finally:
+            await anext(session, None)
+    assert contact is not None and contact["name"] == "Siti Rahmawati"
+    spans = exporter.get_finished_spans()
+    served = next(s for s in spans
+                  if s.name == "GET /internal/v1/complaints/{complaint_id}/reporter")
+    by_id = {s.context.span_id: s for s in spans}
+    client = by_id[served.parent.span_id]  # type: ignore[union-attr]
+    assert client.kind == SpanKind.CLIENT
+    assert client.parent is not None
+    assert client.parent.span_id == page.get_span_context().span_id
+    for s in (served, client):
+        values = " ".join(str(v) for v in (s.attributes or {}).values())
+        assert "token" not in values and "Siti" not in values, s.attributes
