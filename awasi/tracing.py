@@ -46,7 +46,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult
-from opentelemetry.trace import Span, SpanKind, Tracer, TracerProvider
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 # W3C Trace Context only (``traceparent``/``tracestate``): no baggage, which could
@@ -150,10 +150,16 @@ def span(name: str, attributes: EventAttrs | None = None, *,
          context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
          ) -> Iterator[Span]:
     """A span of the current service's tracer, current inside the block. ``attributes``
-    must be ids, types or counts (see the module's note on privacy)."""
-    with _tracer.get().start_as_current_span(name, context=context, kind=kind,
-                                             attributes=dict(attributes or {})) as s:
-        yield s
+    must be ids, types or counts (see the module's note on privacy). An exception
+    marks it failed with its type only: its message may quote data."""
+    with _tracer.get().start_as_current_span(
+            name, context=context, kind=kind, attributes=dict(attributes or {}),
+            record_exception=False, set_status_on_exception=False) as s:
+        try:
+            yield s
+        except BaseException as e:
+            failed([s], e)
+            raise
 
 
 def carrier() -> dict[str, str] | None:
@@ -212,6 +218,13 @@ def relay_span(topic: str, stored: Mapping[str, str] | None, event_type: str,
     return _tracer.get().start_span(
         f"publish {topic}", context=extract(stored), kind=SpanKind.PRODUCER,
         attributes=event_attributes(event_type, event_id, topic))
+
+
+def failed(spans: Sequence[Span], error: BaseException) -> None:
+    """Mark ``spans`` as failed with ``error``'s type (never its message, which may
+    quote data)."""
+    for s in spans:
+        s.set_status(Status(StatusCode.ERROR, type(error).__name__))
 
 
 def headers_of(s: Span) -> list[tuple[str, bytes]]:

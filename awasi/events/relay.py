@@ -93,6 +93,9 @@ class OutboxRelay:
                         row["topic"], value, key=row["key"].encode(),
                         headers=tracing.headers_of(span) or None))
                 await asyncio.gather(*futures)
+            except Exception as e:
+                tracing.failed(spans, e)
+                raise
             finally:
                 for span in spans:
                     span.end()

@@ -28,14 +28,18 @@ async def tracing_middleware(request: web.Request, handler: Any) -> web.StreamRe
     route = resource.canonical if resource is not None else "unmatched"
     headers = {k: request.headers[k] for k in ("traceparent", "tracestate")
                if k in request.headers}
-    with tracing.use(provider), tracing.span(
+    with tracing.use(provider) as tracer, tracer.start_as_current_span(
             f"{request.method} {route}",
-            {"http.request.method": request.method, "http.route": route},
-            context=tracing.extract(headers), kind=SpanKind.SERVER) as span:
+            attributes={"http.request.method": request.method, "http.route": route},
+            context=tracing.extract(headers), kind=SpanKind.SERVER,
+            record_exception=False, set_status_on_exception=False) as span:
         try:
             response = await handler(request)
         except web.HTTPException as e:
-            _status(span, e.status)
+            _status(span, e.status)  # a 4xx is the caller's error, not ours
+            raise
+        except BaseException as e:
+            tracing.failed([span], e)
             raise
         _status(span, response.status)
         return response
