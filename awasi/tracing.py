@@ -77,8 +77,7 @@ def enabled_by_env(env: Mapping[str, str] | None = None) -> bool:
 def configure_process(service: str) -> TracerProvider:
     """For ``awasi serve``: the process's provider, from the ``OTEL_*`` variables.
 
-    Configured: an SDK provider (resource ``service.name`` = ``awasi-<service>`` unless
-    ``OTEL_SERVICE_NAME`` says otherwise; sampler from ``OTEL_TRACES_SAMPLER``) with a
+    Configured: an SDK provider (``sdk_provider``) with a
     batching OTLP/HTTP exporter, made the global provider, and asyncpg instrumented
     (a span per query, SQL text only: parameters are never captured). Not configured:
     the API's no-op provider, and nothing is instrumented."""
@@ -100,11 +99,14 @@ def configure_process(service: str) -> TracerProvider:
 
 def sdk_provider(service: str) -> SdkTracerProvider:
     """An SDK ``TracerProvider`` for ``service`` with no processor yet (tests add an
-    in-memory one). Its sampler is parent-based; a database query outside any traced
-    work (a relay poll, the scheduler's sweep) starts no trace of its own."""
+    in-memory one). Its sampler is ``OTEL_TRACES_SAMPLER``'s when that is set (the SDK
+    reads it), else parent-based, where a database query outside any traced work (a
+    relay poll, the scheduler's sweep) starts no trace of its own."""
     name = os.environ.get("OTEL_SERVICE_NAME") or f"awasi-{service}"
+    sampler = None if os.environ.get("OTEL_TRACES_SAMPLER") else ParentBased(
+        root=_RootSampler())
     return SdkTracerProvider(resource=Resource.create({"service.name": name}),
-                             sampler=ParentBased(root=_RootSampler()))
+                             sampler=sampler)
 
 
 class _RootSampler(Sampler):
