@@ -16,11 +16,11 @@ over how many complaints. A complaint refused, never seen, or seen at another ag
 than its rule names is a failure: each is printed and the script exits 1.
 
 With ``--tracing`` the services export their spans by OTLP/HTTP (the standard
-``OTEL_EXPORTER_OTLP_ENDPOINT``) to a collector this script runs on 127.0.0.1
-(tests/support/otlp.py), which decodes and counts them; without it every ``OTEL_*``
-variable is removed and ``OTEL_TRACES_EXPORTER=none`` set, so tracing is off. Run
-both to measure what tracing costs (docs/BENCHMARKS.md). Each figure is printed with
-the machine's load average.
+``OTEL_EXPORTER_OTLP_ENDPOINT``) to a collector this script runs on 127.0.0.1 in a
+process of its own (tests/support/otlp.py), which decodes and counts them; without
+it every ``OTEL_*`` variable is removed and ``OTEL_TRACES_EXPORTER=none`` set, so
+tracing is off. Run both to measure what tracing costs (docs/BENCHMARKS.md). Each
+figure is printed with the machine's load average.
 
 Run: ``.venv/bin/python bench/e2e.py [--rate 200] [--duration 60] [--direct] [--tracing]``.
 """
@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
+import json
 import os
 import secrets
 import shutil
@@ -42,7 +42,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
@@ -58,7 +59,6 @@ from awasi.events.payloads import ComplaintSubmitted  # noqa: E402
 from awasi.identity import add_user  # noqa: E402
 from awasi.settings import DEMO_CATALOG  # noqa: E402
 from bench.stats import pct  # noqa: E402
-from tests.support.otlp import collector as otlp_collector  # noqa: E402
 from tests.support.services import wait_ready  # noqa: E402
 
 PASSWORD = "bench-password-1"
@@ -243,8 +243,7 @@ async def main(args: argparse.Namespace) -> int:
     stack.start()
     pg, broker = stack.postgres, stack.broker
     procs: list[subprocess.Popen[bytes]] = []
-    stack_exit = contextlib.AsyncExitStack()
-    spans = None
+    spans: subprocess.Popen[str] | None = None
     try:
         admin = await asyncpg.connect(pg.uri("postgres"))
         await admin.execute("CREATE DATABASE bench")
@@ -263,9 +262,16 @@ async def main(args: argparse.Namespace) -> int:
         ports = {"intake": free_port(), "router": free_port()}
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         if args.tracing:
-            spans = await stack_exit.enter_async_context(otlp_collector())
+            # The collector in a process of its own: decoding spans must not slow this
+            # process, which measures.
+            port = free_port()
+            spans = subprocess.Popen(  # noqa: S603, ASYNC220 - start-up only
+                [sys.executable, "-m", "tests.support.otlp", str(port)],
+                stdout=subprocess.PIPE, text=True,
+                cwd=ROOT)
+            assert spans.stdout is not None and spans.stdout.readline().strip() == "ready"
             # A short batch delay: spans arrive while the run goes on, as in production.
-            base_env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": spans.url,
+            base_env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
                              "OTEL_BSP_SCHEDULE_DELAY": "500"})
         else:
             base_env["OTEL_TRACES_EXPORTER"] = "none"
@@ -334,9 +340,10 @@ async def main(args: argparse.Namespace) -> int:
             await print_stages(dsn, run)
         if spans is not None:
             await asyncio.sleep(1.5)  # the last batch
-            traces = {s.trace_id for s in spans.spans}
-            print(f"spans exported: {len(spans.spans)} in {spans.requests} OTLP requests, "
-                  f"{len(traces)} traces")
+            spans.terminate()
+            got = json.loads(spans.communicate(timeout=30)[0].strip().splitlines()[-1])
+            print(f"spans exported: {got['spans']} in {got['requests']} OTLP requests, "
+                  f"{got['traces']} traces")
         for line in failures[:20]:
             print(f"FAILURE: {line}")
         if failures:
@@ -352,7 +359,8 @@ async def main(args: argparse.Namespace) -> int:
                     proc.wait(15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        await stack_exit.aclose()
+        if spans is not None and spans.poll() is None:
+            spans.kill()
         stack.stop()
         shutil.rmtree(root / "pg", ignore_errors=True)
 

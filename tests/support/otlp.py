@@ -69,3 +69,33 @@ async def collector() -> AsyncIterator[Collector]:
         yield c
     finally:
         await runner.cleanup()
+
+
+async def _serve_until_stopped(port: int) -> None:
+    """``python -m tests.support.otlp PORT``: the collector in a process of its own (so
+    decoding spans costs the measuring process nothing); on SIGTERM it prints
+    ``{"spans": N, "traces": N, "requests": N}`` and exits."""
+    import asyncio
+    import json
+    import signal
+
+    c = Collector()
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/traces", c.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print("ready", flush=True)
+    await stop.wait()
+    await runner.cleanup()
+    print(json.dumps({"spans": len(c.spans), "traces": len({s.trace_id for s in c.spans}),
+                      "requests": c.requests}), flush=True)
+
+
+if __name__ == "__main__":
+    import asyncio
+    import sys
+
+    asyncio.run(_serve_until_stopped(int(sys.argv[1])))
