@@ -79,7 +79,8 @@ def configure_process(service: str) -> TracerProvider:
 
     Configured: an SDK provider (``sdk_provider``) with a
     batching OTLP/HTTP exporter, made the global provider, and asyncpg instrumented
-    (a span per query, SQL text only: parameters are never captured). Not configured:
+    (a span per query, SQL text only: parameters are never captured) unless
+    ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` names ``asyncpg``. Not configured:
     the API's no-op provider, and nothing is instrumented."""
     if not enabled_by_env():
         return trace.NoOpTracerProvider()
@@ -89,11 +90,14 @@ def configure_process(service: str) -> TracerProvider:
     provider = sdk_provider(service)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
-    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    disabled = {n.strip() for n in
+                os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
+    if "asyncpg" not in disabled:
+        from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
-    # Process-wide (it patches asyncpg's Connection): only here, in the entry point of a
-    # one-service process, never in an app factory that tests build several times.
-    AsyncPGInstrumentor().instrument(tracer_provider=provider)
+        # Process-wide (it patches asyncpg's Connection): only here, in the entry point
+        # of a one-service process, never in an app factory tests build several times.
+        AsyncPGInstrumentor().instrument(tracer_provider=provider)
     return provider
 
 

@@ -273,6 +273,8 @@ async def main(args: argparse.Namespace) -> int:
             # A short batch delay: spans arrive while the run goes on, as in production.
             base_env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
                              "OTEL_BSP_SCHEDULE_DELAY": "500"})
+            if args.no_db_spans:
+                base_env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "asyncpg"
         else:
             base_env["OTEL_TRACES_EXPORTER"] = "none"
         base_env.update({
@@ -305,9 +307,11 @@ async def main(args: argparse.Namespace) -> int:
 
         args.offset = 0
         warm = await drive(args, intake, router, broker.bootstrap, tokens, expected, 40, 20)
+        cpu_before = {name: _cpu(p) for name, p in zip(services, procs, strict=True)}
         run = await drive(args, intake, router, broker.bootstrap, tokens, expected,
                           int(args.rate * args.duration), args.rate)
 
+        cpu = {name: _cpu(p) - cpu_before[name] for name, p in zip(services, procs, strict=True)}
         failures = check(warm, "warm-up") + check(run, "run")
         wrong = [c for c, (_, agency) in run.sent.items()
                  if c in run.seen and run.seen[c][1] != agency]
@@ -318,7 +322,9 @@ async def main(args: argparse.Namespace) -> int:
         how = ("published complaint.submitted straight to awasi.intake.v1 (--direct)"
                if args.direct else "submitted through intake's POST /api/v1/complaints")
         print(f"e2e: {how}; service logs in {root}")
-        print(f"tracing: {'on, OTLP/HTTP to a collector on 127.0.0.1' if args.tracing else 'off'}"
+        tracing_how = ("off" if not args.tracing else "on, OTLP/HTTP to a collector on 127.0.0.1"
+                       + (", no asyncpg spans" if args.no_db_spans else ""))
+        print(f"tracing: {tracing_how}"
               f"; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
               " (1, 5, 15 min)")
         print(f"target {args.rate:.0f}/s for {args.duration:.0f} s; sent {len(run.sent)} in "
@@ -338,6 +344,11 @@ async def main(args: argparse.Namespace) -> int:
             print(f"of which intake's POST answered (201, committed), over {len(post)}: p50 "
                   f"{pct(post, 50) * 1000:.1f} ms  p99 {pct(post, 99) * 1000:.1f} ms")
             await print_stages(dsn, run)
+        # CPU the services spent on the run (user + system), per complaint: what tracing
+        # adds, less blurred by other load on the machine than the latencies.
+        print("service CPU per complaint: " + ", ".join(
+            f"{name} {seconds / max(1, len(run.sent)) * 1000:.2f} ms"
+            for name, seconds in cpu.items()))
         if spans is not None:
             await asyncio.sleep(1.5)  # the last batch
             spans.terminate()
@@ -365,6 +376,12 @@ async def main(args: argparse.Namespace) -> int:
         shutil.rmtree(root / "pg", ignore_errors=True)
 
 
+def _cpu(proc: subprocess.Popen[bytes]) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=200.0, help="complaints per second")
@@ -379,4 +396,7 @@ if __name__ == "__main__":
                         help="publish complaint.submitted to the topic instead of using intake")
     parser.add_argument("--tracing", action="store_true",
                         help="services export spans by OTLP to a local collector (else off)")
+    parser.add_argument("--no-db-spans", action="store_true",
+                        help="with --tracing: no asyncpg instrumentation "
+                             "(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=asyncpg)")
     sys.exit(asyncio.run(main(parser.parse_args())))
