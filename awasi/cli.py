@@ -60,7 +60,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     jsonlog.configure(args.service, settings.log_level, settings.log_json)
     # The process's tracer provider from the standard OTEL_* variables (no-op unless
     # they ask for export), before the app factory takes it up.
-    tracing.configure_process(args.service)
+    tracing.configure_process(args.service, queries=settings.trace_queries)
     settings.require_database()
     settings.require_kafka()
     app = service_module(args.service).create_app(settings)

@@ -74,13 +74,13 @@ def enabled_by_env(env: Mapping[str, str] | None = None) -> bool:
         env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 
 
-def configure_process(service: str) -> TracerProvider:
+def configure_process(service: str, *, queries: bool = False) -> TracerProvider:
     """For ``awasi serve``: the process's provider, from the ``OTEL_*`` variables.
 
     Configured: an SDK provider (``sdk_provider``) with a
-    batching OTLP/HTTP exporter, made the global provider, and asyncpg instrumented
-    (a span per query, SQL text only: parameters are never captured) unless
-    ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` names ``asyncpg``. Not configured:
+    batching OTLP/HTTP exporter, made the global provider; with ``queries``
+    (``AWASI_TRACE_QUERIES``) asyncpg is instrumented too (a span per query, SQL text
+    only: parameters are never captured). Not configured:
     the API's no-op provider, and nothing is instrumented."""
     if not enabled_by_env():
         return trace.NoOpTracerProvider()
@@ -90,9 +90,10 @@ def configure_process(service: str) -> TracerProvider:
     provider = sdk_provider(service)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
-    disabled = {n.strip() for n in
-                os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
-    if "asyncpg" not in disabled:
+    # Off unless asked: on the 2-core machine a span per query multiplied the end-to-end
+    # latency (same CPU; the batch exporter's thread encoding twice the spans holds the
+    # GIL while the event loop waits) - docs/BENCHMARKS.md, "Tracing".
+    if queries:
         from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
         # Process-wide (it patches asyncpg's Connection): only here, in the entry point

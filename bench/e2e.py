@@ -273,8 +273,8 @@ async def main(args: argparse.Namespace) -> int:
             # A short batch delay: spans arrive while the run goes on, as in production.
             base_env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
                              "OTEL_BSP_SCHEDULE_DELAY": "500"})
-            if args.no_db_spans:
-                base_env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "asyncpg"
+            if args.db_spans:
+                base_env["AWASI_TRACE_QUERIES"] = "true"
         else:
             base_env["OTEL_TRACES_EXPORTER"] = "none"
         base_env.update({
@@ -323,7 +323,8 @@ async def main(args: argparse.Namespace) -> int:
                if args.direct else "submitted through intake's POST /api/v1/complaints")
         print(f"e2e: {how}; service logs in {root}")
         tracing_how = ("off" if not args.tracing else "on, OTLP/HTTP to a collector on 127.0.0.1"
-                       + (", no asyncpg spans" if args.no_db_spans else ""))
+                       + (", a span per query (AWASI_TRACE_QUERIES)" if args.db_spans
+                          else ""))
         print(f"tracing: {tracing_how}"
               f"; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
               " (1, 5, 15 min)")
@@ -396,7 +397,7 @@ if __name__ == "__main__":
                         help="publish complaint.submitted to the topic instead of using intake")
     parser.add_argument("--tracing", action="store_true",
                         help="services export spans by OTLP to a local collector (else off)")
-    parser.add_argument("--no-db-spans", action="store_true",
-                        help="with --tracing: no asyncpg instrumentation "
-                             "(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=asyncpg)")
+    parser.add_argument("--db-spans", action="store_true",
+                        help="with --tracing: a span per database query too "
+                             "(AWASI_TRACE_QUERIES=true)")
     sys.exit(asyncio.run(main(parser.parse_args())))

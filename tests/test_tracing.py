@@ -188,7 +188,8 @@ async def test_awasi_serve_exports_by_otlp_one_trace_across_processes(
     # Two real `awasi serve` processes configured only by the standard OTEL_* variables,
     # exporting OTLP/HTTP to a collector in this test: the trace crosses the processes.
     async with collector() as c:
-        otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": c.url, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+        otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": c.url, "OTEL_BSP_SCHEDULE_DELAY": "100",
+                "AWASI_TRACE_QUERIES": "true"}
         procs = [ServiceProcess(name, database_url, broker.bootstrap, extra_env=otel)
                  for name in ("intake", "router")]
         try:
@@ -223,7 +224,7 @@ async def test_awasi_serve_exports_by_otlp_one_trace_across_processes(
     assert chain[-1].parent_span_id == CALLER_SPAN
     assert [s.service for s in chain] == ["awasi-router", "awasi-router", "awasi-intake",
                                           "awasi-intake"]
-    # asyncpg's instrumentation: the routing's queries are spans of the trace, with
+    # AWASI_TRACE_QUERIES: the routing's queries are spans of the trace, with
     # the SQL text and never its parameters. (Intake's insert is a group commit for
     # many requests at once, in a task of its own: it belongs to no one trace.)
     queries = [s for s in spans if "db.system" in s.attributes
