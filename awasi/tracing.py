@@ -91,8 +91,8 @@ def configure_process(service: str, *, queries: bool = False) -> TracerProvider:
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     # Off unless asked: on the 2-core machine a span per query multiplied the end-to-end
-    # latency (same CPU; the batch exporter's thread encoding twice the spans holds the
-    # GIL while the event loop waits) - docs/BENCHMARKS.md, "Tracing".
+    # latency at the same CPU per complaint (a wait, probably the exporter's thread
+    # holding the GIL while it encodes twice the spans; not verified) - docs/BENCHMARKS.md.
     if queries:
         from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
