@@ -49,7 +49,7 @@ def _port(settings: Settings, name: str) -> int:
 # --- commands ------------------------------------------------------------------------
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from awasi import jsonlog
+    from awasi import jsonlog, tracing
     from awasi.secretkey import check_audit_signing_key, check_secret_key
     from awasi.web.app import serve
 
@@ -58,6 +58,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.service == "oversight":
         check_audit_signing_key(settings.audit_signing_key)
     jsonlog.configure(args.service, settings.log_level, settings.log_json)
+    # The process's tracer provider from the standard OTEL_* variables (no-op unless
+    # they ask for export), before the app factory takes it up.
+    tracing.configure_process(args.service, queries=settings.trace_queries)
     settings.require_database()
     settings.require_kafka()
     app = service_module(args.service).create_app(settings)

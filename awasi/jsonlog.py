@@ -1,5 +1,6 @@
 """Structured JSON logs, one object a line, carrying ``complaint_id`` and ``event_id``
-from the context where they apply (set by consumers and request handlers); or, for a
+from the context where they apply (set by consumers and request handlers) and the
+``trace_id`` of the current OpenTelemetry span (awasi/tracing.py); or, for a
 person at a terminal (``awasi dev``, ``AWASI_LOG_JSON=false``), one readable line with
 the service's name in front and the same fields after the message."""
 
@@ -12,6 +13,8 @@ import logging
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+
+from awasi import tracing
 
 _complaint_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "complaint_id", default=None
@@ -36,6 +39,19 @@ def set_complaint(complaint_id: str | None) -> None:
     _complaint_id.set(complaint_id)
 
 
+def _context_fields() -> dict[str, object]:
+    """The complaint, event and trace the line belongs to, where there are some: the
+    trace id next to the complaint id, so a line leads to the complaint's whole trace."""
+    fields: dict[str, object] = {}
+    if (cid := _complaint_id.get()) is not None:
+        fields["complaint_id"] = cid
+    if (tid := tracing.trace_id()) is not None:
+        fields["trace_id"] = tid
+    if (eid := _event_id.get()) is not None:
+        fields["event_id"] = eid
+    return fields
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -49,10 +65,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        if (cid := _complaint_id.get()) is not None:
-            data["complaint_id"] = cid
-        if (eid := _event_id.get()) is not None:
-            data["event_id"] = eid
+        data.update(_context_fields())
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 data[key] = value
@@ -76,11 +89,7 @@ class TextFormatter(logging.Formatter):
         when = datetime.fromtimestamp(record.created, UTC).astimezone().strftime("%H:%M:%S")
         line = (f"{self.service:<9} {when} {record.levelname:<7} {record.name}: "
                 f"{record.getMessage()}")
-        fields: dict[str, object] = {}
-        if (cid := _complaint_id.get()) is not None:
-            fields["complaint_id"] = cid
-        if (eid := _event_id.get()) is not None:
-            fields["event_id"] = eid
+        fields: dict[str, object] = _context_fields()
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 fields[key] = value

@@ -119,6 +119,10 @@ class Settings:
     # Logging.
     log_level: str = "INFO"
     log_json: bool = True
+    # Tracing (awasi/tracing.py; on and off by the standard OTEL_* variables): also a
+    # span per database query, by asyncpg's instrumentation. Off by default: measured
+    # to multiply latencies on a loaded 2-core machine (docs/BENCHMARKS.md).
+    trace_queries: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

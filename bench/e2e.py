@@ -15,7 +15,14 @@ Latency = first seen in the queue - moment the submission was sent; percentiles 
 over how many complaints. A complaint refused, never seen, or seen at another agency
 than its rule names is a failure: each is printed and the script exits 1.
 
-Run: ``.venv/bin/python bench/e2e.py [--rate 200] [--duration 60] [--direct]``.
+With ``--tracing`` the services export their spans by OTLP/HTTP (the standard
+``OTEL_EXPORTER_OTLP_ENDPOINT``) to a collector this script runs on 127.0.0.1 in a
+process of its own (tests/support/otlp.py), which decodes and counts them; without
+it every ``OTEL_*`` variable is removed and ``OTEL_TRACES_EXPORTER=none`` set, so
+tracing is off. Run both to measure what tracing costs (docs/BENCHMARKS.md). Each
+figure is printed with the machine's load average.
+
+Run: ``.venv/bin/python bench/e2e.py [--rate 200] [--duration 60] [--direct] [--tracing]``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import secrets
 import shutil
@@ -34,7 +42,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
@@ -234,6 +243,7 @@ async def main(args: argparse.Namespace) -> int:
     stack.start()
     pg, broker = stack.postgres, stack.broker
     procs: list[subprocess.Popen[bytes]] = []
+    spans: subprocess.Popen[str] | None = None
     try:
         admin = await asyncpg.connect(pg.uri("postgres"))
         await admin.execute("CREATE DATABASE bench")
@@ -250,7 +260,23 @@ async def main(args: argparse.Namespace) -> int:
         await pool.close()
 
         ports = {"intake": free_port(), "router": free_port()}
-        base_env = dict(os.environ)
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        if args.tracing:
+            # The collector in a process of its own: decoding spans must not slow this
+            # process, which measures.
+            port = free_port()
+            spans = subprocess.Popen(  # noqa: S603, ASYNC220 - start-up only
+                [sys.executable, "-m", "tests.support.otlp", str(port)],
+                stdout=subprocess.PIPE, text=True,
+                cwd=ROOT)
+            assert spans.stdout is not None and spans.stdout.readline().strip() == "ready"
+            # A short batch delay: spans arrive while the run goes on, as in production.
+            base_env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+                             "OTEL_BSP_SCHEDULE_DELAY": "500"})
+            if args.db_spans:
+                base_env["AWASI_TRACE_QUERIES"] = "true"
+        else:
+            base_env["OTEL_TRACES_EXPORTER"] = "none"
         base_env.update({
             "AWASI_DATABASE_URL": dsn, "AWASI_KAFKA_BOOTSTRAP": broker.bootstrap,
             "AWASI_INTAKE_PORT": str(ports["intake"]), "AWASI_ROUTER_PORT": str(ports["router"]),
@@ -281,9 +307,11 @@ async def main(args: argparse.Namespace) -> int:
 
         args.offset = 0
         warm = await drive(args, intake, router, broker.bootstrap, tokens, expected, 40, 20)
+        cpu_before = {name: _cpu(p) for name, p in zip(services, procs, strict=True)}
         run = await drive(args, intake, router, broker.bootstrap, tokens, expected,
                           int(args.rate * args.duration), args.rate)
 
+        cpu = {name: _cpu(p) - cpu_before[name] for name, p in zip(services, procs, strict=True)}
         failures = check(warm, "warm-up") + check(run, "run")
         wrong = [c for c, (_, agency) in run.sent.items()
                  if c in run.seen and run.seen[c][1] != agency]
@@ -294,6 +322,12 @@ async def main(args: argparse.Namespace) -> int:
         how = ("published complaint.submitted straight to awasi.intake.v1 (--direct)"
                if args.direct else "submitted through intake's POST /api/v1/complaints")
         print(f"e2e: {how}; service logs in {root}")
+        tracing_how = ("off" if not args.tracing else "on, OTLP/HTTP to a collector on 127.0.0.1"
+                       + (", a span per query (AWASI_TRACE_QUERIES)" if args.db_spans
+                          else ""))
+        print(f"tracing: {tracing_how}"
+              f"; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+              " (1, 5, 15 min)")
         print(f"target {args.rate:.0f}/s for {args.duration:.0f} s; sent {len(run.sent)} in "
               f"{run.sent_for:.1f} s ({len(run.sent) / run.sent_for:.0f}/s); "  # type: ignore[attr-defined]
               f"non-201 {run.failed}; each of 4 agencies' queues read "
@@ -311,6 +345,17 @@ async def main(args: argparse.Namespace) -> int:
             print(f"of which intake's POST answered (201, committed), over {len(post)}: p50 "
                   f"{pct(post, 50) * 1000:.1f} ms  p99 {pct(post, 99) * 1000:.1f} ms")
             await print_stages(dsn, run)
+        # CPU the services spent on the run (user + system), per complaint: what tracing
+        # adds, less blurred by other load on the machine than the latencies.
+        print("service CPU per complaint: " + ", ".join(
+            f"{name} {seconds / max(1, len(run.sent)) * 1000:.2f} ms"
+            for name, seconds in cpu.items()))
+        if spans is not None:
+            await asyncio.sleep(1.5)  # the last batch
+            spans.terminate()
+            got = json.loads(spans.communicate(timeout=30)[0].strip().splitlines()[-1])
+            print(f"spans exported: {got['spans']} in {got['requests']} OTLP requests, "
+                  f"{got['traces']} traces")
         for line in failures[:20]:
             print(f"FAILURE: {line}")
         if failures:
@@ -326,8 +371,16 @@ async def main(args: argparse.Namespace) -> int:
                     proc.wait(15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        if spans is not None and spans.poll() is None:
+            spans.kill()
         stack.stop()
         shutil.rmtree(root / "pg", ignore_errors=True)
+
+
+def _cpu(proc: subprocess.Popen[bytes]) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
@@ -342,4 +395,9 @@ if __name__ == "__main__":
                         help="the services' AWASI_KAFKA_FETCH_MAX_WAIT_MS")
     parser.add_argument("--direct", action="store_true",
                         help="publish complaint.submitted to the topic instead of using intake")
+    parser.add_argument("--tracing", action="store_true",
+                        help="services export spans by OTLP to a local collector (else off)")
+    parser.add_argument("--db-spans", action="store_true",
+                        help="with --tracing: a span per database query too "
+                             "(AWASI_TRACE_QUERIES=true)")
     sys.exit(asyncio.run(main(parser.parse_args())))

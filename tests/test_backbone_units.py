@@ -175,6 +175,7 @@ def test_cli_outbox_replay(database_url: str, capsys: pytest.CaptureFixture[str]
 class _FakeRecord:
     def __init__(self, value: bytes) -> None:
         self.value, self.key, self.topic, self.partition, self.offset = value, b"k", "t", 0, 0
+        self.headers: tuple[tuple[str, bytes], ...] = ()
 
 
 async def test_transient_errors_are_retried_then_applied_once(database_url: str) -> None:

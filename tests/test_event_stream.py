@@ -219,6 +219,8 @@ async def test_every_message_of_a_complaints_life_matches_the_asyncapi_document(
         else:
             value = record["value"]
             name = f"{value['type']}.v{value['version']}"
+            validator_at(document, f"/components/messages/{name}/headers").validate(
+                record["headers"])
             # The key is the envelope's complaint id; this complaint's, or the audit
             # checkpoints' nil UUID.
             assert record["key"] == value["complaint_id"], where

@@ -21,6 +21,7 @@ topic with the reason and the partition moves on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -29,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import CollectorRegistry, Counter
 
-from awasi import faults, jsoncodec
+from awasi import faults, jsoncodec, tracing
 from awasi.db.errors import is_transient
 from awasi.events import topics
 from awasi.events.envelope import Envelope, InvalidEvent
@@ -225,11 +226,12 @@ class IdempotentConsumer:
                     self.name, [e.event_id for _, e in todo]))
                 if self.prepare is not None:
                     await self.prepare(conn, [e for _, e in todo if e.event_id in new])
-                for _, envelope in todo:
+                for record, envelope in todo:
                     if envelope.event_id not in new:
                         continue  # applied before (or twice in this chunk): a redelivery
                     new.discard(envelope.event_id)
-                    with event_context(envelope.complaint_id, str(envelope.event_id)):
+                    with event_context(envelope.complaint_id, str(envelope.event_id)), \
+                            self._span(record, envelope):
                         try:
                             await self.handler(conn, envelope)
                         except Exception as e:
@@ -250,7 +252,8 @@ class IdempotentConsumer:
             if self.prepare is not None and todo:
                 await self.prepare(conn, [e for _, e in todo])
             for record, envelope in todo:
-                with event_context(envelope.complaint_id, str(envelope.event_id)):
+                with event_context(envelope.complaint_id, str(envelope.event_id)), \
+                        self._span(record, envelope):
                     try:
                         async with conn.transaction():  # a savepoint
                             inserted = await conn.fetchval(
@@ -272,6 +275,12 @@ class IdempotentConsumer:
                         log.exception("event handler failed; dead-lettering")
                         dead.append((record, f"{self.name}: {e!r}"))
         return dead, applied, repeats
+
+    def _span(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope,
+              ) -> contextlib.AbstractContextManager[object]:
+        """The event's CONSUMER span, continuing the trace named in its headers."""
+        return tracing.consumer_span(record.topic, record.headers, envelope.type,
+                                     envelope.event_id, self.name)
 
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         """Apply one record (a chunk of one); see ``_process_chunk``."""

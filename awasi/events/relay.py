@@ -17,7 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from awasi import faults, jsoncodec
+from awasi import faults, jsoncodec, tracing
 from awasi.db.listen import Notifications
 
 log = logging.getLogger(__name__)
@@ -74,19 +74,31 @@ class OutboxRelay:
                                        self._lock_key):
                 return 0
             rows = await conn.fetch(
-                f'SELECT id, topic, key, envelope FROM "{self.schema}".outbox'
+                f'SELECT id, topic, key, event_type, envelope, trace_context'
+                f' FROM "{self.schema}".outbox'
                 " WHERE sent_at IS NULL ORDER BY id LIMIT $1",
                 self.batch_size,
             )
             if not rows:
                 return 0
             futures = []
-            for row in rows:
-                value = _encode(row["envelope"])
-                futures.append(
-                    await self.producer.send(row["topic"], value, key=row["key"].encode())
-                )
-            await asyncio.gather(*futures)
+            # One PRODUCER span per row, a child of the change that wrote it (its stored
+            # context); its own context travels as the record's `traceparent` header.
+            spans = [tracing.relay_span(r["topic"], r["trace_context"], r["event_type"],
+                                        r["envelope"]["event_id"]) for r in rows]
+            try:
+                for row, span in zip(rows, spans, strict=True):
+                    value = _encode(row["envelope"])
+                    futures.append(await self.producer.send(
+                        row["topic"], value, key=row["key"].encode(),
+                        headers=tracing.headers_of(span) or None))
+                await asyncio.gather(*futures)
+            except Exception as e:
+                tracing.failed(spans, e)
+                raise
+            finally:
+                for span in spans:
+                    span.end()
             faults.point("relay.after_publish")
             # clock_timestamp(): when the broker acknowledged, not when the batch began.
             await conn.execute(

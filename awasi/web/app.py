@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from opentelemetry import trace
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -23,6 +24,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from awasi import tracing
 from awasi.db import create_pool, load_migrations, migrate_schema
 from awasi.events.asyncapi import SERVICE_TOPICS, service_document
 from awasi.events.consumer import ConsumerMetrics, Handler, IdempotentConsumer, Prepare
@@ -37,6 +39,7 @@ from awasi.web.headers import add_security_headers
 from awasi.web.openapi import OpenApi
 from awasi.web.proxies import TrustedProxies
 from awasi.web.responses import json_response
+from awasi.web.tracing import tracing_middleware
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,8 @@ BACKBONE_MIGRATIONS = "awasi.events.migrations"
 
 
 def schema_migrations(*packages: str) -> list[Any]:
-    """The backbone's migrations (versions < 100) followed by the service's own."""
+    """The backbone's migrations (0001, 0800) followed by the service's own (whose
+    numbers never collide with the backbone's)."""
     return [m for p in (BACKBONE_MIGRATIONS, *packages) for m in load_migrations(p)]
 
 
@@ -57,7 +61,9 @@ def create_base_app(
     response, and the ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.json``
     routes."""
     registry = CollectorRegistry()
-    kit: list[Any] = [_metrics_middleware(registry), error_middleware]
+    # Tracing first: its span covers the rest, and sees the status the error
+    # middleware answers.
+    kit: list[Any] = [tracing_middleware, _metrics_middleware(registry), error_middleware]
     networks = settings.trusted_proxy_networks()
     if networks:
         # After the error middleware, so a malformed header gets the JSON error;
@@ -70,6 +76,9 @@ def create_base_app(
     app.on_response_prepare.append(add_security_headers)
     app[keys.SETTINGS] = settings
     app[keys.SERVICE] = service
+    # The process's provider (awasi serve configures it: awasi.tracing); no-op when
+    # tracing is not configured. A collaborator tests may replace before start.
+    app[keys.TRACER_PROVIDER] = trace.get_tracer_provider()
     app[keys.REGISTRY] = registry
     app[keys.SHUTTING_DOWN] = []
     app[keys.BACKGROUND] = []
@@ -266,6 +275,7 @@ def relay(schema: str) -> Callable[[web.Application], Any]:
     broker is reachable)."""
 
     async def run(app: web.Application) -> None:
+        tracing.bind(app[keys.TRACER_PROVIDER])
         settings = app[keys.SETTINGS]
         link = app[keys.KAFKA]
         await link.ready.wait()
@@ -294,6 +304,7 @@ def consumer(
     (from the moment the broker is reachable); ``prepare``: see ``IdempotentConsumer``."""
 
     async def run(app: web.Application) -> None:
+        tracing.bind(app[keys.TRACER_PROVIDER])
         settings = app[keys.SETTINGS]
         link = app[keys.KAFKA]
         await link.ready.wait()

@@ -25,3 +25,6 @@ SHUTTING_DOWN = web.AppKey("shutting_down", list)
 # once one of them has stopped, instead of a service that looks fine doing nothing.
 BACKGROUND = web.AppKey("background", list)
 
+# The service's OpenTelemetry provider (awasi/tracing.py): the process's global one
+# (no-op unless OTEL_* configure export); tests put an in-memory one here.
+TRACER_PROVIDER = web.AppKey("tracer_provider", Any)

@@ -220,6 +220,7 @@ async def submit(app: web.Application, cmd: domain.SubmitCommand) -> domain.Rece
     else:
         prepared = domain.prepare(app[ikeys.CATALOG], app[keys.SETTINGS], cmd)
         await app[ikeys.BATCHER].submit(prepared)
+        domain.received(prepared)
         receipt = prepared.receipt()
     app[ikeys.SUBMITTED].labels(cmd.channel).inc()
     return receipt

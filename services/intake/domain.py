@@ -28,7 +28,7 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from awasi import i18n, lifecycle
+from awasi import i18n, lifecycle, tracing
 from awasi.catalog import Catalog
 from awasi.events import topics
 from awasi.events.envelope import Envelope
@@ -42,6 +42,7 @@ from awasi.events.payloads import (
     Privacy,
     Visibility,
 )
+from awasi.jsonlog import event_context
 from awasi.settings import Settings
 from services.intake import db, statuses, visibility
 from services.intake.consumer import state_columns, state_of
@@ -299,6 +300,9 @@ class Prepared:
     reporter_ref: str
     now: datetime
     photo_ids: list[uuid.UUID] = field(default_factory=list)
+    # The trace of the request that prepared it: a group commit stores submissions of
+    # several requests in one transaction, each outbox row with its own trace.
+    trace_context: dict[str, str] | None = field(default_factory=tracing.carrier)
 
     def complaint_row(self) -> tuple[Any, ...]:
         c, loc = self.cmd, self.cmd.location
@@ -352,7 +356,8 @@ async def store(conn: asyncpg.Connection, items: Sequence[Prepared]) -> None:
     await db.insert_photos(conn, [
         (pid, p.complaint_id, photo.content_type, photo.data)
         for p in items for pid, photo in zip(p.photo_ids, p.cmd.photos, strict=True)])
-    await add_to_outbox(conn, SCHEMA, topics.INTAKE, *(p.envelope() for p in items))
+    await add_to_outbox(conn, SCHEMA, topics.INTAKE, *(p.envelope() for p in items),
+                        trace_contexts=[p.trace_context for p in items])
 
 
 async def _store_idempotent(conn: asyncpg.Connection, p: Prepared) -> bool:
@@ -383,6 +388,15 @@ async def _replay(pool: asyncpg.Pool, settings: Settings, key: str,
     return Receipt.model_validate(body)
 
 
+def received(p: Prepared) -> None:
+    """Log a stored complaint: its id, region, category and channel only, so the line
+    (with its trace id, awasi.jsonlog) leads to the complaint's trace, never to the
+    citizen. Call after the commit, in the submitting request's context."""
+    with event_context(str(p.complaint_id)):
+        log.info("complaint received", extra={
+            "region": p.cmd.region, "category": p.cmd.category, "channel": p.cmd.channel})
+
+
 async def submit_complaint(pool: asyncpg.Pool, catalog: Catalog, settings: Settings,
                            command: SubmitCommand) -> Receipt:
     """Validate, store and publish (through the outbox) one complaint; return the
@@ -406,6 +420,7 @@ async def submit_complaint(pool: asyncpg.Pool, catalog: Catalog, settings: Setti
                     await store(conn, [p])
                 elif not await _store_idempotent(conn, p):
                     break
+            received(p)
             return p.receipt()
         except asyncpg.UniqueViolationError:
             # A tracking code or pseudonym collision (one in 2^40): draw new ones.

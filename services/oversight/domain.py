@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from awasi import lifecycle
+from awasi import lifecycle, tracing
 from awasi.catalog import Catalog, Policy
 from awasi.events.envelope import Envelope
 from awasi.workdays import WorkCalendar
@@ -175,7 +175,9 @@ async def save_case(conn: asyncpg.Connection, before: asyncpg.Record,
 
 def make_handler(ctx: Context) -> Any:
     async def handle(conn: asyncpg.Connection, envelope: Envelope) -> None:
-        await apply_event(conn, ctx, envelope)
+        # The case timeline's step as a span of the complaint's trace.
+        with tracing.span("case timeline", {"awasi.event_type": envelope.type}):
+            await apply_event(conn, ctx, envelope)
 
     return handle
 

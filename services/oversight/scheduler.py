@@ -27,9 +27,10 @@ from datetime import datetime, timedelta
 
 import asyncpg
 from aiohttp import web
+from opentelemetry.context import Context
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from awasi import lifecycle
+from awasi import lifecycle, tracing
 from awasi.catalog import Catalog
 from awasi.db.errors import is_transient
 from awasi.events import topics
@@ -138,7 +139,14 @@ class Scheduler:
                     result.deferred += 1
                     continue
                 fired_at = self.clock.now()
-                if await self._fire(conn, row, case, fired_at):
+                # Each step a trace of its own (a breach comes days after the request
+                # that began the complaint's trace); the events it writes carry it on.
+                with tracing.span(f"deadline {row['step']}", {
+                        "awasi.deadline.kind": row["kind"], "awasi.deadline.step": row["step"],
+                        "awasi.agency": row["agency"] or ""}, context=Context()) as span:
+                    fired = await self._fire(conn, row, case, fired_at)
+                    span.set_attribute("awasi.deadline.fired", fired)
+                if fired:
                     result.fired += 1
                     if self.metrics:
                         self.metrics.fired.labels(row["step"]).inc()
@@ -243,6 +251,9 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         jobs=PeriodicJobs(app[keys.SIGNING_KEY],
                           timedelta(seconds=settings.audit_checkpoint_interval_s),
                           settings.stats_refresh_s))
-    async with background(scheduler.run(settings.scheduler_interval_s), "oversight-scheduler",
-                          app):
+    async def run() -> None:
+        tracing.bind(app[web_keys.TRACER_PROVIDER])
+        await scheduler.run(settings.scheduler_interval_s)
+
+    async with background(run(), "oversight-scheduler", app):
         yield

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 
 from awasi import identity
 from awasi.catalog import Catalog, load_catalog
@@ -71,8 +72,14 @@ async def wake_long_polls(app: web.Application) -> None:
 
 
 async def http_client(app: web.Application) -> AsyncIterator[None]:
-    # For the server-side request to intake for a named reporter's contact.
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
+    # For the server-side request to intake for a named reporter's contact. Traced by
+    # the maintained aiohttp client instrumentation, which sends our traceparent to
+    # intake; the URL is recorded without its query (it carries a signed token).
+    session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=3),
+        trace_configs=[create_trace_config(
+            url_filter=lambda url: str(url.with_query(None)),
+            tracer_provider=app[keys.TRACER_PROVIDER])])
     app[HTTP] = session
     try:
         yield

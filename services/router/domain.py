@@ -20,8 +20,9 @@ import uuid
 from datetime import datetime
 
 import asyncpg
+from opentelemetry import trace
 
-from awasi import lifecycle
+from awasi import lifecycle, tracing
 from awasi.catalog import Catalog, UnknownCode
 from awasi.events import topics
 from awasi.events.consumer import PoisonEvent
@@ -123,6 +124,10 @@ async def route_submitted(conn: asyncpg.Connection, catalog: Catalog,
         decision = catalog.route(p.region, p.category, text)
     except UnknownCode as e:
         raise PoisonEvent(str(e)) from e
+    # Codes from the catalog only (never the complaint's words).
+    trace.get_current_span().set_attributes({
+        "awasi.region": p.region, "awasi.category": p.category,
+        "awasi.agency": decision.agency or "", "awasi.routing.rule": str(decision.rule)})
     start = p.submitted_at
     now = envelope.occurred_at
     warning_share = 0.8
@@ -350,7 +355,9 @@ async def apply_event(conn: asyncpg.Connection, catalog: Catalog, envelope: Enve
     lifecycle: an event it finds stale or impossible now (a late one from another
     topic) is recorded on the timeline, marked ignored, and changes nothing else."""
     if envelope.type == "complaint.submitted":
-        await route_submitted(conn, catalog, envelope)
+        # The routing as a span of the complaint's trace (awasi/tracing.py).
+        with tracing.span("route complaint"):
+            await route_submitted(conn, catalog, envelope)
         return
     t = await db.lock_by_complaint(conn, envelope.complaint_id)
     if t is None:

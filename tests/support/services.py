@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -34,10 +35,16 @@ async def running_app(app: web.Application) -> AsyncIterator[TestClient]:
 
 
 @contextlib.asynccontextmanager
-async def running_service(name: str, settings: Settings) -> AsyncIterator[TestClient]:
+async def running_service(name: str, settings: Settings, *, tracer_provider: Any = None,
+                          ) -> AsyncIterator[TestClient]:
+    """The service ``name`` through its app factory; given ``tracer_provider``, its
+    spans go there (awasi/tracing.py: the app's provider is a collaborator)."""
     from awasi.cli import service_module
+    from awasi.web import keys
 
     app = service_module(name).create_app(settings)
+    if tracer_provider is not None:
+        app[keys.TRACER_PROVIDER] = tracer_provider
     async with running_app(app) as client:
         yield client
 

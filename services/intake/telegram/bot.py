@@ -125,7 +125,8 @@ async def _bot_lifetime(app: web.Application, settings: Settings) -> AsyncIterat
         await application.process_update(Update.de_json(data, application.bot))
 
     app[INBOX] = updates = Inbox(app[keys.POOL], handle,
-                                 concurrency=inbox.lanes(settings.db_pool_max))
+                                 concurrency=inbox.lanes(settings.db_pool_max),
+                                 tracer_provider=app[keys.TRACER_PROVIDER])
     async with background(run_bot(settings, application, sender, updates), "telegram-bot"):
         yield
 

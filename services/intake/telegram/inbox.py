@@ -30,8 +30,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from opentelemetry.trace import TracerProvider
 
-from awasi import jsoncodec
+from awasi import jsoncodec, tracing
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +51,26 @@ async def store_update(conn: asyncpg.Connection | asyncpg.Pool, update_id: int,
     """Store one update (a single statement, so its own transaction). Returns
     ``"stored"``, ``"duplicate"`` (this update_id was stored before) or ``"flood"``
     (stored as dropped: the chat already has ``MAX_WAITING`` updates waiting)."""
+    # The webhook call's trace context is kept with the update: the worker processes
+    # it in the same trace.
     row = await conn.fetchrow(
         f"WITH waiting AS (SELECT count(*) >= $4 AS is_full FROM intake.telegram_inbox"
         f" WHERE {_LANE} = coalesce($2::bigint, -$1::bigint) AND processed_at IS NULL)"
-        " INSERT INTO intake.telegram_inbox (update_id, chat_id, payload, processed_at, outcome)"
+        " INSERT INTO intake.telegram_inbox"
+        " (update_id, chat_id, payload, processed_at, outcome, trace_context)"
         " SELECT $1, $2, CASE WHEN is_full THEN NULL ELSE $3::bytea END,"
-        " CASE WHEN is_full THEN now() END, CASE WHEN is_full THEN 'flood' END FROM waiting"
-        " ON CONFLICT (update_id) DO NOTHING RETURNING outcome",
-        update_id, chat_id, payload, MAX_WAITING)
+        " CASE WHEN is_full THEN now() END, CASE WHEN is_full THEN 'flood' END, $5::jsonb"
+        " FROM waiting ON CONFLICT (update_id) DO NOTHING RETURNING outcome",
+        update_id, chat_id, payload, MAX_WAITING, tracing.carrier())
     if row is None:
         return "duplicate"
     return "flood" if row["outcome"] == "flood" else "stored"
 
 
 async def claim(pool: asyncpg.Pool, limit: int, lease: timedelta = LEASE,
-                ) -> list[tuple[int, bytes]]:
+                ) -> list[tuple[int, bytes, dict[str, str] | None]]:
     """Lease up to ``limit`` updates, each the oldest unprocessed one of its chat;
-    returns ``(update_id, payload)`` in update order.
+    returns ``(update_id, payload, trace_context)`` in update order.
 
     The lease and ``processed_at`` are tested on the locked row itself: under READ
     COMMITTED a row locked after another worker committed its lease (or its
@@ -76,7 +80,7 @@ async def claim(pool: asyncpg.Pool, limit: int, lease: timedelta = LEASE,
         rows = await conn.fetch(
             f"WITH heads AS (SELECT DISTINCT ON ({_LANE}) update_id FROM intake.telegram_inbox"
             f" WHERE processed_at IS NULL ORDER BY {_LANE}, update_id)"
-            " SELECT i.update_id, i.payload FROM intake.telegram_inbox i"
+            " SELECT i.update_id, i.payload, i.trace_context FROM intake.telegram_inbox i"
             " JOIN heads h ON h.update_id = i.update_id"
             " WHERE i.processed_at IS NULL AND (i.leased_until IS NULL OR i.leased_until < $1)"
             " ORDER BY i.update_id LIMIT $2 FOR UPDATE OF i SKIP LOCKED", now, limit)
@@ -85,7 +89,7 @@ async def claim(pool: asyncpg.Pool, limit: int, lease: timedelta = LEASE,
                 "UPDATE intake.telegram_inbox SET leased_until = $2, attempts = attempts + 1"
                 " WHERE update_id = ANY($1::bigint[])",
                 [r["update_id"] for r in rows], now + lease)
-    return [(r["update_id"], bytes(r["payload"])) for r in rows]
+    return [(r["update_id"], bytes(r["payload"]), r["trace_context"]) for r in rows]
 
 
 async def mark_done(pool: asyncpg.Pool, update_id: int, outcome: str | None = None) -> None:
@@ -108,8 +112,10 @@ class Inbox:
     """Processes stored updates with ``handle`` until cancelled (see the module)."""
 
     def __init__(self, pool: asyncpg.Pool, handle: Handle, *, concurrency: int = 8,
-                 poll_s: float = 0.5) -> None:
+                 poll_s: float = 0.5, tracer_provider: TracerProvider | None = None,
+                 ) -> None:
         self.pool = pool
+        self.tracer_provider = tracer_provider
         self.handle = handle
         self.concurrency = concurrency
         self.poll_s = poll_s
@@ -122,6 +128,8 @@ class Inbox:
         self._wake.set()
 
     async def run(self) -> None:
+        if self.tracer_provider is not None:
+            tracing.bind(self.tracer_provider)  # the updates' tasks inherit it
         try:
             while True:
                 self._wake.clear()
@@ -144,8 +152,8 @@ class Inbox:
         except (asyncpg.PostgresError, OSError) as e:
             log.warning("telegram inbox: database unavailable", extra={"error": repr(e)})
             return
-        for update_id, payload in claimed:
-            task = asyncio.ensure_future(self._process(update_id, payload))
+        for update_id, payload, trace_context in claimed:
+            task = asyncio.ensure_future(self._process(update_id, payload, trace_context))
             self._tasks.add(task)
             task.add_done_callback(self._done)
 
@@ -153,9 +161,13 @@ class Inbox:
         self._tasks.discard(task)
         self._wake.set()  # the chat's next update may be claimed now
 
-    async def _process(self, update_id: int, payload: bytes) -> None:
+    async def _process(self, update_id: int, payload: bytes,
+                       trace_context: dict[str, str] | None = None) -> None:
         try:
-            await self.handle(jsoncodec.loads(payload))
+            # A child of the webhook call that stored it: a complaint filed in the chat
+            # is one trace from Telegram's call to oversight's timeline.
+            with tracing.span("telegram update", context=tracing.extract(trace_context)):
+                await self.handle(jsoncodec.loads(payload))
         except Exception:  # noqa: BLE001 - one bad update must not stop its chat
             # The bot's own error handler has already told the citizen where it could;
             # retrying would be dropped by the gate (the update id is recorded).
