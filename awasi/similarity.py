@@ -21,6 +21,8 @@ import asyncpg
 # Beyond this, a location adds nothing to the ranking (a different neighbourhood).
 RADIUS_KM = 5.0
 MAX_TERMS = 16
+# A complaint's text as both services store it.
+DOC = "(coalesce(title, '') || ' ' || description)"
 _WORD = re.compile(r"[0-9a-z]{3,}")
 
 

@@ -143,7 +143,7 @@ class SupportLimiter:
 
 # --- similar reports ---------------------------------------------------------------------
 
-DOC = "(coalesce(title, '') || ' ' || description)"
+DOC = similarity.DOC
 # Kept under their old names: the bench and tests call them here.
 search_terms = similarity.search_terms
 has_trigram = similarity.has_trigram

@@ -29,7 +29,7 @@ from awasi.web.app import (
     relay,
     schema_migrations,
 )
-from services.router import admin, api, desk, recommendations
+from services.router import admin, api, desk, duplicates, recommendations
 from services.router.consumer import accepts, make_handler
 from services.router.keys import CATALOG, CLOCK, HTTP, QUEUE_CHANGES, QUEUE_TAGS
 from services.router.live import KnownTags
@@ -109,6 +109,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(wake_long_polls)
     add_auth_routes(app)
     api.add_routes(app)
+    duplicates.setup(app)  # after the cleanup contexts: it needs the pool at start
     recommendations.add_routes(app)
     recommendations.add_pages(app)
     desk.setup(app)

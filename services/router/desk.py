@@ -40,7 +40,7 @@ from awasi.web import keys
 from awasi.web.body import read_form, validate
 from awasi.web.errors import ApiError, Forbidden, Unauthorized
 from awasi.web.redirects import safe_next
-from services.router import api, db, domain
+from services.router import api, db, domain, duplicates
 from services.router.keys import CATALOG, CLOCK, HTTP, MESSAGES
 
 HERE = Path(__file__).resolve().parent
@@ -305,6 +305,7 @@ async def _render_ticket(request: web.Request, user: User, row: asyncpg.Record,
                         if a.code != row["agency"]],
         "category": catalog.categories.get(row["category"]),
         "error": error,
+        **await duplicates.page_context(app, user, row),
     }, status=error.status if error else 200)
 
 
