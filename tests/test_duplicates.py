@@ -21,6 +21,7 @@ from awasi.identity import SESSION_COOKIE, User
 from awasi.settings import Settings
 from awasi.web.errors import ValidationFailed
 from services.intake import domain as intake
+from services.intake import visibility
 from services.intake.mail.texts import MailTexts
 from services.router import duplicates
 from services.router.errors import InvalidTransition, TicketNotFound
@@ -62,7 +63,8 @@ async def test_a_linked_duplicate_ends_and_its_citizen_follows_the_original(
         world, "Pungli KTP di kantor kelurahan Sei Sikambing, rahasia sekali isinya")
     dup1_id, dup1_code = await _submit(world, PUNGLI + " lagi", email="warga1@contoh.id")
     dup2_id, dup2_code = await _submit(world, "Diminta uang untuk KTP di kelurahan Sei"
-                                       " Sikambing", email="warga2@contoh.id")
+                                       " Sikambing", email="warga2@contoh.id",
+                                       visibility="public")
     other_id, _ = await _submit(world, "Petugas tidak pernah hadir bekerja")
     await drain(world)
     tickets = {r["complaint_id"]: r for r in await pool.fetch("SELECT * FROM router.tickets")}
@@ -151,6 +153,14 @@ async def test_a_linked_duplicate_ends_and_its_citizen_follows_the_original(
                                          secret=world.complaints[2][2])
     assert any(e["kind"] == "ticket.duplicate_linked" and e["original"] == public_code
                for e in view["timeline"])
+
+    # The public duplicate's public page says it ended as a duplicate, never of what
+    # (its original is private).
+    events = await pool.fetch("SELECT at, kind, data FROM intake.timeline"
+                              " WHERE complaint_id = $1 ORDER BY at, id", uuid.UUID(dup2_id))
+    public = visibility.public_timeline(events)
+    assert public[-1]["kind"] == "ticket.duplicate_linked"
+    assert set(public[-1]) == {"at", "kind"}
 
     mails = {str(r["complaint_id"]): r for r in await pool.fetch(
         "SELECT complaint_id, kind, params FROM intake.email_notifications"

@@ -135,6 +135,7 @@ PUBLIC_TIMELINE_LABELS = {
     "case.escalated": "Escalated",
     "case.reopened": "Reopened by the oversight panel",
     "withdrawn": "Withdrawn by the reporter",
+    "ticket.duplicate_linked": "Closed as a duplicate: the same problem is already being handled",
 }
 
 DEADLINE_LABELS = {

@@ -61,7 +61,10 @@ PUBLIC_COLUMNS = ("tracking_code, region, category, title, description, lat, lon
 PUBLIC_TIMELINE_KINDS = ("submitted", "complaint.routed", "complaint.needs_triage",
                          "ticket.acknowledged", "ticket.info_requested", "ticket.responded",
                          "ticket.resolved", "ticket.transferred", "ticket.reopened",
-                         "deadline.breached", "case.escalated", "case.reopened", "withdrawn")
+                         "deadline.breached", "case.escalated", "case.reopened", "withdrawn",
+                         # That it ended as a duplicate (never of which report: the
+                         # original may be private).
+                         "ticket.duplicate_linked")
 
 
 def iso(value: datetime | None) -> str | None:
