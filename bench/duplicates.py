@@ -101,7 +101,7 @@ async def measure(pool, samples: int, trigram: bool) -> dict[str, list[float]]: 
                     t["id"], agency, duplicates.LIMIT, duplicates.CANDIDATES]
             if point:
                 args += list(point)
-            sql = duplicates.candidates_sql(trigram, point is not None)
+            sql = duplicates.candidates_sql(trigram, point is not None, agency is not None)
             start = time.perf_counter()
             await pool.fetch(sql, *args)
             label = f"{kind}, {'with a pin' if point else 'no pin'}"

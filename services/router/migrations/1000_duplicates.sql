@@ -16,6 +16,11 @@ CREATE INDEX tickets_open_region_category ON tickets (region, category, submitte
     WHERE status IN ('submitted', 'triage', 'assigned', 'acknowledged', 'waiting_info',
                      'reopened');
 
+-- The same for agency staff, who see their own agency's tickets only.
+CREATE INDEX tickets_open_agency_category ON tickets (agency, category, submitted_at DESC)
+    WHERE status IN ('submitted', 'triage', 'assigned', 'acknowledged', 'waiting_info',
+                     'reopened');
+
 -- Trigram similarity where the server has pg_trgm (as for intake's similar reports:
 -- the router may run on its own database); else full-text ranking.
 DO $$
