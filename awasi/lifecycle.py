@@ -48,6 +48,10 @@ _TABLE: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("complaint.routed", ("submitted", "triage"), "assigned"),
     # Triage refused it (not a complaint, spam, a duplicate), with a reason.
     ("ticket.rejected", ("triage",), "rejected"),
+    # Staff linked it to an open complaint about the same problem (the original): it
+    # ends here, the citizen follows the original, and the panel reviews the link as
+    # it reviews every rejection.
+    ("ticket.duplicate_linked", ("triage", *WITH_AGENCY), "rejected"),
     # Wrong city: to the right region's triage queue.
     ("ticket.moved_region", ("triage",), SAME),
     ("ticket.acknowledged", ("assigned", "reopened"), "acknowledged"),
@@ -112,13 +116,15 @@ _CITIZEN: dict[str, tuple[CitizenAction, ...]] = {
 
 # What agency staff (and the triage officer) may do in each status.
 StaffAction = Literal["route", "reject", "move_region", "acknowledge", "request_info", "respond",
-                      "resolve", "transfer"]
+                      "resolve", "transfer", "link_duplicate"]
 _STAFF: dict[str, tuple[StaffAction, ...]] = {
-    "triage": ("route", "reject", "move_region"),
-    "assigned": ("acknowledge", "request_info", "respond", "resolve", "transfer"),
-    "reopened": ("acknowledge", "request_info", "respond", "resolve", "transfer"),
-    "acknowledged": ("request_info", "respond", "resolve", "transfer"),
-    "waiting_info": ("respond", "resolve", "transfer"),
+    "triage": ("route", "reject", "move_region", "link_duplicate"),
+    "assigned": ("acknowledge", "request_info", "respond", "resolve", "transfer",
+                 "link_duplicate"),
+    "reopened": ("acknowledge", "request_info", "respond", "resolve", "transfer",
+                 "link_duplicate"),
+    "acknowledged": ("request_info", "respond", "resolve", "transfer", "link_duplicate"),
+    "waiting_info": ("respond", "resolve", "transfer", "link_duplicate"),
 }
 
 # Which clocks run in each status. ``dispute`` is the citizen's window, never overdue.

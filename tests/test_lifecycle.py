@@ -171,7 +171,8 @@ def test_citizen_and_staff_actions() -> None:
     assert lc.citizen_actions("resolved") == ("add_info", "rate", "dispute")
     assert "withdraw" in lc.citizen_actions("waiting_info")
     assert lc.citizen_actions("withdrawn") == () and lc.citizen_actions("closed") == ()
-    assert lc.staff_actions("triage") == ("route", "reject", "move_region")
+    assert lc.staff_actions("triage") == ("route", "reject", "move_region", "link_duplicate")
+    assert "link_duplicate" in lc.staff_actions("waiting_info")
     assert "acknowledge" not in lc.staff_actions("acknowledged")
     assert lc.staff_actions("resolved") == ()
 

@@ -47,6 +47,8 @@ EXAMPLES: dict[str, p.Payload] = {ex.EVENT_TYPE: ex for ex in (
     p.TicketClockResumed(agency=_AGENCY, resumed_at=_AT, deadlines=_DEADLINES),
     p.TicketRejected(reason_code="duplicate", reason="Sama dengan AWS-7K3Q-9TXM.",
                      duplicate_of="AWS-7K3Q-9TXM"),
+    p.TicketDuplicateLinked(original_complaint_id="5c1b7d2e-8f4a-4e61-9c0d-2a7b3e9f1d64",
+                            original_tracking_code="AWS-7K3Q-9TXM", agency=_AGENCY),
     p.TicketReturnedToTriage(from_agency="DPUPR-3273", reason="Dipindahkan dua kali.",
                              deadlines=p.Deadlines(triage_by=datetime(2026, 11, 26, 3, 0,
                                                                       tzinfo=UTC))),

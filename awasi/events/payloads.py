@@ -251,6 +251,18 @@ class TicketAssigneeChanged(Payload):
     previous: str | None = Field(default=None, max_length=64)
 
 
+class TicketDuplicateLinked(Payload):
+    """Staff found the complaint is about the same problem as another open complaint
+    of the region (the original) and linked it there: this one ends (``rejected``,
+    reviewed by the panel like every rejection) and its citizen is told to follow
+    the original by its tracking code. Names the original, never its content."""
+
+    EVENT_TYPE: ClassVar[str] = "ticket.duplicate_linked"
+    original_complaint_id: str = Field(min_length=1, max_length=64)
+    original_tracking_code: str = Field(min_length=1, max_length=40)
+    agency: str | None = None
+
+
 @register
 class TicketMovedRegion(Payload):
     """Triage found the complaint is about another city: it moves to that region's

@@ -26,7 +26,8 @@ TOPIC_TYPES = {
     "complaint.routed", "complaint.needs_triage", "ticket.acknowledged",
     "ticket.info_requested", "ticket.responded", "ticket.resolved", "ticket.transferred",
     "ticket.reopened", "ticket.clock_resumed", "ticket.rejected",
-    "ticket.returned_to_triage", "ticket.moved_region", "case.archived", "case.info_reminder",
+    "ticket.returned_to_triage", "ticket.moved_region", "ticket.duplicate_linked",
+    "case.archived", "case.info_reminder",
     "deadline.warning",
     "deadline.breached", "case.escalated", "finding.recorded", "case.reopened", "case.closed",
 }
@@ -127,6 +128,10 @@ def _facts(payload: p.Payload, row: asyncpg.Record, at: Any) -> tuple[
         case p.TicketRejected():
             return {}, {"reason_code": payload.reason_code, "note": payload.reason,
                         "duplicate_of": payload.duplicate_of}
+        case p.TicketDuplicateLinked():
+            # Where to follow: the original's tracking code (``handle`` adds whether
+            # it is public), never its content.
+            return {}, {"original": payload.original_tracking_code, "agency": payload.agency}
     return {}, None
 
 
@@ -154,6 +159,8 @@ async def handle(conn: asyncpg.Connection, envelope: Envelope, *, mail: bool = F
                            envelope.seq)
     changes: dict[str, Any] = {"seq": step.state.seq}
     facts, entry = _facts(payload, row, at)
+    if isinstance(payload, p.TicketDuplicateLinked) and entry is not None:
+        entry["original_public"] = await notify.is_public(conn, payload.original_complaint_id)
     if step.applies:
         changes.update(facts)
         changes.update(state_columns(step.state))
@@ -173,7 +180,8 @@ _KNOWN = (p.ComplaintRouted, p.ComplaintNeedsTriage, p.TicketAcknowledged,
           p.TicketInfoRequested, p.TicketClockResumed, p.TicketResponded, p.TicketResolved,
           p.TicketTransferred, p.TicketReopened, p.DeadlineWarning, p.DeadlineBreached,
           p.CaseEscalated, p.FindingRecorded, p.CaseReopened, p.CaseClosed, p.TicketRejected,
-          p.TicketReturnedToTriage, p.CaseInfoReminder, p.CaseArchived, p.TicketMovedRegion)
+          p.TicketReturnedToTriage, p.CaseInfoReminder, p.CaseArchived, p.TicketMovedRegion,
+          p.TicketDuplicateLinked)
 
 
 def _iso(value: Any) -> str | None:

@@ -57,11 +57,15 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[Sequence[Any]]
     return list(zip(*rows, strict=True)) if rows else [[] for _ in range(width)]
 
 
-async def insert_photos(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert ``(id, complaint_id, content_type, data)`` rows."""
+async def insert_photos(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]], *,
+                        at_filing: bool = False) -> None:
+    """Insert ``(id, complaint_id, content_type, data)`` rows; ``at_filing``: sent with
+    the report itself (only those may show on a public report's page)."""
     if rows:
-        await conn.execute("INSERT INTO intake.photos (id, complaint_id, content_type, data) "
-                           + _unnest("uuid[], uuid[], text[], bytea[]"), *zip(*rows, strict=True))
+        await conn.execute(
+            "INSERT INTO intake.photos (id, complaint_id, content_type, data, at_filing)"
+            " SELECT *, $5::boolean FROM unnest($1::uuid[], $2::uuid[], $3::text[],"
+            " $4::bytea[])", *zip(*rows, strict=True), at_filing)
 
 
 async def add_timeline(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -355,7 +355,8 @@ async def store(conn: asyncpg.Connection, items: Sequence[Prepared]) -> None:
         for p in items if p.cmd.reporter is not None])
     await db.insert_photos(conn, [
         (pid, p.complaint_id, photo.content_type, photo.data)
-        for p in items for pid, photo in zip(p.photo_ids, p.cmd.photos, strict=True)])
+        for p in items for pid, photo in zip(p.photo_ids, p.cmd.photos, strict=True)],
+        at_filing=True)
     await add_to_outbox(conn, SCHEMA, topics.INTAKE, *(p.envelope() for p in items),
                         trace_contexts=[p.trace_context for p in items])
 

@@ -70,6 +70,9 @@ def citizen_news(envelope: Envelope) -> dict[str, Any] | None:
         case p.TicketRejected():
             return {"reason_code": payload.reason_code, "note": payload.reason,
                     "duplicate_of": payload.duplicate_of}
+        case p.TicketDuplicateLinked():
+            # ``on_status_change`` adds whether the original is public.
+            return {"agency": payload.agency, "original": payload.original_tracking_code}
         case p.DeadlineBreached():
             return {"deadline": payload.kind, "agency": payload.agency,
                     "due_at": _iso(payload.due_at)}
@@ -78,6 +81,17 @@ def citizen_news(envelope: Envelope) -> dict[str, Any] | None:
         case p.FindingRecorded() if payload.published:
             return {"outcome": payload.outcome, "recommendation": payload.recommendation}
     return None
+
+
+async def is_public(conn: asyncpg.Connection, complaint_id: str) -> bool:
+    """Whether intake's complaint ``complaint_id`` is a public report (False for an
+    unknown id: then nothing of it is shown)."""
+    try:
+        cid = uuid.UUID(complaint_id)
+    except ValueError:
+        return False
+    return bool(await conn.fetchval(
+        "SELECT visibility = 'public' FROM intake.complaints WHERE id = $1", cid))
 
 
 async def on_status_change(conn: asyncpg.Connection, complaint_id: str, envelope: Envelope,
@@ -101,6 +115,11 @@ async def on_status_change(conn: asyncpg.Connection, complaint_id: str, envelope
                                      uuid.UUID(complaint_id))
         if agency:
             news = {**news, "agency": agency, "survey_agency": agency}
+    if isinstance(envelope.typed_payload(), p.TicketDuplicateLinked):
+        # The citizen of a duplicate follows the original: its public page when its
+        # citizen made it public, else only its tracking code (status and deadlines).
+        news = {**news, "original_public": await is_public(
+            conn, envelope.payload["original_complaint_id"])}
     try:
         # A savepoint: a fault of the notification's own SQL must not cost the citizen
         # the status change itself (the event would be dead-lettered); a transient

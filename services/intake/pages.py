@@ -110,6 +110,7 @@ TIMELINE_LABELS = {
     "ticket.clock_resumed": "The agency's clock runs again",
     "case.closed": "Closed",
     "ticket.rejected": "Not accepted as a complaint",
+    "ticket.duplicate_linked": "Closed as a duplicate: the same problem is already being handled",
     "ticket.moved_region": "Sent to the responsible city",
     "case.info_reminder": "Reminder: the agency still waits for your answer",
     "case.archived": "Archived: the agency's question was not answered",
@@ -134,6 +135,7 @@ PUBLIC_TIMELINE_LABELS = {
     "case.escalated": "Escalated",
     "case.reopened": "Reopened by the oversight panel",
     "withdrawn": "Withdrawn by the reporter",
+    "ticket.duplicate_linked": "Closed as a duplicate: the same problem is already being handled",
 }
 
 DEADLINE_LABELS = {

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
+from awasi import similarity
 from awasi.catalog import Catalog
 from awasi.events import topics
 from awasi.events.envelope import Envelope
@@ -52,7 +52,7 @@ SIMILAR_LIMIT = 5
 # How many of the newest open public reports of the region and category are compared.
 SIMILAR_CANDIDATES = 500
 # Beyond this, a location adds nothing to the ranking (a different neighbourhood).
-SIMILAR_RADIUS_KM = 5.0
+SIMILAR_RADIUS_KM = similarity.RADIUS_KM
 
 
 def supporter_key(secret_key: str, kind: Literal["device", "telegram"], ident: str) -> bytes:
@@ -143,32 +143,10 @@ class SupportLimiter:
 
 # --- similar reports ---------------------------------------------------------------------
 
-_WORD = re.compile(r"[0-9a-z]{3,}")
-MAX_TERMS = 16
-DOC = "(coalesce(title, '') || ' ' || description)"
-
-
-
-def search_terms(text: str) -> list[str]:
-    """The words of ``text`` worth matching (3+ letters or digits, lower case, at most
-    ``MAX_TERMS``, first occurrence order): safe to put in a tsquery as they are."""
-    seen: dict[str, None] = {}
-    for w in _WORD.findall(text.lower()):
-        seen.setdefault(w, None)
-        if len(seen) == MAX_TERMS:
-            break
-    return list(seen)
-
-
-async def has_trigram(pool: asyncpg.Pool) -> bool:
-    """Whether pg_trgm is installed in this database (decided once, at start)."""
-    return bool(await pool.fetchval("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'"))
-
-
-def _distance_sql(lat: str, lon: str) -> str:
-    # Equirectangular approximation in km: exact enough within a city, and cheap.
-    return (f"sqrt(power(({lat} - lat) * 111.2, 2) + power(({lon} - lon) * 111.2"
-            f" * cos(radians({lat})), 2))")
+DOC = similarity.DOC
+# Kept under their old names: the bench and tests call them here.
+search_terms = similarity.search_terms
+has_trigram = similarity.has_trigram
 
 
 def similar_sql(trigram: bool, with_location: bool) -> str:
@@ -178,30 +156,15 @@ def similar_sql(trigram: bool, with_location: bool) -> str:
 
     The candidates are the newest ``$6`` open public reports of the region and
     category (one range scan of ``complaints_public_region_category``); only they
-    are scored, so the cost does not grow with the history."""
-    if trigram:
-        doc = f"{DOC} AS doc"
-        match = "doc OPERATOR(public.%) $3"
-        score = "public.similarity(doc, $3)"
-    else:
-        # Each candidate's text is turned into a tsvector once (the LATERAL), then
-        # both matched and ranked.
-        doc = f"to_tsvector('simple', {DOC}) AS doc"
-        match = "doc @@ to_tsquery('simple', $3)"
-        score = "ts_rank(doc, to_tsquery('simple', $3))"
-    if with_location:
-        # A report at the same spot counts up to twice its text score, one beyond
-        # SIMILAR_RADIUS_KM no more than its text.
-        near = (f" * (1 + CASE WHEN lat IS NULL OR lon IS NULL THEN 0 ELSE greatest(0, 1 - "
-                f"{_distance_sql('$7', '$8')} / {SIMILAR_RADIUS_KM}) END)")
-    else:
-        near = ""
+    are scored (``awasi.similarity``, the rule the router's duplicates share), so
+    the cost does not grow with the history."""
+    f = similarity.fragments(DOC, "$3", trigram, ("$7", "$8") if with_location else None)
     return (f"WITH candidates AS (SELECT {visibility.PUBLIC_COLUMNS} FROM intake.complaints"
             f" WHERE visibility = 'public' AND region = $1 AND category = $2"
             f" AND status = ANY($4::text[]) ORDER BY submitted_at DESC LIMIT $6),"
-            f" scored AS (SELECT c.*, {score} AS text_score FROM candidates c,"
-            f" LATERAL (SELECT {doc}) d WHERE {match})"
-            f" SELECT *, text_score{near} AS score FROM scored"
+            f" scored AS (SELECT c.*, {f.score} AS text_score FROM candidates c,"
+            f" LATERAL (SELECT {f.doc}) d WHERE {f.match})"
+            f" SELECT *, text_score{f.near} AS score FROM scored"
             f" ORDER BY score DESC, submitted_at DESC LIMIT $5")
 
 
@@ -213,7 +176,7 @@ async def similar(pool: asyncpg.Pool, trigram: bool, region: str, category: str,
     terms = search_terms(text)
     if not terms:
         return []
-    query: Any = " ".join(terms) if trigram else " | ".join(terms)
+    query: Any = similarity.query_text(terms, trigram)
     with_location = lat is not None and lon is not None
     args: list[Any] = [region, category, query, list(domain.OPEN_STATUSES), limit,
                        SIMILAR_CANDIDATES]

@@ -1,7 +1,8 @@
 """Photos: checked by their content, decoded and re-encoded with Pillow so that no
 metadata survives (EXIF with GPS and device, XMP, ICC profiles, comments, text
 chunks), capped in size, pixels and number, stored in the intake schema, and served
-to staff only through expiring signed links.
+through expiring signed links: to staff (any photo), and on a public report's page
+(only the photos sent with the report itself, only while the report is public).
 
 Every path that stores a photo (JSON base64, multipart API, the web form and its
 add-information form, the Telegram bot) goes through ``PhotoCleaner.clean``; the
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import asyncpg
 from aiohttp import web
 from PIL import Image, ImageOps
 
@@ -37,6 +39,9 @@ MAX_PIXELS = 40_000_000
 JPEG_QUALITY = 85
 LINK_MAX_AGE_S = 3600
 PURPOSE = "photo"
+# Links on public pages: another purpose, so a public link is never a staff link,
+# and the photo is checked again when served (see ``serve_public_photo``).
+PUBLIC_PURPOSE = "public-photo"
 _FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 
 
@@ -212,5 +217,57 @@ async def serve_photo(request: web.Request) -> web.Response:
     return web.Response(
         body=bytes(row["data"]), content_type=row["content_type"],
         headers={"Cache-Control": "private, max-age=600", "X-Content-Type-Options": "nosniff",
+                 "Content-Security-Policy": "default-src 'none'"},
+    )
+
+
+# --- public links ----------------------------------------------------------------------
+
+async def public_photo_ids(pool: asyncpg.Pool, complaint_id: uuid.UUID) -> list[str]:
+    """The photos a public report shows: those sent with the report itself (never a
+    follow-up's), in the order they were stored. The caller has checked that the
+    report is public."""
+    rows = await pool.fetch("SELECT id FROM intake.photos WHERE complaint_id = $1"
+                            " AND at_filing ORDER BY created_at, id", complaint_id)
+    return [str(r["id"]) for r in rows]
+
+
+def public_photo_link(secret_key: str, tracking_code: str, photo_id: str) -> str:
+    """A same-origin link to a public report's photo, valid ``LINK_MAX_AGE_S``
+    seconds (the page makes fresh ones on every view)."""
+    token = signing.sign(secret_key, PUBLIC_PURPOSE, photo_id)
+    return f"/reports/{tracking_code}/photos/{photo_id}?token={token}"
+
+
+async def serve_public_photo(request: web.Request) -> web.Response:
+    """``GET /reports/{tracking_code}/photos/{photo_id}?token=``: the photo, if the
+    token was signed for it within the last hour AND, now, the report is public and
+    the photo was sent with it. 403 for a bad or expired token; 404 alike for an
+    unknown photo, a private report, or a follow-up's photo."""
+    photo_id = request.match_info["photo_id"]
+    settings = request.app[keys.SETTINGS]
+    try:
+        signed = signing.verify(settings.secret_key, PUBLIC_PURPOSE,
+                                request.query.get("token", ""), LINK_MAX_AGE_S)
+    except signing.InvalidSignature as e:
+        raise Forbidden("The link is invalid or has expired") from e
+    if signed != photo_id:
+        raise Forbidden("The link is invalid or has expired")
+    try:
+        pid = uuid.UUID(photo_id)
+    except ValueError as e:
+        raise NotFound("No such photo") from e
+    # Checked at every request, not only when the link was made: the allow-list of a
+    # public surface is enforced where the bytes leave.
+    row = await request.app[keys.POOL].fetchrow(
+        "SELECT p.content_type, p.data FROM intake.photos p"
+        " JOIN intake.complaints c ON c.id = p.complaint_id"
+        " WHERE p.id = $1 AND p.at_filing AND c.visibility = 'public'"
+        " AND c.tracking_code = $2", pid, request.match_info["tracking_code"])
+    if row is None:
+        raise NotFound("No such photo")
+    return web.Response(
+        body=bytes(row["data"]), content_type=row["content_type"],
+        headers={"Cache-Control": "public, max-age=600", "X-Content-Type-Options": "nosniff",
                  "Content-Security-Policy": "default-src 'none'"},
     )

@@ -33,7 +33,7 @@ from awasi.catalog import Catalog
 from awasi.web import keys
 from awasi.web.errors import ValidationFailed
 from awasi.web.responses import json_response
-from services.intake import db, device, domain, pages, participation, visibility
+from services.intake import db, device, domain, pages, participation, photos, visibility
 from services.intake import keys as ikeys
 from services.intake.api import AgencyRef, CategoryRef, DeadlinesOut, NamedRef, OverdueOut
 from services.intake.errors import field_error
@@ -322,10 +322,11 @@ def _tz(catalog: Catalog, region: str) -> str:
 
 
 def display(page: pages.Page, catalog: Catalog, row: asyncpg.Record,
-            now: datetime) -> dict[str, Any]:
+            now: datetime, photo_links: list[str] | None = None) -> dict[str, Any]:
     """A public report (``visibility.public_report``) with its labels and dates in
     the region's own time, for the templates."""
-    r = visibility.public_report(catalog, row, now)
+    r = (visibility.public_report(catalog, row, now) if photo_links is None
+         else visibility.public_page(catalog, row, photo_links, now))
     tz = _tz(catalog, row["region"])
     return {
         **r, "status_label": page.gettext(pages.STATUS_LABELS.get(r["status"], r["status"])),
@@ -398,8 +399,11 @@ async def report_page(request: web.Request, *, errors: dict[str, str] | None = N
     supported = dev is not None and await participation.has_supported(
         pool, row["tracking_code"], participation.supporter_key(
             request.app[keys.SETTINGS].secret_key, "device", dev))
+    secret_key = request.app[keys.SETTINGS].secret_key
+    links = [photos.public_photo_link(secret_key, row["tracking_code"], pid)
+             for pid in await photos.public_photo_ids(pool, row["id"])]
     return page.render("report.html", {
-        "r": display(page, catalog, row, datetime.now(UTC)), "timeline": timeline,
+        "r": display(page, catalog, row, datetime.now(UTC), links), "timeline": timeline,
         "supported": supported, "can_support": participation.supportable(row),
         "errors": errors or {},
     }, status=status)
@@ -433,3 +437,4 @@ def setup(app: web.Application) -> None:
             responses={200: MapOut}, tags=["reports"], errors=(422,))
     app.router.add_get("/reports", reports_page)
     app.router.add_get("/reports/{tracking_code}", report_page)
+    app.router.add_get("/reports/{tracking_code}/photos/{photo_id}", photos.serve_public_photo)

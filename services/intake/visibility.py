@@ -46,6 +46,9 @@ CONVERSATION_FIELDS = ("category", "title", "description", "privacy", "submitted
 PUBLIC_REPORT_FIELDS = ("tracking_code", "region", "category", "title", "description",
                         "location", "agency", "status", "deadlines", "overdue",
                         "support_count", "submitted_at", "updated_at")
+# A public report's own page: the list's fields and the photos sent with the report
+# (signed links; not in the list, which stays one query per page).
+PUBLIC_PAGE_FIELDS = (*PUBLIC_REPORT_FIELDS, "photos")
 # The columns a public view is built from (an allow-list at the SQL too); breached,
 # acknowledged_at and resolved_at are read to decide "overdue", never shown.
 PUBLIC_COLUMNS = ("tracking_code, region, category, title, description, lat, lon, address,"
@@ -58,7 +61,10 @@ PUBLIC_COLUMNS = ("tracking_code, region, category, title, description, lat, lon
 PUBLIC_TIMELINE_KINDS = ("submitted", "complaint.routed", "complaint.needs_triage",
                          "ticket.acknowledged", "ticket.info_requested", "ticket.responded",
                          "ticket.resolved", "ticket.transferred", "ticket.reopened",
-                         "deadline.breached", "case.escalated", "case.reopened", "withdrawn")
+                         "deadline.breached", "case.escalated", "case.reopened", "withdrawn",
+                         # That it ended as a duplicate (never of which report: the
+                         # original may be private).
+                         "ticket.duplicate_linked")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -157,6 +163,14 @@ def public_report(catalog: Catalog, row: asyncpg.Record,
         "updated_at": iso(row["updated_at"]),
     }
     return view
+
+
+def public_page(catalog: Catalog, row: asyncpg.Record, photo_links: Sequence[str],
+                now: datetime | None = None) -> dict[str, Any]:
+    """A public report's own page (``PUBLIC_PAGE_FIELDS``): ``public_report`` and the
+    links to the photos sent with the report (``photos.public_photo_ids``, never a
+    follow-up's). Raises ``ValueError`` for a private report, as ``public_report``."""
+    return {**public_report(catalog, row, now), "photos": list(photo_links)}
 
 
 def public_timeline(events: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ from services.oversight import (
     pages,
     recommendations,
     reports,
+    supports,
 )
 from services.oversight.audit_key import load_signing_key
 from services.oversight.clock import Clock, SystemClock
@@ -99,6 +100,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     identity.add_auth_routes(app)
     handlers.add_routes(app)
     evaluation.add_routes(app)
+    supports.add_routes(app)
     reports.add_routes(app)
     recommendations.add_routes(app)
     evaluation_pages.setup(app)

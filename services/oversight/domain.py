@@ -310,6 +310,13 @@ async def apply_event(conn: asyncpg.Connection, ctx: Context, env: Envelope) -> 
         await add_review_item(conn, cid, "rejection", str(env.event_id),
                               {"reason_code": p["reason_code"], "reason": p["reason"],
                                "duplicate_of": p.get("duplicate_of")}, now)
+    elif t == "ticket.duplicate_linked":
+        # A duplicate ends like a rejection, and is reviewed like one: linking must
+        # not become a way to bury a complaint under another.
+        await cancel(conn, cid, (*KINDS, "dispute"))
+        await add_review_item(conn, cid, "rejection", str(env.event_id),
+                              {"reason_code": "duplicate", "agency": p.get("agency"),
+                               "duplicate_of": p["original_tracking_code"]}, now)
     elif name in ("complaint.withdrawn", "case.closed", "case.dispute_rejected"):
         case["paused_at"] = None
         await cancel(conn, cid, (*KINDS, "dispute"))

@@ -5,7 +5,8 @@ and the consumer hook that feeds the evaluation tables.
 ``with_evaluation(handler, ctx)`` wraps the case consumer's handler: survey answers go
 to ``satisfaction.apply`` (they are not cases: they stay off the case timeline and its
 chain), recommendation events to ``recommendations.apply`` (on the chain, but not
-cases either); every other event goes on to the case handler unchanged.
+cases either); supports are counted by ``supports.apply`` and go on to the case
+handler too; every other event goes on to the case handler unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from awasi.periods import BadPeriod, Period, current_quarter
 from awasi.web import keys as web_keys
 from awasi.web.errors import ValidationFailed
 from awasi.web.responses import json_response
-from services.oversight import keys, recommendations, satisfaction
+from services.oversight import keys, recommendations, satisfaction, supports
 from services.oversight.domain import Context
 from services.oversight.errors import field_error
 
@@ -38,6 +39,9 @@ def with_evaluation(handler: Handler, ctx: Context) -> Handler:
         elif envelope.type in recommendations.EVENT_TYPES:
             await recommendations.apply(conn, envelope, ctx.clock.now())
         else:
+            if envelope.type in supports.EVENT_TYPES:
+                # Counted for the period statistics, and still on the case's timeline.
+                await supports.apply(conn, ctx.catalog, envelope)
             await handler(conn, envelope)
 
     return handle

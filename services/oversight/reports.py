@@ -40,7 +40,7 @@ from awasi.periods import BadPeriod, Period
 from awasi.web import keys as web_keys
 from awasi.web.errors import Conflict, NotFound
 from awasi.web.responses import json_response
-from services.oversight import chain, keys, recommendations, satisfaction
+from services.oversight import chain, keys, recommendations, satisfaction, supports
 from services.oversight.errors import field_error
 from services.oversight.stats import RESOLVED_SQL
 
@@ -179,6 +179,8 @@ async def build(conn: asyncpg.Connection, catalog: Catalog, region: str, period:
         "   AND f.published AND ($4::text IS NULL OR f.agency = $4)"
         " ORDER BY f.recorded_at, f.id", region, start, end, agency)
     recs = await recommendations.listing(conn, region=region, agency=agency)
+    supported = await supports.period_figures(conn, region, period, agency)
+    supported_before = await supports.period_figures(conn, region, period.previous(), agency)
     reg = catalog.region(region)
     return {
         "region": {"code": reg.code, "name": reg.name, "timezone": reg.timezone},
@@ -199,6 +201,10 @@ async def build(conn: asyncpg.Connection, catalog: Catalog, region: str, period:
                       "recommendation": f["recommendation"],
                       "recorded_at": f["recorded_at"].isoformat()} for f in findings],
         "recommendations": recs,
+        # How many people the problems touch: supports of public reports counted in
+        # the period (docs/PARTICIPATION.md).
+        "supports": {**supported, "previous_total": supported_before["total"],
+                     "change": change(supported["total"], supported_before["total"])},
     }
 
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from awasi import similarity
 from awasi.web import keyset
 from services.router import deadlines
 from services.router.errors import TicketNotFound
@@ -171,9 +172,7 @@ def parse_after(sort: str, token: str | None) -> tuple[Any, ...] | None:
 TEXT = "lower(tracking_code || ' ' || coalesce(title, '') || ' ' || description)"
 
 
-async def has_trigram(pool: asyncpg.Pool) -> bool:
-    """Whether pg_trgm is installed in this database (decided once, at start)."""
-    return bool(await pool.fetchval("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'"))
+has_trigram = similarity.has_trigram
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,7 @@ from awasi.web import keys
 from awasi.web.body import read_form, validate
 from awasi.web.errors import ApiError, Forbidden, Unauthorized, ValidationFailed
 from awasi.web.redirects import safe_next
-from services.router import api, assignment, db, domain, notes
+from services.router import api, assignment, db, domain, duplicates, notes
 from services.router.keys import CATALOG, CLOCK, HTTP, MESSAGES, TRIGRAM
 
 HERE = Path(__file__).resolve().parent
@@ -318,10 +318,10 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
     pool = request.app[keys.POOL]
     # The agency check comes first: nothing below runs for another agency's ticket.
     row = await db.get_for_agency(pool, request.match_info["id"], user.agency)
-    return await _render_ticket(request, user, row)
+    return await render_ticket(request, user, row)
 
 
-async def _render_ticket(request: web.Request, user: User, row: asyncpg.Record,
+async def render_ticket(request: web.Request, user: User, row: asyncpg.Record,
                          error: ApiError | None = None) -> web.Response:
     app = request.app
     now = app[CLOCK]()
@@ -344,6 +344,7 @@ async def _render_ticket(request: web.Request, user: User, row: asyncpg.Record,
                       if user.role == "head" else [user.username]),
         "assignable": row["status"] in assignment.ASSIGNABLE,
         "error": error,
+        **await duplicates.page_context(app, user, row),
     }, status=error.status if error else 200)
 
 
@@ -385,7 +386,7 @@ async def ticket_action(request: web.Request) -> web.StreamResponse:
             raise
         # Show the ticket again with the problem (it is the caller's own ticket).
         row = await db.get_for_agency(pool, ticket_id, user.agency)
-        return await _render_ticket(request, user, row, error=e)
+        return await render_ticket(request, user, row, error=e)
     if action == "transfer":
         raise web.HTTPSeeOther("/")  # no longer ours to see
     raise web.HTTPSeeOther(f"/tickets/{ticket_id}")

@@ -55,6 +55,9 @@ SUBJECTS = {
     "ticket.moved_region": _("Your complaint %(code)s was moved to another city"),
     "ticket.returned_to_triage": _("Your complaint %(code)s is being routed again"),
     "ticket.rejected": _("Your complaint %(code)s was not accepted"),
+    "ticket.duplicate_linked": _("Your complaint %(code)s continues as report %(original)s"),
+    "ticket.duplicate_linked.private": _("Your complaint %(code)s continues as complaint "
+                                         "%(original)s"),
 }
 
 # Bodies that differ from the bot's (which speak of buttons and replying in the chat).

@@ -105,6 +105,17 @@ NOTIFICATIONS = {
                                    "who will decide which agency handles it."),
     "ticket.rejected": _("Your complaint %(code)s was not accepted as a complaint. Reason: "
                          "%(note)s"),
+    "ticket.duplicate_linked": _("Your complaint %(code)s is about the same problem as report "
+                                 "%(original)s, which %(agency)s is already handling, so it "
+                                 "was closed as a duplicate. Follow the problem there: "
+                                 "%(original_link)s"),
+    "ticket.duplicate_linked.private": _("Your complaint %(code)s is about the same problem as "
+                                         "complaint %(original)s, which %(agency)s is already "
+                                         "handling, so it was closed as a duplicate. That "
+                                         "complaint is private: with its tracking code "
+                                         "%(original)s you can follow its status and "
+                                         "deadlines (the status page, or /status "
+                                         "%(original)s here), not its content."),
     "case.closed.dispute_rejected": _("The oversight panel reviewed your dispute of complaint "
                                       "%(code)s and found that the resolution stands; the "
                                       "complaint is closed. Reason: %(note)s"),
@@ -187,7 +198,15 @@ class Texts:
             "recommendation": params.get("recommendation", ""),
             "step": t(DEADLINE_STEP.get(params.get("deadline", ""), "resolve your complaint")),
             "outcome": t(OUTCOME.get(params.get("outcome", ""), "inconclusive")),
+            "original": params.get("original", ""),
+            "original_link": self.report_link(params.get("original", "")),
         }
+
+    def report_link(self, code: str) -> str:
+        """A public report's page (the code alone when intake's address is unknown)."""
+        if not code or not self.intake_url:
+            return code
+        return f"{self.intake_url.rstrip('/')}/reports/{code}"
 
     def notification(self, kind: str, params: dict[str, Any], *, locale: str, code: str,
                      region: str, complaint_id: str, may_dispute: bool,
@@ -225,9 +244,12 @@ def survey_link(intake_url: str, params: dict[str, Any]) -> str | None:
 
 def message_kind(kind: str, params: dict[str, Any]) -> str:
     """The key of the message that tells of an event: a closing after the panel
-    rejected the dispute says so (the bot's and the e-mail's wording alike)."""
+    rejected the dispute says so, and a duplicate of a private original never links
+    to it (the bot's and the e-mail's wording alike)."""
     if kind == "case.closed" and params.get("reason") == "dispute_rejected":
         return "case.closed.dispute_rejected"
+    if kind == "ticket.duplicate_linked" and not params.get("original_public"):
+        return "ticket.duplicate_linked.private"
     return kind
 
 
