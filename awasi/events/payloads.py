@@ -251,6 +251,7 @@ class TicketAssigneeChanged(Payload):
     previous: str | None = Field(default=None, max_length=64)
 
 
+@register
 class TicketDuplicateLinked(Payload):
     """Staff found the complaint is about the same problem as another open complaint
     of the region (the original) and linked it there: this one ends (``rejected``,
