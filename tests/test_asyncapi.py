@@ -85,6 +85,8 @@ def test_every_ref_resolves_and_stands_alone() -> None:
 
 def test_every_topic_and_every_event_type_is_described() -> None:
     document = build()
+    registered = {t for t, _ in registered_types()}
+    assert set(TOPIC_OF_TYPE) <= registered, set(TOPIC_OF_TYPE) - registered
     addresses = {c["address"] for c in document["channels"].values()}
     assert addresses == set(topics.ALL)
     messages = document["components"]["messages"]

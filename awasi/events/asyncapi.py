@@ -113,6 +113,12 @@ def build(service: str | None = None) -> dict[str, Any]:
     unmapped = [t for t, _ in registered_types() if t not in TOPIC_OF_TYPE and t not in OFF_TOPIC]
     if unmapped:
         raise ValueError(f"event types with no topic in awasi/events/asyncapi.py: {unmapped}")
+    known = {t for t, _ in registered_types()}
+    # A mapped type with no registered model would be written by a producer and
+    # refused by every consumer (payload_model raises): catch it here, not in Kafka.
+    unregistered = sorted(t for t in (*TOPIC_OF_TYPE, *OFF_TOPIC) if t not in known)
+    if unregistered:
+        raise ValueError(f"event types with no registered payload model: {unregistered}")
     wanted = SERVICE_TOPICS[service] if service else topics.ALL
     schemas: dict[str, Any] = {}
     envelope = _hoist(Envelope.model_json_schema(ref_template=_REF), schemas)
