@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter
 from awasi import faults, jsoncodec
 from awasi.db.errors import is_transient
 from awasi.events import topics
+from awasi.events.chunked import ChunkedHandler
 from awasi.events.envelope import Envelope, InvalidEvent
 from awasi.jsonlog import event_context
 
@@ -218,19 +219,30 @@ class IdempotentConsumer:
                     " ON CONFLICT DO NOTHING RETURNING event_id)"
                     " SELECT coalesce(array_agg(event_id), '{}') FROM i",
                     self.name, [e.event_id for _, e in todo]))
+                fresh = []
                 for _, envelope in todo:
                     if envelope.event_id not in new:
                         continue  # applied before (or twice in this chunk): a redelivery
                     new.discard(envelope.event_id)
-                    with event_context(envelope.complaint_id, str(envelope.event_id)):
-                        try:
-                            await self.handler(conn, envelope)
-                        except Exception as e:
-                            if is_transient(e):
-                                raise
-                            raise _HandlerFailed from e
-                    applied += 1
+                    fresh.append(envelope)
+                try:
+                    await self._apply_fresh(conn, fresh)
+                except Exception as e:
+                    if is_transient(e):
+                        raise
+                    raise _HandlerFailed from e
+                applied = len(fresh)
         return dead, applied, len(todo) - applied
+
+    async def _apply_fresh(self, conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
+        """The fast path's effects, in order: set-based runs for a ``ChunkedHandler``
+        (awasi/events/chunked.py), else one handler call per event."""
+        if isinstance(self.handler, ChunkedHandler):
+            await self.handler.apply_chunk(conn, envelopes)
+            return
+        for envelope in envelopes:
+            with event_context(envelope.complaint_id, str(envelope.event_id)):
+                await self.handler(conn, envelope)
 
     async def _apply_isolated(
         self, records: list[ConsumerRecord[bytes, bytes]]
