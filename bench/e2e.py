@@ -263,15 +263,24 @@ async def main(args: argparse.Namespace) -> int:
             "AWASI_SECRET_KEY": secrets.token_hex(32),
         })
         services = ["router"] if args.direct else ["intake", "router"]
+        # More router processes (--routers): one consumer group, so they share the
+        # topic's partitions; the readers read the first one's API.
+        services += [f"router{k}" for k in range(2, args.routers + 1)]
+        urls = {}
         for name in services:
+            port = ports.get(name) or free_port()
+            env = base_env | {f"AWASI_{name.rstrip('0123456789').upper()}_PORT": str(port)}
+            urls[name] = f"http://127.0.0.1:{port}"
             log = (root / f"{name}.log").open("wb")
             procs.append(subprocess.Popen(  # noqa: S603, ASYNC220 - start-up only
-                [sys.executable, "-m", "awasi", "serve", name], env=base_env,
-                stdout=subprocess.DEVNULL, stderr=log))
+                [sys.executable, "-m", "awasi", "serve", name.rstrip("0123456789")],
+                env=env, stdout=subprocess.DEVNULL, stderr=log))
         intake = f"http://127.0.0.1:{ports['intake']}"
-        router = f"http://127.0.0.1:{ports['router']}"
+        router = urls["router"]
         for name, proc in zip(services, procs, strict=True):
-            await wait_ready(intake if name == "intake" else router, proc, 90)
+            await wait_ready(urls[name], proc, 90)
+        print("processes: " + ", ".join(f"{n} pid {p.pid}" for n, p in
+                                        zip(services, procs, strict=True)), flush=True)
         tokens: dict[str, str] = {}
         async with aiohttp.ClientSession() as session:
             for agency in set(expected.values()):
@@ -281,8 +290,10 @@ async def main(args: argparse.Namespace) -> int:
 
         args.offset = 0
         warm = await drive(args, intake, router, broker.bootstrap, tokens, expected, 40, 20)
+        load_before = os.getloadavg()
         run = await drive(args, intake, router, broker.bootstrap, tokens, expected,
                           int(args.rate * args.duration), args.rate)
+        load_after = os.getloadavg()
 
         failures = check(warm, "warm-up") + check(run, "run")
         wrong = [c for c, (_, agency) in run.sent.items()
@@ -293,7 +304,11 @@ async def main(args: argparse.Namespace) -> int:
                      if c in run.seen and c not in wrong]
         how = ("published complaint.submitted straight to awasi.intake.v1 (--direct)"
                if args.direct else "submitted through intake's POST /api/v1/complaints")
-        print(f"e2e: {how}; service logs in {root}")
+        print(f"e2e: {how}; {args.routers} router process(es); service logs in {root}")
+        # The machine may be shared: the figures mean little without its load.
+        print("load average (1, 5, 15 min) before the run "
+              f"{', '.join(f'{x:.2f}' for x in load_before)}, after "
+              f"{', '.join(f'{x:.2f}' for x in load_after)} ({os.cpu_count()} cores)")
         print(f"target {args.rate:.0f}/s for {args.duration:.0f} s; sent {len(run.sent)} in "
               f"{run.sent_for:.1f} s ({len(run.sent) / run.sent_for:.0f}/s); "  # type: ignore[attr-defined]
               f"non-201 {run.failed}; each of 4 agencies' queues read "
@@ -340,6 +355,8 @@ if __name__ == "__main__":
                         help="tickets per queue read (newest first)")
     parser.add_argument("--fetch-wait-ms", type=int, default=20,
                         help="the services' AWASI_KAFKA_FETCH_MAX_WAIT_MS")
+    parser.add_argument("--routers", type=int, default=1,
+                        help="router processes (one consumer group)")
     parser.add_argument("--direct", action="store_true",
                         help="publish complaint.submitted to the topic instead of using intake")
     sys.exit(asyncio.run(main(parser.parse_args())))
