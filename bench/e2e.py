@@ -15,7 +15,13 @@ Latency = first seen in the queue - moment the submission was sent; percentiles 
 over how many complaints. A complaint refused, never seen, or seen at another agency
 than its rule names is a failure: each is printed and the script exits 1.
 
-Run: ``.venv/bin/python bench/e2e.py [--rate 200] [--duration 60] [--direct]``.
+With ``--routers N`` it starts N router processes: one consumer group (they share
+the topic's partitions) and the agencies' readers spread over their APIs. The load
+average before and after the run is printed with the figures (a shared machine's
+figures mean little without it).
+
+Run: ``.venv/bin/python bench/e2e.py [--rate 200] [--duration 60] [--direct]
+[--routers 1]``.
 """
 
 from __future__ import annotations
@@ -154,9 +160,12 @@ async def drive(args: argparse.Namespace, intake: str, router: str, bootstrap: s
     connector = aiohttp.TCPConnector(limit=256)
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
-            pollers = [asyncio.ensure_future(poller(session, router, tok, run,
-                                                    args.poll_ms / 1000, args.page))
-                       for tok in tokens.values()]
+            # With several router processes the agencies' readers are spread over
+            # them (the API's reads are most of a router's work at high rates).
+            readers = args.router_urls or [router]
+            pollers = [asyncio.ensure_future(poller(session, readers[k % len(readers)], tok,
+                                                    run, args.poll_ms / 1000, args.page))
+                       for k, tok in enumerate(tokens.values())]
             tasks = []
             start = time.perf_counter()
             for k in range(n):
@@ -277,6 +286,7 @@ async def main(args: argparse.Namespace) -> int:
                 env=env, stdout=subprocess.DEVNULL, stderr=log))
         intake = f"http://127.0.0.1:{ports['intake']}"
         router = urls["router"]
+        args.router_urls = [u for n, u in urls.items() if n.startswith("router")]
         for name, proc in zip(services, procs, strict=True):
             await wait_ready(urls[name], proc, 90)
         print("processes: " + ", ".join(f"{n} pid {p.pid}" for n, p in
@@ -356,7 +366,8 @@ if __name__ == "__main__":
     parser.add_argument("--fetch-wait-ms", type=int, default=20,
                         help="the services' AWASI_KAFKA_FETCH_MAX_WAIT_MS")
     parser.add_argument("--routers", type=int, default=1,
-                        help="router processes (one consumer group)")
+                        help="router processes (one consumer group; the agencies' "
+                        "queue readers are spread over them)")
     parser.add_argument("--direct", action="store_true",
                         help="publish complaint.submitted to the topic instead of using intake")
     sys.exit(asyncio.run(main(parser.parse_args())))
