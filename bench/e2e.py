@@ -19,10 +19,15 @@ With ``--tracing`` the services export their spans by OTLP/HTTP (the standard
 ``OTEL_EXPORTER_OTLP_ENDPOINT``) to a collector this script runs on 127.0.0.1 in a
 process of its own (tests/support/otlp.py), which decodes and counts them; without
 it every ``OTEL_*`` variable is removed and ``OTEL_TRACES_EXPORTER=none`` set, so
-tracing is off. Run both to measure what tracing costs (docs/BENCHMARKS.md). Each
-figure is printed with the machine's load average.
+tracing is off. Run both to measure what tracing costs (docs/BENCHMARKS.md).
 
-Run: ``.venv/bin/python bench/e2e.py [--rate 200] [--duration 60] [--direct] [--tracing]``.
+With ``--routers N`` it starts N router processes: one consumer group (they share
+the topic's partitions) and the agencies' readers spread over their APIs. The load
+average before and after the run is printed with the figures (a shared machine's
+figures mean little without it).
+
+Run: ``.venv/bin/python bench/e2e.py [--rate 200] [--duration 60] [--direct]
+[--routers 1] [--tracing [--db-spans]]``.
 """
 
 from __future__ import annotations
@@ -163,9 +168,12 @@ async def drive(args: argparse.Namespace, intake: str, router: str, bootstrap: s
     connector = aiohttp.TCPConnector(limit=256)
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
-            pollers = [asyncio.ensure_future(poller(session, router, tok, run,
-                                                    args.poll_ms / 1000, args.page))
-                       for tok in tokens.values()]
+            # With several router processes the agencies' readers are spread over
+            # them (the API's reads are most of a router's work at high rates).
+            readers = args.router_urls or [router]
+            pollers = [asyncio.ensure_future(poller(session, readers[k % len(readers)], tok,
+                                                    run, args.poll_ms / 1000, args.page))
+                       for k, tok in enumerate(tokens.values())]
             tasks = []
             start = time.perf_counter()
             for k in range(n):
@@ -289,15 +297,25 @@ async def main(args: argparse.Namespace) -> int:
             "AWASI_SECRET_KEY": secrets.token_hex(32),
         })
         services = ["router"] if args.direct else ["intake", "router"]
+        # More router processes (--routers): one consumer group, so they share the
+        # topic's partitions; the readers read the first one's API.
+        services += [f"router{k}" for k in range(2, args.routers + 1)]
+        urls = {}
         for name in services:
+            port = ports.get(name) or free_port()
+            env = base_env | {f"AWASI_{name.rstrip('0123456789').upper()}_PORT": str(port)}
+            urls[name] = f"http://127.0.0.1:{port}"
             log = (root / f"{name}.log").open("wb")
             procs.append(subprocess.Popen(  # noqa: S603, ASYNC220 - start-up only
-                [sys.executable, "-m", "awasi", "serve", name], env=base_env,
-                stdout=subprocess.DEVNULL, stderr=log))
+                [sys.executable, "-m", "awasi", "serve", name.rstrip("0123456789")],
+                env=env, stdout=subprocess.DEVNULL, stderr=log))
         intake = f"http://127.0.0.1:{ports['intake']}"
-        router = f"http://127.0.0.1:{ports['router']}"
+        router = urls["router"]
+        args.router_urls = [u for n, u in urls.items() if n.startswith("router")]
         for name, proc in zip(services, procs, strict=True):
-            await wait_ready(intake if name == "intake" else router, proc, 90)
+            await wait_ready(urls[name], proc, 90)
+        print("processes: " + ", ".join(f"{n} pid {p.pid}" for n, p in
+                                        zip(services, procs, strict=True)), flush=True)
         tokens: dict[str, str] = {}
         async with aiohttp.ClientSession() as session:
             for agency in set(expected.values()):
@@ -308,8 +326,10 @@ async def main(args: argparse.Namespace) -> int:
         args.offset = 0
         warm = await drive(args, intake, router, broker.bootstrap, tokens, expected, 40, 20)
         cpu_before = {name: _cpu(p) for name, p in zip(services, procs, strict=True)}
+        load_before = os.getloadavg()
         run = await drive(args, intake, router, broker.bootstrap, tokens, expected,
                           int(args.rate * args.duration), args.rate)
+        load_after = os.getloadavg()
 
         cpu = {name: _cpu(p) - cpu_before[name] for name, p in zip(services, procs, strict=True)}
         failures = check(warm, "warm-up") + check(run, "run")
@@ -321,13 +341,15 @@ async def main(args: argparse.Namespace) -> int:
                      if c in run.seen and c not in wrong]
         how = ("published complaint.submitted straight to awasi.intake.v1 (--direct)"
                if args.direct else "submitted through intake's POST /api/v1/complaints")
-        print(f"e2e: {how}; service logs in {root}")
+        print(f"e2e: {how}; {args.routers} router process(es); service logs in {root}")
         tracing_how = ("off" if not args.tracing else "on, OTLP/HTTP to a collector on 127.0.0.1"
                        + (", a span per query (AWASI_TRACE_QUERIES)" if args.db_spans
                           else ""))
-        print(f"tracing: {tracing_how}"
-              f"; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-              " (1, 5, 15 min)")
+        print(f"tracing: {tracing_how}")
+        # The machine may be shared: the figures mean little without its load.
+        print("load average (1, 5, 15 min) before the run "
+              f"{', '.join(f'{x:.2f}' for x in load_before)}, after "
+              f"{', '.join(f'{x:.2f}' for x in load_after)} ({os.cpu_count()} cores)")
         print(f"target {args.rate:.0f}/s for {args.duration:.0f} s; sent {len(run.sent)} in "
               f"{run.sent_for:.1f} s ({len(run.sent) / run.sent_for:.0f}/s); "  # type: ignore[attr-defined]
               f"non-201 {run.failed}; each of 4 agencies' queues read "
@@ -393,6 +415,9 @@ if __name__ == "__main__":
                         help="tickets per queue read (newest first)")
     parser.add_argument("--fetch-wait-ms", type=int, default=20,
                         help="the services' AWASI_KAFKA_FETCH_MAX_WAIT_MS")
+    parser.add_argument("--routers", type=int, default=1,
+                        help="router processes (one consumer group; the agencies' "
+                        "queue readers are spread over them)")
     parser.add_argument("--direct", action="store_true",
                         help="publish complaint.submitted to the topic instead of using intake")
     parser.add_argument("--tracing", action="store_true",

@@ -25,6 +25,7 @@ from awasi.events.relay import replay
 from awasi.settings import Settings, SettingsError, setting_names
 from tests.support import probe
 from tests.support.kafka import read_topic
+from tests.support.records import FakeRecord
 
 
 def test_settings_parse_and_name_the_bad_variable() -> None:
@@ -172,12 +173,6 @@ def test_cli_outbox_replay(database_url: str, capsys: pytest.CaptureFixture[str]
         awasi_main(["outbox", "replay", "--since", "yesterday"])
 
 
-class _FakeRecord:
-    def __init__(self, value: bytes) -> None:
-        self.value, self.key, self.topic, self.partition, self.offset = value, b"k", "t", 0, 0
-        self.headers: tuple[tuple[str, bytes], ...] = ()
-
-
 async def test_transient_errors_are_retried_then_applied_once(database_url: str) -> None:
     await probe.migrate(database_url)
     pool = await create_pool(database_url, min_size=1, max_size=2)
@@ -196,8 +191,8 @@ async def test_transient_errors_are_retried_then_applied_once(database_url: str)
                                       consumer=None, producer=None,  # type: ignore[arg-type]
                                       handler=flaky, max_retries=5, retry_backoff_s=0.01)
         env = Envelope.build(ProbePing(seq=1), complaint_id="c", producer="probe")
-        assert await consumer._process(_FakeRecord(env.to_bytes())) is True  # noqa: SLF001
-        assert await consumer._process(_FakeRecord(env.to_bytes())) is True  # noqa: SLF001
+        assert await consumer._process(FakeRecord(env.to_bytes())) is True  # noqa: SLF001
+        assert await consumer._process(FakeRecord(env.to_bytes())) is True  # noqa: SLF001
         assert attempts == 3, "two transient failures, one success, the repeat skipped"
         assert await pool.fetchval("SELECT times FROM probe.effects WHERE seq = 1") == 1
         # A failed attempt left nothing behind: the dedupe row rolled back with it.
@@ -231,7 +226,7 @@ async def test_poison_event_in_a_chunk_is_dead_lettered_alone(
                                       handler=picky, retry_backoff_s=0.01)
         first, poison, last = (Envelope.build(ProbePing(seq=n), complaint_id="c",
                                               producer="probe") for n in (901, 902, 903))
-        chunk = [_FakeRecord(e.to_bytes()) for e in (first, first, poison, last)]
+        chunk = [FakeRecord(e.to_bytes()) for e in (first, first, poison, last)]
         assert await consumer._process_chunk(chunk) is True  # noqa: SLF001
         rows = await pool.fetch("SELECT seq, times FROM probe.effects WHERE seq > 900")
         assert {r["seq"]: r["times"] for r in rows} == {901: 1, 903: 1}

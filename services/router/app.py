@@ -31,7 +31,7 @@ from awasi.web.app import (
     schema_migrations,
 )
 from services.router import admin, api, db, desk, duplicates, notes, recommendations
-from services.router.consumer import accepts, make_handler
+from services.router.consumer import accepts, chunked, make_handler
 from services.router.keys import CATALOG, CLOCK, HTTP, QUEUE_CHANGES, QUEUE_TAGS, TRIGRAM
 from services.router.live import KnownTags
 
@@ -94,7 +94,8 @@ TOPICS_READ = (topics.INTAKE, topics.OVERSIGHT)
 
 def event_handling(catalog: Catalog) -> tuple[Handler, Callable[[Envelope], bool]]:
     """The consumer's handler and its filter of event types."""
-    return (recommendations.with_recommendations(make_handler(catalog)),
+    one_by_one = recommendations.with_recommendations(make_handler(catalog))
+    return (chunked(catalog, one_by_one),
             lambda e: accepts(e) or e.type in recommendations.EVENT_TYPES)
 
 

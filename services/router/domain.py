@@ -16,22 +16,18 @@ fact behind the ticket's status is recorded on the timeline and otherwise ignore
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 import asyncpg
-from opentelemetry import trace
 
-from awasi import lifecycle, tracing
-from awasi.catalog import Catalog, UnknownCode
+from awasi import lifecycle
+from awasi.catalog import Catalog
 from awasi.events import topics
 from awasi.events.consumer import PoisonEvent
 from awasi.events.envelope import Envelope
 from awasi.events.outbox import add_to_outbox
 from awasi.events.payloads import (
-    ComplaintNeedsTriage,
     ComplaintRouted,
-    ComplaintSubmitted,
     Deadlines,
     Payload,
     TicketAcknowledged,
@@ -46,11 +42,9 @@ from awasi.events.payloads import (
     TicketTransferred,
 )
 from awasi.identity import User
-from services.router import db, deadlines
+from services.router import db, deadlines, routing
 from services.router.errors import InvalidAgency, InvalidTransition
-
-SCHEMA = "router"
-PRODUCER = "router"
+from services.router.routing import PRODUCER, SCHEMA
 
 AGENCY_ACTIONS = ("acknowledge", "request_info", "respond", "resolve", "transfer")
 # The statuses each action may start from (from the lifecycle's table); anything
@@ -108,83 +102,7 @@ def _deadlines(row: asyncpg.Record) -> Deadlines:
     )
 
 
-# --- routing ------------------------------------------------------------------------
-
-async def route_submitted(conn: asyncpg.Connection, catalog: Catalog,
-                          envelope: Envelope) -> asyncpg.Record | None:
-    """Create the ticket for a ``complaint.submitted`` event and route it: the
-    catalog's category rule, else a keyword rule on the title and text, else the
-    region's triage queue. Returns the new ticket, or ``None`` if the complaint
-    already has one (a redelivery under a new event id changes nothing).
-    Raises ``PoisonEvent`` for a region the catalog does not know."""
-    p = envelope.typed_payload()
-    assert isinstance(p, ComplaintSubmitted)
-    text = f"{p.title or ''}\n{p.description}"
-    try:
-        decision = catalog.route(p.region, p.category, text)
-    except UnknownCode as e:
-        raise PoisonEvent(str(e)) from e
-    # Codes from the catalog only (never the complaint's words).
-    trace.get_current_span().set_attributes({
-        "awasi.region": p.region, "awasi.category": p.category,
-        "awasi.agency": decision.agency or "", "awasi.routing.rule": str(decision.rule)})
-    start = p.submitted_at
-    now = envelope.occurred_at
-    warning_share = 0.8
-    agency, triage, ack, res = None, None, None, None
-    # The routing decision is the router's first fact: the next sequence number.
-    seq = lifecycle.next_seq(lifecycle.State(seq=envelope.seq or 0))
-    if decision.agency is None:
-        triage = deadlines.triage_by(catalog, p.region, p.category, start)
-        first_kind = ComplaintNeedsTriage.EVENT_TYPE
-        first_data: dict[str, object] = {"rule": decision.rule}
-    else:
-        a = deadlines.assigned(catalog, p.region, decision.agency, p.category, start)
-        first_kind = ComplaintRouted.EVENT_TYPE
-        agency, ack, res = decision.agency, a.acknowledge_by, a.resolve_by
-        warning_share = a.policy.warning_share
-        first_data = {"agency": decision.agency, "rule": decision.rule}
-    status = lifecycle.apply(lifecycle.State(), first_kind, seq).state.status
-    # One statement for the ticket and its first two timeline entries: this runs for
-    # every complaint, and round trips are most of its cost.
-    row = await conn.fetchrow(
-        "WITH t AS (INSERT INTO router.tickets (id, complaint_id, tracking_code, region,"
-        " category, title, description, location, privacy, reporter_ref, channel, photo_ids,"
-        " submitted_at, status, agency, rule, assigned_at, triage_by, acknowledge_by,"
-        " resolve_by, next_due, seq, status_seq)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
-        " $17, $18, $19, $20, $21, $26, $26)"
-        " ON CONFLICT (complaint_id) DO NOTHING RETURNING *),"
-        " tl AS (INSERT INTO router.timeline (ticket_id, kind, occurred_at, actor, agency, data)"
-        " SELECT id, 'complaint.submitted', $13, 'citizen', NULL, $22::jsonb FROM t"
-        " UNION ALL SELECT id, $23, $24, 'router', agency, $25::jsonb FROM t)"
-        " SELECT * FROM t",
-        uuid.uuid4(), envelope.complaint_id, p.tracking_code, p.region, p.category,
-        p.title, p.description,
-        p.location.model_dump(mode="json") if p.location else None,
-        p.privacy, p.reporter_ref, p.channel, list(p.photo_ids), p.submitted_at,
-        status, agency, decision.rule, start if agency else None, triage, ack, res,
-        ack if agency else triage,
-        {"channel": p.channel, "photo_ids": list(p.photo_ids)}, first_kind, now, first_data,
-        seq,
-    )
-    if row is None:
-        return None
-    payload: Payload
-    if agency is None:
-        payload = ComplaintNeedsTriage(
-            tracking_code=p.tracking_code, region=p.region, category=p.category,
-            deadlines=_deadlines(row))
-    else:
-        payload = ComplaintRouted(
-            tracking_code=p.tracking_code, region=p.region, category=p.category,
-            agency=agency, rule=decision.rule, deadlines=_deadlines(row),
-            warning_share=warning_share)
-    out = Envelope.build(payload, complaint_id=envelope.complaint_id, producer=PRODUCER,
-                         occurred_at=now, seq=seq)
-    await add_to_outbox(conn, SCHEMA, topics.ROUTER, out)
-    return row
-
+# --- routing by hand (a rule's routing is services/router/routing.py) ---------------
 
 async def route_by_hand(conn: asyncpg.Connection, catalog: Catalog, user: User,
                         ticket_id: str, agency: str, now: datetime) -> asyncpg.Record:
@@ -355,9 +273,7 @@ async def apply_event(conn: asyncpg.Connection, catalog: Catalog, envelope: Enve
     lifecycle: an event it finds stale or impossible now (a late one from another
     topic) is recorded on the timeline, marked ignored, and changes nothing else."""
     if envelope.type == "complaint.submitted":
-        # The routing as a span of the complaint's trace (awasi/tracing.py).
-        with tracing.span("route complaint"):
-            await route_submitted(conn, catalog, envelope)
+        await routing.route_many(conn, catalog, [envelope])
         return
     t = await db.lock_by_complaint(conn, envelope.complaint_id)
     if t is None:

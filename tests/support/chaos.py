@@ -418,7 +418,7 @@ async def check_routing(pool: asyncpg.Pool, report: ChaosReport, complaints: set
         if r["status"] is None:
             wrong.append((r["cid"], "no ticket"))
             continue
-        # The text the router routes on (services/router/domain.py, route_submitted).
+        # The text the router routes on (services/router/routing.py, plan).
         text = f"{r['title'] or ''}\n{r['description']}"
         decision = catalog.route(r["region"], r["category"], text)
         got = (r["agency"], r["rule"], r["intake_agency"])

@@ -24,6 +24,7 @@ class ExportedSpan:
     span_id: str
     parent_span_id: str  # "" for a root span
     attributes: dict[str, Any]
+    linked_traces: tuple[str, ...] = ()  # the traces a batch span is linked to
 
 
 @dataclass
@@ -43,7 +44,8 @@ class Collector:
                     self.spans.append(ExportedSpan(
                         service=service, name=s.name, trace_id=s.trace_id.hex(),
                         span_id=s.span_id.hex(), parent_span_id=s.parent_span_id.hex(),
-                        attributes={a.key: _value(a.value) for a in s.attributes}))
+                        attributes={a.key: _value(a.value) for a in s.attributes},
+                        linked_traces=tuple(link.trace_id.hex() for link in s.links)))
         return web.Response(body=ExportTraceServiceResponse().SerializeToString(),
                             content_type="application/x-protobuf")
 
