@@ -166,9 +166,14 @@ async def save_case(conn: asyncpg.Connection, catalog: Catalog, before: asyncpg.
     """Store the case's changed columns and move its contribution to the statistics'
     rollups, in the caller's transaction (so the rollups stay exact)."""
     if after.get("resolve_by") != before["resolve_by"]:
-        # A new resolution deadline has not fallen due yet (the scheduler sets this
-        # when the breach of the one in force fires).
-        after["resolve_breached"] = False
+        # Whether the resolution deadline now in force has fired as a breach (the
+        # scheduler sets this when it fires; a deadline given again after its breach
+        # stays breached).
+        after["resolve_breached"] = after.get("resolve_by") is not None and bool(
+            await conn.fetchval(
+                "SELECT 1 FROM oversight.deadlines WHERE complaint_id = $1"
+                " AND status = 'fired' AND step = 'breach' AND kind = 'resolve'"
+                " AND due_at = $2 LIMIT 1", before["complaint_id"], after["resolve_by"]))
     changed = [c for c in _CASE_COLUMNS if after.get(c) != before[c]]
     if not changed:
         return

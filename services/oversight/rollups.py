@@ -202,7 +202,7 @@ _CASE_SUMS = """
     count(*) FILTER (WHERE {resolved}) AS resolved,
     count(*) FILTER (WHERE {resolved} AND resolved_on_time) AS on_time,
     count(*) FILTER (WHERE resolve_by IS NOT NULL
-                     AND (resolved_at IS NOT NULL OR resolve_breached)) AS due_n,
+                     AND (resolved_at IS NOT NULL OR breached)) AS due_n,
     count(*) FILTER (WHERE acknowledged_at IS NOT NULL AND routed_at IS NOT NULL) AS ack_n,
     count(*) FILTER (WHERE {resolved} AND routed_at IS NOT NULL AND resolved_at IS NOT NULL)
         AS res_n,
@@ -223,7 +223,12 @@ CREATE TEMP TABLE rollup_cases ON COMMIT DROP AS
 SELECT c.*, coalesce(c.region, '') AS r, coalesce(c.agency, '') AS a,
        CASE WHEN c.region IS NOT NULL AND c.submitted_at IS NOT NULL
             THEN (c.submitted_at AT TIME ZONE coalesce(z.tz, 'UTC'))::date END AS d,
-       {resolved_expr} AS is_resolved
+       {resolved_expr} AS is_resolved,
+       -- From the deadlines, not from cases.resolve_breached (which the consumer and
+       -- the scheduler keep): a from-scratch check of that column too.
+       EXISTS (SELECT 1 FROM oversight.deadlines dl WHERE dl.complaint_id = c.complaint_id
+               AND dl.status = 'fired' AND dl.step = 'breach' AND dl.kind = 'resolve'
+               AND dl.due_at = c.resolve_by) AS breached
 FROM oversight.cases c LEFT JOIN (VALUES {tz}) AS z(code, tz) ON z.code = c.region
 WHERE c.region IS NOT NULL OR c.agency IS NOT NULL;
 """

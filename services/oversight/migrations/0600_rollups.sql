@@ -19,6 +19,11 @@ ALTER TABLE cases ADD COLUMN channel text;
 -- makes the case "due" for the on-time share (was "resolve_by <= now()" per request).
 ALTER TABLE cases ADD COLUMN resolve_breached boolean NOT NULL DEFAULT false;
 
+-- Fired breaches of one case (the consumer looks one up when a case's resolution
+-- deadline changes; the other deadline indexes cover pending rows only).
+CREATE INDEX deadlines_case_breached ON deadlines (complaint_id)
+    WHERE status = 'fired' AND step = 'breach';
+
 UPDATE cases c SET channel = coalesce(t.payload->>'channel', 'api')
     FROM timeline t
     WHERE t.complaint_id = c.complaint_id AND t.event_type = 'complaint.submitted';
