@@ -75,7 +75,7 @@ async def from_scratch(pool: asyncpg.Pool, catalog: Any) -> dict[str, dict[tuple
             await rollups.rebuild(conn, catalog)
             # The rebuild leaves only compacted rows.
             assert not await conn.fetchval(
-                "SELECT count(*) FROM oversight.stats_daily WHERE NOT compact")
+                "SELECT count(*) FROM oversight.stats_monthly WHERE NOT compact")
             return await rollup_state(conn)
         finally:
             await tr.rollback()
@@ -260,11 +260,21 @@ async def test_backfill_after_the_migration_computes_the_rollups_of_existing_cas
 
 
 @pytest.mark.parametrize(("seconds", "expected"), [
-    (0, 0), (359, 0), (360, 1), (3 * 3600, 30), (99 * 3600 + 3599, 999),
-    (100 * 3600, 1000), (100 * 3600 + 3599, 1000), (101 * 3600, 1010), (-1, -1),
+    (0, 0), (359, 0), (360, 1), (3 * 3600, 30), (23 * 3600 + 3599, 239),
+    (24 * 3600, 240), (24 * 3600 + 3599, 240), (25 * 3600, 250), (239 * 3600 + 3599, 2390),
+    (240 * 3600, 2400), (249 * 3600 + 3599, 2400), (250 * 3600, 2500), (-1, -1),
 ])
 def test_bucket_edges(seconds: int, expected: int) -> None:
     assert rollups.bucket(timedelta(seconds=seconds)) == expected
+
+
+async def test_the_rebuild_buckets_durations_as_the_consumer_does(pool: asyncpg.Pool) -> None:
+    seconds = [-3600, -1, 0, 359, 360, 86399, 86400, 89999, 90000, 863999, 864000, 899999,
+               900000, 5_000_000, 123_456_789]
+    sql = rollups._BUCKET_SQL.format(d="make_interval(secs => s)")  # noqa: SLF001
+    got = await pool.fetch(f"SELECT s, {sql} AS b FROM unnest($1::float8[]) AS s",
+                           [float(x) for x in seconds])
+    assert [r["b"] for r in got] == [rollups.bucket(timedelta(seconds=x)) for x in seconds]
 
 
 def test_median_is_percentile_cont_of_the_buckets() -> None:

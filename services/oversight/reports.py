@@ -8,8 +8,8 @@ What the figures count (docs/EVALUATION.md says the same in prose): the complain
 the region's time zone), what became of them so far, and the findings recorded in the
 period. Each figure comes with the previous period's, and the change. Rates follow
 the dashboard's sample-size rule (hidden below ``stats_min_cases``). The complaint
-figures read the rollups kept per local submission day (counts) and month (duration
-histograms; medians at most one bucket, 0.1 h, low): a period's cost is its days and
+figures read the rollups kept per local submission month (counts and duration
+histograms; medians at most one bucket low, see rollups.py): a period's cost is its
 months, not its complaints nor the history. Breaches count under the deadline's
 agency; a case is due for the on-time share once its resolution deadline has fired.
 
@@ -50,9 +50,9 @@ CHANNEL_LABELS = {"web": "Web form", "api": "JSON API", "open311": "Open311",
                   "telegram": "Telegram"}
 STATUS_LABELS = recommendations.STATUS_LABELS
 
-_DAILY = """
-    FROM oversight.stats_daily
-    WHERE region = $1 AND day >= $2 AND day <= $3 AND ($4::text IS NULL OR agency = $4)
+_MONTHS = """
+    FROM oversight.stats_monthly
+    WHERE region = $1 AND month >= $2 AND month <= $3 AND ($4::text IS NULL OR agency = $4)
 """
 
 
@@ -65,7 +65,7 @@ def _rate(value: float | None, n: int, min_cases: int) -> dict[str, Any]:
 async def figures(conn: asyncpg.Connection, catalog: Catalog, region: str, period: Period,
                   agency: str | None) -> dict[str, Any]:
     """The complaint figures of one period (see the module docstring), from the
-    rollups (services/oversight/rollups.py): the period's days and months."""
+    rollups (services/oversight/rollups.py): the period's months."""
     args = (region, period.first_day, period.last_day, agency)
     base = await conn.fetchrow(
         "SELECT coalesce(sum(received), 0) AS received, coalesce(sum(resolved), 0) AS resolved,"
@@ -75,13 +75,13 @@ async def figures(conn: asyncpg.Connection, catalog: Catalog, region: str, perio
         " coalesce(sum(rating_n), 0) AS rating_n, coalesce(sum(rating_sum), 0) AS rating_sum,"
         + "".join(f" coalesce(sum(rating_{k}), 0) AS rating_{k}," for k in range(1, 6))
         + " coalesce(sum(breaches), 0) AS breaches,"
-        " coalesce(sum(escalations2), 0) AS escalations2" + _DAILY, *args)
+        " coalesce(sum(escalations2), 0) AS escalations2" + _MONTHS, *args)
     by_category = await conn.fetch(
-        "SELECT category AS key, sum(received) AS n" + _DAILY
+        "SELECT category AS key, sum(received) AS n" + _MONTHS
         + " GROUP BY 1 HAVING sum(received) > 0 ORDER BY 2 DESC, 1", *args)
     # A case whose complaint.submitted never arrived has no channel: not in this table.
     by_channel = await conn.fetch(
-        "SELECT channel AS key, sum(received) AS n" + _DAILY
+        "SELECT channel AS key, sum(received) AS n" + _MONTHS
         + " AND channel <> '' GROUP BY 1 HAVING sum(received) > 0 ORDER BY 2 DESC, 1", *args)
     hist: dict[str, list[tuple[int, int]]] = {"ack": [], "res": []}
     for h in await conn.fetch(
@@ -89,7 +89,7 @@ async def figures(conn: asyncpg.Connection, catalog: Catalog, region: str, perio
             " WHERE region = $1 AND month >= $2 AND month <= $3"
             "   AND ($4::text IS NULL OR agency = $4)"
             " GROUP BY 1, 2 HAVING sum(n) > 0 ORDER BY 1, 2",
-            region, period.first_day.replace(day=1), period.last_day, agency):
+            *args):
         hist[h["measure"]].append((h["bucket"], int(h["n"])))
     tz = catalog.region(region).timezone
     start, end = period.bounds(tz)

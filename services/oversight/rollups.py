@@ -2,8 +2,9 @@
 
 A case *contributes* a vector of counters (received, resolved, on time, ...) and up
 to two durations (routed -> acknowledged, routed -> resolved) to a few keys: all time
-per (region, agency), per (region, local submission day, agency, category, channel),
-and, for the durations, per local submission month. ``domain.save_case`` calls
+per (region, agency), and per (region, local submission month, agency, category,
+channel) — the reports' periods are whole months — with the durations per (region,
+month, agency). ``domain.save_case`` calls
 ``apply_change`` with the case before and after each event, in the consumer's
 transaction: the contribution before is subtracted and the one after added, so the
 rollups always equal an aggregation of the cases from scratch (``rebuild`` computes
@@ -11,10 +12,11 @@ exactly that, and tests/test_rollups.py checks both agree). Breaches and level-2
 escalations are facts, not state: the scheduler adds them with ``add_fact`` when it
 fires them, under the deadline's agency (as the statistics always counted them).
 
-Durations are kept as histograms with buckets of 0.1 h below 100 h and of 1 h above
-(``bucket``); a median read from them is the percentile_cont median of the bucketed
-values, so it is at most one bucket (0.1 h, or 1 h above 100 h) below the exact
-median. The histograms' size is bounded by the bucket count, not by the cases.
+Durations are kept as histograms with buckets of 0.1 h below 24 h, 1 h below 240 h
+and 10 h above (``bucket``); a median read from them is the percentile_cont median of
+the bucketed values, so it is at most one bucket below the exact median (0.1 h; 1 h,
+at most 4% of the value; 10 h, at most 4%). The histograms' size is bounded by the
+bucket count (at most about 640 per key and measure), not by the cases.
 
 Keys hold '' where a case has no region, agency, category or channel yet.
 
@@ -43,9 +45,9 @@ COUNTERS = ("received", "resolved", "on_time", "due_n", "ack_n", "res_n", "dispu
             "disputed_cases", "rating_n", "rating_sum", "rating_1", "rating_2", "rating_3",
             "rating_4", "rating_5", "breaches", "escalations2")
 MEASURES = ("ack", "res")
-# Bucket edges: 0.1 h (360 s) up to 100 h, whole hours above.
-_FINE = timedelta(seconds=360)
-_COARSE_FROM = timedelta(hours=100)
+# Bucket widths: 0.1 h (360 s) below 24 h, 1 h below 240 h, 10 h above.
+_FINE, _HOUR, _TEN = timedelta(seconds=360), timedelta(hours=1), timedelta(hours=10)
+_HOURS_FROM, _TENS_FROM = timedelta(hours=24), timedelta(hours=240)
 REBUILD_JOB = "stats_rollups_rebuild"
 # awasi.lifecycle.counts_as_resolved, in SQL (tests/test_lifecycle.py checks both agree).
 RESOLVED_SQL = "(status = 'closed' OR (status = 'resolved' AND NOT resolution_disputed))"
@@ -53,16 +55,20 @@ RESOLVED_SQL = "(status = 'closed' OR (status = 'resolved' AND NOT resolution_di
 
 def bucket(duration: timedelta) -> int:
     """The duration's bucket: its lower edge in tenths of an hour (floor), at 0.1 h
-    resolution below 100 h and 1 h resolution above."""
-    if duration < _COARSE_FROM:
+    resolution below 24 h, 1 h below 240 h and 10 h above."""
+    if duration < _HOURS_FROM:
         return duration // _FINE
-    return 10 * (duration // timedelta(hours=1))
+    if duration < _TENS_FROM:
+        return 10 * (duration // _HOUR)
+    return 100 * (duration // _TEN)
 
 
 # The same function in SQL, for the rebuild (extract(epoch ...) is exact numeric).
-_BUCKET_SQL = ("(CASE WHEN {d} < interval '100 hours'"
+_BUCKET_SQL = ("(CASE WHEN {d} < interval '24 hours'"
                " THEN floor(extract(epoch FROM {d}) / 360)"
-               " ELSE 10 * floor(extract(epoch FROM {d}) / 3600) END)::int")
+               " WHEN {d} < interval '240 hours'"
+               " THEN 10 * floor(extract(epoch FROM {d}) / 3600)"
+               " ELSE 100 * floor(extract(epoch FROM {d}) / 36000) END)::int")
 
 
 def local_day(catalog: Catalog, region: str | None, at: datetime) -> date:
@@ -75,8 +81,8 @@ def local_day(catalog: Catalog, region: str | None, at: datetime) -> date:
 class Contribution:
     """What one case adds to the rollups."""
 
-    total_key: tuple[str, str]                        # region, agency
-    day_key: tuple[str, date, str, str, str] | None   # region, day, agency, category, channel
+    total_key: tuple[str, str]                          # region, agency
+    month_key: tuple[str, date, str, str, str] | None   # region, month, agency, cat., channel
     month: date | None
     counts: tuple[int, ...]                               # in COUNTERS order
     durations: tuple[tuple[str, int], ...]                # (measure, bucket)
@@ -112,23 +118,22 @@ def contribution(catalog: Catalog, case: Mapping[str, Any]) -> Contribution | No
         c["rating_sum"] = rating
         if 1 <= rating <= 5:
             c[f"rating_{rating}"] = 1
-    day_key = None
+    month_key = None
     month = None
     if region and case["submitted_at"] is not None:
-        day = local_day(catalog, region, case["submitted_at"])
-        day_key = (region, day, agency, case["category"] or "", case["channel"] or "")
-        month = day.replace(day=1)
-    return Contribution((region, agency), day_key, month,
+        month = local_day(catalog, region, case["submitted_at"]).replace(day=1)
+        month_key = (region, month, agency, case["category"] or "", case["channel"] or "")
+    return Contribution((region, agency), month_key, month,
                         tuple(c[k] for k in COUNTERS), tuple(durations))
 
 
 _COLS = ", ".join(COUNTERS)
 _ARGS_TOTAL = ", ".join(f"${i + 3}" for i in range(len(COUNTERS)))
-_ARGS_DAILY = ", ".join(f"${i + 6}" for i in range(len(COUNTERS)))
+_ARGS_MONTHLY = ", ".join(f"${i + 6}" for i in range(len(COUNTERS)))
 INSERT_TOTAL = (f"INSERT INTO oversight.stats_totals (region, agency, {_COLS})"
                 f" VALUES ($1, $2, {_ARGS_TOTAL})")
-INSERT_DAILY = (f"INSERT INTO oversight.stats_daily (region, day, agency, category, channel,"
-                f" {_COLS}) VALUES ($1, $2, $3, $4, $5, {_ARGS_DAILY})")
+INSERT_MONTHLY = (f"INSERT INTO oversight.stats_monthly (region, month, agency, category,"
+                  f" channel, {_COLS}) VALUES ($1, $2, $3, $4, $5, {_ARGS_MONTHLY})")
 INSERT_HIST_TOTAL = ("INSERT INTO oversight.stats_hist_totals (region, agency, measure,"
                      " bucket, n) VALUES ($1, $2, $3, $4, $5)")
 INSERT_HIST_MONTH = ("INSERT INTO oversight.stats_hist_monthly (region, month, agency,"
@@ -149,15 +154,15 @@ async def apply_change(conn: asyncpg.Connection, catalog: Catalog,
     if old == new:
         return
     totals: dict[Any, list[int]] = {}
-    daily: dict[Any, list[int]] = {}
+    monthly: dict[Any, list[int]] = {}
     hist_t: dict[Any, int] = {}
     hist_m: dict[Any, int] = {}
     for contrib, sign in ((old, -1), (new, 1)):
         if contrib is None:
             continue
         _merge(totals, contrib.total_key, contrib.counts, sign)
-        if contrib.day_key is not None:
-            _merge(daily, contrib.day_key, contrib.counts, sign)
+        if contrib.month_key is not None:
+            _merge(monthly, contrib.month_key, contrib.counts, sign)
         region, agency = contrib.total_key
         for measure, b in contrib.durations:
             k = (region, agency, measure, b)
@@ -167,8 +172,8 @@ async def apply_change(conn: asyncpg.Connection, catalog: Catalog,
                 hist_m[km] = hist_m.get(km, 0) + sign
     if rows := [(*k, *v) for k, v in totals.items() if any(v)]:
         await conn.executemany(INSERT_TOTAL, rows)
-    if rows := [(*k, *v) for k, v in daily.items() if any(v)]:
-        await conn.executemany(INSERT_DAILY, rows)
+    if rows := [(*k, *v) for k, v in monthly.items() if any(v)]:
+        await conn.executemany(INSERT_MONTHLY, rows)
     if rows := [(*k, n) for k, n in hist_t.items() if n]:
         await conn.executemany(INSERT_HIST_TOTAL, rows)
     if rows := [(*k, n) for k, n in hist_m.items() if n]:
@@ -184,8 +189,8 @@ async def add_fact(conn: asyncpg.Connection, catalog: Catalog, case: Mapping[str
     region = case["region"] or ""
     await conn.execute(INSERT_TOTAL, region, agency or "", *values)
     if region and case["submitted_at"] is not None:
-        day = local_day(catalog, region, case["submitted_at"])
-        await conn.execute(INSERT_DAILY, region, day, agency or "", "", "", *values)
+        month = local_day(catalog, region, case["submitted_at"]).replace(day=1)
+        await conn.execute(INSERT_MONTHLY, region, month, agency or "", "", "", *values)
 
 
 # --- from scratch ---------------------------------------------------------------------
@@ -222,7 +227,8 @@ _REBUILD = """
 CREATE TEMP TABLE rollup_cases ON COMMIT DROP AS
 SELECT c.*, coalesce(c.region, '') AS r, coalesce(c.agency, '') AS a,
        CASE WHEN c.region IS NOT NULL AND c.submitted_at IS NOT NULL
-            THEN (c.submitted_at AT TIME ZONE coalesce(z.tz, 'UTC'))::date END AS d,
+            THEN date_trunc('month', c.submitted_at AT TIME ZONE coalesce(z.tz, 'UTC'))::date
+       END AS d,
        {resolved_expr} AS is_resolved,
        -- From the deadlines, not from cases.resolve_breached (which the consumer and
        -- the scheduler keep): a from-scratch check of that column too.
@@ -233,9 +239,9 @@ FROM oversight.cases c LEFT JOIN (VALUES {tz}) AS z(code, tz) ON z.code = c.regi
 WHERE c.region IS NOT NULL OR c.agency IS NOT NULL;
 """
 
-TABLES = ("stats_totals", "stats_daily", "stats_hist_totals", "stats_hist_monthly")
+TABLES = ("stats_totals", "stats_monthly", "stats_hist_totals", "stats_hist_monthly")
 KEYS = {"stats_totals": ("region", "agency"),
-        "stats_daily": ("region", "day", "agency", "category", "channel"),
+        "stats_monthly": ("region", "month", "agency", "category", "channel"),
         "stats_hist_totals": ("region", "agency", "measure", "bucket"),
         "stats_hist_monthly": ("region", "month", "agency", "measure", "bucket")}
 
@@ -260,8 +266,8 @@ async def rebuild(conn: asyncpg.Connection, catalog: Catalog) -> None:
         f"INSERT INTO oversight.stats_totals (region, agency, {_COLS})"
         f" SELECT r, a, {sums} FROM rollup_cases GROUP BY 1, 2")
     await conn.execute(
-        f"INSERT INTO oversight.stats_daily (region, day, agency, category, channel, {_COLS})"
-        f" SELECT r, d, a, coalesce(category, ''), coalesce(channel, ''), {sums}"
+        f"INSERT INTO oversight.stats_monthly (region, month, agency, category, channel,"
+        f" {_COLS}) SELECT r, d, a, coalesce(category, ''), coalesce(channel, ''), {sums}"
         " FROM rollup_cases WHERE d IS NOT NULL GROUP BY 1, 2, 3, 4, 5")
     for measure, start, cond in (("ack", "acknowledged_at", "TRUE"),
                                  ("res", "resolved_at", "is_resolved")):
@@ -273,7 +279,7 @@ async def rebuild(conn: asyncpg.Connection, catalog: Catalog) -> None:
             " GROUP BY 1, 2, 3, 4")
         await conn.execute(
             "INSERT INTO oversight.stats_hist_monthly (region, month, agency, measure, bucket, n)"
-            f" SELECT r, date_trunc('month', d)::date, a, '{measure}', {b}, count(*)"
+            f" SELECT r, d, a, '{measure}', {b}, count(*)"
             f" FROM rollup_cases WHERE d IS NOT NULL AND {where} GROUP BY 1, 2, 3, 4, 5")
     # Fired breaches and level-2 escalations, under the deadline's agency.
     zero = ", ".join("0" for _ in COUNTERS[:-2])
@@ -287,8 +293,8 @@ async def rebuild(conn: asyncpg.Connection, catalog: Catalog) -> None:
         f"INSERT INTO oversight.stats_totals (region, agency, {_COLS})"
         f" SELECT r, fa, {zero}, b, e FROM ({facts}) f")
     await conn.execute(
-        f"INSERT INTO oversight.stats_daily (region, day, agency, category, channel, {_COLS})"
-        f" SELECT r, d, fa, '', '', {zero}, b, e FROM ({facts}) f WHERE d IS NOT NULL")
+        f"INSERT INTO oversight.stats_monthly (region, month, agency, category, channel,"
+        f" {_COLS}) SELECT r, d, fa, '', '', {zero}, b, e FROM ({facts}) f WHERE d IS NOT NULL")
     await compact(conn)
     await conn.execute("DELETE FROM oversight.jobs WHERE name = $1", REBUILD_JOB)
 

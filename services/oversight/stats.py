@@ -16,8 +16,8 @@ Rates (medians, share, average rating) drawn from fewer than ``stats_min_cases``
 cases are hidden (``value`` null, ``hidden`` true) and always carry their sample size.
 Counts are always shown. Nothing here is about a person.
 
-Medians come from histograms of 0.1 h buckets (1 h above 100 h): at most one bucket
-below the exact median (services/oversight/rollups.py).
+Medians come from histograms (0.1 h buckets below 24 h, 1 h below 240 h, 10 h above):
+at most one bucket below the exact median (services/oversight/rollups.py).
 
 Cost: ``compute`` reads the rollups (services/oversight/rollups.py), which the
 consumer keeps in the event's transaction: its cost is the number of agencies and
@@ -56,19 +56,31 @@ _SUMS = ("SELECT {key} AS key, sum(received) AS received, sum(resolved) AS resol
          " sum(res_n) AS res_n, sum(disputes) AS disputes, sum(rating_n) AS rating_n,"
          " sum(rating_sum) AS rating_sum, sum(breaches) AS breaches"
          " FROM oversight.stats_totals WHERE {key} <> '' GROUP BY 1 ORDER BY 1")
-_HIST = ("SELECT {key} AS key, measure, bucket, sum(n) AS n FROM oversight.stats_hist_totals"
-         " WHERE {key} <> '' GROUP BY 1, 2, 3 HAVING sum(n) > 0 ORDER BY 1, 2, 3")
+# Read once for both views (agencies, regions): the histograms are the bulk of it.
+_HIST = ("SELECT region, agency, measure, bucket, sum(n) AS n FROM oversight.stats_hist_totals"
+         " GROUP BY 1, 2, 3, 4 HAVING sum(n) > 0")
 _FINDINGS = ("SELECT {key} AS key, count(*) AS n FROM oversight.findings"
              " WHERE published AND {key} IS NOT NULL GROUP BY 1")
 
 
-async def _rows(conn: asyncpg.Connection, key: str) -> list[dict[str, Any]]:
+async def _histograms(conn: asyncpg.Connection
+                      ) -> dict[str, dict[tuple[str, str], list[tuple[int, int]]]]:
+    """The all-time duration histograms per (agency, measure) and (region, measure),
+    buckets in order."""
+    out: dict[str, dict[tuple[str, str], dict[int, int]]] = {"agency": {}, "region": {}}
+    for h in await conn.fetch(_HIST):
+        for key in ("agency", "region"):
+            if h[key]:
+                buckets = out[key].setdefault((h[key], h["measure"]), {})
+                buckets[h["bucket"]] = buckets.get(h["bucket"], 0) + int(h["n"])
+    return {k: {kk: sorted(b.items()) for kk, b in v.items()} for k, v in out.items()}
+
+
+async def _rows(conn: asyncpg.Connection, key: str,
+                hist: dict[tuple[str, str], list[tuple[int, int]]]) -> list[dict[str, Any]]:
     """Per ``key`` (agency or region): the all-time sums of the rollups, the medians
     from their histograms, and the published findings. Cost: the number of keys and
     histogram buckets, not the number of cases."""
-    hist: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    for h in await conn.fetch(_HIST.format(key=key)):
-        hist.setdefault((h["key"], h["measure"]), []).append((h["bucket"], int(h["n"])))
     published = {r["key"]: r["n"] for r in await conn.fetch(_FINDINGS.format(key=key))}
     out = []
     for r in await conn.fetch(_SUMS.format(key=key)):
@@ -126,7 +138,8 @@ async def compute(conn: asyncpg.Connection, catalog: Catalog, now: datetime) -> 
     """Every figure of the dashboard, per agency and per region, from the rollups."""
     min_cases = catalog.stats_min_cases
     agencies = []
-    for row in await _rows(conn, "agency"):
+    hist = await _histograms(conn)
+    for row in await _rows(conn, "agency", hist["agency"]):
         a = catalog.agencies.get(row["key"])
         agencies.append({
             "agency": row["key"], "name": a.name if a else row["key"],
@@ -134,7 +147,7 @@ async def compute(conn: asyncpg.Connection, catalog: Catalog, now: datetime) -> 
             "region": a.region if a else None, **_figures(row, min_cases),
         })
     regions = []
-    for row in await _rows(conn, "region"):
+    for row in await _rows(conn, "region", hist["region"]):
         r = catalog.regions.get(row["key"])
         regions.append({"region": row["key"], "name": r.name if r else row["key"],
                         **_figures(row, min_cases)})

@@ -3,8 +3,8 @@
 -- them in the same transaction as the event (the case's contribution before the
 -- event is subtracted, the one after it added), the scheduler adds breaches and
 -- level-2 escalations when it fires them. Every counter is exact; the medians come
--- from histograms of durations bucketed at 0.1 h below 100 h and 1 h above (the
--- bucket width is the median's error, stated in docs/OVERSIGHT.md).
+-- from histograms of durations bucketed at 0.1 h below 24 h, 1 h below 240 h and
+-- 10 h above (the bucket width is the median's error, stated in docs/OVERSIGHT.md).
 --
 -- Writers only INSERT delta rows (compact = false): no row is ever updated by two
 -- transactions, so consumers applying chunks of events in parallel and the
@@ -59,11 +59,13 @@ CREATE TABLE stats_totals (
 CREATE UNIQUE INDEX stats_totals_key ON stats_totals (region, agency) WHERE compact;
 CREATE INDEX stats_totals_delta ON stats_totals (region) WHERE NOT compact;
 
--- Per local submission day of the case (the region's time zone): a period report's
--- cohort is the complaints submitted in the period, so it sums whole days.
-CREATE TABLE stats_daily (
+-- Per local submission month of the case (the region's time zone): a period report's
+-- cohort is the complaints submitted in the period, and every period (quarter, half,
+-- year) is whole months, so it sums at most 12 months. (A day grain would hold 30
+-- times the rows and no reader needs it.)
+CREATE TABLE stats_monthly (
     region          text NOT NULL,
-    day             date NOT NULL,
+    month           date NOT NULL,
     agency          text NOT NULL,
     category        text NOT NULL,
     channel         text NOT NULL,
@@ -86,14 +88,13 @@ CREATE TABLE stats_daily (
     escalations2    bigint NOT NULL DEFAULT 0,
     compact         boolean NOT NULL DEFAULT false
 );
-CREATE UNIQUE INDEX stats_daily_key ON stats_daily (region, day, agency, category, channel)
-    WHERE compact;
-CREATE INDEX stats_daily_delta ON stats_daily (region, day) WHERE NOT compact;
+CREATE UNIQUE INDEX stats_monthly_key
+    ON stats_monthly (region, month, agency, category, channel) WHERE compact;
+CREATE INDEX stats_monthly_delta ON stats_monthly (region, month) WHERE NOT compact;
 
 -- Histograms of durations (measure 'ack': routed -> acknowledged; 'res': routed ->
 -- resolved, over cases counted as resolved). bucket: the lower edge in tenths of an
--- hour (see rollups.bucket). All time, and per local submission month (periods are
--- whole months, and a month keeps a year's report to 12 histograms per measure).
+-- hour (see rollups.bucket). All time, and per local submission month.
 CREATE TABLE stats_hist_totals (
     region   text NOT NULL,
     agency   text NOT NULL,
