@@ -87,9 +87,9 @@ async def figures(conn: asyncpg.Connection, catalog: Catalog, region: str, perio
     for h in await conn.fetch(
             "SELECT measure, bucket, sum(n) AS n FROM oversight.stats_hist_monthly"
             " WHERE region = $1 AND month >= $2 AND month <= $3"
-            "   AND ($4::text IS NULL OR agency = $4)"
+            "   AND agency = coalesce($4::text, $5)"
             " GROUP BY 1, 2 HAVING sum(n) > 0 ORDER BY 1, 2",
-            *args):
+            *args, rollups.ALL_AGENCIES):
         hist[h["measure"]].append((h["bucket"], int(h["n"])))
     tz = catalog.region(region).timezone
     start, end = period.bounds(tz)

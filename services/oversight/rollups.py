@@ -4,7 +4,7 @@ A case *contributes* a vector of counters (received, resolved, on time, ...) and
 to two durations (routed -> acknowledged, routed -> resolved) to a few keys: all time
 per (region, agency), and per (region, local submission month, agency, category,
 channel) — the reports' periods are whole months — with the durations per (region,
-month, agency). ``domain.save_case`` calls
+month, agency) and per (region, month) (agency ``ALL_AGENCIES``). ``domain.save_case`` calls
 ``apply_change`` with the case before and after each event, in the consumer's
 transaction: the contribution before is subtracted and the one after added, so the
 rollups always equal an aggregation of the cases from scratch (``rebuild`` computes
@@ -49,6 +49,9 @@ MEASURES = ("ack", "res")
 _FINE, _HOUR, _TEN = timedelta(seconds=360), timedelta(hours=1), timedelta(hours=10)
 _HOURS_FROM, _TENS_FROM = timedelta(hours=24), timedelta(hours=240)
 REBUILD_JOB = "stats_rollups_rebuild"
+# The monthly histograms also keep a region-wide row per bucket under this agency
+# code: a region's report reads a quarter's few hundred buckets, not every agency's.
+ALL_AGENCIES = "*"
 # awasi.lifecycle.counts_as_resolved, in SQL (tests/test_lifecycle.py checks both agree).
 RESOLVED_SQL = "(status = 'closed' OR (status = 'resolved' AND NOT resolution_disputed))"
 
@@ -168,8 +171,9 @@ async def apply_change(conn: asyncpg.Connection, catalog: Catalog,
             k = (region, agency, measure, b)
             hist_t[k] = hist_t.get(k, 0) + sign
             if contrib.month is not None:
-                km = (region, contrib.month, agency, measure, b)
-                hist_m[km] = hist_m.get(km, 0) + sign
+                for who in (agency, ALL_AGENCIES):
+                    km = (region, contrib.month, who, measure, b)
+                    hist_m[km] = hist_m.get(km, 0) + sign
     if rows := [(*k, *v) for k, v in totals.items() if any(v)]:
         await conn.executemany(INSERT_TOTAL, rows)
     if rows := [(*k, *v) for k, v in monthly.items() if any(v)]:
@@ -277,10 +281,12 @@ async def rebuild(conn: asyncpg.Connection, catalog: Catalog) -> None:
             "INSERT INTO oversight.stats_hist_totals (region, agency, measure, bucket, n)"
             f" SELECT r, a, '{measure}', {b}, count(*) FROM rollup_cases WHERE {where}"
             " GROUP BY 1, 2, 3, 4")
-        await conn.execute(
-            "INSERT INTO oversight.stats_hist_monthly (region, month, agency, measure, bucket, n)"
-            f" SELECT r, d, a, '{measure}', {b}, count(*)"
-            f" FROM rollup_cases WHERE d IS NOT NULL AND {where} GROUP BY 1, 2, 3, 4, 5")
+        for who in ("a", f"'{ALL_AGENCIES}'"):
+            await conn.execute(
+                "INSERT INTO oversight.stats_hist_monthly"
+                " (region, month, agency, measure, bucket, n)"
+                f" SELECT r, d, {who}, '{measure}', {b}, count(*)"
+                f" FROM rollup_cases WHERE d IS NOT NULL AND {where} GROUP BY 1, 2, 3, 4, 5")
     # Fired breaches and level-2 escalations, under the deadline's agency.
     zero = ", ".join("0" for _ in COUNTERS[:-2])
     facts = ("SELECT rc.r, coalesce(dl.agency, '') AS fa, rc.d,"
