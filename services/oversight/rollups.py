@@ -227,8 +227,9 @@ _CASE_SUMS = """
     0 AS breaches, 0 AS escalations2
 """
 
-_REBUILD = """
-CREATE TEMP TABLE rollup_cases ON COMMIT DROP AS
+# The cases as the rollups key them, a subquery of every rebuild statement (no
+# temporary table: a service's own database role may not create one).
+_CASES = """(
 SELECT c.*, coalesce(c.region, '') AS r, coalesce(c.agency, '') AS a,
        CASE WHEN c.region IS NOT NULL AND c.submitted_at IS NOT NULL
             THEN date_trunc('month', c.submitted_at AT TIME ZONE coalesce(z.tz, 'UTC'))::date
@@ -240,8 +241,7 @@ SELECT c.*, coalesce(c.region, '') AS r, coalesce(c.agency, '') AS a,
                AND dl.status = 'fired' AND dl.step = 'breach' AND dl.kind = 'resolve'
                AND dl.due_at = c.resolve_by) AS breached
 FROM oversight.cases c LEFT JOIN (VALUES {tz}) AS z(code, tz) ON z.code = c.region
-WHERE c.region IS NOT NULL OR c.agency IS NOT NULL;
-"""
+WHERE c.region IS NOT NULL OR c.agency IS NOT NULL) AS rc"""
 
 TABLES = ("stats_totals", "stats_monthly", "stats_hist_totals", "stats_hist_monthly")
 KEYS = {"stats_totals": ("region", "agency"),
@@ -261,44 +261,49 @@ async def rebuild(conn: asyncpg.Connection, catalog: Catalog) -> None:
     scheduler meanwhile."""
     await conn.execute(f"LOCK TABLE {', '.join('oversight.' + t for t in TABLES)}"
                        " IN EXCLUSIVE MODE")
-    await conn.execute(f"TRUNCATE {', '.join('oversight.' + t for t in TABLES)}")
+    # DELETE, not TRUNCATE: the service's own role may delete rows but not truncate.
+    for table in TABLES:
+        await conn.execute(f"DELETE FROM oversight.{table}")
     tz, args = _tz_values(catalog)
-    await conn.execute("DROP TABLE IF EXISTS rollup_cases")
-    await conn.execute(_REBUILD.format(tz=tz, resolved_expr=RESOLVED_SQL), *args)
+    cases = _CASES.format(tz=tz, resolved_expr=RESOLVED_SQL)
+
+    async def run(sql: str) -> None:
+        await conn.execute(sql.replace("ROLLUP_CASES", cases), *args)
+
     sums = _CASE_SUMS.format(resolved="is_resolved")
-    await conn.execute(
+    await run(
         f"INSERT INTO oversight.stats_totals (region, agency, {_COLS})"
-        f" SELECT r, a, {sums} FROM rollup_cases GROUP BY 1, 2")
-    await conn.execute(
+        f" SELECT r, a, {sums} FROM ROLLUP_CASES GROUP BY 1, 2")
+    await run(
         f"INSERT INTO oversight.stats_monthly (region, month, agency, category, channel,"
         f" {_COLS}) SELECT r, d, a, coalesce(category, ''), coalesce(channel, ''), {sums}"
-        " FROM rollup_cases WHERE d IS NOT NULL GROUP BY 1, 2, 3, 4, 5")
+        " FROM ROLLUP_CASES WHERE d IS NOT NULL GROUP BY 1, 2, 3, 4, 5")
     for measure, start, cond in (("ack", "acknowledged_at", "TRUE"),
                                  ("res", "resolved_at", "is_resolved")):
         b = _BUCKET_SQL.format(d=f"({start} - routed_at)")
         where = f"{start} IS NOT NULL AND routed_at IS NOT NULL AND {cond}"
-        await conn.execute(
+        await run(
             "INSERT INTO oversight.stats_hist_totals (region, agency, measure, bucket, n)"
-            f" SELECT r, a, '{measure}', {b}, count(*) FROM rollup_cases WHERE {where}"
+            f" SELECT r, a, '{measure}', {b}, count(*) FROM ROLLUP_CASES WHERE {where}"
             " GROUP BY 1, 2, 3, 4")
         for who in ("a", f"'{ALL_AGENCIES}'"):
-            await conn.execute(
+            await run(
                 "INSERT INTO oversight.stats_hist_monthly"
                 " (region, month, agency, measure, bucket, n)"
                 f" SELECT r, d, {who}, '{measure}', {b}, count(*)"
-                f" FROM rollup_cases WHERE d IS NOT NULL AND {where} GROUP BY 1, 2, 3, 4, 5")
+                f" FROM ROLLUP_CASES WHERE d IS NOT NULL AND {where} GROUP BY 1, 2, 3, 4, 5")
     # Fired breaches and level-2 escalations, under the deadline's agency.
     zero = ", ".join("0" for _ in COUNTERS[:-2])
     facts = ("SELECT rc.r, coalesce(dl.agency, '') AS fa, rc.d,"
              " count(*) FILTER (WHERE dl.step = 'breach') AS b,"
              " count(*) FILTER (WHERE dl.step = 'escalation2') AS e"
-             " FROM oversight.deadlines dl JOIN rollup_cases rc USING (complaint_id)"
+             " FROM oversight.deadlines dl JOIN ROLLUP_CASES USING (complaint_id)"
              " WHERE dl.status = 'fired' AND dl.step IN ('breach', 'escalation2')"
              " GROUP BY 1, 2, 3")
-    await conn.execute(
+    await run(
         f"INSERT INTO oversight.stats_totals (region, agency, {_COLS})"
         f" SELECT r, fa, {zero}, b, e FROM ({facts}) f")
-    await conn.execute(
+    await run(
         f"INSERT INTO oversight.stats_monthly (region, month, agency, category, channel,"
         f" {_COLS}) SELECT r, d, fa, '', '', {zero}, b, e FROM ({facts}) f WHERE d IS NOT NULL")
     await compact(conn)
