@@ -13,6 +13,7 @@ the stated bucket width.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from awasi.cli import main as awasi_main
 from awasi.events.envelope import Envelope
 from services.oversight import rollups, stats
 from services.oversight.scheduler import Scheduler
@@ -257,6 +259,23 @@ async def test_backfill_after_the_migration_computes_the_rollups_of_existing_cas
         assert await rollup_state(conn) == expected
         assert expected["stats_totals"]
         assert await rollups.rebuild_if_asked(conn, world.catalog) is False
+
+
+async def test_cli_stats_rebuild_recomputes_what_was_lost(
+        pool: asyncpg.Pool, database_url: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``awasi stats rebuild``: rollup rows deleted by hand come back from the cases."""
+    world, _clock, _scheduler = await new_world(pool, database_url, seed=5, complaints=3)
+    await drain(world)
+    async with pool.acquire() as conn:
+        expected = await rollup_state(conn)
+        await conn.execute("DELETE FROM oversight.stats_totals")
+    monkeypatch.setenv("AWASI_DATABASE_URL", database_url)
+    assert await asyncio.to_thread(awasi_main, ["stats", "rebuild"]) == 0
+    assert "rebuilt" in capsys.readouterr().out
+    async with pool.acquire() as conn:
+        assert await rollup_state(conn) == expected
+        assert expected["stats_totals"]
 
 
 @pytest.mark.parametrize(("seconds", "expected"), [
