@@ -2,15 +2,16 @@
 
 1. Starts one embedded PostgreSQL and broker and the three services as ``awasi
    serve`` processes (demo catalog), and measures the consumers' drain rate of a
-   burst of new complaints on the EMPTY database (the reference).
+   burst of new complaints on the EMPTY database (the reference); stops them.
 2. Fills the database to ``--complaints`` with a realistic history spread over
    ``--years``: the complaint in intake, the ticket in the router, the case in
    oversight (bulk-loaded with COPY, ``asyncpg.copy_records_to_table``), and, derived
    from those with set-based SQL: timelines (intake, router, oversight's chain),
    deadlines fired (warnings, breaches, level-2 escalations, closings), cancelled and
    pending, the panel's review items, findings, ratings, disputes and survey
-   responses. Then ``rollups.rebuild`` (the statistics' backfill) and ANALYZE. Prints
-   the time of each step and the database's size on disk.
+   responses; secondary indexes are dropped for the load and built after it. Then
+   ``rollups.rebuild`` (the statistics' backfill) and ANALYZE. Prints the time of
+   each step and the database's size on disk. Starts the services again.
 3. Measures, against the running services, p50/p99 of: the public dashboard and the
    statistics (all time: ``GET /api/v1/stats/agencies``; per period: the report's
    JSON and page), an agency's queue, the triage queue, search (``GET
@@ -348,7 +349,9 @@ async def fill(dsn: str, catalog: Catalog, n: int, years: float, now: datetime) 
         indexes = await conn.fetch(
             "SELECT i.schemaname, i.indexname, i.indexdef FROM pg_indexes i"
             " WHERE (i.schemaname, i.tablename) IN (('intake', 'complaints'),"
-            "  ('router', 'tickets'), ('oversight', 'cases'))"
+            "  ('router', 'tickets'), ('oversight', 'cases'), ('intake', 'timeline'),"
+            "  ('router', 'timeline'), ('oversight', 'deadlines'), ('oversight', 'timeline'),"
+            "  ('oversight', 'review_items'), ('oversight', 'findings'))"
             " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)")
         for ix in indexes:
             await conn.execute(f'DROP INDEX "{ix["schemaname"]}"."{ix["indexname"]}"')
@@ -370,11 +373,6 @@ async def fill(dsn: str, catalog: Catalog, n: int, years: float, now: datetime) 
             if done % (CHUNK * 4) == 0 or done == n:
                 log(f"  COPY {done:,} complaints, tickets and cases "
                     f"({done / (time.perf_counter() - t0):,.0f}/s)")
-        t = time.perf_counter()
-        await conn.execute("SET maintenance_work_mem = '256MB'")
-        for ix in indexes:
-            await conn.execute(ix["indexdef"])
-        log(f"  {len(indexes)} secondary indexes built in {time.perf_counter() - t:.1f} s")
         units = [(u.code, r, u.agency, i, len(catalog.units_in(r)))
                  for r in sorted(catalog.regions) for i, u in enumerate(catalog.units_in(r))]
         await conn.execute("CREATE TABLE bench_units (unit text, region text, agency text,"
@@ -386,6 +384,11 @@ async def fill(dsn: str, catalog: Catalog, n: int, years: float, now: datetime) 
             if what:
                 log(f"  {what}: {status.split()[-1]} rows in {time.perf_counter() - t:.1f} s")
         await conn.execute("DROP TABLE bench_units")
+        t = time.perf_counter()
+        await conn.execute("SET maintenance_work_mem = '256MB'")
+        for ix in indexes:
+            await conn.execute(ix["indexdef"])
+        log(f"  {len(indexes)} secondary indexes built in {time.perf_counter() - t:.1f} s")
         t = time.perf_counter()
         from services.oversight import rollups
 
@@ -484,6 +487,16 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 async def main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="aws-", dir=args.dir))
@@ -523,25 +536,35 @@ async def main(args: argparse.Namespace) -> int:
             # `awasi serve oversight` needs a signing key (a throwaway one here).
             "AWASI_AUDIT_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
         })
-        for name in ports:
-            procs[name] = subprocess.Popen(  # noqa: S603, ASYNC220 - start-up only
-                [sys.executable, "-m", "awasi", "serve", name], env=env,
-                stdout=subprocess.DEVNULL, stderr=(root / f"{name}.log").open("wb"))
         base = {s: f"http://127.0.0.1:{p}" for s, p in ports.items()}
-        for name, proc in procs.items():
-            await wait_ready(base[name], proc, 120, name=name)
-        log(f"services up; logs in {root}")
 
+        async def start() -> None:
+            for name in ports:
+                procs[name] = subprocess.Popen(  # noqa: S603, ASYNC220 - start-up only
+                    [sys.executable, "-m", "awasi", "serve", name], env=env,
+                    stdout=subprocess.DEVNULL, stderr=(root / f"{name}.log").open("ab"))
+            for name, proc in procs.items():
+                await wait_ready(base[name], proc, 180, name=name)
+            log(f"services up; logs in {root}")
+
+        await start()
+        # A small burst first: the consumers' group joins are not part of the rate.
+        await burst(broker.bootstrap, dsn, catalog, 50, "W")
         empty = await burst(broker.bootstrap, dsn, catalog, args.burst, "E")
         log("drain on the empty database: " + ", ".join(
             f"{s} {empty[s]:,.0f} events/s ({empty[s + '_events']:,.0f})"
             for s in ("router", "oversight", "intake")))
+        # The load runs with the services stopped (as a restore would): their polling
+        # would otherwise scan tables whose indexes are being rebuilt.
+        stop(procs)
 
         t = time.perf_counter()
         await fill(dsn, catalog, args.complaints, args.years, datetime.now(UTC))
         fill_s = time.perf_counter() - t
+        await start()
 
         # The day's new entries, then their verification and the drain at this size.
+        await burst(broker.bootstrap, dsn, catalog, 50, "V")
         full = await burst(broker.bootstrap, dsn, catalog, args.burst, "F")
         log("drain at this size: " + ", ".join(
             f"{s} {full[s]:,.0f} events/s ({full[s + '_events']:,.0f})"
@@ -626,13 +649,7 @@ async def main(args: argparse.Namespace) -> int:
               f"{load()}; audit verdict {verdict}")
         return 0
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop(procs)
         stack.stop()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
