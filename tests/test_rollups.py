@@ -166,6 +166,16 @@ async def test_rollups_equal_a_from_scratch_aggregation_after_a_realistic_mix(
                 " WHERE region = 'MDN' AND measure = 'ack' GROUP BY 1 ORDER BY 1"))
         assert shown is not None and exact["ack_median"] is not None
         assert 0 <= float(exact["ack_median"]) - shown < 0.1 + 1e-9
+        # The statistics compute the same median in SQL (rollups.MEDIANS_SQL).
+        assert region["median_hours_to_acknowledge"]["n"] == sum(
+            r["n"] for r in await conn.fetch(
+                "SELECT sum(n) AS n FROM oversight.stats_hist_totals"
+                " WHERE region = 'MDN' AND measure = 'ack'"))
+        in_sql = await conn.fetch(rollups.MEDIANS_SQL.format(
+            source="SELECT region AS key, measure, bucket, sum(n) AS n"
+                   " FROM oversight.stats_hist_totals GROUP BY 1, 2, 3 HAVING sum(n) > 0"))
+        assert {(r["key"], r["measure"]): float(r["median"]) for r in in_sql}[
+            ("MDN", "ack")] == shown
 
 
 def case_script(rng: random.Random, cid: str, start: Any) -> list[Envelope]:
@@ -294,6 +304,19 @@ async def test_the_rebuild_buckets_durations_as_the_consumer_does(pool: asyncpg.
     got = await pool.fetch(f"SELECT s, {sql} AS b FROM unnest($1::float8[]) AS s",
                            [float(x) for x in seconds])
     assert [r["b"] for r in got] == [rollups.bucket(timedelta(seconds=x)) for x in seconds]
+
+
+@pytest.mark.parametrize("histogram", [
+    [(30, 1)], [(10 * h, 1) for h in range(1, 7)], [(10, 2), (50, 1)], [(10, 1), (40, 1)],
+    [(0, 3), (7, 2), (2400, 5), (2500, 1)], [(-3, 1), (5, 4)],
+])
+async def test_the_medians_in_sql_equal_the_python_ones(
+        pool: asyncpg.Pool, histogram: list[tuple[int, int]]) -> None:
+    rows = await pool.fetch(rollups.MEDIANS_SQL.format(
+        source="SELECT 'k'::text AS key, 'ack'::text AS measure, b AS bucket, n::bigint AS n"
+               " FROM unnest($1::int[], $2::int[]) AS x(b, n)"),
+        [b for b, _ in histogram], [n for _, n in histogram])
+    assert [float(r["median"]) for r in rows] == [rollups.median(histogram)]
 
 
 def test_median_is_percentile_cont_of_the_buckets() -> None:

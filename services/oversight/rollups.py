@@ -342,6 +342,21 @@ async def rebuild_if_asked(conn: asyncpg.Connection, catalog: Catalog) -> bool:
 
 # --- reading --------------------------------------------------------------------------
 
+# percentile_cont(0.5) of bucketed values, in hours, per (key, measure), computed in
+# the database (``median`` below is the same in Python): with N values in bucket order,
+# the median is the mean of the values at positions floor((N-1)/2) and ceil((N-1)/2).
+# {source} yields (key, measure, bucket, n) with n > 0 and one row per bucket.
+MEDIANS_SQL = """
+WITH h AS ({source}),
+c AS (SELECT key, measure, bucket,
+             sum(n) OVER (PARTITION BY key, measure ORDER BY bucket) AS cum,
+             sum(n) OVER (PARTITION BY key, measure) AS total FROM h)
+SELECT key, measure, total,
+       (min(bucket) FILTER (WHERE cum > floor((total - 1) / 2.0))
+        + min(bucket) FILTER (WHERE cum > ceil((total - 1) / 2.0))) / 20.0 AS median
+FROM c GROUP BY key, measure, total
+"""
+
 def median(histogram: Iterable[tuple[int, int]]) -> float | None:
     """percentile_cont(0.5) of the bucketed values, in hours. ``histogram``: (bucket,
     count) pairs in bucket order; counts of 0 or less are ignored."""

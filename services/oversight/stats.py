@@ -56,40 +56,35 @@ _SUMS = ("SELECT {key} AS key, sum(received) AS received, sum(resolved) AS resol
          " sum(res_n) AS res_n, sum(disputes) AS disputes, sum(rating_n) AS rating_n,"
          " sum(rating_sum) AS rating_sum, sum(breaches) AS breaches"
          " FROM oversight.stats_totals WHERE {key} <> '' GROUP BY 1 ORDER BY 1")
-# Read once for both views (agencies, regions): the histograms are the bulk of it.
-_HIST = ("SELECT region, agency, measure, bucket, sum(n) AS n FROM oversight.stats_hist_totals"
-         " GROUP BY 1, 2, 3, 4 HAVING sum(n) > 0")
+# The medians per agency or region, computed in the database from the all-time
+# histograms: a few rows come back instead of every bucket (the refresh runs on the
+# event loop that also serves requests).
+_HIST = ("SELECT {key} AS key, measure, bucket, sum(n) AS n FROM oversight.stats_hist_totals"
+         " WHERE {key} <> '' GROUP BY 1, 2, 3 HAVING sum(n) > 0")
 _FINDINGS = ("SELECT {key} AS key, count(*) AS n FROM oversight.findings"
              " WHERE published AND {key} IS NOT NULL GROUP BY 1")
 
 
-async def _histograms(conn: asyncpg.Connection
-                      ) -> dict[str, dict[tuple[str, str], list[tuple[int, int]]]]:
-    """The all-time duration histograms per (agency, measure) and (region, measure),
-    buckets in order."""
-    out: dict[str, dict[tuple[str, str], dict[int, int]]] = {"agency": {}, "region": {}}
-    for h in await conn.fetch(_HIST):
-        for key in ("agency", "region"):
-            if h[key]:
-                buckets = out[key].setdefault((h[key], h["measure"]), {})
-                buckets[h["bucket"]] = buckets.get(h["bucket"], 0) + int(h["n"])
-    return {k: {kk: sorted(b.items()) for kk, b in v.items()} for k, v in out.items()}
+async def _medians(conn: asyncpg.Connection, key: str) -> dict[tuple[str, str], float]:
+    """The median (hours) per (``key`` value, measure) from the all-time histograms."""
+    rows = await conn.fetch(rollups.MEDIANS_SQL.format(source=_HIST.format(key=key)))
+    return {(r["key"], r["measure"]): float(r["median"]) for r in rows}
 
 
-async def _rows(conn: asyncpg.Connection, key: str,
-                hist: dict[tuple[str, str], list[tuple[int, int]]]) -> list[dict[str, Any]]:
+async def _rows(conn: asyncpg.Connection, key: str) -> list[dict[str, Any]]:
     """Per ``key`` (agency or region): the all-time sums of the rollups, the medians
     from their histograms, and the published findings. Cost: the number of keys and
     histogram buckets, not the number of cases."""
     published = {r["key"]: r["n"] for r in await conn.fetch(_FINDINGS.format(key=key))}
+    medians = await _medians(conn, key)
     out = []
     for r in await conn.fetch(_SUMS.format(key=key)):
         if not r["received"]:
             continue  # only facts left (every case moved elsewhere): as before, not listed
         row = {k: int(r[k]) for k in r.keys() if k != "key"}
         row["key"] = r["key"]
-        row["ack_median"] = rollups.median(hist.get((r["key"], "ack"), []))
-        row["res_median"] = rollups.median(hist.get((r["key"], "res"), []))
+        row["ack_median"] = medians.get((r["key"], "ack"))
+        row["res_median"] = medians.get((r["key"], "res"))
         row["rating_avg"] = r["rating_sum"] / r["rating_n"] if r["rating_n"] else None
         row["published"] = published.get(r["key"], 0)
         out.append(row)
@@ -138,8 +133,7 @@ async def compute(conn: asyncpg.Connection, catalog: Catalog, now: datetime) -> 
     """Every figure of the dashboard, per agency and per region, from the rollups."""
     min_cases = catalog.stats_min_cases
     agencies = []
-    hist = await _histograms(conn)
-    for row in await _rows(conn, "agency", hist["agency"]):
+    for row in await _rows(conn, "agency"):
         a = catalog.agencies.get(row["key"])
         agencies.append({
             "agency": row["key"], "name": a.name if a else row["key"],
@@ -147,7 +141,7 @@ async def compute(conn: asyncpg.Connection, catalog: Catalog, now: datetime) -> 
             "region": a.region if a else None, **_figures(row, min_cases),
         })
     regions = []
-    for row in await _rows(conn, "region", hist["region"]):
+    for row in await _rows(conn, "region"):
         r = catalog.regions.get(row["key"])
         regions.append({"region": row["key"], "name": r.name if r else row["key"],
                         **_figures(row, min_cases)})
