@@ -91,6 +91,9 @@ CREATE TABLE stats_monthly (
 CREATE UNIQUE INDEX stats_monthly_key
     ON stats_monthly (region, month, agency, category, channel) WHERE compact;
 CREATE INDEX stats_monthly_delta ON stats_monthly (region, month) WHERE NOT compact;
+-- The reports' reads (compacted and delta rows alike: the partial indexes serve
+-- neither alone).
+CREATE INDEX stats_monthly_read ON stats_monthly (region, month);
 
 -- Histograms of durations (measure 'ack': routed -> acknowledged; 'res': routed ->
 -- resolved, over cases counted as resolved). bucket: the lower edge in tenths of an
@@ -118,6 +121,7 @@ CREATE TABLE stats_hist_monthly (
 CREATE UNIQUE INDEX stats_hist_monthly_key
     ON stats_hist_monthly (region, month, agency, measure, bucket) WHERE compact;
 CREATE INDEX stats_hist_monthly_delta ON stats_hist_monthly (region, month) WHERE NOT compact;
+CREATE INDEX stats_hist_monthly_read ON stats_hist_monthly (region, agency, month);
 
 -- The rollups of the cases already on record are computed at the next start (the
 -- regions' time zones are in the catalog, not in the database): this row asks for it.
