@@ -155,20 +155,39 @@ class OutboxRelay:
             )
             self.metrics.backlog.set(n)
 
-    async def purge(self) -> int:
-        """Delete sent rows older than the retention period; return how many."""
-        result = await self.pool.execute(
-            f'DELETE FROM "{self.schema}".outbox'
-            " WHERE sent_at IS NOT NULL AND sent_at < now() - $1::interval",
-            self.retention,
-        )
-        # Consumers' dedupe records must outlive every event that may be replayed.
-        await self.pool.execute(
-            f'DELETE FROM "{self.schema}".processed_events'
-            " WHERE processed_at < now() - $1::interval",
-            self.retention * 2,
-        )
-        return int(result.split()[-1])
+    async def purge(self, batch: int = 5000) -> int:
+        """Delete sent rows older than the retention period, and dedupe records older
+        than twice that; return how many outbox rows went.
+
+        In batches of ``batch`` rows, each its own short statement (through the
+        ``sent_at`` and ``processed_at`` indexes): a day of rows at a high rate
+        deleted in one statement would hold its locks and its snapshot for minutes
+        and leave one long burst of dead rows for vacuum. Rows of a batch another
+        process deleted first are simply not counted (several processes purge).
+        """
+        outbox = await self._purge_batches(
+            f'DELETE FROM "{self.schema}".outbox WHERE id IN ('
+            f' SELECT id FROM "{self.schema}".outbox'
+            "  WHERE sent_at IS NOT NULL AND sent_at < now() - $1::interval"
+            "  ORDER BY sent_at LIMIT $2)", self.retention, batch)
+        # Consumers' dedupe records must outlive every event that may be replayed or
+        # redelivered: the outbox keeps rows for the retention period (a replay goes
+        # back at most that far), so twice that is the window (docs/ARCHITECTURE.md,
+        # "Retention").
+        await self._purge_batches(
+            f'DELETE FROM "{self.schema}".processed_events WHERE (consumer, event_id) IN ('
+            f' SELECT consumer, event_id FROM "{self.schema}".processed_events'
+            "  WHERE processed_at < now() - $1::interval ORDER BY processed_at LIMIT $2)",
+            self.retention * 2, batch)
+        return outbox
+
+    async def _purge_batches(self, sql: str, age: timedelta, batch: int) -> int:
+        total = 0
+        while True:
+            n = int((await self.pool.execute(sql, age, batch)).split()[-1])
+            total += n
+            if n < batch:
+                return total
 
 
 async def replay(pool: asyncpg.Pool, schema: str, since: datetime) -> int:

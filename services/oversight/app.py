@@ -34,6 +34,7 @@ from services.oversight import (
     pages,
     recommendations,
     reports,
+    rollups,
     supports,
 )
 from services.oversight.audit_key import load_signing_key
@@ -67,6 +68,14 @@ async def signing_key(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def stats_rollups(app: web.Application) -> AsyncIterator[None]:
+    """Backfill the statistics' rollups once, after the migration that added them
+    asked for it (before the consumer starts keeping them)."""
+    async with app[web_keys.BACKGROUND_POOL].acquire() as conn:
+        await rollups.rebuild_if_asked(conn, app[keys.CATALOG])
+    yield
+
+
 # What oversight's consumer reads, and how it applies it: the app and the demo
 # history (awasi/demo_history.py) wire the same.
 TOPICS_READ = (topics.INTAKE, topics.ROUTER, topics.OVERSIGHT)
@@ -91,6 +100,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         signing_key,
         database(SCHEMA, migrations()),
         identity_schema,
+        stats_rollups,
         producer_ctx,
         relay(SCHEMA),
         consumer("oversight", SCHEMA, TOPICS_READ, event_handler(ctx),

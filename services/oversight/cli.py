@@ -6,6 +6,7 @@
   FILE (one checkpoint, a list, or a saved ``GET /api/v1/audit/checkpoints``) must
   still match: this catches a writer who recomputed every hash and the stored head.
 - ``awasi audit checkpoint``: sign and publish a checkpoint now; print it.
+- ``awasi stats rebuild``: recompute the statistics' rollups from the cases.
 """
 
 from __future__ import annotations
@@ -83,7 +84,33 @@ def cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def rebuild_rollups(settings: Settings) -> None:
+    from awasi.catalog import load_catalog
+    from awasi.db.pool import connect
+    from services.oversight import rollups
+
+    catalog = load_catalog(settings.catalog)
+    conn = await connect(settings.require_database())
+    try:
+        async with conn.transaction():
+            await rollups.rebuild(conn, catalog)
+    finally:
+        await conn.close()
+
+
+def cmd_stats_rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    """Recompute the statistics' rollups from the cases (services/oversight/rollups.py)."""
+    asyncio.run(rebuild_rollups(settings))
+    print("statistics rollups rebuilt")
+    return 0
+
+
 def register(subparsers: Any) -> None:
+    stats = subparsers.add_parser("stats", help="oversight's statistics rollups")
+    stats_sub = stats.add_subparsers(dest="stats_command", required=True)
+    rebuild = stats_sub.add_parser("rebuild", help="recompute the rollups from the cases"
+                                                   " (the consumer keeps them afterwards)")
+    rebuild.set_defaults(func=cmd_stats_rebuild)
     audit = subparsers.add_parser("audit", help="the oversight timeline's audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="walk the whole hash chain; name the first"

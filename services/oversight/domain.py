@@ -23,7 +23,7 @@ from awasi import lifecycle, tracing
 from awasi.catalog import Catalog, Policy
 from awasi.events.envelope import Envelope
 from awasi.workdays import WorkCalendar
-from services.oversight import chain
+from services.oversight import chain, rollups
 from services.oversight.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -157,15 +157,27 @@ _CASE_COLUMNS = (
     "tracking_code", "region", "category", "agency", "status", "submitted_at", "routed_at",
     "acknowledged_at", "resolved_at", "resolve_by", "acknowledge_by", "triage_by",
     "dispute_until", "paused_at", "resolution_disputed", "dispute_count", "rating",
-    "resolved_on_time", "seq", "status_seq", "paused_from",
+    "resolved_on_time", "seq", "status_seq", "paused_from", "channel", "resolve_breached",
 )
 
 
-async def save_case(conn: asyncpg.Connection, before: asyncpg.Record,
+async def save_case(conn: asyncpg.Connection, catalog: Catalog, before: asyncpg.Record,
                     after: dict[str, Any]) -> None:
+    """Store the case's changed columns and move its contribution to the statistics'
+    rollups, in the caller's transaction (so the rollups stay exact)."""
+    if after.get("resolve_by") != before["resolve_by"]:
+        # Whether the resolution deadline now in force has fired as a breach (the
+        # scheduler sets this when it fires; a deadline given again after its breach
+        # stays breached).
+        after["resolve_breached"] = after.get("resolve_by") is not None and bool(
+            await conn.fetchval(
+                "SELECT 1 FROM oversight.deadlines WHERE complaint_id = $1"
+                " AND status = 'fired' AND step = 'breach' AND kind = 'resolve'"
+                " AND due_at = $2 LIMIT 1", before["complaint_id"], after["resolve_by"]))
     changed = [c for c in _CASE_COLUMNS if after.get(c) != before[c]]
     if not changed:
         return
+    await rollups.apply_change(conn, catalog, before, after)
     sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(changed))
     await conn.execute(
         f"UPDATE oversight.cases SET {sets}, updated_at = now() WHERE complaint_id = $1",
@@ -223,6 +235,7 @@ async def apply_event(conn: asyncpg.Connection, ctx: Context, env: Envelope) -> 
                     region=p["region"], category=p["category"])
         if t == "complaint.submitted":
             case["submitted_at"] = _dt(p["submitted_at"])
+            case["channel"] = p.get("channel") or "api"
         case["submitted_at"] = case["submitted_at"] or at
     elif t == "complaint.feedback_given":
         if p.get("rating") is not None:
@@ -237,7 +250,7 @@ async def apply_event(conn: asyncpg.Connection, ctx: Context, env: Envelope) -> 
                                   {"agency": case["agency"]}, now)
 
     if not step.applies:
-        await save_case(conn, before, case)
+        await save_case(conn, ctx.catalog, before, case)
         return
     if case["status"] != "waiting_info" and before["status"] == "waiting_info":
         # The pause ended (answered, resolved, transferred, withdrawn, archived): no
@@ -321,7 +334,7 @@ async def apply_event(conn: asyncpg.Connection, ctx: Context, env: Envelope) -> 
         case["paused_at"] = None
         await cancel(conn, cid, (*KINDS, "dispute"))
     # Everything else (info added, responses, oversight's own events) is timeline only.
-    await save_case(conn, before, case)
+    await save_case(conn, ctx.catalog, before, case)
 
 
 def state_of(case: dict[str, Any] | asyncpg.Record) -> lifecycle.State:

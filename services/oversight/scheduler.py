@@ -47,10 +47,16 @@ from awasi.events.payloads import (
 )
 from awasi.web import keys as web_keys
 from awasi.web.app import background
-from services.oversight import audit, keys, stats
+from services.oversight import audit, keys, rollups, stats
 from services.oversight.audit_key import SigningKey
 from services.oversight.clock import Clock
-from services.oversight.domain import add_review_item, level2_at, next_seq, policy_of
+from services.oversight.domain import (
+    add_review_item,
+    level2_at,
+    next_seq,
+    policy_of,
+    save_case,
+)
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +209,16 @@ class Scheduler:
                 cid, row["kind"], row["agency"], row["due_at"],
                 level2_at(self.catalog, case, row["due_at"]),
             )
+            # The statistics' rollups, in this transaction: the breach counts for
+            # the deadline's agency, and a passed resolution deadline makes the
+            # case due for the on-time share.
+            await rollups.add_fact(conn, self.catalog, case, row["agency"], "breaches")
+            if row["kind"] == "resolve" and row["due_at"] == case["resolve_by"]:
+                await save_case(conn, self.catalog, case,
+                                {**dict(case), "resolve_breached": True})
         else:
             events.append(CaseEscalated(level=2, kind=row["kind"], agency=row["agency"]))
+            await rollups.add_fact(conn, self.catalog, case, row["agency"], "escalations2")
             # Level 2: the region's inspectorate (the router's desk) and the panel.
             await add_review_item(
                 conn, cid, "escalation2", f"deadline:{row['id']}",

@@ -8,20 +8,27 @@ Definitions (docs/OVERSIGHT.md says the same in prose):
 - resolved: ``closed``, or ``resolved`` without an open dispute
   (``awasi.lifecycle.counts_as_resolved``). "Resolved, disputed" never counts.
 - share resolved within the deadline: resolved on time / cases whose resolution
-  deadline has passed or that were marked resolved (disputed ones included in the
-  denominator, never in the numerator).
+  deadline has passed (its breach has fired) or that were marked resolved (disputed
+  ones included in the denominator, never in the numerator).
 - breaches: deadline breaches fired for the agency; disputes: disputes raised;
   average rating: mean of each case's latest rating; published findings.
 Rates (medians, share, average rating) drawn from fewer than ``stats_min_cases``
 cases are hidden (``value`` null, ``hidden`` true) and always carry their sample size.
 Counts are always shown. Nothing here is about a person.
 
-Cost: ``compute`` aggregates over every case. It does not run per request: the
+Medians come from histograms (0.1 h buckets below 24 h, 1 h below 240 h, 10 h above):
+at most one bucket below the exact median (services/oversight/rollups.py).
+
+Cost: ``compute`` reads the rollups (services/oversight/rollups.py), which the
+consumer keeps in the event's transaction: its cost is the number of agencies and
+histogram buckets, not the number of cases. It still does not run per request: the
 scheduler refreshes one snapshot row (``oversight.stats_snapshot``) when the
 ``stats_snapshot`` job falls due (every ``AWASI_STATS_REFRESH_S`` seconds of wall
 time, one process at a time, claimed with SKIP LOCKED), and the dashboard, JSON and
 CSV read that row. The figures are therefore at most that old (plus one scheduler
-interval); each answer carries ``generated_at``.
+interval); each answer carries ``generated_at``. The snapshot stays because a
+request must not read thousands of histogram rows under a flood of anonymous
+requests; one small row is the cheapest answer there is.
 """
 
 from __future__ import annotations
@@ -35,51 +42,53 @@ from typing import Any
 import asyncpg
 
 from awasi.catalog import Catalog
+from services.oversight import rollups
 
 RATES = ("median_hours_to_acknowledge", "median_hours_to_resolve",
          "share_resolved_within_deadline", "average_rating")
 COUNTS = ("received", "resolved", "breaches", "disputes", "published_findings")
 
 # awasi.lifecycle.counts_as_resolved, in SQL (tests/test_lifecycle.py checks both agree).
-RESOLVED_SQL = "(status = 'closed' OR (status = 'resolved' AND NOT resolution_disputed))"
+RESOLVED_SQL = rollups.RESOLVED_SQL
 
-_SQL = """
-WITH c AS (
-    SELECT {key} AS key, * FROM oversight.cases WHERE {key} IS NOT NULL
-), base AS (
-    SELECT key,
-        count(*) AS received,
-        count(*) FILTER (WHERE {resolved}) AS resolved,
-        percentile_cont(0.5) WITHIN GROUP (ORDER BY
-            extract(epoch FROM acknowledged_at - routed_at) / 3600.0)
-            FILTER (WHERE acknowledged_at IS NOT NULL AND routed_at IS NOT NULL) AS ack_median,
-        count(*) FILTER (WHERE acknowledged_at IS NOT NULL AND routed_at IS NOT NULL) AS ack_n,
-        percentile_cont(0.5) WITHIN GROUP (ORDER BY
-            extract(epoch FROM resolved_at - routed_at) / 3600.0)
-            FILTER (WHERE {resolved}
-                    AND routed_at IS NOT NULL) AS res_median,
-        count(*) FILTER (WHERE {resolved}
-                         AND routed_at IS NOT NULL) AS res_n,
-        count(*) FILTER (WHERE {resolved}
-                         AND resolved_on_time) AS on_time,
-        count(*) FILTER (WHERE resolve_by IS NOT NULL
-                         AND (resolve_by <= $1 OR resolved_at IS NOT NULL)) AS due_n,
-        coalesce(sum(dispute_count), 0) AS disputes,
-        avg(rating) AS rating_avg,
-        count(rating) AS rating_n
-    FROM c GROUP BY key
-), breaches AS (
-    SELECT {dkey} AS key, count(*) AS n FROM oversight.deadlines d
-    JOIN oversight.cases cs USING (complaint_id)
-    WHERE d.status = 'fired' AND d.step = 'breach' GROUP BY 1
-), findings AS (
-    SELECT {fkey} AS key, count(*) AS n FROM oversight.findings f
-    WHERE f.published GROUP BY 1
-)
-SELECT base.*, coalesce(breaches.n, 0) AS breaches, coalesce(findings.n, 0) AS published
-FROM base LEFT JOIN breaches USING (key) LEFT JOIN findings USING (key)
-ORDER BY key
-"""
+_SUMS = ("SELECT {key} AS key, sum(received) AS received, sum(resolved) AS resolved,"
+         " sum(on_time) AS on_time, sum(due_n) AS due_n, sum(ack_n) AS ack_n,"
+         " sum(res_n) AS res_n, sum(disputes) AS disputes, sum(rating_n) AS rating_n,"
+         " sum(rating_sum) AS rating_sum, sum(breaches) AS breaches"
+         " FROM oversight.stats_totals WHERE {key} <> '' GROUP BY 1 ORDER BY 1")
+# The medians per agency or region, computed in the database from the all-time
+# histograms: a few rows come back instead of every bucket (the refresh runs on the
+# event loop that also serves requests).
+_HIST = ("SELECT {key} AS key, measure, bucket, sum(n) AS n FROM oversight.stats_hist_totals"
+         " WHERE {key} <> '' GROUP BY 1, 2, 3 HAVING sum(n) > 0")
+_FINDINGS = ("SELECT {key} AS key, count(*) AS n FROM oversight.findings"
+             " WHERE published AND {key} IS NOT NULL GROUP BY 1")
+
+
+async def _medians(conn: asyncpg.Connection, key: str) -> dict[tuple[str, str], float]:
+    """The median (hours) per (``key`` value, measure) from the all-time histograms."""
+    rows = await conn.fetch(rollups.MEDIANS_SQL.format(source=_HIST.format(key=key)))
+    return {(r["key"], r["measure"]): float(r["median"]) for r in rows}
+
+
+async def _rows(conn: asyncpg.Connection, key: str) -> list[dict[str, Any]]:
+    """Per ``key`` (agency or region): the all-time sums of the rollups, the medians
+    from their histograms, and the published findings. Cost: the number of keys and
+    histogram buckets, not the number of cases."""
+    published = {r["key"]: r["n"] for r in await conn.fetch(_FINDINGS.format(key=key))}
+    medians = await _medians(conn, key)
+    out = []
+    for r in await conn.fetch(_SUMS.format(key=key)):
+        if not r["received"]:
+            continue  # only facts left (every case moved elsewhere): as before, not listed
+        row = {k: int(r[k]) for k in r.keys() if k != "key"}
+        row["key"] = r["key"]
+        row["ack_median"] = medians.get((r["key"], "ack"))
+        row["res_median"] = medians.get((r["key"], "res"))
+        row["rating_avg"] = r["rating_sum"] / r["rating_n"] if r["rating_n"] else None
+        row["published"] = published.get(r["key"], 0)
+        out.append(row)
+    return out
 
 
 def _rate(value: float | None, n: int, min_cases: int, digits: int) -> dict[str, Any]:
@@ -105,7 +114,7 @@ class Stats:
                    body["agencies"], body["regions"])
 
 
-def _figures(row: asyncpg.Record, min_cases: int) -> dict[str, Any]:
+def _figures(row: dict[str, Any], min_cases: int) -> dict[str, Any]:
     share = row["on_time"] / row["due_n"] if row["due_n"] else None
     return {
         "received": row["received"],
@@ -121,12 +130,10 @@ def _figures(row: asyncpg.Record, min_cases: int) -> dict[str, Any]:
 
 
 async def compute(conn: asyncpg.Connection, catalog: Catalog, now: datetime) -> Stats:
-    """Every figure of the dashboard, per agency and per region."""
+    """Every figure of the dashboard, per agency and per region, from the rollups."""
     min_cases = catalog.stats_min_cases
     agencies = []
-    for row in await conn.fetch(_SQL.format(key="agency", dkey="d.agency", fkey="f.agency",
-                                               resolved=RESOLVED_SQL),
-                                now):
+    for row in await _rows(conn, "agency"):
         a = catalog.agencies.get(row["key"])
         agencies.append({
             "agency": row["key"], "name": a.name if a else row["key"],
@@ -134,9 +141,7 @@ async def compute(conn: asyncpg.Connection, catalog: Catalog, now: datetime) -> 
             "region": a.region if a else None, **_figures(row, min_cases),
         })
     regions = []
-    for row in await conn.fetch(_SQL.format(key="region", dkey="cs.region", fkey="f.region",
-                                               resolved=RESOLVED_SQL),
-                                now):
+    for row in await _rows(conn, "region"):
         r = catalog.regions.get(row["key"])
         regions.append({"region": row["key"], "name": r.name if r else row["key"],
                         **_figures(row, min_cases)})
@@ -167,6 +172,8 @@ async def refresh_if_due(conn: asyncpg.Connection, catalog: Catalog, now: dateti
             " FOR UPDATE SKIP LOCKED", SNAPSHOT_JOB)
         if not due:
             return False
+        # Fold the rollups' delta rows first (under this job's lock: one compactor).
+        await rollups.compact(conn)
         await store_snapshot(conn, catalog, now)
         await conn.execute(
             "UPDATE oversight.jobs SET next_at = now() + make_interval(secs => $2)"

@@ -1,0 +1,670 @@
+"""History-proof: the pages and consumers at 1 or 10 million complaints on record.
+
+1. Starts one embedded PostgreSQL and broker and the three services as ``awasi
+   serve`` processes (demo catalog), and measures the consumers' drain rate of a
+   burst of new complaints on the EMPTY database (the reference); stops them.
+2. Fills the database to ``--complaints`` with a realistic history spread over
+   ``--years``: the complaint in intake, the ticket in the router, the case in
+   oversight (bulk-loaded with COPY, ``asyncpg.copy_records_to_table``), and, derived
+   from those with set-based SQL: timelines (intake, router, oversight's chain),
+   deadlines fired (warnings, breaches, level-2 escalations, closings), cancelled and
+   pending, the panel's review items, findings, ratings, disputes and survey
+   responses; secondary indexes are dropped for the load and built after it. Then
+   ``rollups.rebuild`` (the statistics' backfill) and ANALYZE. Prints the time of
+   each step and the database's size on disk. Starts the services again.
+3. Measures, against the running services, p50/p99 of: the public dashboard and the
+   statistics (all time: ``GET /api/v1/stats/agencies``; per period: the report's
+   JSON and page), an agency's queue, the triage queue, search (``GET
+   /api/v1/tickets?q=``, "n/a" if the router does not offer it), the panel's review
+   queue, the public reports list (JSON and page); the audit verification of the new
+   entries since the last verification (the burst: about a day's entries at 1M);
+   the drain rate of the same burst again (target: >= 80% of the empty database's);
+   and each service's RSS. Each target is printed with its figure and met/not met.
+
+The loaded oversight timeline carries placeholder hashes: the chain's verified
+point (``chain_verified``) and head are set to its last entry, as after a full
+verification, so the endpoint verifies only what comes after (its design:
+incremental). A full ``awasi audit verify`` of the loaded history is not measured.
+
+Run: ``.venv/bin/python bench/scale.py [--complaints 1000000] [--requests 200]``.
+Mode "1M" is the default; ``--complaints 10000000`` is the 10M mode (disk: about
+10x the 1M figure printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import os
+import random
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp  # noqa: E402
+import asyncpg  # noqa: E402
+from aiokafka import AIOKafkaProducer  # noqa: E402
+
+from awasi.catalog import Catalog, load_catalog  # noqa: E402
+from awasi.cli import migrate_all  # noqa: E402
+from awasi.db import create_pool  # noqa: E402
+from awasi.embedded import EmbeddedStack, free_port  # noqa: E402
+from awasi.events import topics  # noqa: E402
+from awasi.events.envelope import Envelope  # noqa: E402
+from awasi.events.payloads import ComplaintSubmitted  # noqa: E402
+from awasi.identity import add_user  # noqa: E402
+from awasi.settings import DEMO_CATALOG  # noqa: E402
+from bench.stats import pct  # noqa: E402
+from tests.support.services import wait_ready  # noqa: E402
+
+PASSWORD = "bench-password-1"
+CHUNK = 50_000
+CHANNELS = ("web", "web", "api", "telegram", "telegram", "open311")
+TEXTS = ("Lubang besar di jalan, berbahaya bagi motor.",
+         "Petugas meminta uang tambahan untuk tanda tangan surat.",
+         "Tumpukan sampah di pasar sudah tiga hari tidak diangkut.",
+         "Antrean KTP elektronik tidak jelas, blangko habis.",
+         "Guru sering tidak hadir di kelas.")
+D = timedelta(days=1)
+# Nobody follows up a loaded complaint: one hash for all (a real one, of nothing).
+SECRET_HASH = hashlib.sha256(b"").digest()
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.2f}/{five:.2f}"
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S} {load()}] {message}", flush=True)
+
+
+# --- the history -----------------------------------------------------------------------
+
+def combos(catalog: Catalog) -> list[tuple[str, str, str | None, str]]:
+    """(region, category, agency or None for triage, rule) for every category offered."""
+    out = []
+    for region in sorted(catalog.regions):
+        for cat in catalog.categories_for(region):
+            d = catalog.route(region, cat.code, "")
+            out.append((region, cat.code, d.agency, d.rule))
+    return out
+
+
+def history(n: int, start_index: int, catalog: Catalog, now: datetime, years: float,
+            rng: random.Random) -> Iterator[dict[str, Any]]:
+    """``n`` complaints with what became of them by ``now`` (one dict each)."""
+    mix = combos(catalog)
+    routed_mix = [m for m in mix if m[2] is not None]
+    triage_mix = [m for m in mix if m[2] is None] or routed_mix
+    span = years * 365 * 86400
+    for i in range(start_index, start_index + n):
+        region, category, agency, rule = (rng.choice(triage_mix) if rng.random() < 0.04
+                                          else rng.choice(routed_mix))
+        # More complaints lately (the platform grows): age skewed towards the present.
+        age = span * rng.random() ** 1.4
+        submitted = now - timedelta(seconds=age)
+        c: dict[str, Any] = {
+            "id": uuid.UUID(int=(0xA5A5 << 112) | i), "code": f"AWS-S{i:09d}",
+            "region": region, "category": category, "agency": agency, "rule": rule,
+            "channel": rng.choice(CHANNELS), "submitted": submitted,
+            "visibility": "public" if rng.random() < 0.4 else "private",
+            "text": TEXTS[i % len(TEXTS)], "routed": None, "ack": None, "resolved": None,
+            "ack_by": None, "resolve_by": None, "triage_by": None, "dispute_until": None,
+            "rating": None, "disputes": 0, "status": "submitted", "on_time": None,
+        }
+        if agency is None:
+            c["triage_by"] = submitted + 3 * D
+            c["status"] = "triage" if age < 3 * 86400 else "rejected"
+            yield c
+            continue
+        routed = submitted + timedelta(seconds=rng.uniform(0.05, 2))
+        c.update(routed=routed, ack_by=routed + 7 * D,
+                 resolve_by=routed + rng.choice((4, 7, 20, 84)) * D, status="assigned")
+        if rng.random() < 0.02 and age > 86400:
+            c["status"] = "withdrawn"
+            yield c
+            continue
+        ack = routed + timedelta(hours=rng.lognormvariate(2.5, 1.2))
+        if ack < now and rng.random() < 0.93:
+            c.update(ack=ack, status="acknowledged")
+            res = ack + timedelta(hours=rng.lognormvariate(4.3, 1.1))
+            if res < now and rng.random() < 0.9:
+                c.update(resolved=res, status="resolved", on_time=res <= c["resolve_by"],
+                         dispute_until=res + 14 * D)
+                if rng.random() < 0.6:
+                    c["rating"] = rng.choices((1, 2, 3, 4, 5), (8, 7, 15, 35, 35))[0]
+                if rng.random() < 0.05:
+                    c.update(disputes=1, status="reopened", resolve_by=res + 20 * D,
+                             resolved=res, dispute_until=None)
+                elif c["dispute_until"] < now:
+                    c["status"] = "closed"
+        yield c
+
+
+def _breached(c: dict[str, Any], now: datetime) -> bool:
+    rb = c["resolve_by"]
+    return rb is not None and rb < now and (c["resolved"] is None or c["resolved"] > rb
+                                            or c["disputes"] > 0)
+
+
+def intake_row(c: dict[str, Any], now: datetime) -> tuple[Any, ...]:
+    return (c["id"], c["code"], c["region"], c["category"], c["text"], "anonymous",
+            c["channel"], f"ref-{c['id'].hex}", SECRET_HASH,
+            c["status"], c["agency"], c["triage_by"], c["ack_by"], c["resolve_by"],
+            c["dispute_until"], c["ack"], c["resolved"], c["rating"], c["disputes"] > 0,
+            c["submitted"], c["resolved"] or c["ack"] or c["submitted"], c["visibility"],
+            2, 2)
+
+
+INTAKE_COLS = ["id", "tracking_code", "region", "category", "description", "privacy",
+               "channel", "reporter_ref", "secret_hash", "status", "agency", "triage_by",
+               "acknowledge_by", "resolve_by", "dispute_until", "acknowledged_at",
+               "resolved_at", "rating", "disputed", "submitted_at", "updated_at",
+               "visibility", "seq", "status_seq"]
+
+
+def router_row(c: dict[str, Any], now: datetime) -> tuple[Any, ...]:
+    open_ = c["status"] in ("assigned", "acknowledged", "reopened")
+    next_due = (c["ack_by"] if c["status"] == "assigned" else c["resolve_by"]) if open_ else (
+        c["triage_by"] if c["status"] == "triage" else None)
+    breached = ["resolve"] if _breached(c, now) else []
+    return (uuid.UUID(int=c["id"].int ^ 1), str(c["id"]), c["code"], c["region"],
+            c["category"], c["text"], "anonymous", f"ref-{c['id'].hex}", c["channel"],
+            c["submitted"], c["status"], c["agency"], c["rule"], c["routed"], c["triage_by"],
+            c["ack_by"], c["resolve_by"], next_due, c["ack"], c["resolved"],
+            c["routed"] or c["submitted"], c["resolved"] or c["ack"] or c["submitted"],
+            breached, 2, 2)
+
+
+ROUTER_COLS = ["id", "complaint_id", "tracking_code", "region", "category", "description",
+               "privacy", "reporter_ref", "channel", "submitted_at", "status", "agency",
+               "rule", "assigned_at", "triage_by", "acknowledge_by", "resolve_by", "next_due",
+               "acknowledged_at", "resolved_at", "created_at", "updated_at", "breached",
+               "seq", "status_seq"]
+
+
+def case_row(c: dict[str, Any], now: datetime) -> tuple[Any, ...]:
+    return (str(c["id"]), c["code"], c["region"], c["category"], c["agency"], c["status"],
+            c["submitted"], c["routed"], c["ack"], c["resolved"], c["resolve_by"],
+            c["ack_by"], c["triage_by"], c["dispute_until"], c["disputes"] > 0,
+            c["disputes"], c["rating"], c["on_time"], c["channel"], _breached(c, now), 2, 2,
+            c["resolved"] or c["ack"] or c["submitted"])
+
+
+CASE_COLS = ["complaint_id", "tracking_code", "region", "category", "agency", "status",
+             "submitted_at", "routed_at", "acknowledged_at", "resolved_at", "resolve_by",
+             "acknowledge_by", "triage_by", "dispute_until", "resolution_disputed",
+             "dispute_count", "rating", "resolved_on_time", "channel", "resolve_breached",
+             "seq", "status_seq", "updated_at"]
+
+
+# What set-based SQL derives from the copied rows. Deadlines: the acknowledge and
+# resolve ladders (breach fired when missed, cancelled when met, pending while open),
+# level-2 escalations 10 days after a breach, closings of the dispute window.
+DERIVED = [
+    ("intake timeline", """
+INSERT INTO intake.timeline (complaint_id, at, kind, data)
+SELECT id, submitted_at, 'submitted', '{}'::jsonb FROM intake.complaints
+UNION ALL SELECT id, acknowledged_at, 'acknowledged', '{}' FROM intake.complaints
+  WHERE acknowledged_at IS NOT NULL
+UNION ALL SELECT id, resolved_at, 'resolved', '{}' FROM intake.complaints
+  WHERE resolved_at IS NOT NULL"""),
+    ("router timeline", """
+INSERT INTO router.timeline (ticket_id, kind, occurred_at, actor, agency, data)
+SELECT id, 'complaint.routed', created_at, 'rule', agency, '{}'::jsonb FROM router.tickets
+UNION ALL SELECT id, 'ticket.acknowledged', acknowledged_at, 'petugas', agency, '{}'
+  FROM router.tickets WHERE acknowledged_at IS NOT NULL
+UNION ALL SELECT id, 'ticket.resolved', resolved_at, 'petugas', agency, '{}'
+  FROM router.tickets WHERE resolved_at IS NOT NULL"""),
+    ("deadlines", """
+INSERT INTO oversight.deadlines (complaint_id, kind, step, agency, due_at, fire_at, status,
+                                 fired_at, created_at)
+SELECT complaint_id, 'acknowledge', 'breach', agency, acknowledge_by, acknowledge_by,
+       CASE WHEN acknowledged_at IS NOT NULL AND acknowledged_at <= acknowledge_by
+              THEN 'cancelled'
+            WHEN acknowledge_by < now() THEN 'fired'
+            WHEN status IN ('withdrawn') THEN 'cancelled' ELSE 'pending' END,
+       CASE WHEN acknowledge_by < now() AND (acknowledged_at IS NULL
+                 OR acknowledged_at > acknowledge_by) THEN acknowledge_by END, routed_at
+FROM oversight.cases WHERE acknowledge_by IS NOT NULL
+UNION ALL
+SELECT complaint_id, 'resolve', 'warning', agency, resolve_by,
+       routed_at + (resolve_by - routed_at) * 0.8,
+       CASE WHEN routed_at + (resolve_by - routed_at) * 0.8 < coalesce(resolved_at, now())
+            THEN 'fired' WHEN resolved_at IS NOT NULL THEN 'cancelled' ELSE 'pending' END,
+       NULL, routed_at FROM oversight.cases WHERE resolve_by IS NOT NULL
+UNION ALL
+SELECT complaint_id, 'resolve', 'breach', agency, resolve_by, resolve_by,
+       CASE WHEN resolve_breached THEN 'fired'
+            WHEN resolved_at IS NOT NULL OR status = 'withdrawn' THEN 'cancelled'
+            ELSE 'pending' END,
+       CASE WHEN resolve_breached THEN resolve_by END, routed_at
+FROM oversight.cases WHERE resolve_by IS NOT NULL
+UNION ALL
+SELECT complaint_id, 'resolve', 'escalation2', agency, resolve_by, resolve_by + interval '10 days',
+       CASE WHEN resolve_by + interval '10 days' < coalesce(resolved_at, now()) THEN 'fired'
+            WHEN resolved_at IS NOT NULL THEN 'cancelled' ELSE 'pending' END,
+       NULL, routed_at FROM oversight.cases WHERE resolve_breached
+UNION ALL
+SELECT complaint_id, 'dispute', 'close', agency, dispute_until, dispute_until,
+       CASE WHEN status = 'closed' THEN 'fired' ELSE 'pending' END,
+       CASE WHEN status = 'closed' THEN dispute_until END, resolved_at
+FROM oversight.cases WHERE dispute_until IS NOT NULL
+UNION ALL
+SELECT complaint_id, 'triage', 'breach', NULL, triage_by, triage_by,
+       CASE WHEN status = 'triage' THEN 'pending' ELSE 'cancelled' END, NULL, submitted_at
+FROM oversight.cases WHERE triage_by IS NOT NULL"""),
+    ("review items", """
+INSERT INTO oversight.review_items (complaint_id, reason, source, detail, created_at, closed_at)
+SELECT d.complaint_id, CASE d.step WHEN 'breach' THEN 'breach' ELSE 'escalation2' END,
+       'deadline:' || d.id, jsonb_build_object('kind', d.kind, 'agency', d.agency),
+       d.fire_at, CASE WHEN d.fire_at < now() - interval '30 days'
+                       THEN d.fire_at + interval '5 days' END
+FROM oversight.deadlines d WHERE d.status = 'fired' AND d.step IN ('breach', 'escalation2')
+UNION ALL
+SELECT complaint_id, 'dispute', 'dispute:' || complaint_id, '{}'::jsonb, resolved_at,
+       CASE WHEN resolved_at < now() - interval '30 days' THEN resolved_at + interval '7 days'
+       END
+FROM oversight.cases WHERE dispute_count > 0"""),
+    ("findings", """
+INSERT INTO oversight.findings (complaint_id, event_id, agency, region, outcome,
+    maladministration_type, recommendation, published, recorded_by, recorded_at, confirmed_by)
+SELECT complaint_id, gen_random_uuid(), agency, region,
+       (ARRAY['maladministration', 'no_maladministration', 'inconclusive'])
+           [1 + abs(hashtext(complaint_id)) % 3],
+       'undue_delay', 'Tetapkan SOP penyelesaian', true, 'pengawas1',
+       resolved_at + interval '10 days', 'pengawas2'
+FROM oversight.cases WHERE dispute_count > 0 AND resolved_at < now() - interval '10 days'
+  AND abs(hashtext(complaint_id)) % 4 = 0"""),
+    ("oversight timeline (the chain)", """
+INSERT INTO oversight.timeline (seq, complaint_id, event_id, event_type, producer,
+    occurred_at, recorded_at, payload, prev_hash, hash)
+SELECT (SELECT last_seq FROM oversight.chain_head)
+         + row_number() OVER (ORDER BY at, complaint_id, t), complaint_id, gen_random_uuid(), t,
+       p, at, at, '{}'::jsonb, repeat('0', 64), md5(complaint_id || t) || md5(t || complaint_id)
+FROM (
+    SELECT complaint_id, submitted_at AS at, 'complaint.submitted' AS t, 'intake' AS p
+      FROM oversight.cases
+    UNION ALL SELECT complaint_id, routed_at, 'complaint.routed', 'router' FROM oversight.cases
+      WHERE routed_at IS NOT NULL
+    UNION ALL SELECT complaint_id, acknowledged_at, 'ticket.acknowledged', 'router'
+      FROM oversight.cases WHERE acknowledged_at IS NOT NULL
+    UNION ALL SELECT complaint_id, resolved_at, 'ticket.resolved', 'router'
+      FROM oversight.cases WHERE resolved_at IS NOT NULL
+    UNION ALL SELECT complaint_id, fire_at, 'deadline.breached', 'oversight'
+      FROM oversight.deadlines WHERE status = 'fired' AND step = 'breach'
+) e"""),
+    ("chain head and verified point", """
+WITH last AS (SELECT seq, hash FROM oversight.timeline ORDER BY seq DESC LIMIT 1)
+UPDATE oversight.chain_head SET last_seq = last.seq, last_hash = last.hash FROM last"""),
+    ("", """
+UPDATE oversight.chain_verified SET seq = h.last_seq, hash = h.last_hash, checked_at = NULL,
+    verdict = NULL FROM oversight.chain_head h"""),
+    ("survey responses", """
+INSERT INTO intake.survey_responses (id, unit, region, agency, period, respondent_key, answers,
+    channel, duplicate, submitted_at)
+SELECT gen_random_uuid(), u.unit, c.region, u.agency,
+       extract(year FROM c.resolved_at)::int || '-Q' || extract(quarter FROM c.resolved_at)::int,
+       sha256(convert_to(c.id::text, 'UTF8')),
+       ARRAY[2 + abs(hashtext(c.id::text)) % 3, 3, 3, 2 + abs(hashtext(c.tracking_code)) % 3,
+             3, 4, 3, 3, 2 + abs(hashtext(c.reporter_ref)) % 3],
+       'web', false, c.resolved_at + interval '1 day'
+FROM intake.complaints c JOIN bench_units u ON u.region = c.region
+ AND u.n = abs(hashtext(c.id::text)) % u.count_in_region
+WHERE c.resolved_at IS NOT NULL AND abs(hashtext(c.tracking_code)) % 8 = 0"""),
+    ("survey rollup", """
+INSERT INTO oversight.survey_daily (unit, day, region, agency, responses, duplicates,
+    u1, u2, u3, u4, u5, u6, u7, u8, u9)
+SELECT unit, (submitted_at AT TIME ZONE 'Asia/Jakarta')::date, region, agency, count(*), 0,
+       sum(answers[1]), sum(answers[2]), sum(answers[3]), sum(answers[4]), sum(answers[5]),
+       sum(answers[6]), sum(answers[7]), sum(answers[8]), sum(answers[9])
+FROM intake.survey_responses GROUP BY 1, 2, 3, 4"""),
+]
+
+
+async def fill(dsn: str, catalog: Catalog, n: int, years: float, now: datetime) -> None:
+    """Load ``n`` complaints' history (see the module docstring); print each step."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        # A bulk load into fresh tables: no WAL flush per commit, and indexes stay (the
+        # services' own, as they run).
+        await conn.execute("SET synchronous_commit = off")
+        rng = random.Random(18)
+        t0 = time.perf_counter()
+        # As a bulk loader does: secondary indexes dropped for the COPY and built once
+        # afterwards (the unique ones, constraints, stay and check every row).
+        indexes = await conn.fetch(
+            "SELECT i.schemaname, i.indexname, i.indexdef FROM pg_indexes i"
+            " WHERE (i.schemaname, i.tablename) IN (('intake', 'complaints'),"
+            "  ('router', 'tickets'), ('oversight', 'cases'), ('intake', 'timeline'),"
+            "  ('router', 'timeline'), ('oversight', 'deadlines'), ('oversight', 'timeline'),"
+            "  ('oversight', 'review_items'), ('oversight', 'findings'))"
+            " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)")
+        for ix in indexes:
+            await conn.execute(f'DROP INDEX "{ix["schemaname"]}"."{ix["indexname"]}"')
+        done = 0
+        while done < n:
+            k = min(CHUNK, n - done)
+            batch = list(history(k, done, catalog, now, years, rng))
+            await conn.copy_records_to_table("complaints", schema_name="intake",
+                                              columns=INTAKE_COLS,
+                                              records=[intake_row(c, now) for c in batch])
+            await conn.copy_records_to_table("tickets", schema_name="router",
+                                              columns=ROUTER_COLS,
+                                              records=[router_row(c, now) for c in batch
+                                                       if c["status"] != "submitted"])
+            await conn.copy_records_to_table("cases", schema_name="oversight",
+                                              columns=CASE_COLS,
+                                              records=[case_row(c, now) for c in batch])
+            done += k
+            if done % (CHUNK * 4) == 0 or done == n:
+                log(f"  COPY {done:,} complaints, tickets and cases "
+                    f"({done / (time.perf_counter() - t0):,.0f}/s)")
+        units = [(u.code, r, u.agency, i, len(catalog.units_in(r)))
+                 for r in sorted(catalog.regions) for i, u in enumerate(catalog.units_in(r))]
+        await conn.execute("CREATE TABLE bench_units (unit text, region text, agency text,"
+                           " n int, count_in_region int)")
+        await conn.copy_records_to_table("bench_units", records=units)
+        for what, sql in DERIVED:
+            t = time.perf_counter()
+            status = await conn.execute(sql)
+            if what:
+                log(f"  {what}: {status.split()[-1]} rows in {time.perf_counter() - t:.1f} s")
+        await conn.execute("DROP TABLE bench_units")
+        t = time.perf_counter()
+        await conn.execute("SET maintenance_work_mem = '256MB'")
+        for ix in indexes:
+            await conn.execute(ix["indexdef"])
+        log(f"  {len(indexes)} secondary indexes built in {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
+        from services.oversight import rollups
+
+        async with conn.transaction():
+            await rollups.rebuild(conn, catalog)
+        log(f"  statistics rollups rebuilt (the backfill) in {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
+        await conn.execute("ANALYZE")
+        log(f"  ANALYZE in {time.perf_counter() - t:.1f} s")
+        size = await conn.fetchval("SELECT pg_database_size(current_database())")
+        log(f"filled {n:,} complaints in {time.perf_counter() - t0:.0f} s; database on disk "
+            f"{size / 2**30:.2f} GiB")
+        for row in await conn.fetch(
+                "SELECT n.nspname || '.' || c.relname AS t, c.reltuples::bigint AS rows,"
+                " pg_total_relation_size(c.oid) AS bytes FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r'"
+                " AND n.nspname IN ('intake', 'router', 'oversight')"
+                " ORDER BY bytes DESC LIMIT 10"):
+            print(f"    {row['t']:<32} {row['rows']:>12,} rows {row['bytes'] / 2**20:>9,.0f} MiB")
+    finally:
+        await conn.close()
+
+
+# --- measuring -------------------------------------------------------------------------
+
+async def timed(session: aiohttp.ClientSession, url: str, headers: dict[str, str],
+                n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        async with session.get(url, headers=headers) as r:
+            await r.read()
+            if r.status != 200:
+                raise RuntimeError(f"{url}: HTTP {r.status}")
+        out.append(time.perf_counter() - t)
+    return out
+
+
+async def burst(bootstrap: str, dsn: str, catalog: Catalog, n: int, tag: str
+                ) -> dict[str, float]:
+    """Publish ``n`` complaint.submitted straight to intake's topic (as intake's relay
+    would) and time until each consumer has applied everything it gets from them:
+    the router (n), oversight (the submissions, routings and whatever follows) and
+    intake (the routings). Returns events per second per consumer."""
+    routed = [m for m in combos(catalog) if m[2] is not None]
+    pool = await create_pool(dsn, min_size=1, max_size=2)
+    before = {s: await pool.fetchval(f"SELECT count(*) FROM {s}.processed_events")
+              for s in ("intake", "router", "oversight")}
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                enable_idempotence=False, linger_ms=5)
+    await producer.start()
+    t0 = time.perf_counter()
+    try:
+        now = datetime.now(UTC)
+        futures = []
+        for i in range(n):
+            region, category, _, _ = routed[i % len(routed)]
+            cid = str(uuid.uuid4())
+            env = Envelope.build(ComplaintSubmitted(
+                tracking_code=f"AWS-B{tag}{i:07d}", region=region, category=category,
+                description=TEXTS[i % len(TEXTS)], privacy="anonymous",
+                reporter_ref=f"ref-{cid}", submitted_at=now, channel="api"),
+                complaint_id=cid, producer="intake", occurred_at=now)
+            futures.append(await producer.send(topics.INTAKE, env.model_dump_json().encode(),
+                                               key=cid.encode()))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    # Each consumer is done when its count has stopped moving for 2 s after reaching
+    # at least what the burst must bring it.
+    want = {"router": n, "oversight": 2 * n, "intake": n}
+    last = dict(before)
+    finished: dict[str, float] = {}
+    still = {s: time.perf_counter() for s in want}
+    deadline = time.perf_counter() + 600
+    while len(finished) < len(want) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+        for s in want:
+            if s in finished:
+                continue
+            got = await pool.fetchval(f"SELECT count(*) FROM {s}.processed_events")
+            if got != last[s]:
+                last[s] = got
+                still[s] = time.perf_counter()
+            elif got - before[s] >= want[s] and time.perf_counter() - still[s] > 2:
+                finished[s] = still[s] - t0
+    await pool.close()
+    return {s: (last[s] - before[s]) / finished[s] if s in finished else float("nan")
+            for s in want} | {f"{s}_events": float(last[s] - before[s]) for s in want}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def main(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    root = Path(tempfile.mkdtemp(prefix="aws-", dir=args.dir))
+    stack = EmbeddedStack(root)
+    stack.start()
+    pg, broker = stack.postgres, stack.broker
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    results: list[tuple[str, str, bool | None]] = []
+    try:
+        admin = await asyncpg.connect(pg.uri("postgres"))
+        await admin.execute("CREATE DATABASE scale")
+        await admin.close()
+        dsn = pg.uri("scale")
+        await migrate_all(dsn)
+        catalog = load_catalog(DEMO_CATALOG)
+        agency = args.agency
+        region = catalog.agency(agency).region
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        await add_user(pool, username="bench.staff", password=PASSWORD, role="staff",
+                       agency=agency)
+        await add_user(pool, username="bench.triage", password=PASSWORD, role="triage",
+                       region=region)
+        await add_user(pool, username="bench.panel", password=PASSWORD, role="panel")
+        await pool.close()
+        ports = {s: free_port() for s in ("intake", "router", "oversight")}
+        env = dict(os.environ)
+        env.update({
+            "AWASI_DATABASE_URL": dsn, "AWASI_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "AWASI_INTAKE_PORT": str(ports["intake"]), "AWASI_ROUTER_PORT": str(ports["router"]),
+            "AWASI_OVERSIGHT_PORT": str(ports["oversight"]),
+            "AWASI_RATE_LIMIT_PER_MINUTE": "100000000", "AWASI_LOG_LEVEL": "WARNING",
+            "AWASI_KAFKA_SESSION_TIMEOUT_MS": "6000", "AWASI_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            "AWASI_KAFKA_REBALANCE_TIMEOUT_MS": "6000", "AWASI_RELAY_POLL_INTERVAL_S": "0.2",
+            "AWASI_KAFKA_FETCH_MAX_WAIT_MS": "20", "AWASI_AUDIT_VERIFY_MIN_INTERVAL_S": "0",
+            "AWASI_STATS_REFRESH_S": "10", "AWASI_SECRET_KEY": secrets.token_hex(32),
+            "AWASI_DATA_DIR": str(root / "data"),
+            # `awasi serve oversight` needs a signing key (a throwaway one here).
+            "AWASI_AUDIT_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
+        })
+        base = {s: f"http://127.0.0.1:{p}" for s, p in ports.items()}
+
+        async def start() -> None:
+            for name in ports:
+                procs[name] = subprocess.Popen(  # noqa: S603, ASYNC220 - start-up only
+                    [sys.executable, "-m", "awasi", "serve", name], env=env,
+                    stdout=subprocess.DEVNULL, stderr=(root / f"{name}.log").open("ab"))
+            for name, proc in procs.items():
+                await wait_ready(base[name], proc, 180, name=name)
+            log(f"services up; logs in {root}")
+
+        await start()
+        # A small burst first: the consumers' group joins are not part of the rate.
+        await burst(broker.bootstrap, dsn, catalog, 50, "W")
+        empty = await burst(broker.bootstrap, dsn, catalog, args.burst, "E")
+        log("drain on the empty database: " + ", ".join(
+            f"{s} {empty[s]:,.0f} events/s ({empty[s + '_events']:,.0f})"
+            for s in ("router", "oversight", "intake")))
+        # The load runs with the services stopped (as a restore would): their polling
+        # would otherwise scan tables whose indexes are being rebuilt.
+        stop(procs)
+
+        t = time.perf_counter()
+        await fill(dsn, catalog, args.complaints, args.years, datetime.now(UTC))
+        fill_s = time.perf_counter() - t
+        await start()
+
+        # The day's new entries, then their verification and the drain at this size.
+        await burst(broker.bootstrap, dsn, catalog, 50, "V")
+        full = await burst(broker.bootstrap, dsn, catalog, args.burst, "F")
+        log("drain at this size: " + ", ".join(
+            f"{s} {full[s]:,.0f} events/s ({full[s + '_events']:,.0f})"
+            for s in ("router", "oversight", "intake")))
+        async with aiohttp.ClientSession() as session:
+            tokens = {}
+            for who, svc in (("bench.staff", "router"), ("bench.triage", "router"),
+                             ("bench.panel", "oversight")):
+                async with session.post(f"{base[svc]}/api/v1/auth/login",
+                                        json={"username": who, "password": PASSWORD}) as r:
+                    tokens[who] = {"Authorization": f"Bearer {(await r.json())['token']}"}
+            t = time.perf_counter()
+            async with session.get(f"{base['oversight']}/api/v1/audit/verify") as r:
+                verdict = await r.json()
+            verify_s = time.perf_counter() - t
+            # The snapshot the dashboard reads: wait for one computed after the load.
+            await asyncio.sleep(12)
+            async with session.get(f"{base['router']}/openapi.json") as r:
+                spec = await r.json()
+            params = spec["paths"]["/api/v1/tickets"]["get"].get("parameters", [])
+            has_search = any(p.get("name") == "q" for p in params)
+            now = datetime.now(UTC)
+            quarter = f"{now.year}-Q{(now.month - 1) // 3 + 1}"
+            last_year = str(now.year - 1)
+            o, i_, ro = base["oversight"], base["intake"], base["router"]
+            pages = [
+                ("dashboard /", f"{o}/", {}),
+                ("statistics all time (GET /api/v1/stats/agencies)",
+                 f"{o}/api/v1/stats/agencies", {}),
+                (f"statistics per period (report JSON {region} {quarter})",
+                 f"{o}/api/v1/reports/{region}/{quarter}", {}),
+                (f"statistics per period (report JSON {region} {last_year})",
+                 f"{o}/api/v1/reports/{region}/{last_year}", {}),
+                (f"report page /reports/{region}/{quarter}",
+                 f"{o}/reports/{region}/{quarter}", {}),
+                ("agency queue (GET /api/v1/tickets)", f"{ro}/api/v1/tickets",
+                 tokens["bench.staff"]),
+                ("agency queue, overdue first", f"{ro}/api/v1/tickets?overdue=true"
+                 "&sort=deadline", tokens["bench.staff"]),
+                ("triage queue (GET /api/v1/triage)", f"{ro}/api/v1/triage",
+                 tokens["bench.triage"]),
+                ("search (GET /api/v1/tickets?q=)", f"{ro}/api/v1/tickets?q=sampah+pasar",
+                 tokens["bench.staff"]),
+                ("panel queue (GET /api/v1/review-queue)", f"{o}/api/v1/review-queue",
+                 tokens["bench.panel"]),
+                ("public reports list (GET /api/v1/reports)",
+                 f"{i_}/api/v1/reports?region={region}", {}),
+                ("public reports page /reports", f"{i_}/reports", {}),
+            ]
+            print(f"\nbench/scale.py at {args.complaints:,} complaints, "
+                  f"{datetime.now(UTC):%Y-%m-%d}, {load()}; {args.requests} sequential"
+                  " requests each")
+            for label, url, headers in pages:
+                if "?q=" in url and not has_search:
+                    print(f"  {label:<58} n/a (the router offers no search yet)")
+                    continue
+                await timed(session, url, headers, 3)  # warm
+                lat = await timed(session, url, headers, args.requests)
+                p50, p99 = pct(lat, 50) * 1000, pct(lat, 99) * 1000
+                met = p99 <= 100
+                results.append((label, f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (target p99 <= 100)",
+                                met))
+                print(f"  {label:<58} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  "
+                      f"{'met' if met else 'NOT met'}")
+        new_entries = verdict.get("checked", verdict.get("verified", "?"))
+        results.append(("audit verification of the new entries",
+                        f"{verify_s * 1000:.0f} ms for {new_entries} new entries, ok="
+                        f"{verdict.get('ok')}", None))
+        for s in ("router", "oversight", "intake"):
+            ratio = full[s] / empty[s] if empty[s] == empty[s] and empty[s] else float("nan")
+            results.append((f"drain rate, {s}",
+                            f"{full[s]:,.0f} events/s vs {empty[s]:,.0f} empty: {ratio:.0%}"
+                            " (target >= 80%)", ratio >= 0.8))
+        for name, proc in procs.items():
+            mb = rss_mb(proc.pid)
+            results.append((f"RSS {name}", f"{mb:.0f} MB (target <= 150 MB)", mb <= 150))
+        print("\ntargets")
+        for label, figure, met in results:
+            mark = "" if met is None else ("met" if met else "NOT met")
+            print(f"  {label:<58} {figure}  {mark}")
+        print(f"\nfill {fill_s:.0f} s; whole run {time.perf_counter() - started:.0f} s; "
+              f"{load()}; audit verdict {verdict}")
+        return 0
+    finally:
+        stop(procs)
+        stack.stop()
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--complaints", type=int, default=1_000_000,
+                        help="complaints on record (1M mode; 10000000 for the 10M mode)")
+    parser.add_argument("--years", type=float, default=3.0, help="history spread over")
+    parser.add_argument("--requests", type=int, default=200, help="requests per page")
+    parser.add_argument("--burst", type=int, default=2000,
+                        help="new complaints in the drain burst (about a day's at 1M)")
+    parser.add_argument("--agency", default="MDN-DINKES", help="the measured agency's code")
+    parser.add_argument("--dir", default="/tmp", help="where the database goes")
+    parser.add_argument("--keep", action="store_true", help="keep the database directory")
+    sys.exit(asyncio.run(main(parser.parse_args())))
