@@ -21,8 +21,9 @@
    the drain rate of the same burst again (target: >= 80% of the empty database's);
    and each service's RSS. Each target is printed with its figure and met/not met.
 
-The loaded oversight timeline carries placeholder hashes: the chain's verified
-point (``chain_verified``) and head are set to its last entry, as after a full
+The loaded oversight timeline carries placeholder hashes, as the closed legacy chain
+(services/oversight/chain.py): the chain's verified point (``chain_verified``), its
+head and the empty partitions' start are set to its last entry, as after a full
 verification, so the endpoint verifies only what comes after (its design:
 incremental). A full ``awasi audit verify`` of the loaded history is not measured.
 
@@ -292,7 +293,7 @@ FROM oversight.cases WHERE dispute_count > 0 AND resolved_at < now() - interval 
     ("oversight timeline (the chain)", """
 INSERT INTO oversight.timeline (seq, complaint_id, event_id, event_type, producer,
     occurred_at, recorded_at, payload, prev_hash, hash)
-SELECT (SELECT last_seq FROM oversight.chain_head)
+SELECT (SELECT coalesce(max(seq), 0) FROM oversight.timeline)
          + row_number() OVER (ORDER BY at, complaint_id, t), complaint_id, gen_random_uuid(), t,
        p, at, at, '{}'::jsonb, repeat('0', 64), md5(complaint_id || t) || md5(t || complaint_id)
 FROM (
@@ -307,12 +308,22 @@ FROM (
     UNION ALL SELECT complaint_id, fire_at, 'deadline.breached', 'oversight'
       FROM oversight.deadlines WHERE status = 'fired' AND step = 'breach'
 ) e"""),
-    ("chain head and verified point", """
-WITH last AS (SELECT seq, hash FROM oversight.timeline ORDER BY seq DESC LIMIT 1)
+    # The loaded entries form the closed legacy chain (part NULL), after whatever the
+    # reference burst wrote in the partitions. The verified points are every stream's
+    # head, as after a full verification; new entries' row ids follow the loaded ones.
+    ("chain head and verified points", """
+WITH last AS (SELECT seq, hash FROM oversight.timeline WHERE part IS NULL
+              ORDER BY seq DESC LIMIT 1)
 UPDATE oversight.chain_head SET last_seq = last.seq, last_hash = last.hash FROM last"""),
     ("", """
 UPDATE oversight.chain_verified SET seq = h.last_seq, hash = h.last_hash, checked_at = NULL,
-    verdict = NULL FROM oversight.chain_head h"""),
+    verdict = NULL,
+    points = (SELECT jsonb_object_agg(part::text, jsonb_build_array(last_seq, last_hash))
+              FROM oversight.chain_heads)
+             || jsonb_build_object('-1', jsonb_build_array(h.last_seq, h.last_hash))
+FROM oversight.chain_head h"""),
+    ("", """
+SELECT setval('oversight.timeline_seq', greatest((SELECT max(seq) FROM oversight.timeline), 1))"""),
     ("survey responses", """
 INSERT INTO intake.survey_responses (id, unit, region, agency, period, respondent_key, answers,
     channel, duplicate, submitted_at)
