@@ -139,28 +139,36 @@ async def review_queue(conn: asyncpg.Connection, now: datetime,
     (all of them without). Raises ``ValueError`` for a malformed cursor."""
     f = f or QueueFilter(limit=500)
     cursor = f.cursor()
+    # The page first (open items only, through their partial index; one group per
+    # case), then what the page shows for its cases alone: the recusals, the draft and
+    # the reasons are looked up per case of the page, not per open case.
     rows = await conn.fetch(
-        "SELECT c.complaint_id, c.tracking_code, c.agency, c.region, c.category, c.status,"
-        " cl.claimed_by, cl.claimed_at, min(r.created_at) AS since,"
+        "WITH page AS ("
+        " SELECT r.complaint_id, min(r.created_at) AS since"
+        " FROM oversight.review_items r JOIN oversight.cases c USING (complaint_id)"
+        " WHERE r.closed_at IS NULL"
+        "   AND ($1::text IS NULL OR c.region = $1) AND ($2::text IS NULL OR c.agency = $2)"
+        "   AND ($3::text IS NULL OR c.tracking_code ILIKE"
+        "        replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')"
+        " GROUP BY r.complaint_id"
+        " HAVING ($4::text IS NULL OR bool_or(r.reason = $4))"
+        "   AND ($5::timestamptz IS NULL OR min(r.created_at) <= $5)"
+        "   AND ($6::timestamptz IS NULL OR (min(r.created_at), r.complaint_id) > ($6, $7))"
+        " ORDER BY since, r.complaint_id LIMIT $8)"
+        " SELECT c.complaint_id, c.tracking_code, c.agency, c.region, c.category, c.status,"
+        " cl.claimed_by, cl.claimed_at, page.since,"
         " (SELECT json_agg(json_build_object('username', pc.username, 'reason', pc.reason)"
         "   ORDER BY pc.username) FROM oversight.panel_conflicts pc"
         "   WHERE pc.agency = c.agency) AS recused,"
         " (SELECT json_build_object('id', fp.id, 'proposed_by', fp.proposed_by)"
         "   FROM oversight.finding_proposals fp WHERE fp.complaint_id = c.complaint_id"
         "   AND fp.status = 'pending' AND fp.kind = 'record') AS draft,"
-        " json_agg(json_build_object('reason', r.reason, 'since', r.created_at,"
-        "   'detail', r.detail) ORDER BY r.created_at, r.id) AS reasons"
-        " FROM oversight.review_items r JOIN oversight.cases c USING (complaint_id)"
+        " (SELECT json_agg(json_build_object('reason', r.reason, 'since', r.created_at,"
+        "   'detail', r.detail) ORDER BY r.created_at, r.id) FROM oversight.review_items r"
+        "   WHERE r.complaint_id = c.complaint_id AND r.closed_at IS NULL) AS reasons"
+        " FROM page JOIN oversight.cases c USING (complaint_id)"
         " LEFT JOIN oversight.claims cl USING (complaint_id)"
-        " WHERE r.closed_at IS NULL"
-        "   AND ($1::text IS NULL OR c.region = $1) AND ($2::text IS NULL OR c.agency = $2)"
-        "   AND ($3::text IS NULL OR c.tracking_code ILIKE"
-        "        replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')"
-        " GROUP BY c.complaint_id, cl.claimed_by, cl.claimed_at"
-        " HAVING ($4::text IS NULL OR bool_or(r.reason = $4))"
-        "   AND ($5::timestamptz IS NULL OR min(r.created_at) <= $5)"
-        "   AND ($6::timestamptz IS NULL OR (min(r.created_at), c.complaint_id) > ($6, $7))"
-        " ORDER BY since, c.complaint_id LIMIT $8",
+        " ORDER BY page.since, c.complaint_id",
         f.region, f.agency, f.code, f.reason,
         now - timedelta(days=f.min_age_days) if f.min_age_days is not None else None,
         cursor[0] if cursor else None, cursor[1] if cursor else None, f.limit,
