@@ -27,7 +27,8 @@ from PIL import Image, ImageOps
 
 from awasi import signing
 from awasi.web import keys
-from awasi.web.errors import Forbidden, NotFound
+from awasi.web.errors import NotFound
+from awasi.web.signed_links import signed_uuid
 from services.intake.errors import field_error
 
 MAX_PHOTOS = 3
@@ -197,26 +198,24 @@ def photo_link(secret_key: str, base_url: str, photo_id: str) -> str:
 async def serve_photo(request: web.Request) -> web.Response:
     """``GET /photos/{photo_id}?token=``: the photo, if the token was signed for this
     photo id within the last hour; 403 otherwise, 404 if there is no such photo."""
-    photo_id = request.match_info["photo_id"]
-    token = request.query.get("token", "")
-    settings = request.app[keys.SETTINGS]
-    try:
-        signed = signing.verify(settings.secret_key, PURPOSE, token, LINK_MAX_AGE_S)
-    except signing.InvalidSignature as e:
-        raise Forbidden("The link is invalid or has expired") from e
-    if signed != photo_id:
-        raise Forbidden("The link is invalid or has expired")
-    try:
-        pid = uuid.UUID(photo_id)
-    except ValueError as e:
-        raise NotFound("No such photo") from e
+    pid = _signed_photo_id(request, PURPOSE)
     row = await request.app[keys.POOL].fetchrow(
         "SELECT content_type, data FROM intake.photos WHERE id = $1", pid)
+    return _photo_response(row, "private")
+
+
+def _signed_photo_id(request: web.Request, purpose: str) -> uuid.UUID:
+    return signed_uuid(request, purpose, "photo_id", LINK_MAX_AGE_S,
+                       invalid="The link is invalid or has expired", not_found="No such photo")
+
+
+def _photo_response(row: asyncpg.Record | None, cache: str) -> web.Response:
+    """The photo's bytes as its own type, never sniffed or run as a page; 404 for none."""
     if row is None:
         raise NotFound("No such photo")
     return web.Response(
         body=bytes(row["data"]), content_type=row["content_type"],
-        headers={"Cache-Control": "private, max-age=600", "X-Content-Type-Options": "nosniff",
+        headers={"Cache-Control": f"{cache}, max-age=600", "X-Content-Type-Options": "nosniff",
                  "Content-Security-Policy": "default-src 'none'"},
     )
 
@@ -244,19 +243,7 @@ async def serve_public_photo(request: web.Request) -> web.Response:
     token was signed for it within the last hour AND, now, the report is public and
     the photo was sent with it. 403 for a bad or expired token; 404 alike for an
     unknown photo, a private report, or a follow-up's photo."""
-    photo_id = request.match_info["photo_id"]
-    settings = request.app[keys.SETTINGS]
-    try:
-        signed = signing.verify(settings.secret_key, PUBLIC_PURPOSE,
-                                request.query.get("token", ""), LINK_MAX_AGE_S)
-    except signing.InvalidSignature as e:
-        raise Forbidden("The link is invalid or has expired") from e
-    if signed != photo_id:
-        raise Forbidden("The link is invalid or has expired")
-    try:
-        pid = uuid.UUID(photo_id)
-    except ValueError as e:
-        raise NotFound("No such photo") from e
+    pid = _signed_photo_id(request, PUBLIC_PURPOSE)
     # Checked at every request, not only when the link was made: the allow-list of a
     # public surface is enforced where the bytes leave.
     row = await request.app[keys.POOL].fetchrow(
@@ -264,10 +251,4 @@ async def serve_public_photo(request: web.Request) -> web.Response:
         " JOIN intake.complaints c ON c.id = p.complaint_id"
         " WHERE p.id = $1 AND p.at_filing AND c.visibility = 'public'"
         " AND c.tracking_code = $2", pid, request.match_info["tracking_code"])
-    if row is None:
-        raise NotFound("No such photo")
-    return web.Response(
-        body=bytes(row["data"]), content_type=row["content_type"],
-        headers={"Cache-Control": "public, max-age=600", "X-Content-Type-Options": "nosniff",
-                 "Content-Security-Policy": "default-src 'none'"},
-    )
+    return _photo_response(row, "public")
