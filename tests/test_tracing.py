@@ -185,13 +185,14 @@ async def test_one_complaint_is_one_connected_trace_through_the_three_services(
 
 async def test_awasi_serve_exports_by_otlp_one_trace_across_processes(
         database_url: str, broker: Any) -> None:
-    # Two real `awasi serve` processes configured only by the standard OTEL_* variables,
-    # exporting OTLP/HTTP to a collector in this test: the trace crosses the processes.
+    # The three services as real `awasi serve` processes configured only by the
+    # standard OTEL_* variables, exporting OTLP/HTTP to a collector in this test: one
+    # complaint's trace crosses the three processes, from the request to the timeline.
     async with collector() as c:
         otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": c.url, "OTEL_BSP_SCHEDULE_DELAY": "100",
                 "AWASI_TRACE_QUERIES": "true"}
         procs = [ServiceProcess(name, database_url, broker.bootstrap, extra_env=otel)
-                 for name in ("intake", "router")]
+                 for name in ("intake", "router", "oversight")]
         try:
             for p in procs:
                 p.start()
@@ -207,23 +208,28 @@ async def test_awasi_serve_exports_by_otlp_one_trace_across_processes(
             def ours() -> list[ExportedSpan]:
                 return [s for s in c.spans if s.trace_id == CALLER_TRACE]
 
-            async def routed() -> bool:
-                return any(s.name == "route complaint" for s in ours())
+            async def on_the_timeline() -> bool:
+                return any(s.name == "case timeline"
+                           and s.attributes.get("awasi.event_type") == "complaint.routed"
+                           for s in ours())
 
-            await eventually(routed, within=60, what="the router's span exported")
+            await eventually(on_the_timeline, within=90,
+                             what="oversight's timeline span exported")
         finally:
             for p in procs:
                 p.stop()
     spans = ours()
     by_id = {s.span_id: s for s in spans}
-    route = next(s for s in spans if s.name == "route complaint")
-    chain = [route]
+    timeline = next(s for s in spans if s.name == "case timeline"
+                    and s.attributes.get("awasi.event_type") == "complaint.routed")
+    chain = [timeline]
     while chain[-1].parent_span_id in by_id:
         chain.append(by_id[chain[-1].parent_span_id])
-    assert [s.name for s in chain] == CHAIN[3:]
+    assert [s.name for s in chain] == CHAIN
     assert chain[-1].parent_span_id == CALLER_SPAN
-    assert [s.service for s in chain] == ["awasi-router", "awasi-router", "awasi-intake",
-                                          "awasi-intake"]
+    assert [s.service for s in chain] == [
+        "awasi-oversight", "awasi-oversight", "awasi-router", "awasi-router",
+        "awasi-router", "awasi-intake", "awasi-intake"]
     # AWASI_TRACE_QUERIES: the routing's queries are spans of the trace (or, when the
     # complaint was routed in a run with others, of the run's span linked to the
     # trace), with the SQL text and never its parameters. (Intake's insert is a group
