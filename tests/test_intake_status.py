@@ -220,7 +220,10 @@ async def test_oversight_and_info_request_events(client: TestClient,
     async def settled() -> dict[str, Any] | None:
         s = await status_of(client, code, body["secret"])
         kinds = [e["kind"] for e in s["timeline"]]
-        return s if kinds.count("finding.recorded") == 1 and "case.escalated" in kinds else None
+        # The router's and oversight's topics are read by separate tasks: wait for
+        # the routing too, or the case may still be "submitted" (no clock running).
+        return s if (kinds.count("finding.recorded") == 1 and "case.escalated" in kinds
+                     and "complaint.routed" in kinds) else None
 
     s = await eventually(settled)
     kinds = [e["kind"] for e in s["timeline"]]
