@@ -196,6 +196,14 @@ async def test_every_visible_change_is_mailed_once_across_a_restart(
             deadlines=p.Deadlines(dispute_until=later(10))))
         await smtp.inbox.wait(5)
         await applied(s, done)
+
+        async def all_marked_sent() -> bool:
+            # The server has a message before the sender records it sent: wait for
+            # the record, or a stop in between would (rightly) send it again.
+            rows = await query(s, "SELECT sent_at FROM intake.email_notifications")
+            return len(rows) == 5 and all(r["sent_at"] is not None for r in rows)
+
+        await eventually(all_marked_sent, 30)
         await asyncio.sleep(2.0)  # time for a duplicate to show up, if there were one
     received = smtp.inbox.all()
     assert len(received) == 5, [m["Subject"] for _, m in received]
