@@ -874,13 +874,13 @@ async def test_services_come_up_ready_with_the_compose_environment(
     assert rc != 0
 
 
-def _applied(metrics_text: str, consumer: str) -> float:
+def _applied(metrics_text: str, consumer: str,
+             metric: str = "awasi_events_applied_total") -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
     for family in text_string_to_metric_families(metrics_text):
         for sample in family.samples:
-            if (sample.name == "awasi_events_applied_total"
-                    and sample.labels.get("consumer") == consumer):
+            if sample.name == metric and sample.labels.get("consumer") == consumer:
                 return float(sample.value)
     return 0.0
 
@@ -923,13 +923,24 @@ async def test_scaled_services_share_the_work_through_their_consumer_groups(
         deadline = loop.time() + 60
         async with aiohttp.ClientSession() as session:
 
-            async def applied(group: list[ServiceProcess], consumer: str) -> list[float]:
+            async def applied(group: list[ServiceProcess], consumer: str,
+                              metric: str = "awasi_events_applied_total") -> list[float]:
                 counts = []
                 for p in group:
                     async with session.get(f"{p.url}/metrics") as r:
-                        counts.append(_applied(await r.text(), consumer))
+                        counts.append(_applied(await r.text(), consumer, metric))
                 return counts
 
+            # Each group's first rebalance can take many seconds on a busy machine (a
+            # replica joining late waits for the next round), and work sent before it
+            # ends all goes to the first replica: wait until every replica holds some.
+            async def shared() -> bool:
+                held = [*await applied(routers, "router", "awasi_consumer_partitions"),
+                        *await applied(overseers, "oversight", "awasi_consumer_partitions")]
+                return min(held) > 0
+
+            await eventually(shared, within=120, what="every replica holding partitions")
+            deadline = loop.time() + 60
             while True:
                 # Keep submitting, paced and within intake's rate limit (30 a minute),
                 # until every replica has been given a share: this also rides out the

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from awasi import faults, jsoncodec, tracing
 from awasi.db.errors import is_transient
@@ -65,6 +65,12 @@ class ConsumerMetrics:
         )
         self.dead_lettered = Counter(
             "awasi_events_dead_lettered_total", "Events sent to the dead-letter topic",
+            ["consumer"], registry=registry,
+        )
+        # How many partitions this replica holds now: with replicas in one group, an
+        # operator (and the scaling test) sees the work is shared before sending any.
+        self.partitions = Gauge(
+            "awasi_consumer_partitions", "Partitions assigned to this replica",
             ["consumer"], registry=registry,
         )
 
@@ -107,6 +113,9 @@ class IdempotentConsumer:
             while True:
                 try:
                     batch = await self.consumer.getmany(timeout_ms=500, max_records=500)
+                    if self.metrics:
+                        self.metrics.partitions.labels(self.name).set(
+                            len(self.consumer.assignment()))
                 except KafkaError as e:
                     log.warning("consumer fetch failed", extra={"error": repr(e)})
                     await asyncio.sleep(0.5)
