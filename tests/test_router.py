@@ -19,6 +19,7 @@ from awasi.events.payloads import (
     DeadlineBreached,
     FindingRecorded,
 )
+from awasi.identity import SESSION_COOKIE
 from awasi.settings import Settings
 from services.router import deadlines
 from tests.support.kafka import read_topic
@@ -304,6 +305,11 @@ async def test_agency_actions_pause_resume_transfer_and_oversight_events(
             "ticket.responded", "ticket.resolved", "deadline.breached", "case.escalated",
             "finding.recorded", "case.reopened", "ticket.reopened",
         ]
+        # The ticket page says the events' codes in people's words, not as codes.
+        r = await client.get(f"/tickets/{tid}?lang=id", cookies={SESSION_COOKIE: pupr})
+        page = await r.text()
+        assert "(penyelesaian)" in page and ": maladministrasi" in page
+        assert "(resolve)" not in page and ": maladministration" not in page
         # Transfer ("bukan wewenang"): the ticket leaves PUPR's queue for DLH's.
         other = await wait_ticket(client, pupr, moved.payload["tracking_code"])
         r = await client.post(f"/api/v1/tickets/{other['id']}/transfer", headers=h,
