@@ -60,6 +60,14 @@ def test_sorong_friday_night_counts_from_monday_in_wit() -> None:
     assert a.policy.resolve_days == 14 and a.policy.acknowledge_days == 5
 
 
+def test_acknowledgement_is_never_due_after_the_resolution() -> None:
+    catalog = test_catalog()
+    start = datetime(2026, 11, 30, 9, 0, tzinfo=WIB)  # a Monday morning in Medan
+    light = deadlines.assigned(catalog, "MDN", "MDN-DLH", "sampah", start)  # light: 2 days
+    assert light.policy.resolve_days == 2 and light.policy.acknowledge_days == 5
+    assert light.acknowledge_by == light.resolve_by == utc(datetime(2026, 12, 3, 0, 0, tzinfo=WIB))
+
+
 def test_the_same_instant_is_a_different_day_in_wib_and_wit() -> None:
     catalog = test_catalog()
     instant = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)  # Thu 22:30 WIB = Fri 00:30 WIT

@@ -39,8 +39,11 @@ def assigned(catalog: Catalog, region: str, agency: str, category: str,
     triage decision, a transfer or a reopening). Raises ``UnknownCode``."""
     policy = catalog.policy(region, agency, _category(catalog, category))
     cal = catalog.region(region).calendar
+    # A light matter is resolved within 2 working days, sooner than the 5 days to
+    # acknowledge: the acknowledgement is never due after the resolution.
+    acknowledge_days = min(policy.acknowledge_days, policy.resolve_days)
     return Assigned(
-        acknowledge_by=cal.add_working_days(start, policy.acknowledge_days),
+        acknowledge_by=cal.add_working_days(start, acknowledge_days),
         resolve_by=cal.add_working_days(start, policy.resolve_days),
         policy=policy,
     )
