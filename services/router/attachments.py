@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
+import urllib.parse
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -114,11 +115,13 @@ class AttachmentChecker:
 
 def safe_file_name(raw: str | None, content_type: str) -> str:
     """A file name that is safe in a header, a page and on the topic: the last path
-    component, accents folded to ASCII, anything but letters, digits, dot, dash,
+    component (after percent-decoding), accents folded to ASCII, anything but letters, digits, dot, dash,
     underscore and space replaced, at most 100 characters, and an extension that
     matches what the file is (``surat.exe`` as a PDF becomes ``surat.exe.pdf``).
     ``lampiran`` ("attachment") when nothing is left."""
-    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    # Clients percent-encode what a quoted header value cannot hold (aiohttp all of
+    # it, browsers quotes and line breaks): decoded first, then cleaned.
+    name = urllib.parse.unquote(raw or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     name = _UNSAFE.sub("_", name).strip(" ._-")
     extensions = _EXTENSIONS[content_type]
