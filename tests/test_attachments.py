@@ -20,6 +20,7 @@ from pypdf.generic import DictionaryObject, NameObject, TextStringObject
 
 from awasi import signing
 from awasi.events import topics
+from awasi.identity import SESSION_COOKIE, csrf_token
 from awasi.settings import Settings
 from awasi.web.signed_links import ATTACHMENT_PURPOSE, attachment_link
 from services.router.attachments import safe_file_name
@@ -267,3 +268,42 @@ def test_safe_file_names() -> None:
     assert safe_file_name("foto.png", "image/jpeg") == "foto.png.jpg"
     assert safe_file_name("...", pdf_type) == "lampiran.pdf"
     assert len(safe_file_name("x" * 500 + ".pdf", pdf_type)) <= 100
+
+
+async def test_desk_form(router_settings: Settings) -> None:  # noqa: F811
+    """The ticket page's form: CSRF checked, a refusal shown in Indonesian on the
+    ticket, a good file listed after the redirect."""
+    settings = router_settings
+    async with running_service("router", settings) as client:
+        await create_users(settings.database_url or "")
+        session = await login(client, "mdn.pupr")
+        env = submitted("MDN", "jalan-rusak", "Lampu jalan mati sejak seminggu.")
+        await send(settings.kafka_bootstrap or "", env)
+        t = await wait_ticket(client, session, env.payload["tracking_code"])
+        cookies = {SESSION_COOKIE: session}
+        r = await client.get(f"/tickets/{t['id']}", cookies=cookies)
+        html = await r.text()
+        assert 'enctype="multipart/form-data"' in html and "Kirim berkas ke pelapor" in html
+
+        def desk_form(data: bytes, name: str, csrf: str | None) -> aiohttp.FormData:
+            f = form(data, name=name)
+            if csrf is not None:
+                f.add_field("csrf_token", csrf)
+            return f
+
+        csrf = csrf_token(settings.secret_key, session)
+        r = await client.post(f"/tickets/{t['id']}/attachments",
+                              data=desk_form(pdf(), "a.pdf", None), cookies=cookies,
+                              allow_redirects=False)
+        assert r.status == 403
+        r = await client.post(f"/tickets/{t['id']}/attachments",
+                              data=desk_form(b"MZ\x90\x00 an exe", "surat.pdf", csrf),
+                              cookies=cookies, allow_redirects=False)
+        assert r.status == 422, await r.text()
+        assert "Hanya PDF, atau gambar JPEG, PNG atau WebP" in await r.text()
+        r = await client.post(f"/tickets/{t['id']}/attachments",
+                              data=desk_form(pdf(), "jawaban dinas.pdf", csrf),
+                              cookies=cookies, allow_redirects=False)
+        assert r.status == 303 and r.headers["Location"] == f"/tickets/{t['id']}"
+        html = await (await client.get(f"/tickets/{t['id']}", cookies=cookies)).text()
+        assert "jawaban dinas.pdf" in html and "Berkas dikirim ke pelapor" in html

@@ -115,8 +115,9 @@ class AttachmentChecker:
 
 def safe_file_name(raw: str | None, content_type: str) -> str:
     """A file name that is safe in a header, a page and on the topic: the last path
-    component (after percent-decoding), accents folded to ASCII, anything but letters, digits, dot, dash,
-    underscore and space replaced, at most 100 characters, and an extension that
+    component (after percent-decoding), accents folded to ASCII, anything but
+    letters, digits, dot, dash, underscore and space replaced, at most 100
+    characters, and an extension that
     matches what the file is (``surat.exe`` as a PDF becomes ``surat.exe.pdf``).
     ``lampiran`` ("attachment") when nothing is left."""
     # Clients percent-encode what a quoted header value cannot hold (aiohttp all of
@@ -168,16 +169,20 @@ async def attach(conn: asyncpg.Connection, user: User, ticket_id: str, file: Che
 
 # --- receiving --------------------------------------------------------------------------
 
-async def _receive(request: web.Request) -> tuple[User, web.Request, Checked, str | None]:
-    """The caller, the request (with room for the file), and the checked file.
-    The agency and the status are checked before the file is parsed, so another
-    agency's ticket costs no parsing and answers 404 whatever the file."""
+async def _caller(request: web.Request) -> tuple[web.Request, User]:
+    """The request with room for the file (the app's body limit is for JSON; this
+    route takes a file), and the caller (staff or head; the CSRF token checked)."""
     settings = request.app[keys.SETTINGS]
-    # The app's body limit is for JSON; this one route takes a file.
     request = request.clone(client_max_size=settings.attachment_max_bytes + FORM_OVERHEAD)
     if request.content_type != "multipart/form-data":
         raise UnsupportedMediaType("Send the file as multipart/form-data, in the 'file' part")
-    user = await require_user(request, api.AGENCY_ROLES)  # checks the CSRF token too
+    return request, await require_user(request, api.AGENCY_ROLES)
+
+
+async def _receive(request: web.Request, user: User) -> tuple[Checked, str | None]:
+    """The checked file and the name it was sent with. The agency and the status are
+    checked before the file is parsed, so another agency's ticket costs no parsing
+    and answers 404 whatever the file."""
     t = await db.get_for_agency(request.app[keys.POOL], request.match_info["id"], user.agency)
     if t["status"] not in domain.ALLOWED[AS_ACTION]:
         raise InvalidTransition("attach a file to", t["status"])
@@ -186,11 +191,12 @@ async def _receive(request: web.Request) -> tuple[User, web.Request, Checked, st
     if not isinstance(part, web.FileField):
         raise refuse("attachment_missing", "send the file in the 'file' part")
     data = part.file.read()
-    return user, request, await request.app[ATTACHMENTS].check(data), part.filename
+    return await request.app[ATTACHMENTS].check(data), part.filename
 
 
 async def post_attachment(request: web.Request) -> web.Response:
-    user, request, checked, name = await _receive(request)
+    request, user = await _caller(request)
+    checked, name = await _receive(request, user)
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():
         row = await attach(conn, user, request.match_info["id"], checked, name,
                            request.app[CLOCK]())
@@ -257,15 +263,13 @@ async def serve_staff(request: web.Request) -> web.Response:
 async def desk_submit(request: web.Request) -> web.StreamResponse:
     """``POST /tickets/{id}/attachments`` from the ticket page: back to the ticket, or
     the ticket again with the reason in the page's language."""
-    user = None
+    request, user = await _caller(request)
     try:
-        user, request, checked, name = await _receive(request)
+        checked, name = await _receive(request, user)
         async with request.app[keys.POOL].acquire() as conn, conn.transaction():
             await attach(conn, user, request.match_info["id"], checked, name,
                          request.app[CLOCK]())
-    except (ValidationFailed, InvalidTransition, UnsupportedMediaType) as e:
-        if user is None:
-            user = await require_user(request, api.AGENCY_ROLES)
+    except (ValidationFailed, InvalidTransition) as e:
         row = await db.get_for_agency(request.app[keys.POOL], request.match_info["id"],
                                       user.agency)
         return await desk.render_ticket(request, user, row, error=e)
@@ -288,6 +292,9 @@ def setup(app: web.Application, max_bytes: int) -> None:
              secured=True,
              summary="Send the citizen a file (multipart 'file': a PDF, or a JPEG, PNG or"
                      " WebP image, re-encoded), where the agency may respond",
+             body={"type": "object", "required": [FIELD],
+                   "properties": {FIELD: {"type": "string", "format": "binary"}}},
+             body_content_type="multipart/form-data",
              responses={201: {"type": "object"}}, errors=(400, 404, 409, 413, 415, 422))
     spec.add(r, "GET", "/api/v1/tickets/{id}/attachments", get_attachments, tags=["tickets"],
              secured=True, summary="A ticket's attachments to the citizen (metadata)",
