@@ -280,6 +280,7 @@ def setup(app: web.Application, max_bytes: int) -> None:
     """The routes, and the checker's threads (opened and closed with the app)."""
 
     async def checker(app: web.Application) -> Any:
+        media.configure_pillow()  # Pillow's own bomb limit too, as at intake
         app[ATTACHMENTS] = AttachmentChecker(max_bytes)
         try:
             yield

@@ -58,6 +58,9 @@ VISIBILITY = {
 CONVERSATION = {
     "ticket.info_requested": (_("%(agency)s asked: %(text)s"), "question"),
     "ticket.responded": (_("%(agency)s responded: %(text)s"), "message"),
+    # The file itself is on the status page (a signed link), never in the chat.
+    "ticket.attachment_added": (_("%(agency)s sent you a file (on the status page): %(text)s"),
+                                "file_name"),
     "ticket.resolved": (_("%(agency)s resolved it: %(text)s"), "note"),
     "info_added": (_("You wrote: %(text)s"), "message"),
 }
