@@ -41,6 +41,8 @@ class Settings:
     oversight_url: str = "http://127.0.0.1:8082"
     max_request_bytes: int = 1_048_576
     max_upload_bytes: int = 16_777_216
+    # Largest file staff may send a citizen (router: a PDF or an image).
+    attachment_max_bytes: int = 5_242_880
     shutdown_timeout_s: float = 10.0
     secret_key: str = "dev-insecure-secret-change-me"
     # Submissions per device (the signed device cookie; clients without one share one
@@ -170,6 +172,8 @@ class Settings:
                      "login_address_limit_per_minute", "password_hash_workers"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{env_name(name)} must be at least 1")
+        if not 1 <= self.attachment_max_bytes <= 100 * 1024 * 1024:
+            raise SettingsError("AWASI_ATTACHMENT_MAX_BYTES must be between 1 and 104857600")
         if self.proxy_header not in ("x-forwarded", "forwarded"):
             raise SettingsError("AWASI_PROXY_HEADER must be 'x-forwarded' or 'forwarded'")
         self.trusted_proxy_networks()  # raises SettingsError naming the variable

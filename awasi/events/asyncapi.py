@@ -36,7 +36,7 @@ TOPIC_OF_TYPE: dict[str, str] = {
         "ticket.info_requested", "ticket.responded", "ticket.resolved",
         "ticket.transferred", "ticket.reopened", "ticket.clock_resumed",
         "ticket.rejected", "ticket.returned_to_triage", "ticket.moved_region",
-        "ticket.assignee_changed", "ticket.duplicate_linked",
+        "ticket.assignee_changed", "ticket.duplicate_linked", "ticket.attachment_added",
         "recommendation.answered",
     ), topics.ROUTER),
     **dict.fromkeys((

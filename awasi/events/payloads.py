@@ -188,6 +188,27 @@ class TicketResponded(Payload):
     message: str
 
 
+# A staff attachment's file name as it may travel: letters, digits, dot, dash,
+# underscore, space (``awasi.attachments.safe_file_name`` makes it so).
+SAFE_FILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$"
+
+
+@register
+class TicketAttachmentAdded(Payload):
+    """The agency sent the citizen a file (a PDF or an image) as an answer. Only the
+    attachment's id, kind, type, size and sanitised file name travel: never its
+    bytes. The router holds the bytes and serves them through an expiring signed
+    link (``awasi.web.signed_links.attachment_link``) that intake gives the citizen."""
+
+    EVENT_TYPE: ClassVar[str] = "ticket.attachment_added"
+    agency: str
+    attachment_id: str = Field(pattern=r"^[0-9a-f-]{36}$")
+    kind: Literal["pdf", "image"]
+    content_type: Literal["application/pdf", "image/jpeg", "image/png", "image/webp"]
+    size: int = Field(ge=1)
+    file_name: str = Field(pattern=SAFE_FILE_NAME)
+
+
 @register
 class TicketResolved(Payload):
     EVENT_TYPE: ClassVar[str] = "ticket.resolved"

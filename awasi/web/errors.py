@@ -70,6 +70,14 @@ class Unavailable(ApiError):
     status, code = 503, "unavailable"
 
 
+def field_error(field: str, message: str, type_: str = "value_error") -> ValidationFailed:
+    """A 422 naming ``field`` (the same shape as the pydantic-based errors)."""
+    return ValidationFailed(
+        f"Invalid value for '{field}': {message}",
+        details={"fields": [{"field": field, "message": message, "type": type_}]},
+    )
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 

@@ -34,3 +34,19 @@ def signed_uuid(request: web.Request, purpose: str, param: str, max_age_s: int, 
         return uuid.UUID(value)
     except ValueError as e:
         raise NotFound(not_found) from e
+
+
+# --- staff attachments to the citizen --------------------------------------------------
+# The router holds the bytes and serves them at ``/attachments/{id}?token=``; intake,
+# which shares the secret key, makes the links on the citizen's status page and API
+# only (never a public page). The purpose keeps an attachment token from opening a
+# photo or a contact, and the reverse.
+ATTACHMENT_PURPOSE = "citizen-attachment"
+ATTACHMENT_LINK_MAX_AGE_S = 3600
+
+
+def attachment_link(secret_key: str, router_url: str, attachment_id: str) -> str:
+    """An expiring link (``ATTACHMENT_LINK_MAX_AGE_S``) to a staff attachment, served
+    by the router at ``router_url`` (``AWASI_ROUTER_URL``)."""
+    token = signing.sign(secret_key, ATTACHMENT_PURPOSE, attachment_id)
+    return f"{router_url.rstrip('/')}/attachments/{attachment_id}?token={token}"

@@ -19,7 +19,7 @@ from awasi.web.errors import (
 )
 from awasi.web.responses import json_response
 from awasi.web.signed_links import signed_uuid
-from services.intake import db, domain, photos
+from services.intake import db, domain, photos, visibility
 from services.intake import keys as ikeys
 from services.intake.errors import field_error
 
@@ -259,8 +259,11 @@ async def complaint_status(request: web.Request) -> web.Response:
     the follow-up secret in ``X-Awasi-Secret`` also the conversation (403
     ``wrong_secret`` if that secret is wrong)."""
     secret = request.headers.get(SECRET_HEADER, "").strip() or None
-    status = await domain.complaint_status(request.app[keys.POOL], request.app[ikeys.CATALOG],
-                                           request.match_info["tracking_code"], secret=secret)
+    settings = request.app[keys.SETTINGS]
+    status = await domain.complaint_status(
+        request.app[keys.POOL], request.app[ikeys.CATALOG], request.match_info["tracking_code"],
+        secret=secret,
+        attachment_link=visibility.attachment_links(settings.secret_key, settings.router_url))
     return json_response(status, headers={"Cache-Control": "no-store"})
 
 

@@ -27,6 +27,7 @@ TOPIC_TYPES = {
     "ticket.info_requested", "ticket.responded", "ticket.resolved", "ticket.transferred",
     "ticket.reopened", "ticket.clock_resumed", "ticket.rejected",
     "ticket.returned_to_triage", "ticket.moved_region", "ticket.duplicate_linked",
+    "ticket.attachment_added",
     "case.archived", "case.info_reminder",
     "deadline.warning",
     "deadline.breached", "case.escalated", "finding.recorded", "case.reopened", "case.closed",
@@ -75,6 +76,12 @@ def _facts(payload: p.Payload, row: asyncpg.Record, at: Any) -> tuple[
                      "resolve_by": _iso(payload.deadlines.resolve_by)})
         case p.TicketResponded():
             return {}, {"agency": payload.agency, "message": payload.message}
+        case p.TicketAttachmentAdded():
+            # What the status page needs for the signed link the router serves; the
+            # bytes stay with the router.
+            return {}, {"agency": payload.agency, "attachment_id": payload.attachment_id,
+                        "file_kind": payload.kind, "content_type": payload.content_type,
+                        "size": payload.size, "file_name": payload.file_name}
         case p.TicketResolved():
             # A new resolution: a new rating and a new dispute window.
             return ({"resolved_at": at, "dispute_until": payload.deadlines.dispute_until,
@@ -181,7 +188,7 @@ _KNOWN = (p.ComplaintRouted, p.ComplaintNeedsTriage, p.TicketAcknowledged,
           p.TicketTransferred, p.TicketReopened, p.DeadlineWarning, p.DeadlineBreached,
           p.CaseEscalated, p.FindingRecorded, p.CaseReopened, p.CaseClosed, p.TicketRejected,
           p.TicketReturnedToTriage, p.CaseInfoReminder, p.CaseArchived, p.TicketMovedRegion,
-          p.TicketDuplicateLinked)
+          p.TicketDuplicateLinked, p.TicketAttachmentAdded)
 
 
 def _iso(value: Any) -> str | None:

@@ -20,7 +20,7 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -562,7 +562,9 @@ async def withdraw(pool: asyncpg.Pool, code: str, body: WithdrawIn,
 
 async def complaint_status(pool: asyncpg.Pool, catalog: Catalog, code: str, *,
                            secret: str | None = None, owner: bool = False,
-                           now: datetime | None = None) -> dict[str, Any]:
+                           now: datetime | None = None,
+                           attachment_link: Callable[[str], str] | None = None,
+                           ) -> dict[str, Any]:
     """A complaint's status as the caller may see it (``visibility.status_view``).
 
     The tracking code alone gives the status, the agency and the deadlines. The
@@ -570,7 +572,9 @@ async def complaint_status(pool: asyncpg.Pool, catalog: Catalog, code: str, *,
     messages, feedback) needs ``secret`` (the follow-up secret) or ``owner`` (the
     caller proved it filed the complaint: the receipt cookie, the Telegram chat).
     Raises ``UnknownComplaint``, and ``WrongSecret`` for a secret that is given and
-    wrong (a client should know its secret failed, not get less and wonder why)."""
+    wrong (a client should know its secret failed, not get less and wonder why).
+    ``attachment_link`` (``visibility.attachment_links``) adds the download links of
+    the agency's files to the conversation."""
     now = now or datetime.now(UTC)
     row = await db.complaint_by_code(pool, normalize_code(code))
     if row is None:
@@ -584,4 +588,4 @@ async def complaint_status(pool: asyncpg.Pool, catalog: Catalog, code: str, *,
     return visibility.status_view(
         catalog, row, events, access=access, overdue=state.overdue, may_rate=may_rate,
         may_dispute=may_dispute, dispute_until=dispute_deadline(catalog, row),
-        paused=state.paused)
+        paused=state.paused, attachment_link=attachment_link)

@@ -4,7 +4,10 @@ the message next to the field instead."""
 
 from __future__ import annotations
 
-from awasi.web.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from awasi.web.errors import Conflict, Forbidden, NotFound, field_error
+
+__all__ = ["IdempotencyKeyReused", "NotAllowedNow", "UnknownComplaint", "WrongSecret",
+           "field_error"]
 
 
 class UnknownComplaint(NotFound):
@@ -30,11 +33,3 @@ class IdempotencyKeyReused(Conflict):
     """The ``Idempotency-Key`` was used before with a different request body."""
 
     code = "idempotency_key_reused"
-
-
-def field_error(field: str, message: str, type_: str = "value_error") -> ValidationFailed:
-    """A 422 naming ``field`` (same shape as the pydantic-based errors)."""
-    return ValidationFailed(
-        f"Invalid value for '{field}': {message}",
-        details={"fields": [{"field": field, "message": message, "type": type_}]},
-    )

@@ -42,6 +42,10 @@ def citizen_news(envelope: Envelope) -> dict[str, Any] | None:
             return {"agency": payload.agency, "question": payload.question}
         case p.TicketResponded():
             return {"agency": payload.agency, "message": payload.message}
+        case p.TicketAttachmentAdded():
+            # That a file is there and its name: the messages link to the status page,
+            # never to the file (a forwarded message must not open it).
+            return {"agency": payload.agency, "file_name": payload.file_name}
         case p.TicketResolved():
             return {"agency": payload.agency, "note": payload.note,
                     "dispute_until": _iso(payload.deadlines.dispute_until)}

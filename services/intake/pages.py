@@ -100,6 +100,7 @@ TIMELINE_LABELS = {
     "ticket.acknowledged": "The agency started handling it",
     "ticket.info_requested": "The agency asked you a question",
     "ticket.responded": "The agency responded",
+    "ticket.attachment_added": "The agency sent you a file",
     "ticket.resolved": "The agency marked it resolved",
     "ticket.transferred": "Transferred to another agency",
     "ticket.reopened": "Reopened",
@@ -472,8 +473,11 @@ async def _render_status(request: web.Request, page: Page, errors: dict[str, str
     catalog = request.app[ikeys.CATALOG]
     normal = domain.normalize_code(code)
     try:
-        s = await domain.complaint_status(request.app[keys.POOL], catalog, normal,
-                                          owner=may_see_conversation(request, normal))
+        settings = request.app[keys.SETTINGS]
+        s = await domain.complaint_status(
+            request.app[keys.POOL], catalog, normal, owner=may_see_conversation(request, normal),
+            attachment_link=visibility.attachment_links(settings.secret_key,
+                                                        settings.router_url))
     except UnknownComplaint:
         return page.render("lookup.html", {"code": code, "errors": {
             "code": page.gettext(FIELD_MESSAGES["code"])}}, status=404)

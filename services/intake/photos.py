@@ -14,18 +14,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import io
 import uuid
-import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import asyncpg
 from aiohttp import web
-from PIL import Image, ImageOps
 
-from awasi import signing
+from awasi import media, signing
 from awasi.web import keys
 from awasi.web.errors import NotFound
 from awasi.web.signed_links import signed_uuid
@@ -34,133 +29,41 @@ from services.intake.errors import field_error
 MAX_PHOTOS = 3
 # Per photo. A phone photo re-encoded by the browser or the camera app is well below.
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
-# Decompression-bomb limit: a 5 MB file may claim 50 000 x 50 000 pixels. 40 MP is
-# above any phone camera's default output and keeps one decode near 160 MB (RGBA).
-MAX_PIXELS = 40_000_000
-JPEG_QUALITY = 85
+MAX_PIXELS = media.MAX_PIXELS
 LINK_MAX_AGE_S = 3600
 PURPOSE = "photo"
 # Links on public pages: another purpose, so a public link is never a staff link,
 # and the photo is checked again when served (see ``serve_public_photo``).
 PUBLIC_PURPOSE = "public-photo"
-_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+# The re-encoding itself is ``awasi.media`` (the router's image attachments use it
+# too); the error codes start with ``photo_``.
+RULES = media.ImageRules(noun="photo", max_bytes=MAX_PHOTO_BYTES)
 
-
-@dataclass(frozen=True, slots=True)
-class Photo:
-    """A checked photo: ``content_type`` is what the bytes are, not what was claimed.
-    After ``PhotoCleaner.clean`` the bytes are a fresh encoding with no metadata."""
-
-    content_type: str
-    data: bytes
-
-
-def sniff(data: bytes) -> str | None:
-    """The image type of ``data`` from its magic bytes (JPEG, PNG, WebP), else None."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+# A checked photo: ``content_type`` is what the bytes are, not what was claimed.
+Photo = media.CleanImage
+sniff = media.sniff
+configure_pillow = media.configure_pillow
 
 
 def check_photo(data: bytes, field: str) -> Photo:
     """A ``Photo`` for these bytes (not yet re-encoded); raises a 422 naming ``field``
     if empty, too large or not a JPEG, PNG or WebP image. Cheap: no decoding."""
-    if not data:
-        raise field_error(field, "the photo is empty", "photo_empty")
-    if len(data) > MAX_PHOTO_BYTES:
-        raise field_error(field, f"a photo may be at most {MAX_PHOTO_BYTES // (1024 * 1024)} MB",
-                          "photo_too_large")
-    kind = sniff(data)
-    if kind is None:
-        raise field_error(field, "only JPEG, PNG or WebP images are accepted", "photo_type")
-    return Photo(kind, data)
-
-
-def configure_pillow() -> None:
-    """Set Pillow's decompression-bomb limit to ``MAX_PIXELS`` and make its warning
-    (between 1x and 2x the limit) an error, so it refuses rather than decodes.
-    Process-wide; called once when the app starts (not at import)."""
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-    warnings.simplefilter("error", Image.DecompressionBombWarning)
+    return media.check(data, field, RULES)
 
 
 def reencode(data: bytes, field: str) -> Photo:
-    """Decode ``data`` and encode it again in the same format, with the EXIF
-    orientation applied and nothing else kept: the result carries pixels only.
-
-    Raises a 422 naming ``field``: ``photo_empty``, ``photo_too_large``,
-    ``photo_type`` (see ``check_photo``), ``photo_too_many_pixels`` above
-    ``MAX_PIXELS``, ``photo_unreadable`` if it does not decode. CPU-bound: run it
-    through ``PhotoCleaner``, not on the event loop."""
-    kind = check_photo(data, field).content_type
-    try:
-        clean = _decode(data, kind)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise field_error(field, f"the image has more than {MAX_PIXELS // 1_000_000} "
-                                 "million pixels", "photo_too_many_pixels") from e
-    except Exception as e:  # noqa: BLE001 - Pillow's decoders raise many types on bad input
-        raise field_error(field, "the image could not be read", "photo_unreadable") from e
-    out = io.BytesIO()
-    if kind == "image/jpeg":
-        clean.save(out, "JPEG", quality=JPEG_QUALITY)
-    elif kind == "image/png":
-        clean.save(out, "PNG")
-    else:
-        clean.save(out, "WEBP", quality=JPEG_QUALITY)
-    return Photo(kind, out.getvalue())
+    """``awasi.media.reencode`` with the photo rules: pixels only, no metadata;
+    422s ``photo_empty``, ``photo_too_large``, ``photo_type``,
+    ``photo_too_many_pixels``, ``photo_unreadable``. CPU-bound."""
+    return media.reencode(data, field, RULES)
 
 
-def _decode(data: bytes, kind: str) -> Image.Image:
-    """The upright pixels of ``data`` (see ``_pixels_only``); raises Pillow's errors,
-    and ``DecompressionBombError`` above ``MAX_PIXELS``."""
-    with Image.open(io.BytesIO(data), formats=[_FORMATS[kind]]) as img:
-        # Checked here too, whatever the process's warning filters say.
-        if img.width * img.height > MAX_PIXELS:
-            raise Image.DecompressionBombError("too many pixels")
-        # In place: one decoded copy less in memory (up to MAX_PIXELS x 4 bytes each).
-        ImageOps.exif_transpose(img, in_place=True)
-        return _pixels_only(img, kind)
-
-
-def _pixels_only(img: Image.Image, kind: str) -> Image.Image:
-    """A new image with ``img``'s pixels in a plain mode and an empty ``info``.
-
-    ``convert`` always returns a new image (a copy when the mode is the same), but it
-    copies ``info``, where Pillow keeps EXIF, XMP, ICC, comments and PNG text, and
-    some encoders fall back to ``info`` when saving: so it is emptied. Palette images
-    become RGB(A) (the palette and its transparency live in ``info`` too)."""
-    if img.mode in ("1", "L") and kind != "image/webp":
-        mode = "L"
-    elif kind != "image/jpeg" and img.has_transparency_data:
-        mode = "RGBA"
-    else:
-        mode = "RGB"
-    clean = img.convert(mode)
-    clean.info = {}
-    return clean
-
-
-class PhotoCleaner:
-    """Re-encodes photos on a small thread pool, off the event loop.
-
-    Threads, not processes: Pillow releases the GIL while it decodes and encodes, and
-    a thread needs no copy of a 5 MB upload. ``workers`` bounds the CPU and memory
-    spent at once (each decode is at most ``MAX_PIXELS``); further photos wait in
-    the pool's queue, and each request's body is already capped."""
+class PhotoCleaner(media.ImageCleaner):
+    """Re-encodes photos on a small thread pool, off the event loop
+    (``awasi.media.ImageCleaner`` with the photo rules)."""
 
     def __init__(self, workers: int = 2) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photo")
-
-    async def clean(self, data: bytes, field: str) -> Photo:
-        """``reencode`` in the pool; raises its 422s. The cheap checks run first, so
-        junk never occupies a worker."""
-        check_photo(data, field)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, reencode, data, field)
+        super().__init__(RULES, workers, name="photo")
 
     async def clean_all(self, items: Sequence[tuple[bytes, str]]) -> list[Photo]:
         """Each ``(data, field)`` re-encoded, in order; the first refusal is raised."""
@@ -170,9 +73,6 @@ class PhotoCleaner:
             if isinstance(r, BaseException):
                 raise r
         return [r for r in results if isinstance(r, Photo)]
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 def decode_base64(data: str, field: str) -> bytes:

@@ -21,13 +21,15 @@ view reads them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import asyncpg
 
 from awasi.catalog import Catalog
+from awasi.web.signed_links import attachment_link
 from services.intake.statuses import overdue as _overdue
 
 Access = Literal["status", "conversation"]
@@ -99,10 +101,13 @@ def _deadlines(row: asyncpg.Record, dispute_until: datetime | None) -> dict[str,
 def status_view(catalog: Catalog, row: asyncpg.Record, events: Sequence[asyncpg.Record],
                 *, access: Access, overdue: dict[str, bool], may_rate: bool,
                 may_dispute: bool, dispute_until: datetime | None,
-                paused: bool = False) -> dict[str, Any]:
+                paused: bool = False,
+                attachment_link: Callable[[str], str] | None = None) -> dict[str, Any]:
     """The status of one complaint as ``access`` allows: ``STATUS_FIELDS`` always,
     ``CONVERSATION_FIELDS`` only for ``conversation``. ``events`` (the timeline rows)
-    are read only for the conversation."""
+    are read only for the conversation. ``attachment_link`` makes the expiring
+    download link of a file the agency sent (``download_url`` on its timeline entry):
+    part of the conversation, so never on the status alone or a public page."""
     view: dict[str, Any] = {
         "tracking_code": row["tracking_code"],
         "access": access,
@@ -127,10 +132,24 @@ def status_view(catalog: Catalog, row: asyncpg.Record, events: Sequence[asyncpg.
             "updated_at": iso(row["updated_at"]),
             "feedback": ({"rating": row["rating"], "dispute": row["disputed"],
                           "given_at": iso(row["feedback_at"])} if row["feedback_at"] else None),
-            "timeline": [{"at": iso(e["at"]), "kind": e["kind"], **dict(e["data"])}
-                         for e in events],
+            "timeline": [_entry(e, attachment_link) for e in events],
         })
     return view
+
+
+def attachment_links(secret_key: str, router_url: str) -> Callable[[str], str]:
+    """Download links for the agency's files: signed for one attachment id, expiring
+    (``awasi.web.signed_links.attachment_link``), served by the router, which holds
+    the bytes (docs/SECURITY.md, "Staff attachments to the citizen")."""
+    return functools.partial(attachment_link, secret_key, router_url)
+
+
+def _entry(e: asyncpg.Record, attachment_link: Callable[[str], str] | None) -> dict[str, Any]:
+    entry = {"at": iso(e["at"]), "kind": e["kind"], **dict(e["data"])}
+    if e["kind"] == "ticket.attachment_added" and "attachment_id" in entry:
+        entry["download_url"] = (attachment_link(entry["attachment_id"])
+                                 if attachment_link is not None else None)
+    return entry
 
 
 def is_public(row: asyncpg.Record) -> bool:

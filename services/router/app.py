@@ -30,7 +30,16 @@ from awasi.web.app import (
     relay,
     schema_migrations,
 )
-from services.router import admin, api, db, desk, duplicates, notes, recommendations
+from services.router import (
+    admin,
+    api,
+    attachments,
+    db,
+    desk,
+    duplicates,
+    notes,
+    recommendations,
+)
 from services.router.consumer import accepts, chunked, make_handler
 from services.router.keys import CATALOG, CLOCK, HTTP, QUEUE_CHANGES, QUEUE_TAGS, TRIGRAM
 from services.router.live import KnownTags
@@ -120,6 +129,7 @@ def create_app(settings: Settings) -> web.Application:
     add_auth_routes(app)
     api.add_routes(app)
     notes.add_routes(app)
+    attachments.setup(app, settings.attachment_max_bytes)
     duplicates.setup(app)
     recommendations.add_routes(app)
     recommendations.add_pages(app)

@@ -345,3 +345,11 @@ async def ticket_by_complaint(conn: asyncpg.Connection | asyncpg.Pool,
     if row is None:
         raise TicketNotFound()
     return row
+
+
+async def attachments(conn: asyncpg.Connection | asyncpg.Pool,
+                      ticket_id: uuid.UUID) -> list[asyncpg.Record]:
+    """A ticket's attachments to the citizen, oldest first (metadata, not the bytes)."""
+    return list(await conn.fetch(
+        "SELECT id, kind, content_type, file_name, size, author, created_at"
+        " FROM router.attachments WHERE ticket_id = $1 ORDER BY created_at, id", ticket_id))

@@ -340,6 +340,9 @@ async def render_ticket(request: web.Request, user: User, row: asyncpg.Record,
                         if a.code != row["agency"]],
         "category": catalog.categories.get(row["category"]),
         "notes": [notes.note_json(n) for n in await db.notes(app[keys.POOL], row["id"])],
+        # The files sent to the citizen (services/router/attachments.py).
+        "attachments": await db.attachments(app[keys.POOL], row["id"]),
+        "attachment_max_mb": round(app[keys.SETTINGS].attachment_max_bytes / 1048576, 1),
         "assign_to": (await agency_members(app[keys.POOL], row["agency"])
                       if user.role == "head" else [user.username]),
         "assignable": row["status"] in assignment.ASSIGNABLE,

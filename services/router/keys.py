@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -12,6 +13,9 @@ from awasi.catalog import Catalog
 from awasi.db.listen import Notifications
 from awasi.i18n import Catalogs
 from services.router.live import KnownTags
+
+if TYPE_CHECKING:
+    from services.router.attachments import AttachmentChecker
 
 CATALOG = web.AppKey("catalog", Catalog)
 MESSAGES = web.AppKey("messages", Catalogs)
@@ -23,3 +27,5 @@ QUEUE_CHANGES = web.AppKey("queue_changes", Notifications)
 QUEUE_TAGS = web.AppKey("queue_tags", KnownTags)
 # Whether the database has pg_trgm (the desk search then also matches inside words).
 TRIGRAM = web.AppKey("trigram", bool)
+# Checks staff's attachments (PDF parsing, image re-encoding) off the event loop.
+ATTACHMENTS: web.AppKey[AttachmentChecker] = web.AppKey("attachments")

@@ -39,6 +39,7 @@ SUBJECTS = {
     "ticket.acknowledged": _("%(agency)s is working on your complaint %(code)s"),
     "ticket.info_requested": _("%(agency)s asks about your complaint %(code)s"),
     "ticket.responded": _("%(agency)s responded to your complaint %(code)s"),
+    "ticket.attachment_added": _("%(agency)s sent you a file about your complaint %(code)s"),
     "ticket.resolved": _("Your complaint %(code)s was marked resolved"),
     "ticket.transferred": _("Your complaint %(code)s was transferred to %(agency)s"),
     "ticket.reopened": _("Your complaint %(code)s was reopened"),
@@ -62,6 +63,10 @@ SUBJECTS = {
 
 # Bodies that differ from the bot's (which speak of buttons and replying in the chat).
 BODIES = {
+    # The page's link follows every e-mail's body (``LINK``): not repeated here.
+    "ticket.attachment_added": _("%(agency)s sent you a file about your complaint %(code)s: "
+                                 "%(file_name)s.\n\nDownload it from your complaint's page, "
+                                 "opened with the follow-up secret you got when you sent it."),
     "ticket.info_requested": _("%(agency)s asks for more information about your complaint "
                                "%(code)s:\n\n%(question)s\n\nAnswer on your complaint's "
                                "page, with the follow-up secret you got when you sent it."),

@@ -58,6 +58,9 @@ VISIBILITY = {
 CONVERSATION = {
     "ticket.info_requested": (_("%(agency)s asked: %(text)s"), "question"),
     "ticket.responded": (_("%(agency)s responded: %(text)s"), "message"),
+    # The file itself is on the status page (a signed link), never in the chat.
+    "ticket.attachment_added": (_("%(agency)s sent you a file (on the status page): %(text)s"),
+                                "file_name"),
     "ticket.resolved": (_("%(agency)s resolved it: %(text)s"), "note"),
     "info_added": (_("You wrote: %(text)s"), "message"),
 }
@@ -84,6 +87,9 @@ NOTIFICATIONS = {
                                "%(code)s:\n\n%(question)s\n\nReply here with a message (or "
                                "press the button) and we pass your answer on."),
     "ticket.responded": _("%(agency)s responded to your complaint %(code)s:\n\n%(message)s"),
+    "ticket.attachment_added": _("%(agency)s sent you a file about your complaint %(code)s: "
+                                 "%(file_name)s. Download it from your complaint's page "
+                                 "(open it with your follow-up secret): %(status_link)s"),
     "ticket.resolved": _("%(agency)s marked your complaint %(code)s as resolved:\n\n%(note)s"
                          "\n\nHow satisfied are you? Rate from 1 (bad) to 5 (very good)."),
     "ticket.resolved.dispute": _("If the problem is not fixed, press \"Not fixed\" before "
@@ -200,7 +206,16 @@ class Texts:
             "outcome": t(OUTCOME.get(params.get("outcome", ""), "inconclusive")),
             "original": params.get("original", ""),
             "original_link": self.report_link(params.get("original", "")),
+            "file_name": params.get("file_name", ""),
+            "status_link": self.status_link(code),
         }
+
+    def status_link(self, code: str) -> str:
+        """The complaint's status page (the code alone when intake's address is
+        unknown): where an attachment is downloaded, after unlocking."""
+        if not self.intake_url:
+            return code
+        return f"{self.intake_url.rstrip('/')}/status/{code}"
 
     def report_link(self, code: str) -> str:
         """A public report's page (the code alone when intake's address is unknown)."""
