@@ -40,11 +40,8 @@ import base64
 import hashlib
 import os
 import random
-import secrets
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -59,16 +56,23 @@ import asyncpg  # noqa: E402
 from aiokafka import AIOKafkaProducer  # noqa: E402
 
 from awasi.catalog import Catalog, load_catalog  # noqa: E402
-from awasi.cli import migrate_all  # noqa: E402
 from awasi.db import create_pool  # noqa: E402
-from awasi.embedded import EmbeddedStack, free_port  # noqa: E402
 from awasi.events import topics  # noqa: E402
 from awasi.events.envelope import Envelope  # noqa: E402
 from awasi.events.payloads import ComplaintSubmitted  # noqa: E402
 from awasi.identity import add_user  # noqa: E402
 from awasi.settings import DEMO_CATALOG  # noqa: E402
-from bench.stats import pct  # noqa: E402
-from tests.support.services import wait_ready  # noqa: E402
+from bench.support import (  # noqa: E402
+    SERVICES,
+    Services,
+    create_database,
+    load,
+    log,
+    pct,
+    ports_for,
+    service_env,
+    start_stack,
+)
 
 PASSWORD = "bench-password-1"
 CHUNK = 50_000
@@ -81,15 +85,6 @@ TEXTS = ("Lubang besar di jalan, berbahaya bagi motor.",
 D = timedelta(days=1)
 # Nobody follows up a loaded complaint: one hash for all (a real one, of nothing).
 SECRET_HASH = hashlib.sha256(b"").digest()
-
-
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load {one:.2f}/{five:.2f}"
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now(UTC):%H:%M:%S} {load()}] {message}", flush=True)
 
 
 # --- the history -----------------------------------------------------------------------
@@ -491,37 +486,14 @@ async def burst(bootstrap: str, dsn: str, catalog: Catalog, n: int, tag: str
             for s in want} | {f"{s}_events": float(last[s] - before[s]) for s in want}
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
-    for proc in procs.values():
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
 async def main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    root = Path(tempfile.mkdtemp(prefix="aws-", dir=args.dir))
-    stack = EmbeddedStack(root)
-    stack.start()
+    root, stack = start_stack("aws-", args.dir)
     pg, broker = stack.postgres, stack.broker
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    services: Services | None = None
     results: list[tuple[str, str, bool | None]] = []
     try:
-        admin = await asyncpg.connect(pg.uri("postgres"))
-        await admin.execute("CREATE DATABASE scale")
-        await admin.close()
-        dsn = pg.uri("scale")
-        await migrate_all(dsn)
+        dsn = await create_database(pg, "scale")
         catalog = load_catalog(DEMO_CATALOG)
         agency = args.agency
         region = catalog.agency(agency).region
@@ -532,30 +504,19 @@ async def main(args: argparse.Namespace) -> int:
                        region=region)
         await add_user(pool, username="bench.panel", password=PASSWORD, role="panel")
         await pool.close()
-        ports = {s: free_port() for s in ("intake", "router", "oversight")}
-        env = dict(os.environ)
+        env = service_env(dsn, broker.bootstrap, ports_for(SERVICES))
         env.update({
-            "AWASI_DATABASE_URL": dsn, "AWASI_KAFKA_BOOTSTRAP": broker.bootstrap,
-            "AWASI_INTAKE_PORT": str(ports["intake"]), "AWASI_ROUTER_PORT": str(ports["router"]),
-            "AWASI_OVERSIGHT_PORT": str(ports["oversight"]),
-            "AWASI_RATE_LIMIT_PER_MINUTE": "100000000", "AWASI_LOG_LEVEL": "WARNING",
-            "AWASI_KAFKA_SESSION_TIMEOUT_MS": "6000", "AWASI_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-            "AWASI_KAFKA_REBALANCE_TIMEOUT_MS": "6000", "AWASI_RELAY_POLL_INTERVAL_S": "0.2",
-            "AWASI_KAFKA_FETCH_MAX_WAIT_MS": "20", "AWASI_AUDIT_VERIFY_MIN_INTERVAL_S": "0",
-            "AWASI_STATS_REFRESH_S": "10", "AWASI_SECRET_KEY": secrets.token_hex(32),
+            "AWASI_AUDIT_VERIFY_MIN_INTERVAL_S": "0", "AWASI_STATS_REFRESH_S": "10",
             "AWASI_DATA_DIR": str(root / "data"),
             # `awasi serve oversight` needs a signing key (a throwaway one here).
             "AWASI_AUDIT_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
         })
-        base = {s: f"http://127.0.0.1:{p}" for s, p in ports.items()}
+        services = Services(SERVICES, env, root)
+        base = {s: services.url(s) for s in SERVICES}
 
         async def start() -> None:
-            for name in ports:
-                procs[name] = subprocess.Popen(  # noqa: S603, ASYNC220 - start-up only
-                    [sys.executable, "-m", "awasi", "serve", name], env=env,
-                    stdout=subprocess.DEVNULL, stderr=(root / f"{name}.log").open("ab"))
-            for name, proc in procs.items():
-                await wait_ready(base[name], proc, 180, name=name)
+            assert services is not None
+            await services.start()
             log(f"services up; logs in {root}")
 
         await start()
@@ -567,7 +528,7 @@ async def main(args: argparse.Namespace) -> int:
             for s in ("router", "oversight", "intake")))
         # The load runs with the services stopped (as a restore would): their polling
         # would otherwise scan tables whose indexes are being rebuilt.
-        stop(procs)
+        services.stop()
 
         t = time.perf_counter()
         await fill(dsn, catalog, args.complaints, args.years, datetime.now(UTC))
@@ -649,8 +610,7 @@ async def main(args: argparse.Namespace) -> int:
             results.append((f"drain rate, {s}",
                             f"{full[s]:,.0f} events/s vs {empty[s]:,.0f} empty: {ratio:.0%}"
                             " (target >= 80%)", ratio >= 0.8))
-        for name, proc in procs.items():
-            mb = rss_mb(proc.pid)
+        for name, mb in services.rss_mb().items():
             results.append((f"RSS {name}", f"{mb:.0f} MB (target <= 150 MB)", mb <= 150))
         print("\ntargets")
         for label, figure, met in results:
@@ -660,7 +620,8 @@ async def main(args: argparse.Namespace) -> int:
               f"{load()}; audit verdict {verdict}")
         return 0
     finally:
-        stop(procs)
+        if services is not None:
+            services.stop()
         stack.stop()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
