@@ -37,15 +37,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import hashlib
 import os
-import random
 import shutil
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,16 +72,15 @@ from bench.support import (  # noqa: E402
 )
 
 PASSWORD = "bench-password-1"
-CHUNK = 50_000
-CHANNELS = ("web", "web", "api", "telegram", "telegram", "open311")
-TEXTS = ("Lubang besar di jalan, berbahaya bagi motor.",
+# Complaints per generating statement (two run at once: the machine's two cores).
+CHUNK = 100_000
+LANES = 2
+CHANNELS = ["web", "web", "api", "telegram", "telegram", "open311"]
+TEXTS = ["Lubang besar di jalan, berbahaya bagi motor.",
          "Petugas meminta uang tambahan untuk tanda tangan surat.",
          "Tumpukan sampah di pasar sudah tiga hari tidak diangkut.",
          "Antrean KTP elektronik tidak jelas, blangko habis.",
-         "Guru sering tidak hadir di kelas.")
-D = timedelta(days=1)
-# Nobody follows up a loaded complaint: one hash for all (a real one, of nothing).
-SECRET_HASH = hashlib.sha256(b"").digest()
+         "Guru sering tidak hadir di kelas."]
 
 
 # --- the history -----------------------------------------------------------------------
@@ -99,118 +95,119 @@ def combos(catalog: Catalog) -> list[tuple[str, str, str | None, str]]:
     return out
 
 
-def history(n: int, start_index: int, catalog: Catalog, now: datetime, years: float,
-            rng: random.Random) -> Iterator[dict[str, Any]]:
-    """``n`` complaints with what became of them by ``now`` (one dict each)."""
-    mix = combos(catalog)
-    routed_mix = [m for m in mix if m[2] is not None]
-    triage_mix = [m for m in mix if m[2] is None] or routed_mix
-    span = years * 365 * 86400
-    for i in range(start_index, start_index + n):
-        region, category, agency, rule = (rng.choice(triage_mix) if rng.random() < 0.04
-                                          else rng.choice(routed_mix))
-        # More complaints lately (the platform grows): age skewed towards the present.
-        age = span * rng.random() ** 1.4
-        submitted = now - timedelta(seconds=age)
-        c: dict[str, Any] = {
-            "id": uuid.UUID(int=(0xA5A5 << 112) | i), "code": f"AWS-S{i:09d}",
-            "region": region, "category": category, "agency": agency, "rule": rule,
-            "channel": rng.choice(CHANNELS), "submitted": submitted,
-            "visibility": "public" if rng.random() < 0.4 else "private",
-            "text": TEXTS[i % len(TEXTS)], "routed": None, "ack": None, "resolved": None,
-            "ack_by": None, "resolve_by": None, "triage_by": None, "dispute_until": None,
-            "rating": None, "disputes": 0, "status": "submitted", "on_time": None,
-        }
-        if agency is None:
-            c["triage_by"] = submitted + 3 * D
-            c["status"] = "triage" if age < 3 * 86400 else "rejected"
-            yield c
-            continue
-        routed = submitted + timedelta(seconds=rng.uniform(0.05, 2))
-        c.update(routed=routed, ack_by=routed + 7 * D,
-                 resolve_by=routed + rng.choice((4, 7, 20, 84)) * D, status="assigned")
-        if rng.random() < 0.02 and age > 86400:
-            c["status"] = "withdrawn"
-            yield c
-            continue
-        ack = routed + timedelta(hours=rng.lognormvariate(2.5, 1.2))
-        if ack < now and rng.random() < 0.93:
-            c.update(ack=ack, status="acknowledged")
-            res = ack + timedelta(hours=rng.lognormvariate(4.3, 1.1))
-            if res < now and rng.random() < 0.9:
-                c.update(resolved=res, status="resolved", on_time=res <= c["resolve_by"],
-                         dispute_until=res + 14 * D)
-                if rng.random() < 0.6:
-                    c["rating"] = rng.choices((1, 2, 3, 4, 5), (8, 7, 15, 35, 35))[0]
-                if rng.random() < 0.05:
-                    c.update(disputes=1, status="reopened", resolve_by=res + 20 * D,
-                             resolved=res, dispute_until=None)
-                elif c["dispute_until"] < now:
-                    c["status"] = "closed"
-        yield c
+# The history, generated inside PostgreSQL (the same model the Python generator had:
+# one row per complaint, its fate drawn with random(); setseed per chunk makes a chunk
+# reproducible). Each chunk is one statement: the drawn rows (a CTE, materialised
+# once) go into intake's complaints, the router's tickets and oversight's cases.
+# $1, $2: the chunk's first and last complaint number; $3: now; $4: the history's
+# span in seconds; $5: the complaints' texts; $6: the channels (drawn uniformly).
+# Nobody follows up a loaded complaint: one secret hash for all (of nothing).
+# bench_combos holds the catalogue's (region, category, agency, rule) numbered 0..
+# within routed (triage false) and triage-only (true) combinations.
+GENERATE = """
+WITH d AS (
+    SELECT i, random() < 0.04 AS tri, random() AS u_combo,
+           $4::float8 * power(random(), 1.4) AS age,
+           1 + floor(random() * cardinality($6::text[]))::int AS ch,
+           random() < 0.4 AS public, random() AS u_route, 1 + floor(random() * 4)::int AS rd,
+           random() AS u_withdraw, random() AS u_ack, random_normal(2.5, 1.2) AS ack_ln,
+           random() AS u_res, random_normal(4.3, 1.1) AS res_ln, random() AS u_rate,
+           random() AS u_stars, random() AS u_dispute
+    FROM generate_series($1::bigint, $2::bigint) i
+), c AS (
+    SELECT d.*, m.region, m.category, m.agency, m.rule,
+           $3::timestamptz - make_interval(secs => d.age) AS submitted
+    FROM d JOIN bench_combos m ON m.triage = d.tri
+     AND m.k = floor(d.u_combo * m.n)::int
+), r AS (
+    SELECT c.*, c.submitted + make_interval(secs => 0.05 + 1.95 * c.u_route) AS routed_at
+    FROM c
+), a AS (
+    SELECT r.*,
+           NOT r.tri AND r.u_withdraw < 0.02 AND r.age > 86400 AS withdrawn,
+           r.routed_at + make_interval(secs => 3600 * exp(r.ack_ln)) AS ack_c,
+           r.routed_at + (ARRAY[4, 7, 20, 84])[r.rd] * interval '1 day' AS resolve_by0
+    FROM r
+), b AS (
+    SELECT a.*, NOT a.tri AND NOT a.withdrawn AND a.ack_c < $3 AND a.u_ack < 0.93 AS acked,
+           a.ack_c + make_interval(secs => 3600 * exp(a.res_ln)) AS res_c
+    FROM a
+), e AS (
+    SELECT b.*, b.acked AND b.res_c < $3 AND b.u_res < 0.9 AS resolved FROM b
+), f AS (
+    SELECT e.*, e.resolved AND e.u_dispute < 0.05 AS disputed FROM e
+), h AS MATERIALIZED (
+    SELECT i, ('a5a50000-0000-0000-0000-' || lpad(to_hex(i), 12, '0'))::uuid AS id,
+           ('a5a50000-0000-0000-0000-' || lpad(to_hex(i # 1), 12, '0'))::uuid AS ticket_id,
+           'AWS-S' || lpad(i::text, 9, '0') AS code, region, category, agency, rule,
+           ($6::text[])[ch] AS channel,
+           submitted, CASE WHEN public THEN 'public' ELSE 'private' END AS visibility,
+           ($5::text[])[1 + i % cardinality($5::text[])] AS text,
+           CASE WHEN NOT tri THEN routed_at END AS routed,
+           CASE WHEN acked THEN ack_c END AS ack,
+           CASE WHEN resolved THEN res_c END AS resolved_at,
+           CASE WHEN NOT tri THEN routed_at + interval '7 days' END AS ack_by,
+           CASE WHEN tri THEN NULL WHEN disputed THEN res_c + interval '20 days'
+                ELSE resolve_by0 END AS resolve_by,
+           CASE WHEN tri THEN submitted + interval '3 days' END AS triage_by,
+           CASE WHEN resolved AND NOT disputed THEN res_c + interval '14 days'
+           END AS dispute_until,
+           CASE WHEN resolved AND u_rate < 0.6 THEN
+               CASE WHEN u_stars < 0.08 THEN 1 WHEN u_stars < 0.15 THEN 2
+                    WHEN u_stars < 0.30 THEN 3 WHEN u_stars < 0.65 THEN 4 ELSE 5 END
+           END::smallint AS rating,
+           disputed, CASE WHEN resolved THEN res_c <= resolve_by0 END AS on_time,
+           CASE WHEN tri AND age < 3 * 86400 THEN 'triage' WHEN tri THEN 'rejected'
+                WHEN withdrawn THEN 'withdrawn' WHEN disputed THEN 'reopened'
+                WHEN resolved AND res_c + interval '14 days' < $3 THEN 'closed'
+                WHEN resolved THEN 'resolved' WHEN acked THEN 'acknowledged'
+                ELSE 'assigned' END AS status
+    FROM f
+), k AS (
+    SELECT h.*, coalesce(resolved_at, ack, submitted) AS updated,
+           -- The resolution deadline in force was missed (a reopened case's too).
+           resolve_by IS NOT NULL AND resolve_by < $3
+             AND (resolved_at IS NULL OR resolved_at > resolve_by OR disputed) AS breached
+    FROM h
+), ins_intake AS (
+    INSERT INTO intake.complaints (id, tracking_code, region, category, description,
+        privacy, channel, reporter_ref, secret_hash, status, agency, triage_by,
+        acknowledge_by, resolve_by, dispute_until, acknowledged_at, resolved_at, rating,
+        disputed, submitted_at, updated_at, visibility, seq, status_seq)
+    SELECT id, code, region, category, text, 'anonymous', channel,
+           'ref-' || replace(id::text, '-', ''), sha256(''::bytea), status, agency,
+           triage_by, ack_by, resolve_by, dispute_until, ack, resolved_at, rating, disputed,
+           submitted, updated, visibility, 2, 2 FROM k
+), ins_router AS (
+    INSERT INTO router.tickets (id, complaint_id, tracking_code, region, category,
+        description, privacy, reporter_ref, channel, submitted_at, status, agency, rule,
+        assigned_at, triage_by, acknowledge_by, resolve_by, next_due, acknowledged_at,
+        resolved_at, created_at, updated_at, breached, seq, status_seq)
+    SELECT ticket_id, id::text, code, region, category, text, 'anonymous',
+           'ref-' || replace(id::text, '-', ''), channel, submitted, status, agency, rule,
+           routed, triage_by, ack_by, resolve_by,
+           CASE WHEN status = 'assigned' THEN ack_by
+                WHEN status IN ('acknowledged', 'reopened') THEN resolve_by
+                WHEN status = 'triage' THEN triage_by END,
+           ack, resolved_at, coalesce(routed, submitted), updated,
+           CASE WHEN breached THEN ARRAY['resolve'] ELSE '{}'::text[] END, 2, 2 FROM k
+)
+INSERT INTO oversight.cases (complaint_id, tracking_code, region, category, agency, status,
+    submitted_at, routed_at, acknowledged_at, resolved_at, resolve_by, acknowledge_by,
+    triage_by, dispute_until, resolution_disputed, dispute_count, rating, resolved_on_time,
+    channel, resolve_breached, seq, status_seq, updated_at)
+SELECT id::text, code, region, category, agency, status, submitted, routed, ack,
+       resolved_at, resolve_by, ack_by, triage_by, dispute_until, disputed,
+       CASE WHEN disputed THEN 1 ELSE 0 END, rating, on_time, channel, breached, 2, 2,
+       updated FROM k"""
 
 
-def _breached(c: dict[str, Any], now: datetime) -> bool:
-    rb = c["resolve_by"]
-    return rb is not None and rb < now and (c["resolved"] is None or c["resolved"] > rb
-                                            or c["disputes"] > 0)
-
-
-def intake_row(c: dict[str, Any], now: datetime) -> tuple[Any, ...]:
-    return (c["id"], c["code"], c["region"], c["category"], c["text"], "anonymous",
-            c["channel"], f"ref-{c['id'].hex}", SECRET_HASH,
-            c["status"], c["agency"], c["triage_by"], c["ack_by"], c["resolve_by"],
-            c["dispute_until"], c["ack"], c["resolved"], c["rating"], c["disputes"] > 0,
-            c["submitted"], c["resolved"] or c["ack"] or c["submitted"], c["visibility"],
-            2, 2)
-
-
-INTAKE_COLS = ["id", "tracking_code", "region", "category", "description", "privacy",
-               "channel", "reporter_ref", "secret_hash", "status", "agency", "triage_by",
-               "acknowledge_by", "resolve_by", "dispute_until", "acknowledged_at",
-               "resolved_at", "rating", "disputed", "submitted_at", "updated_at",
-               "visibility", "seq", "status_seq"]
-
-
-def router_row(c: dict[str, Any], now: datetime) -> tuple[Any, ...]:
-    open_ = c["status"] in ("assigned", "acknowledged", "reopened")
-    next_due = (c["ack_by"] if c["status"] == "assigned" else c["resolve_by"]) if open_ else (
-        c["triage_by"] if c["status"] == "triage" else None)
-    breached = ["resolve"] if _breached(c, now) else []
-    return (uuid.UUID(int=c["id"].int ^ 1), str(c["id"]), c["code"], c["region"],
-            c["category"], c["text"], "anonymous", f"ref-{c['id'].hex}", c["channel"],
-            c["submitted"], c["status"], c["agency"], c["rule"], c["routed"], c["triage_by"],
-            c["ack_by"], c["resolve_by"], next_due, c["ack"], c["resolved"],
-            c["routed"] or c["submitted"], c["resolved"] or c["ack"] or c["submitted"],
-            breached, 2, 2)
-
-
-ROUTER_COLS = ["id", "complaint_id", "tracking_code", "region", "category", "description",
-               "privacy", "reporter_ref", "channel", "submitted_at", "status", "agency",
-               "rule", "assigned_at", "triage_by", "acknowledge_by", "resolve_by", "next_due",
-               "acknowledged_at", "resolved_at", "created_at", "updated_at", "breached",
-               "seq", "status_seq"]
-
-
-def case_row(c: dict[str, Any], now: datetime) -> tuple[Any, ...]:
-    return (str(c["id"]), c["code"], c["region"], c["category"], c["agency"], c["status"],
-            c["submitted"], c["routed"], c["ack"], c["resolved"], c["resolve_by"],
-            c["ack_by"], c["triage_by"], c["dispute_until"], c["disputes"] > 0,
-            c["disputes"], c["rating"], c["on_time"], c["channel"], _breached(c, now), 2, 2,
-            c["resolved"] or c["ack"] or c["submitted"])
-
-
-CASE_COLS = ["complaint_id", "tracking_code", "region", "category", "agency", "status",
-             "submitted_at", "routed_at", "acknowledged_at", "resolved_at", "resolve_by",
-             "acknowledge_by", "triage_by", "dispute_until", "resolution_disputed",
-             "dispute_count", "rating", "resolved_on_time", "channel", "resolve_breached",
-             "seq", "status_seq", "updated_at"]
-
-
-# What set-based SQL derives from the copied rows. Deadlines: the acknowledge and
+# What set-based SQL derives from the generated rows, in two lanes that run at once
+# on two connections (independent of each other; in order within a lane): the
+# timelines and the survey, and oversight's own history. Deadlines: the acknowledge and
 # resolve ladders (breach fired when missed, cancelled when met, pending while open),
 # level-2 escalations 10 days after a breach, closings of the dispute window.
-DERIVED = [
+DERIVED_HISTORY = [
     ("intake timeline", """
 INSERT INTO intake.timeline (complaint_id, at, kind, data)
 SELECT id, submitted_at, 'submitted', '{}'::jsonb FROM intake.complaints
@@ -225,6 +222,27 @@ UNION ALL SELECT id, 'ticket.acknowledged', acknowledged_at, 'petugas', agency, 
   FROM router.tickets WHERE acknowledged_at IS NOT NULL
 UNION ALL SELECT id, 'ticket.resolved', resolved_at, 'petugas', agency, '{}'
   FROM router.tickets WHERE resolved_at IS NOT NULL"""),
+    ("survey responses", """
+INSERT INTO intake.survey_responses (id, unit, region, agency, period, respondent_key, answers,
+    channel, duplicate, submitted_at)
+SELECT gen_random_uuid(), u.unit, c.region, u.agency,
+       extract(year FROM c.resolved_at)::int || '-Q' || extract(quarter FROM c.resolved_at)::int,
+       sha256(convert_to(c.id::text, 'UTF8')),
+       ARRAY[2 + abs(hashtext(c.id::text)) % 3, 3, 3, 2 + abs(hashtext(c.tracking_code)) % 3,
+             3, 4, 3, 3, 2 + abs(hashtext(c.reporter_ref)) % 3],
+       'web', false, c.resolved_at + interval '1 day'
+FROM intake.complaints c JOIN bench_units u ON u.region = c.region
+ AND u.n = abs(hashtext(c.id::text)) % u.count_in_region
+WHERE c.resolved_at IS NOT NULL AND abs(hashtext(c.tracking_code)) % 8 = 0"""),
+    ("survey rollup", """
+INSERT INTO oversight.survey_daily (unit, day, region, agency, responses, duplicates,
+    u1, u2, u3, u4, u5, u6, u7, u8, u9)
+SELECT unit, (submitted_at AT TIME ZONE 'Asia/Jakarta')::date, region, agency, count(*), 0,
+       sum(answers[1]), sum(answers[2]), sum(answers[3]), sum(answers[4]), sum(answers[5]),
+       sum(answers[6]), sum(answers[7]), sum(answers[8]), sum(answers[9])
+FROM intake.survey_responses GROUP BY 1, 2, 3, 4"""),
+]
+DERIVED_OVERSIGHT = [
     ("deadlines", """
 INSERT INTO oversight.deadlines (complaint_id, kind, step, agency, due_at, fire_at, status,
                                  fired_at, created_at)
@@ -319,38 +337,56 @@ UPDATE oversight.chain_verified SET seq = h.last_seq, hash = h.last_hash, checke
 FROM oversight.chain_head h"""),
     ("", """
 SELECT setval('oversight.timeline_seq', greatest((SELECT max(seq) FROM oversight.timeline), 1))"""),
-    ("survey responses", """
-INSERT INTO intake.survey_responses (id, unit, region, agency, period, respondent_key, answers,
-    channel, duplicate, submitted_at)
-SELECT gen_random_uuid(), u.unit, c.region, u.agency,
-       extract(year FROM c.resolved_at)::int || '-Q' || extract(quarter FROM c.resolved_at)::int,
-       sha256(convert_to(c.id::text, 'UTF8')),
-       ARRAY[2 + abs(hashtext(c.id::text)) % 3, 3, 3, 2 + abs(hashtext(c.tracking_code)) % 3,
-             3, 4, 3, 3, 2 + abs(hashtext(c.reporter_ref)) % 3],
-       'web', false, c.resolved_at + interval '1 day'
-FROM intake.complaints c JOIN bench_units u ON u.region = c.region
- AND u.n = abs(hashtext(c.id::text)) % u.count_in_region
-WHERE c.resolved_at IS NOT NULL AND abs(hashtext(c.tracking_code)) % 8 = 0"""),
-    ("survey rollup", """
-INSERT INTO oversight.survey_daily (unit, day, region, agency, responses, duplicates,
-    u1, u2, u3, u4, u5, u6, u7, u8, u9)
-SELECT unit, (submitted_at AT TIME ZONE 'Asia/Jakarta')::date, region, agency, count(*), 0,
-       sum(answers[1]), sum(answers[2]), sum(answers[3]), sum(answers[4]), sum(answers[5]),
-       sum(answers[6]), sum(answers[7]), sum(answers[8]), sum(answers[9])
-FROM intake.survey_responses GROUP BY 1, 2, 3, 4"""),
 ]
+
+
+async def _lane(dsn: str, steps: list[tuple[str, str]], *args: Any) -> None:
+    """Run ``steps`` (label, SQL) in order on a connection of their own."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SET synchronous_commit = off")
+        await conn.execute("SET maintenance_work_mem = '256MB'")
+        for what, sql in steps:
+            t = time.perf_counter()
+            status = await conn.execute(sql, *args)
+            if what:
+                log(f"  {what}: {status.split()[-1]} in {time.perf_counter() - t:.1f} s")
+    finally:
+        await conn.close()
+
+
+async def _generate(dsn: str, chunks: asyncio.Queue[tuple[int, int]], now: datetime,
+                    span_s: float, progress: list[int], n: int, t0: float) -> None:
+    """Take chunks of complaint numbers off ``chunks`` and generate them (GENERATE)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SET synchronous_commit = off")
+        while not chunks.empty():
+            first, last = chunks.get_nowait()
+            # A chunk draws the same history whenever it is generated.
+            await conn.execute("SELECT setseed($1)", (first % 1_000_003) / 1_000_003)
+            await conn.execute(GENERATE, first, last, now, span_s, TEXTS, CHANNELS)
+            progress[0] += last - first + 1
+            done = progress[0]
+            if done % (CHUNK * 4) == 0 or done == n:
+                log(f"  generated {done:,} complaints, tickets and cases "
+                    f"({done / (time.perf_counter() - t0):,.0f}/s)")
+    finally:
+        await conn.close()
 
 
 async def fill(dsn: str, catalog: Catalog, n: int, years: float, now: datetime) -> None:
     """Load ``n`` complaints' history (see the module docstring); print each step."""
     conn = await asyncpg.connect(dsn)
     try:
-        # A bulk load into fresh tables: no WAL flush per commit, and indexes stay (the
-        # services' own, as they run).
-        await conn.execute("SET synchronous_commit = off")
-        rng = random.Random(18)
+        # A throwaway database: no checkpoint in the middle of the load (each would
+        # write the pages again and start full-page images in the WAL afresh). Put
+        # back, with one checkpoint, at the end.
+        await conn.execute("ALTER SYSTEM SET max_wal_size = '32GB'")
+        await conn.execute("ALTER SYSTEM SET checkpoint_timeout = '1h'")
+        await conn.execute("SELECT pg_reload_conf()")
         t0 = time.perf_counter()
-        # As a bulk loader does: secondary indexes dropped for the COPY and built once
+        # As a bulk loader does: secondary indexes dropped for the load and built once
         # afterwards (the unique ones, constraints, stay and check every row).
         indexes = await conn.fetch(
             "SELECT i.schemaname, i.indexname, i.indexdef FROM pg_indexes i"
@@ -361,49 +397,55 @@ async def fill(dsn: str, catalog: Catalog, n: int, years: float, now: datetime) 
             " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)")
         for ix in indexes:
             await conn.execute(f'DROP INDEX "{ix["schemaname"]}"."{ix["indexname"]}"')
-        done = 0
-        while done < n:
-            k = min(CHUNK, n - done)
-            batch = list(history(k, done, catalog, now, years, rng))
-            await conn.copy_records_to_table("complaints", schema_name="intake",
-                                              columns=INTAKE_COLS,
-                                              records=[intake_row(c, now) for c in batch])
-            await conn.copy_records_to_table("tickets", schema_name="router",
-                                              columns=ROUTER_COLS,
-                                              records=[router_row(c, now) for c in batch
-                                                       if c["status"] != "submitted"])
-            await conn.copy_records_to_table("cases", schema_name="oversight",
-                                              columns=CASE_COLS,
-                                              records=[case_row(c, now) for c in batch])
-            done += k
-            if done % (CHUNK * 4) == 0 or done == n:
-                log(f"  COPY {done:,} complaints, tickets and cases "
-                    f"({done / (time.perf_counter() - t0):,.0f}/s)")
+        mix = combos(catalog)
+        routed = [m for m in mix if m[2] is not None]
+        triage = [m for m in mix if m[2] is None] or routed
+        await conn.execute("CREATE UNLOGGED TABLE bench_combos (triage boolean, k int, n int,"
+                           " region text, category text, agency text, rule text)")
+        await conn.copy_records_to_table("bench_combos", records=[
+            (is_triage, k, len(group), *m) for is_triage, group in ((False, routed),
+                                                                      (True, triage))
+            for k, m in enumerate(group)])
         units = [(u.code, r, u.agency, i, len(catalog.units_in(r)))
                  for r in sorted(catalog.regions) for i, u in enumerate(catalog.units_in(r))]
-        await conn.execute("CREATE TABLE bench_units (unit text, region text, agency text,"
-                           " n int, count_in_region int)")
+        await conn.execute("CREATE UNLOGGED TABLE bench_units (unit text, region text,"
+                           " agency text, n int, count_in_region int)")
         await conn.copy_records_to_table("bench_units", records=units)
-        for what, sql in DERIVED:
-            t = time.perf_counter()
-            status = await conn.execute(sql)
-            if what:
-                log(f"  {what}: {status.split()[-1]} rows in {time.perf_counter() - t:.1f} s")
-        await conn.execute("DROP TABLE bench_units")
+        # The complaints, generated inside PostgreSQL in chunks, two at a time (the
+        # Python generator and COPY took 4.7 min for 1M; see docs/BENCHMARKS.md).
+        chunks: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+        for first in range(0, n, CHUNK):
+            chunks.put_nowait((first, min(n, first + CHUNK) - 1))
+        progress = [0]
+        await asyncio.gather(*(_generate(dsn, chunks, now, years * 365 * 86400, progress, n,
+                                         t0) for _ in range(LANES)))
+        log(f"  complaints, tickets and cases in {time.perf_counter() - t0:.1f} s")
         t = time.perf_counter()
-        await conn.execute("SET maintenance_work_mem = '256MB'")
-        for ix in indexes:
-            await conn.execute(ix["indexdef"])
+        await asyncio.gather(_lane(dsn, DERIVED_HISTORY), _lane(dsn, DERIVED_OVERSIGHT))
+        log(f"  derived history in {time.perf_counter() - t:.1f} s")
+        await conn.execute("DROP TABLE bench_units, bench_combos")
+        t = time.perf_counter()
+        # Two lanes, the largest indexes spread over both (the machine's two cores).
+        ordered = sorted(indexes, key=lambda ix: ix["schemaname"] != "oversight")
+        await asyncio.gather(*(_lane(dsn, [("", ix["indexdef"]) for ix in ordered[k::LANES]])
+                               for k in range(LANES)))
         log(f"  {len(indexes)} secondary indexes built in {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
+        await conn.execute("ANALYZE")
+        log(f"  ANALYZE in {time.perf_counter() - t:.1f} s")
         t = time.perf_counter()
         from services.oversight import rollups
 
         async with conn.transaction():
             await rollups.rebuild(conn, catalog)
+        await conn.execute("ANALYZE " + ", ".join(f"oversight.{t}" for t in rollups.TABLES))
         log(f"  statistics rollups rebuilt (the backfill) in {time.perf_counter() - t:.1f} s")
         t = time.perf_counter()
-        await conn.execute("ANALYZE")
-        log(f"  ANALYZE in {time.perf_counter() - t:.1f} s")
+        await conn.execute("ALTER SYSTEM RESET max_wal_size")
+        await conn.execute("ALTER SYSTEM RESET checkpoint_timeout")
+        await conn.execute("SELECT pg_reload_conf()")
+        await conn.execute("CHECKPOINT")
+        log(f"  CHECKPOINT in {time.perf_counter() - t:.1f} s")
         size = await conn.fetchval("SELECT pg_database_size(current_database())")
         log(f"filled {n:,} complaints in {time.perf_counter() - t0:.0f} s; database on disk "
             f"{size / 2**30:.2f} GiB")
