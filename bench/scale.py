@@ -456,7 +456,10 @@ async def fill(dsn: str, catalog: Catalog, n: int, years: float, now: datetime) 
         await conn.execute("SET work_mem = '256MB'")  # its aggregates in memory
         async with conn.transaction():
             await rollups.rebuild(conn, catalog)
-        await conn.execute("ANALYZE " + ", ".join(f"oversight.{t}" for t in rollups.TABLES))
+        # VACUUM, not only ANALYZE: the reports read the rollups by index-only scans,
+        # which need the visibility map (autovacuum keeps it on a running database).
+        await conn.execute("VACUUM ANALYZE " + ", ".join(
+            f"oversight.{t}" for t in (*rollups.TABLES, "survey_daily")))
         log(f"  statistics rollups rebuilt (the backfill) in {time.perf_counter() - t:.1f} s")
         t = time.perf_counter()
         await conn.execute("ALTER SYSTEM RESET max_wal_size")
