@@ -67,6 +67,7 @@ from bench.support import (  # noqa: E402
     log,
     pct,
     ports_for,
+    postgres_cpu_seconds,
     service_env,
     start_stack,
 )
@@ -497,16 +498,24 @@ async def timed(session: aiohttp.ClientSession, url: str, headers: dict[str, str
     return out
 
 
-async def burst(bootstrap: str, dsn: str, catalog: Catalog, n: int, tag: str
-                ) -> dict[str, float]:
+_COUNTS = ("SELECT (SELECT count(*) FROM intake.processed_events) AS intake,"
+           " (SELECT count(*) FROM router.processed_events) AS router,"
+           " (SELECT count(*) FROM oversight.processed_events) AS oversight")
+
+
+async def burst(bootstrap: str, dsn: str, catalog: Catalog, n: int, tag: str,
+                services: Services, pg_dir: Path) -> dict[str, float]:
     """Publish ``n`` complaint.submitted straight to intake's topic (as intake's relay
     would) and time until each consumer has applied everything it gets from them:
     the router (n), oversight (the submissions, routings and whatever follows) and
-    intake (the routings). Returns events per second per consumer."""
+    intake (the routings). Returns events per second per consumer, the events each
+    applied (``<name>_events``), and the CPU the burst cost per complaint in ms: each
+    service's process (``<name>_cpu``) and the database server (``db_cpu``). The CPU
+    figures hardly depend on the machine's load, the rates do."""
     routed = [m for m in combos(catalog) if m[2] is not None]
     pool = await create_pool(dsn, min_size=1, max_size=2)
-    before = {s: await pool.fetchval(f"SELECT count(*) FROM {s}.processed_events")
-              for s in ("intake", "router", "oversight")}
+    before = dict(await pool.fetchrow(_COUNTS))
+    cpu_before = services.cpu_seconds() | {"db": postgres_cpu_seconds(pg_dir)}
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
                                 enable_idempotence=False, linger_ms=5)
     await producer.start()
@@ -535,19 +544,31 @@ async def burst(bootstrap: str, dsn: str, catalog: Catalog, n: int, tag: str
     still = {s: time.perf_counter() for s in want}
     deadline = time.perf_counter() + 600
     while len(finished) < len(want) and time.perf_counter() < deadline:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
+        counts = await pool.fetchrow(_COUNTS)
         for s in want:
             if s in finished:
                 continue
-            got = await pool.fetchval(f"SELECT count(*) FROM {s}.processed_events")
+            got = counts[s]
             if got != last[s]:
                 last[s] = got
                 still[s] = time.perf_counter()
             elif got - before[s] >= want[s] and time.perf_counter() - still[s] > 2:
                 finished[s] = still[s] - t0
     await pool.close()
-    return {s: (last[s] - before[s]) / finished[s] if s in finished else float("nan")
-            for s in want} | {f"{s}_events": float(last[s] - before[s]) for s in want}
+    # (Includes the 2 s of quiet each consumer is watched for, and these count
+    # queries: the same at every size.)
+    cpu_after = services.cpu_seconds() | {"db": postgres_cpu_seconds(pg_dir)}
+    return ({s: (last[s] - before[s]) / finished[s] if s in finished else float("nan")
+             for s in want} | {f"{s}_events": float(last[s] - before[s]) for s in want}
+            | {f"{s}_cpu": (cpu_after[s] - cpu_before[s]) * 1000 / n for s in cpu_before})
+
+
+def drained(b: dict[str, float]) -> str:
+    """One line of a burst's figures."""
+    return ", ".join(f"{s} {b[s]:,.0f} events/s ({b[s + '_events']:,.0f})"
+                     for s in ("router", "oversight", "intake")) + "; CPU per complaint " + (
+        ", ".join(f"{s} {b[s + '_cpu']:.1f} ms" for s in (*SERVICES, "db")))
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -585,11 +606,11 @@ async def main(args: argparse.Namespace) -> int:
 
         await start()
         # A small burst first: the consumers' group joins are not part of the rate.
-        await burst(broker.bootstrap, dsn, catalog, 50, "W")
-        empty = await burst(broker.bootstrap, dsn, catalog, args.burst, "E")
-        log("drain on the empty database: " + ", ".join(
-            f"{s} {empty[s]:,.0f} events/s ({empty[s + '_events']:,.0f})"
-            for s in ("router", "oversight", "intake")))
+        await burst(broker.bootstrap, dsn, catalog, 50, "W", services,
+                    pg.data_dir)
+        empty = await burst(broker.bootstrap, dsn, catalog, args.burst, "E",
+                            services, pg.data_dir)
+        log("drain on the empty database: " + drained(empty))
         # The load runs with the services stopped (as a restore would): their polling
         # would otherwise scan tables whose indexes are being rebuilt.
         services.stop()
@@ -600,11 +621,11 @@ async def main(args: argparse.Namespace) -> int:
         await start()
 
         # The day's new entries, then their verification and the drain at this size.
-        await burst(broker.bootstrap, dsn, catalog, 50, "V")
-        full = await burst(broker.bootstrap, dsn, catalog, args.burst, "F")
-        log("drain at this size: " + ", ".join(
-            f"{s} {full[s]:,.0f} events/s ({full[s + '_events']:,.0f})"
-            for s in ("router", "oversight", "intake")))
+        await burst(broker.bootstrap, dsn, catalog, 50, "V", services,
+                    pg.data_dir)
+        full = await burst(broker.bootstrap, dsn, catalog, args.burst, "F",
+                            services, pg.data_dir)
+        log("drain at this size: " + drained(full))
         async with aiohttp.ClientSession() as session:
             tokens = {}
             for who, svc in (("bench.staff", "router"), ("bench.triage", "router"),
@@ -674,6 +695,12 @@ async def main(args: argparse.Namespace) -> int:
             results.append((f"drain rate, {s}",
                             f"{full[s]:,.0f} events/s vs {empty[s]:,.0f} empty: {ratio:.0%}"
                             " (target >= 80%)", ratio >= 0.8))
+        # The same bursts in CPU per complaint (a shared machine's load moves the rates
+        # above, hardly these): what the history adds to each complaint's processing.
+        for s in (*SERVICES, "db"):
+            results.append((f"burst CPU per complaint, {'database' if s == 'db' else s}",
+                            f"{full[s + '_cpu']:.1f} ms vs {empty[s + '_cpu']:.1f} ms empty"
+                            f" ({full[s + '_cpu'] / empty[s + '_cpu']:.2f}x)", None))
         for name, mb in services.rss_mb().items():
             results.append((f"RSS {name}", f"{mb:.0f} MB (target <= 150 MB)", mb <= 150))
         print("\ntargets")

@@ -118,10 +118,31 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc); with
+    ``children``, plus those of its children that have exited and were waited for."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds(data_dir: Path) -> float:
+    """CPU seconds the PostgreSQL server in ``data_dir`` has used so far: the
+    postmaster, its live processes (backends, autovacuum, checkpointer...) and those
+    that have exited (the postmaster waits for each). Unlike wall time, CPU per unit
+    of work hardly moves with the load of a shared machine."""
+    master = int((data_dir / "postmaster.pid").read_text().split()[0])
+    total = cpu_seconds(master, children=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == master:
+                total += cpu_seconds(int(stat.parent.name), children=True)
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile: counted in the postmaster's children
+    return total
 
 
 class Services:
@@ -150,6 +171,9 @@ class Services:
 
     def rss_mb(self) -> dict[str, float]:
         return {name: rss_mb(proc.pid) for name, proc in self.procs.items()}
+
+    def cpu_seconds(self) -> dict[str, float]:
+        return {name: cpu_seconds(proc.pid) for name, proc in self.procs.items()}
 
 
 def ports_for(names: Iterable[str]) -> dict[str, int]:
