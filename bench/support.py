@@ -132,7 +132,8 @@ def postgres_cpu_seconds(data_dir: Path) -> float:
     """CPU seconds the PostgreSQL server in ``data_dir`` has used so far: the
     postmaster, its live processes (backends, autovacuum, checkpointer...) and those
     that have exited (the postmaster waits for each). Unlike wall time, CPU per unit
-    of work hardly moves with the load of a shared machine."""
+    of work moves less with the load of a shared machine (caches and cores are
+    still shared: compare runs at similar loads)."""
     master = int((data_dir / "postmaster.pid").read_text().split()[0])
     total = cpu_seconds(master, children=True)
     for stat in Path("/proc").glob("[0-9]*/stat"):
