@@ -5,21 +5,27 @@
    burst of new complaints on the EMPTY database (the reference); stops them.
 2. Fills the database to ``--complaints`` with a realistic history spread over
    ``--years``: the complaint in intake, the ticket in the router, the case in
-   oversight (bulk-loaded with COPY, ``asyncpg.copy_records_to_table``), and, derived
-   from those with set-based SQL: timelines (intake, router, oversight's chain),
+   oversight (generated inside PostgreSQL, ``GENERATE``: chunks of
+   ``generate_series`` on two connections), and, derived from those with set-based
+   SQL in two lanes that run at once: timelines (intake, router, oversight's chain),
    deadlines fired (warnings, breaches, level-2 escalations, closings), cancelled and
    pending, the panel's review items, findings, ratings, disputes and survey
-   responses; secondary indexes are dropped for the load and built after it. Then
-   ``rollups.rebuild`` (the statistics' backfill) and ANALYZE. Prints the time of
-   each step and the database's size on disk. Starts the services again.
+   responses; secondary indexes are dropped for the load and each lane builds its
+   tables' again when it is done with them; ``rollups.rebuild`` (the statistics'
+   backfill) runs beside the chain; then ANALYZE and one CHECKPOINT. Prints the time
+   of each step and the database's size on disk. Starts the services again.
 3. Measures, against the running services, p50/p99 of: the public dashboard and the
    statistics (all time: ``GET /api/v1/stats/agencies``; per period: the report's
    JSON and page), an agency's queue, the triage queue, search (``GET
    /api/v1/tickets?q=``, "n/a" if the router does not offer it), the panel's review
    queue, the public reports list (JSON and page); the audit verification of the new
    entries since the last verification (the burst: about a day's entries at 1M);
-   the drain rate of the same burst again (target: >= 80% of the empty database's);
-   and each service's RSS. Each target is printed with its figure and met/not met.
+   the drain rate of the same burst again (target: >= 80% of the empty database's)
+   and its CPU per complaint (each service, the database server); each page's CPU
+   per request; each service's RSS. Each target is printed with its figure and
+   met/not met, and the whole run's time against its limit (1M: 15 min, 10M: 1 h)
+   with the 10M estimate this run gives. The machine's load is printed with every
+   figure (a shared machine's latencies mean little without it).
 
 The loaded oversight timeline carries placeholder hashes, as the closed legacy chain
 (services/oversight/chain.py): the chain's verified point (``chain_verified``), its
@@ -27,7 +33,8 @@ head and the empty partitions' start are set to its last entry, as after a full
 verification, so the endpoint verifies only what comes after (its design:
 incremental). A full ``awasi audit verify`` of the loaded history is not measured.
 
-Run: ``.venv/bin/python bench/scale.py [--complaints 1000000] [--requests 200]``.
+Run: ``.venv/bin/python bench/scale.py [--complaints 1000000] [--requests 200]
+[--page-budget-s 30] [--burst 2000] [--keep]``.
 Mode "1M" is the default; ``--complaints 10000000`` is the 10M mode (disk: about
 10x the 1M figure printed).
 """
