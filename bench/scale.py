@@ -458,7 +458,8 @@ async def fill(dsn: str, catalog: Catalog, n: int, years: float, now: datetime) 
                            " agency text, n int, count_in_region int)")
         await conn.copy_records_to_table("bench_units", records=units)
         # The complaints, generated inside PostgreSQL in chunks, two at a time (the
-        # Python generator and COPY took 4.7 min for 1M; see docs/BENCHMARKS.md).
+        # Python generator and COPY on one connection took 2-4.7 min for 1M, about a
+        # minute now: docs/BENCHMARKS.md).
         chunks: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
         for first in range(0, n, CHUNK):
             chunks.put_nowait((first, min(n, first + CHUNK) - 1))
@@ -491,7 +492,7 @@ async def fill(dsn: str, catalog: Catalog, n: int, years: float, now: datetime) 
         # VACUUM, not only ANALYZE: the reports read the rollups by index-only scans,
         # which need the visibility map (autovacuum keeps it on a running database).
         await conn.execute("VACUUM ANALYZE " + ", ".join(
-            f"oversight.{t}" for t in (*rollups.TABLES, "survey_daily")))
+            f"oversight.{name}" for name in (*rollups.TABLES, "survey_daily")))
         log(f"  ANALYZE in {time.perf_counter() - t:.1f} s")
         t = time.perf_counter()
         await conn.execute("ALTER SYSTEM RESET max_wal_size")
