@@ -37,11 +37,9 @@ import asyncio
 import itertools
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -55,15 +53,21 @@ import asyncpg  # noqa: E402
 from aiokafka import AIOKafkaProducer  # noqa: E402
 
 from awasi.catalog import load_catalog  # noqa: E402
-from awasi.cli import migrate_all  # noqa: E402
 from awasi.db import create_pool  # noqa: E402
-from awasi.embedded import EmbeddedStack, free_port  # noqa: E402
+from awasi.embedded import free_port  # noqa: E402
 from awasi.events import topics  # noqa: E402
 from awasi.events.envelope import Envelope  # noqa: E402
 from awasi.events.payloads import ComplaintSubmitted  # noqa: E402
 from awasi.identity import add_user  # noqa: E402
 from awasi.settings import DEMO_CATALOG  # noqa: E402
-from bench.stats import pct  # noqa: E402
+from bench.support import (  # noqa: E402
+    cpu_seconds,
+    create_database,
+    pct,
+    service_env,
+    start_stack,
+    stop_processes,
+)
 from tests.support.services import wait_ready  # noqa: E402
 
 PASSWORD = "bench-password-1"
@@ -246,18 +250,12 @@ async def print_stages(dsn: str, run: Run) -> None:
 
 
 async def main(args: argparse.Namespace) -> int:
-    root = Path(tempfile.mkdtemp(prefix="awe-", dir="/tmp"))
-    stack = EmbeddedStack(root)  # stops PostgreSQL again if the broker fails to start
-    stack.start()
+    root, stack = start_stack("awe-")
     pg, broker = stack.postgres, stack.broker
     procs: list[subprocess.Popen[bytes]] = []
     spans: subprocess.Popen[str] | None = None
     try:
-        admin = await asyncpg.connect(pg.uri("postgres"))
-        await admin.execute("CREATE DATABASE bench")
-        await admin.close()
-        dsn = pg.uri("bench")
-        await migrate_all(dsn)
+        dsn = await create_database(pg, "bench")
         catalog = load_catalog(DEMO_CATALOG)
         expected = {i: catalog.route(r, c, t).agency or "triage"
                     for i, (r, c, t) in enumerate(MIX)}
@@ -285,17 +283,8 @@ async def main(args: argparse.Namespace) -> int:
                 base_env["AWASI_TRACE_QUERIES"] = "true"
         else:
             base_env["OTEL_TRACES_EXPORTER"] = "none"
-        base_env.update({
-            "AWASI_DATABASE_URL": dsn, "AWASI_KAFKA_BOOTSTRAP": broker.bootstrap,
-            "AWASI_INTAKE_PORT": str(ports["intake"]), "AWASI_ROUTER_PORT": str(ports["router"]),
-            "AWASI_RATE_LIMIT_PER_MINUTE": "100000000", "AWASI_LOG_LEVEL": "WARNING",
-            "AWASI_KAFKA_SESSION_TIMEOUT_MS": "6000", "AWASI_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-            "AWASI_KAFKA_REBALANCE_TIMEOUT_MS": "6000", "AWASI_RELAY_POLL_INTERVAL_S": "0.2",
-            # Tansu holds every fetch for the full wait (Apache Kafka answers at once).
-            "AWASI_KAFKA_FETCH_MAX_WAIT_MS": str(args.fetch_wait_ms),
-            # `awasi serve` refuses the built-in development key.
-            "AWASI_SECRET_KEY": secrets.token_hex(32),
-        })
+        base_env = service_env(dsn, broker.bootstrap, ports, base_env,
+                               fetch_wait_ms=args.fetch_wait_ms)
         services = ["router"] if args.direct else ["intake", "router"]
         # More router processes (--routers): one consumer group, so they share the
         # topic's partitions; the readers read the first one's API.
@@ -325,13 +314,14 @@ async def main(args: argparse.Namespace) -> int:
 
         args.offset = 0
         warm = await drive(args, intake, router, broker.bootstrap, tokens, expected, 40, 20)
-        cpu_before = {name: _cpu(p) for name, p in zip(services, procs, strict=True)}
+        cpu_before = {name: cpu_seconds(p.pid) for name, p in zip(services, procs, strict=True)}
         load_before = os.getloadavg()
         run = await drive(args, intake, router, broker.bootstrap, tokens, expected,
                           int(args.rate * args.duration), args.rate)
         load_after = os.getloadavg()
 
-        cpu = {name: _cpu(p) - cpu_before[name] for name, p in zip(services, procs, strict=True)}
+        cpu = {name: cpu_seconds(p.pid) - cpu_before[name]
+               for name, p in zip(services, procs, strict=True)}
         failures = check(warm, "warm-up") + check(run, "run")
         wrong = [c for c, (_, agency) in run.sent.items()
                  if c in run.seen and run.seen[c][1] != agency]
@@ -386,23 +376,11 @@ async def main(args: argparse.Namespace) -> int:
             return 1
         return 0
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop_processes(procs)
         if spans is not None and spans.poll() is None:
             spans.kill()
         stack.stop()
         shutil.rmtree(root / "pg", ignore_errors=True)
-
-
-def _cpu(proc: subprocess.Popen[bytes]) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,8 @@
-"""Figures the benchmarks share."""
+"""Figures the benchmarks share (kept for the scripts that import it from here; the
+percentile lives in bench/support.py with the rest of the benches' boilerplate)."""
 
 from __future__ import annotations
 
+from bench.support import pct
 
-def pct(values: list[float], p: float) -> float:
-    """The ``p``-th percentile (nearest rank, no interpolation); NaN for no values."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+__all__ = ["pct"]
