@@ -93,6 +93,9 @@ class OutboxRelay:
         self._mark_sql = (f'UPDATE "{schema}".outbox SET sent_at = clock_timestamp()'
                           " WHERE id = ANY($1::bigint[])")
         self._last_purge = 0.0
+        # The most batches at the broker at once since start (a diagnostic, shown by
+        # the tests that pipelining happened).
+        self.peak_in_flight = 0
 
     async def run(self) -> None:
         """Publish until cancelled: lead when the lock is free (wakes on NOTIFY, polls
@@ -143,6 +146,7 @@ class OutboxRelay:
                                             [i for b in in_flight for i in b.ids])
                     if rows:
                         in_flight.append(await self._send(rows))
+                        self.peak_in_flight = max(self.peak_in_flight, len(in_flight))
                         continue
                     if in_flight:
                         # Room for another batch: wake for new rows as well as for the
