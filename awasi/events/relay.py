@@ -156,6 +156,14 @@ class OutboxRelay:
                     await self.new_rows.wait("", seen, self.poll_interval_s)
                     continue
                 await asyncio.wait([in_flight[0].acked])
+        except Exception:
+            # Still holding the lock, let the batches at the broker settle before
+            # anyone publishes again from the oldest unsent row: a repeat sent while the
+            # first copy may still land would only add to the disorder a failure
+            # already causes. Bounded: the producer fails a send by its own timeouts.
+            if in_flight:
+                await asyncio.wait([b.acked for b in in_flight], timeout=60)
+            raise
         finally:
             # Leaving the lead: batches still in flight are not marked sent, so the
             # next leader publishes them again (at least once; consumers dedupe).
