@@ -106,6 +106,10 @@ class OutboxRelay:
         try:
             while True:
                 try:
+                    # The lock is taken once, in a statement of its own: every claim
+                    # after it has a snapshot taken after the lock was won, so it sees
+                    # the previous leader's last marks (they committed before its
+                    # session let go of the lock) and does not publish them again.
                     async with self.pool.acquire() as conn, \
                             try_session_advisory_lock(conn, self._lock_key) as leader:
                         if leader:
