@@ -88,6 +88,7 @@ class Run:
         self.stop = False
         self.post_latencies: list[float] = []  # intake's answer to the POST
         self.wall: dict[str, float] = {}  # tracking code -> time.time() when sent
+        self.answered: dict[str, float] = {}  # tracking code -> time.time() of the 201
 
 
 async def poller(session: aiohttp.ClientSession, router: str, token: str, run: Run,
@@ -143,6 +144,7 @@ async def submit_http(session: aiohttp.ClientSession, intake: str, i: int, run: 
     run.post_latencies.append(time.perf_counter() - t0)
     run.sent[code] = (t0, expected[i % len(MIX)])
     run.wall[code] = wall
+    run.answered[code] = wall + run.post_latencies[-1]
 
 
 async def submit_direct(producer: AIOKafkaProducer, i: int, run: Run,
@@ -244,9 +246,25 @@ async def print_stages(dsn: str, run: Run) -> None:
         points = [sent, float(r["stored"]), float(r["published"]), float(r["routed"]), seen]
         for values, a, b in zip(stages.values(), points, points[1:], strict=False):
             values.append(b - a)
+    # The relay's stage starts when intake's transaction begins, so it holds that
+    # transaction too: split it at the 201 (after the commit) to see the relay's own share.
+    split: dict[str, list[float]] = {"  of which tx start -> 201 (commit)": [],
+                                     "  of which 201 -> published": []}
+    for r in rows:
+        code = r["tracking_code"]
+        if code in run.answered and code in run.seen:
+            split["  of which tx start -> 201 (commit)"].append(
+                run.answered[code] - float(r["stored"]))
+            split["  of which 201 -> published"].append(
+                float(r["published"]) - run.answered[code])
     for name, values in stages.items():
         print(f"  {name:<38} p50 {pct(values, 50) * 1000:6.1f} ms"
               f"  p99 {pct(values, 99) * 1000:6.1f} ms  (n={len(values)})")
+        if name.startswith("-> published"):
+            for sub, vs in split.items():
+                if vs:
+                    print(f"  {sub:<38} p50 {pct(vs, 50) * 1000:6.1f} ms"
+                          f"  p99 {pct(vs, 99) * 1000:6.1f} ms  (n={len(vs)})")
 
 
 async def main(args: argparse.Namespace) -> int:

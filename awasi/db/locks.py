@@ -32,3 +32,25 @@ async def session_advisory_lock(conn: asyncpg.Connection, *key: int) -> AsyncIte
         except BaseException:
             conn.terminate()
             raise
+
+
+@asynccontextmanager
+async def try_session_advisory_lock(conn: asyncpg.Connection,
+                                    *key: int) -> AsyncIterator[bool]:
+    """Try ``pg_try_advisory_lock(*key)`` once; yield whether it was granted, and
+    release it after the block if it was. Never waits for the lock."""
+    args = ", ".join(f"${i}" for i in range(1, len(key) + 1))
+    try:
+        held = bool(await conn.fetchval(f"SELECT pg_try_advisory_lock({args})", *key))
+    except BaseException:
+        conn.terminate()  # the lock may have been granted as the call was interrupted
+        raise
+    try:
+        yield held
+    finally:
+        if held:
+            try:
+                await conn.execute(f"SELECT pg_advisory_unlock({args})", *key)
+            except BaseException:
+                conn.terminate()
+                raise
