@@ -34,25 +34,6 @@ def prefix_query(text: str) -> str | None:
     return " & ".join(f"'{w}':*" for w in words(text)) or None
 
 
-def scoped(scope: str, query: str) -> str:
-    """``query`` (as ``prefix_query`` made it) with every word scoped as
-    ``SCOPE:word``: the lexemes of an index over words scoped by their ticket's
-    agency (the router's ``scoped_words``), as a ``tsquery`` literal (cast, not given
-    to ``to_tsquery``, which would lower-case and split the scope). Raises
-    ``ValueError`` for a scope that is no agency code (``[A-Z0-9]`` and ``-``) or a
-    query this module did not make."""
-    if not _SCOPE.fullmatch(scope):
-        raise ValueError(f"not a scope: {scope!r}")
-    terms = query.split(" & ")
-    if not all(_TERM.fullmatch(t) for t in terms):
-        raise ValueError(f"not a prefix query: {query!r}")
-    return " & ".join(f"'{scope}:{t[1:]}" for t in terms)
-
-
-_SCOPE = re.compile(r"[A-Z0-9]+(-[A-Z0-9]+)*")
-_TERM = re.compile(r"'[^\W_]+':\*")
-
-
 def like_patterns(text: str) -> tuple[str, ...]:
     """``LIKE`` patterns finding each word of ``text`` anywhere (``%word%``): for
     pg_trgm's index where the server has it. Words hold no ``%`` or ``_``."""

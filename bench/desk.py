@@ -131,6 +131,8 @@ async def timed_case(pool, spec: dict, samples: int) -> list[float]:  # type: ig
 async def plan(pool, spec: dict) -> str:  # type: ignore[no-untyped-def]
     q = textsearch.prefix_query(spec["q"]) if "q" in spec else None
     f = db.Filters(sort=spec.get("sort", "-created"), assignee=spec.get("assignee"), q=q)
+    if q is not None and await db.rare_in_agency(pool, q, AGENCY):  # as api.read_page
+        f = replace(f, scoped=True)
     # The page's own conditions, as db.list_tickets writes them.
     where, args = db._where(datetime.now(UTC), f, AGENCY, None, False)
     order = {"deadline": "coalesce(next_due, 'infinity'::timestamptz), created_at, id"}.get(

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import asyncpg
 
-from awasi import similarity, textsearch
+from awasi import similarity
 from awasi.web import keyset
 from services.router import deadlines
 from services.router.errors import TicketNotFound
@@ -192,6 +192,8 @@ class Filters:
     # With pg_trgm: the same words as LIKE patterns (awasi.textsearch.like_patterns),
     # so a word also matches inside another; a ticket matches either way.
     like: tuple[str, ...] | None = None
+    # Search through the index of agency-scoped words (``rare_in_agency`` decides).
+    scoped: bool = False
     sort: Sort = "-created"
     limit: int = 50
     offset: int = 0
@@ -233,26 +235,51 @@ def _where(now: datetime, f: Filters, agency: str | None, triage_region: str | N
     if f.assignee is not None:
         where.append(f"assignee = {arg(f.assignee)}" if f.assignee else "assignee IS NULL")
     if f.q:
-        words = _words_match(f.q, None if triage else agency, arg)
+        words = _words_match(f.q, None if triage else agency, f.scoped, arg)
         where.append(f"({words} OR {TEXT} LIKE ALL ({arg(list(f.like))}::text[]))"
                      if f.like else words)
     return where, args
 
 
-def _words_match(q: str, agency: str | None, arg: Callable[[Any], str]) -> str:
-    """The full-text condition. In one agency's tickets: the words scoped by the
-    agency (``'MDN-PUPR:jalan':*``) against the index of agency-scoped words
-    (migration 1200): its statistics tell the planner how often the word occurs in
-    THIS agency, so a word common elsewhere but absent here is looked up in the index
-    instead of walking the whole queue for it (about 1 s at a million tickets,
-    bench/desk.py). Elsewhere (the triage queue) the plain words."""
-    if agency is not None:
-        try:
-            scoped = textsearch.scoped(agency, q)
-            return f"router.scoped_words(agency, search) @@ {arg(scoped)}::tsquery"
-        except ValueError:
-            pass  # not an agency code of the catalog's form: the plain words still work
+def _words_match(q: str, agency: str | None, scoped: bool,
+                 arg: Callable[[Any], str]) -> str:
+    """The full-text condition: the plain words, or (``scoped``, in one agency's
+    tickets) the same query with every lexeme scoped by the agency
+    (``'MDN-PUPR:jalan':*``) against the index of agency-scoped words (migration
+    1200; both SQL functions are there)."""
+    if scoped and agency is not None:
+        return (f"router.scoped_words(agency, search) @@ router.scoped_query("
+                f"{arg(agency)}, to_tsquery('simple', {arg(q)}))")
     return f"search @@ to_tsquery('simple', {arg(q)})"
+
+
+# Below this many matches in the agency a search reads them from the index of
+# agency-scoped words and sorts them; from it on it walks the agency's queue in
+# order (a page of 50 is then found within about 100,000 x 50 / 1,000 = 5,000
+# tickets of even the largest queue). Measured: bench/desk.py.
+SCOPED_BELOW = 1000
+
+
+async def rare_in_agency(conn: asyncpg.Connection | asyncpg.Pool, q: str,
+                         agency: str) -> bool:
+    """Whether the planner expects fewer than ``SCOPED_BELOW`` of ``agency``'s tickets
+    to hold every word of ``q`` (planning only, no rows read).
+
+    Why ask: the planner alone estimated a word from the whole table and then
+    multiplied by the agency's share, so a word common elsewhere but absent from the
+    agency made it walk the agency's whole queue (about 1 s at a million tickets),
+    and the scoped index in the same query was underestimated the other way (the
+    agency counted twice) and sorted thousands of matches of a common word. The
+    statistics of the scoped expression know each word's frequency in the agency
+    itself: the fewest matches of any single word bounds the matches of all of them
+    (an AND of words is no more frequent than its rarest)."""
+    least = None
+    for term in q.split(" & "):  # prefix_query's words, one at a time
+        n = await _estimate(conn, "router.scoped_words(agency, search) @@"
+                            " router.scoped_query($1, to_tsquery('simple', $2))",
+                            [agency, term])
+        least = n if least is None else min(least, n)
+    return least is not None and least < SCOPED_BELOW
 
 
 async def list_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f: Filters, *,

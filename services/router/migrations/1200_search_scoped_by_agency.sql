@@ -19,4 +19,14 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog AS $$
         SELECT scope || ':' || w FROM unnest(tsvector_to_array(words)) AS w))
 $$;
 
+-- A query for that index: every lexeme of ``q`` (as to_tsquery('simple', ...) made
+-- it, so a word is split and normalised exactly as the tickets' text was) scoped the
+-- same way. In the text form of a tsquery each lexeme is quoted, an inner quote
+-- doubled; operators and weights stay as they are.
+CREATE FUNCTION scoped_query(scope text, q tsquery) RETURNS tsquery
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT regexp_replace(q::text, '''((?:[^'']|'''')*)''',
+                          '''' || replace(scope, '''', '''''') || ':\1''', 'g')::tsquery
+$$;
+
 CREATE INDEX tickets_search_scoped ON tickets USING gin (scoped_words(agency, search));
