@@ -6,13 +6,14 @@
 -- (agency, word) as two columns.
 --
 -- Instead, each ticket's words scoped by its agency, as lexemes "AGENCY:word", in
--- one GIN expression index. A search of the agency's tickets asks for
--- 'MDN-PUPR:pelabuhan':* : one prefix range of the index, and ANALYZE's statistics
--- of the expression give the planner that word's frequency IN THE AGENCY, so it
--- takes the index for a word the agency rarely or never has and keeps walking the
--- queue in order for a common one. (A function with its own search_path is never
--- inlined: queries and the index name the same call; and no caller's search_path
--- can change what it computes.)
+-- one GIN expression index. ANALYZE's statistics of the expression give each word's
+-- frequency IN THE AGENCY: before a search the router asks the planner how many of
+-- the agency's tickets hold each word (services/router/db.py, rare_in_agency), and
+-- for a word the agency rarely or never has it asks this index for
+-- 'MDN-PUPR:pelabuhan':* (one range of it); for a common word it keeps walking the
+-- queue in order. (A function with its own search_path is never inlined: queries
+-- and the index name the same call; and no caller's search_path can change what it
+-- computes.)
 CREATE FUNCTION scoped_words(scope text, words tsvector) RETURNS tsvector
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog AS $$
     SELECT array_to_tsvector(ARRAY(
