@@ -268,8 +268,10 @@ SCOPED_BELOW = 1000
 
 async def rare_in_agency(conn: asyncpg.Connection | asyncpg.Pool, q: str,
                          agency: str) -> bool:
-    """Whether the planner expects fewer than ``SCOPED_BELOW`` of ``agency``'s tickets
-    to hold every word of ``q`` (planning only, no rows read).
+    """Whether ``agency``'s tickets rarely hold every word of ``q``, by the planner's
+    statistics (planning only, no rows read): the rarest word's estimate is under
+    ``SCOPED_BELOW``, or that word is not among the statistics' most common scoped
+    words at all.
 
     Why ask: the planner alone estimated a word from the whole table and then
     multiplied by the agency's share, so a word common elsewhere but absent from the
@@ -277,15 +279,23 @@ async def rare_in_agency(conn: asyncpg.Connection | asyncpg.Pool, q: str,
     and the scoped index in the same query was underestimated the other way (the
     agency counted twice) and sorted thousands of matches of a common word. The
     statistics of the scoped expression know each word's frequency in the agency
-    itself: the fewest matches of any single word bounds the matches of all of them
-    (an AND of words is no more frequent than its rarest)."""
+    itself; an AND of words is no more frequent than its rarest. A word missing
+    from the most-common list gets a fixed floor (half the least common listed
+    frequency; PostgreSQL's ts_selfuncs.c), which grows with the table: at a million
+    tickets it was above ``SCOPED_BELOW`` for a word the agency never has. So the
+    floor itself, the estimate of a lexeme no text has (a space), counts as rare."""
     least = None
     for term in q.split(" & "):  # prefix_query's words, one at a time
         n = await _estimate(conn, "router.scoped_words(agency, search) @@"
                             " router.scoped_query($1, to_tsquery('simple', $2))",
                             [agency, term])
         least = n if least is None else min(least, n)
-    return least is not None and least < SCOPED_BELOW
+    if least is None:
+        return False
+    if least < SCOPED_BELOW:
+        return True
+    floor = await _estimate(conn, "router.scoped_words(agency, search) @@ ' '::tsquery", [])
+    return least <= floor
 
 
 async def list_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f: Filters, *,
