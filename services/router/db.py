@@ -283,7 +283,8 @@ async def rare_in_agency(conn: asyncpg.Connection | asyncpg.Pool, q: str,
     from the most-common list gets a fixed floor (half the least common listed
     frequency; PostgreSQL's ts_selfuncs.c), which grows with the table: at a million
     tickets it was above ``SCOPED_BELOW`` for a word the agency never has. So the
-    floor itself, the estimate of a lexeme no text has (a space), counts as rare."""
+    floor itself (the estimate of a lexeme without the scope's colon, which no
+    scoped text has) counts as rare."""
     least = None
     for term in q.split(" & "):  # prefix_query's words, one at a time
         n = await _estimate(conn, "router.scoped_words(agency, search) @@"
@@ -294,7 +295,9 @@ async def rare_in_agency(conn: asyncpg.Connection | asyncpg.Pool, q: str,
         return False
     if least < SCOPED_BELOW:
         return True
-    floor = await _estimate(conn, "router.scoped_words(agency, search) @@ ' '::tsquery", [])
+    # Every scoped lexeme has a colon: one without is never among the common ones.
+    floor = await _estimate(conn, "router.scoped_words(agency, search) @@ 'absent'::tsquery",
+                            [])
     return least <= floor
 
 
