@@ -39,6 +39,12 @@ class Settings:
     intake_url: str = "http://127.0.0.1:8080"
     router_url: str = "http://127.0.0.1:8081"
     oversight_url: str = "http://127.0.0.1:8082"
+    # The router as oversight reaches it server-side (the panel's case page reads a
+    # case's internal notes there); empty: AWASI_ROUTER_URL. Inside a cluster, the
+    # router's internal address, so the call never leaves the private network.
+    router_internal_url: str = ""
+    # How long that call may take before the page says the notes are unavailable.
+    router_timeout_s: float = 2.0
     max_request_bytes: int = 1_048_576
     max_upload_bytes: int = 16_777_216
     # Largest file staff may send a citizen (router: a PDF or an image).
@@ -159,6 +165,8 @@ class Settings:
             raise SettingsError("AWASI_TELEGRAM_MODE must be 'webhook' or 'polling'")
         if self.db_background_pool_max < 1 or self.db_background_pool_min < 0:
             raise SettingsError("AWASI_DB_BACKGROUND_POOL_MAX must be at least 1")
+        if not 0 < self.router_timeout_s <= 60:
+            raise SettingsError("AWASI_ROUTER_TIMEOUT_S must be more than 0 and at most 60")
         if self.audit_checkpoint_interval_s <= 0:
             raise SettingsError("AWASI_AUDIT_CHECKPOINT_INTERVAL_S must be positive")
         if self.kafka_security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
@@ -178,6 +186,11 @@ class Settings:
             raise SettingsError("AWASI_PROXY_HEADER must be 'x-forwarded' or 'forwarded'")
         self.trusted_proxy_networks()  # raises SettingsError naming the variable
         self.smtp()  # raises SettingsError naming the variable
+
+    def router_base(self) -> str:
+        """The router's address for server-side calls: AWASI_ROUTER_INTERNAL_URL, else
+        AWASI_ROUTER_URL (without a trailing slash)."""
+        return (self.router_internal_url or self.router_url).rstrip("/")
 
     def smtp(self) -> SmtpConfig | None:
         """``AWASI_SMTP_URL`` parsed, or None when e-mail is off (the variable empty).

@@ -6,15 +6,19 @@ results, and internal notes (the agency and the panel read them, never a topic).
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from awasi import textsearch
 from awasi.db import create_pool
 from awasi.events import topics
 from awasi.events.payloads import DeadlineWarning
 from awasi.identity import SESSION_COOKIE, add_user
 from awasi.settings import Settings
+from awasi.web import keys as web_keys
+from services.router import db as router_db
 from tests.support.kafka import read_topic
 from tests.support.router import (
     PASSWORD,
@@ -186,6 +190,39 @@ async def test_search_paging_and_counts(router_settings: Settings) -> None:  # n
         assert [t["tracking_code"] for t in body["tickets"]] == [codes[1]]
         _, body = await page(q="jal", token=tok["mdn.dlh"])  # only one's own agency
         assert body["tickets"] == [] and body["total"] == 0
+        # Both ways of matching (the plain words, and the agency-scoped words that
+        # api.read_page takes for a word rare in the agency) find the same tickets.
+        pool = client.server.app[web_keys.POOL]
+        # Tracking codes (hex: "1E5..." parses like a number) and odd tokens: the
+        # scoped query is the parsed query's lexemes, so it finds whatever the plain
+        # one finds. (Not always only that: the scoped words keep no positions, so a
+        # word the parser splits in two, "1e5abcde", matches its parts anywhere in
+        # the ticket rather than side by side; docs/ROUTER.md.)
+        for text in ("AWS-1E5ABCDE Jl.Gatot x-12 1.5kg o'clock", *codes):
+            for words in text.split() + [text]:
+                q = textsearch.prefix_query(words)
+                if q is None:
+                    continue
+                plain, scoped = await pool.fetchrow(
+                    "SELECT to_tsvector('simple', $1) @@ to_tsquery('simple', $2),"
+                    " router.scoped_words('MDN-PUPR', to_tsvector('simple', $1))"
+                    " @@ router.scoped_query('MDN-PUPR', to_tsquery('simple', $2))",
+                    text, q)
+                assert scoped or not plain, (text, words)
+        for words in ("jal", "JAL mati", "sekolah trotoar", "zzz"):
+            q = textsearch.prefix_query(words)
+            assert q is not None
+            found = {}
+            for scoped in (False, True):
+                rows = await router_db.list_tickets(
+                    pool, datetime.now(UTC), router_db.Filters(q=q, scoped=scoped),
+                    agency="MDN-PUPR")
+                found[scoped] = [r["tracking_code"] for r in rows]
+            assert found[False] == found[True], (words, found)
+            rows = await router_db.list_tickets(
+                pool, datetime.now(UTC), router_db.Filters(q=q, scoped=True),
+                agency="MDN-DLH")
+            assert rows == []
         for bad in ("!!! ...", "x" * 201, ""):
             status, body = await page(q=bad)
             assert status == 422, bad

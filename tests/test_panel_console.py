@@ -23,6 +23,7 @@ from tests.support.oversight import (
     routed,
     send,
     submitted,
+    transferred,
 )
 
 
@@ -38,8 +39,9 @@ async def test_queue_filters_pages_release_and_logout(settings: Settings) -> Non
         pool = pool_of(client)
         # Five breached cases: four at Disdukcapil (Medan), one at BKPSDM.
         codes = [f"AWS-FLT00{i}" for i in range(5)]
+        cids = [new_cid() for _ in codes]
         for i, code in enumerate(codes):
-            cid = new_cid()
+            cid = cids[i]
             await send(settings, topics.INTAKE, submitted(cid, MONDAY_9, code))
             agency = OTHER_AGENCY if i == 4 else "MDN-DISDUKCAPIL"
             await send(settings, topics.ROUTER, routed(
@@ -129,6 +131,22 @@ async def test_queue_filters_pages_release_and_logout(settings: Settings) -> Non
         assert r.status == 303 and r.headers["Location"] == "/panel/login"
         r = await client.get("/panel", allow_redirects=False)
         assert r.status == 303 and r.headers["Location"].startswith("/panel/login")
+
+        # A transfer moves the case's open queue item to the new agency's filter (the
+        # item carries region and agency, kept by the database: migration 1200).
+        await send(settings, topics.ROUTER, transferred(
+            cids[3], ACK_DUE + timedelta(hours=6), ACK_DUE + timedelta(days=3),
+            ACK_DUE + timedelta(days=10)))
+        await eventually(lambda: pool.fetchval(
+            "SELECT agency = $2 FROM oversight.cases WHERE complaint_id = $1",
+            cids[3], OTHER_AGENCY), what="the transfer applied")
+        assert [i["tracking_code"] for i in (await queue(
+            f"?agency={OTHER_AGENCY}"))["items"]] == [codes[3], codes[4]]
+        assert [i["tracking_code"] for i in (await queue(
+            "?agency=MDN-DISDUKCAPIL"))["items"]] == codes[:3]
+        assert await pool.fetchval(
+            "SELECT array_agg(DISTINCT agency || '/' || region) FROM oversight.review_items"
+            " WHERE complaint_id = $1", cids[3]) == [f"{OTHER_AGENCY}/MDN"]
 
 
 async def test_the_case_page_in_peoples_words(settings: Settings) -> None:

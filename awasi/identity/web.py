@@ -83,6 +83,13 @@ def session_token(request: web.Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE) or None
 
 
+def caller_token(request: web.Request) -> str | None:
+    """The token the caller authenticated with, in the order ``current_user`` reads
+    them: the Bearer header, then the session cookie. For a server-side call made on
+    the caller's behalf (oversight reading notes at the router), never for a log."""
+    return _bearer(request) or session_token(request)
+
+
 def csrf_token(secret_key: str, session: str) -> str:
     """The CSRF token bound to a session: an HMAC of the session token's hash, so it
     needs no storage, changes with every login and cannot be computed by a page on

@@ -31,6 +31,7 @@ from services.oversight import (
     evaluation_pages,
     handlers,
     keys,
+    notes,
     pages,
     recommendations,
     reports,
@@ -106,6 +107,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         consumer("oversight", SCHEMA, TOPICS_READ, event_handler(ctx),
                  prepare=chain.prepare),
         scheduler_ctx,
+        notes.http_client,
     ])
     identity.add_auth_routes(app)
     handlers.add_routes(app)

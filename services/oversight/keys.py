@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 from aiohttp import web
 
 from awasi.catalog import Catalog
@@ -13,3 +14,4 @@ CATALOG = web.AppKey("oversight_catalog", Catalog)
 CLOCK = web.AppKey("oversight_clock", Clock)  # type: ignore[type-abstract]
 MESSAGES = web.AppKey("oversight_messages", Catalogs)
 SIGNING_KEY = web.AppKey("oversight_signing_key", SigningKey)
+ROUTER_HTTP = web.AppKey("oversight_router_http", aiohttp.ClientSession)

@@ -25,6 +25,7 @@ from awasi.identity.web import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     attempt_login,
+    caller_token,
     change_own_password,
     login_csrf_ok,
     new_login_csrf,
@@ -36,7 +37,16 @@ from awasi.web import keys as web_keys
 from awasi.web.body import read_form
 from awasi.web.errors import ApiError, Forbidden, NotFound, Unauthorized
 from awasi.web.redirects import safe_next
-from services.oversight import audit, conflicts, evaluation, findings, keys, panel, stats
+from services.oversight import (
+    audit,
+    conflicts,
+    evaluation,
+    findings,
+    keys,
+    notes,
+    panel,
+    stats,
+)
 from services.oversight.handlers import queue_filter
 
 WEAK_PASSWORD = ("This password is too easy to guess. Use at least 10 characters:"
@@ -309,11 +319,17 @@ async def case_page(request: web.Request, *, error: str | None = None,
     async with request.app[web_keys.POOL].acquire() as conn:
         case = await panel.timeline(conn, request.match_info["tracking_code"],
                                     request.app[keys.CLOCK].now())
-    region = request.app[keys.CATALOG].regions.get((case.get("case") or {}).get("region") or "")
+    catalog = request.app[keys.CATALOG]
+    region = catalog.regions.get((case.get("case") or {}).get("region") or "")
+    # The agency's internal notes, from the router (services/oversight/notes.py);
+    # None when it does not answer in time: the rest of the page shows regardless.
+    case_notes = await notes.case_notes(request.app, case["complaint_id"],
+                                        caller_token(request))
     return render("case.html", request, {
         "tz": region.timezone if region else timefmt.DEFAULT_TZ, "user": user, "case": case,
         "csrf": _csrf(request), "error": error,
-        "notice": request.query.get("done"),
+        "notice": request.query.get("done"), "notes": case_notes,
+        "agency_names": {code: a.name for code, a in catalog.agencies.items()},
     }, status=status)
 
 

@@ -142,22 +142,31 @@ async def review_queue(conn: asyncpg.Connection, now: datetime,
     # The page first (open items only, through their partial index; one group per
     # case), then what the page shows for its cases alone: the recusals, the draft and
     # the reasons are looked up per case of the page, not per open case.
+    # Region and agency are on the review item (kept equal to its case's by the
+    # database: migration 1200), so a filtered page reads only that region's or
+    # agency's open items through their partial index. Only the filters asked for go
+    # into the SQL (fixed fragments, values as parameters): a prepared statement of
+    # "$1 IS NULL OR region = $1" would be planned once for every combination.
+    # (An absent filter still names its parameter, as a constant the plan evaluates
+    # once, so every statement takes the same parameters with known types.)
+    where = ["r.closed_at IS NULL",
+             "r.region = $1" if f.region is not None else "$1::text IS NULL",
+             "r.agency = $2" if f.agency is not None else "$2::text IS NULL"]
     rows = await conn.fetch(
         "WITH page AS ("
         " SELECT r.complaint_id, min(r.created_at) AS since"
-        " FROM oversight.review_items r WHERE r.closed_at IS NULL"
+        " FROM oversight.review_items r WHERE " + " AND ".join(where) +
         " GROUP BY r.complaint_id"
         " HAVING ($4::text IS NULL OR bool_or(r.reason = $4))"
         "   AND ($5::timestamptz IS NULL OR min(r.created_at) <= $5)"
         "   AND ($6::timestamptz IS NULL OR (min(r.created_at), r.complaint_id) > ($6, $7))"
-        # The case's filters only when asked: joining every open item to its case
-        # cost more than the rest of the page together.
-        "   AND (($1::text IS NULL AND $2::text IS NULL AND $3::text IS NULL) OR EXISTS ("
+        # The code prefix is the case's: checked only when asked (joining every open
+        # item to its case cost more than the rest of the page together).
+        "   AND ($3::text IS NULL OR EXISTS ("
         "     SELECT 1 FROM oversight.cases c WHERE c.complaint_id = r.complaint_id"
-        "     AND ($1::text IS NULL OR c.region = $1) AND ($2::text IS NULL OR c.agency = $2)"
-        "     AND ($3::text IS NULL OR c.tracking_code ILIKE"
+        "     AND c.tracking_code ILIKE"
         "          replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_')"
-        "          || '%')))"
+        "          || '%'))"
         " ORDER BY since, r.complaint_id LIMIT $8)"
         " SELECT c.complaint_id, c.tracking_code, c.agency, c.region, c.category, c.status,"
         " cl.claimed_by, cl.claimed_at, page.since,"

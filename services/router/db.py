@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -191,6 +192,8 @@ class Filters:
     # With pg_trgm: the same words as LIKE patterns (awasi.textsearch.like_patterns),
     # so a word also matches inside another; a ticket matches either way.
     like: tuple[str, ...] | None = None
+    # Search through the index of agency-scoped words (``rare_in_agency`` decides).
+    scoped: bool = False
     sort: Sort = "-created"
     limit: int = 50
     offset: int = 0
@@ -211,6 +214,12 @@ def _where(now: datetime, f: Filters, agency: str | None, triage_region: str | N
         where.append("status = 'triage'")
         if triage_region is not None:
             where.append(f"region = {arg(triage_region)}")
+    elif f.q and f.scoped:
+        # The scoped words already hold only this agency's tickets; the agency is
+        # still checked, but written so that no index serves it: as an index
+        # condition the planner ANDed the agency's whole btree range (100,000 entries)
+        # into the few matches of the scoped index (measured, bench/desk.py).
+        where.append(f"(agency || '') = {arg(agency)}")
     else:
         where.append(f"agency = {arg(agency)}")
     if f.status:
@@ -231,12 +240,65 @@ def _where(now: datetime, f: Filters, agency: str | None, triage_region: str | N
         where.append("(escalation_level > 0 OR cardinality(breached) > 0)")
     if f.assignee is not None:
         where.append(f"assignee = {arg(f.assignee)}" if f.assignee else "assignee IS NULL")
-    if f.q and f.like:
-        where.append(f"(search @@ to_tsquery('simple', {arg(f.q)}) OR {TEXT} LIKE ALL"
-                     f" ({arg(list(f.like))}::text[]))")
-    elif f.q:
-        where.append(f"search @@ to_tsquery('simple', {arg(f.q)})")
+    if f.q:
+        words = _words_match(f.q, None if triage else agency, f.scoped, arg)
+        where.append(f"({words} OR {TEXT} LIKE ALL ({arg(list(f.like))}::text[]))"
+                     if f.like else words)
     return where, args
+
+
+def _words_match(q: str, agency: str | None, scoped: bool,
+                 arg: Callable[[Any], str]) -> str:
+    """The full-text condition: the plain words, or (``scoped``, in one agency's
+    tickets) the same query with every lexeme scoped by the agency
+    (``'MDN-PUPR:jalan':*``) against the index of agency-scoped words (migration
+    1200; both SQL functions are there)."""
+    if scoped and agency is not None:
+        return (f"router.scoped_words(agency, search) @@ router.scoped_query("
+                f"{arg(agency)}, to_tsquery('simple', {arg(q)}))")
+    return f"search @@ to_tsquery('simple', {arg(q)})"
+
+
+# Below this many matches in the agency a search reads them from the index of
+# agency-scoped words and sorts them; from it on it walks the agency's queue in
+# order (a page of 50 is then found within about 100,000 x 50 / 1,000 = 5,000
+# tickets of even the largest queue). Measured: bench/desk.py.
+SCOPED_BELOW = 1000
+
+
+async def rare_in_agency(conn: asyncpg.Connection | asyncpg.Pool, q: str,
+                         agency: str) -> bool:
+    """Whether ``agency``'s tickets rarely hold every word of ``q``, by the planner's
+    statistics (planning only, no rows read): the rarest word's estimate is under
+    ``SCOPED_BELOW``, or that word is not among the statistics' most common scoped
+    words at all.
+
+    Why ask: the planner alone estimated a word from the whole table and then
+    multiplied by the agency's share, so a word common elsewhere but absent from the
+    agency made it walk the agency's whole queue (about 1 s at a million tickets),
+    and the scoped index in the same query was underestimated the other way (the
+    agency counted twice) and sorted thousands of matches of a common word. The
+    statistics of the scoped expression know each word's frequency in the agency
+    itself; an AND of words is no more frequent than its rarest. A word missing
+    from the most-common list gets a fixed floor (half the least common listed
+    frequency; PostgreSQL's ts_selfuncs.c), which grows with the table: at a million
+    tickets it was above ``SCOPED_BELOW`` for a word the agency never has. So the
+    floor itself (the estimate of a lexeme without the scope's colon, which no
+    scoped text has) counts as rare."""
+    least = None
+    for term in q.split(" & "):  # prefix_query's words, one at a time
+        n = await _estimate(conn, "router.scoped_words(agency, search) @@"
+                            " router.scoped_query($1, to_tsquery('simple', $2))",
+                            [agency, term])
+        least = n if least is None else min(least, n)
+    if least is None:
+        return False
+    if least < SCOPED_BELOW:
+        return True
+    # Every scoped lexeme has a colon: one without is never among the common ones.
+    floor = await _estimate(conn, "router.scoped_words(agency, search) @@ 'absent'::tsquery",
+                            [])
+    return least <= floor
 
 
 async def list_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f: Filters, *,

@@ -19,6 +19,7 @@ from aiohttp import web
 from pydantic import Field
 
 from awasi.identity import User, require_user
+from awasi.identity.store import get_user
 from awasi.web import keys
 from awasi.web.body import parse_json
 from awasi.web.responses import json_response
@@ -62,12 +63,19 @@ async def get_notes(request: web.Request) -> web.Response:
 
 
 async def get_case_notes(request: web.Request) -> web.Response:
-    """The panel's read: a case's notes by its complaint id (the id the panel knows)."""
+    """The panel's read: a case's notes by its complaint id (the id the panel knows),
+    each with its author's role today (``null`` for an account that no longer
+    exists): the panel console shows who wrote a note in what capacity."""
     await require_user(request, PANEL_ROLES)
     pool = request.app[keys.POOL]
     t = await db.ticket_by_complaint(pool, request.match_info["complaint_id"])
     rows = await db.notes(pool, t["id"])
-    return json_response({"notes": [note_json(r) for r in rows], "count": len(rows)})
+    roles = {}
+    for author in {r["author"] for r in rows}:  # a handful of people per ticket
+        account = await get_user(pool, author)
+        roles[author] = account.role if account else None
+    return json_response({"notes": [note_json(r) | {"author_role": roles[r["author"]]}
+                                    for r in rows], "count": len(rows)})
 
 
 def add_routes(app: web.Application) -> None:
