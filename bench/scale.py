@@ -292,16 +292,20 @@ SELECT complaint_id, 'triage', 'breach', NULL, triage_by, triage_by,
        CASE WHEN status = 'triage' THEN 'pending' ELSE 'cancelled' END, NULL, submitted_at
 FROM oversight.cases WHERE triage_by IS NOT NULL"""),
     ("review items", """
-INSERT INTO oversight.review_items (complaint_id, reason, source, detail, created_at, closed_at)
+-- region and agency given here: the load runs with triggers off (the trigger that
+-- copies them from the case in production does not fire).
+INSERT INTO oversight.review_items (complaint_id, reason, source, detail, created_at, closed_at,
+    region, agency)
 SELECT d.complaint_id, CASE d.step WHEN 'breach' THEN 'breach' ELSE 'escalation2' END,
        'deadline:' || d.id, jsonb_build_object('kind', d.kind, 'agency', d.agency),
        d.fire_at, CASE WHEN d.fire_at < now() - interval '30 days'
-                       THEN d.fire_at + interval '5 days' END
-FROM oversight.deadlines d WHERE d.status = 'fired' AND d.step IN ('breach', 'escalation2')
+                       THEN d.fire_at + interval '5 days' END, c.region, c.agency
+FROM oversight.deadlines d JOIN oversight.cases c USING (complaint_id)
+WHERE d.status = 'fired' AND d.step IN ('breach', 'escalation2')
 UNION ALL
 SELECT complaint_id, 'dispute', 'dispute:' || complaint_id, '{}'::jsonb, resolved_at,
        CASE WHEN resolved_at < now() - interval '30 days' THEN resolved_at + interval '7 days'
-       END
+       END, region, agency
 FROM oversight.cases WHERE dispute_count > 0"""),
     ("findings", """
 INSERT INTO oversight.findings (complaint_id, event_id, agency, region, outcome,
