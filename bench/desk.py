@@ -25,9 +25,7 @@ import argparse
 import asyncio
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import replace
@@ -39,8 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from awasi import textsearch  # noqa: E402
 from awasi.db import create_pool, migrate_schema  # noqa: E402
-from awasi.embedded import EmbeddedPostgres  # noqa: E402
-from bench.stats import pct  # noqa: E402
+from bench.support import print_case, scratch_postgres, verdict  # noqa: E402
 from services.router import api, db  # noqa: E402
 from services.router.app import migrations  # noqa: E402
 
@@ -145,10 +142,7 @@ async def plan(pool, spec: dict) -> str:  # type: ignore[no-untyped-def]
 
 
 async def main(total: int, in_agency: int, samples: int) -> int:
-    tmp = Path(tempfile.mkdtemp(prefix="awd-", dir="/tmp"))
-    pg = EmbeddedPostgres(tmp / "pg")
-    pg.start()
-    try:
+    async with scratch_postgres("awd-") as pg:
         pool = await create_pool(pg.uri(), min_size=1, max_size=2)
         try:
             async with pool.acquire() as conn:
@@ -161,20 +155,10 @@ async def main(total: int, in_agency: int, samples: int) -> int:
             worst = 0.0
             for name, spec in CASES:
                 times = await timed_case(pool, spec, samples)
-                p50, p99 = pct(times, 50) * 1000, pct(times, 99) * 1000
-                worst = max(worst, p99)
-                print(f"{name:<36} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
-                      f"  [{await plan(pool, spec)}]  load {os.getloadavg()[0]:.2f}",
-                      flush=True)
-            ok = worst <= 100
-            print(f"worst p99 {worst:.1f} ms; target <= 100 ms:"
-                  f" {'met' if ok else 'NOT MET'}")
-            return 0 if ok else 1
+                worst = max(worst, print_case(name, times, await plan(pool, spec)))
+            return verdict(worst)
         finally:
             await pool.close()
-    finally:
-        pg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,7 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -35,10 +33,10 @@ import asyncpg  # noqa: E402
 from awasi import similarity  # noqa: E402
 from awasi.catalog import load_catalog  # noqa: E402
 from awasi.db import create_pool, migrate_schema  # noqa: E402
-from awasi.embedded import EmbeddedPostgres  # noqa: E402
 from awasi.settings import DEMO_CATALOG  # noqa: E402
 from bench.participation import CATEGORIES, STREETS, code, text  # noqa: E402
 from bench.stats import pct  # noqa: E402
+from bench.support import scratch_postgres  # noqa: E402
 from services.router import duplicates  # noqa: E402
 from services.router.app import migrations  # noqa: E402
 
@@ -115,10 +113,7 @@ async def main(n: int, samples: int) -> None:
     catalog = load_catalog(DEMO_CATALOG)
     regions = [(r.code, r.bbox) for r in catalog.regions.values() if r.bbox is not None]
     agencies = {code: [a.code for a in catalog.agencies_in(code)] for code, _ in regions}
-    tmp = Path(tempfile.mkdtemp(prefix="awd-", dir="/tmp"))
-    pg = EmbeddedPostgres(tmp / "pg")
-    pg.start()
-    try:
+    async with scratch_postgres("awd-") as pg:
         pool = await create_pool(pg.uri(), min_size=1, max_size=4)
         async with pool.acquire() as conn:
             await migrate_schema(conn, "router", migrations())
@@ -135,9 +130,6 @@ async def main(n: int, samples: int) -> None:
                   f" {max(values):8.1f}  (n={len(values)})")
         print(f"load average after: {os.getloadavg()}")
         await pool.close()
-    finally:
-        pg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,8 +29,7 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 
 from awasi.db import create_pool, migrate_schema  # noqa: E402
-from awasi.embedded import EmbeddedPostgres  # noqa: E402
-from bench.stats import pct  # noqa: E402
+from bench.support import print_case, scratch_postgres, verdict  # noqa: E402
 from services.oversight import panel  # noqa: E402
 from services.oversight.app import SCHEMA, migrations  # noqa: E402
 
@@ -107,10 +104,7 @@ async def plan(pool, f: panel.QueueFilter) -> str:  # type: ignore[no-untyped-de
 
 
 async def main(cases: int, items: int, open_: int, samples: int) -> int:
-    tmp = Path(tempfile.mkdtemp(prefix="awp-", dir="/tmp"))
-    pg = EmbeddedPostgres(tmp / "pg")
-    pg.start()
-    try:
+    async with scratch_postgres("awp-") as pg:
         pool = await create_pool(pg.uri(), min_size=1, max_size=2)
         try:
             async with pool.acquire() as conn:
@@ -136,20 +130,11 @@ async def main(cases: int, items: int, open_: int, samples: int) -> int:
                 f = panel.QueueFilter(limit=100, **(spec | {"code": prefix}
                                                      if "code" in spec else spec))
                 times, n = await timed(pool, f, samples)
-                p50, p99 = pct(times, 50) * 1000, pct(times, 99) * 1000
-                worst = max(worst, p99)
-                print(f"{name:<30} {n:>3} cases  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
-                      f"  [{await plan(pool, f)}]  load {os.getloadavg()[0]:.2f}",
-                      flush=True)
-            ok = worst <= 100
-            print(f"worst p99 {worst:.1f} ms; target <= 100 ms:"
-                  f" {'met' if ok else 'NOT MET'}")
-            return 0 if ok else 1
+                worst = max(worst, print_case(f"{name:<30} {n:>3} cases", times,
+                                              await plan(pool, f), width=40))
+            return verdict(worst)
         finally:
             await pool.close()
-    finally:
-        pg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

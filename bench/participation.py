@@ -23,9 +23,7 @@ import argparse
 import asyncio
 import hashlib
 import random
-import shutil
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,9 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 from awasi.catalog import load_catalog  # noqa: E402
 from awasi.db import create_pool, migrate_schema  # noqa: E402
-from awasi.embedded import EmbeddedPostgres  # noqa: E402
 from awasi.settings import DEMO_CATALOG  # noqa: E402
 from bench.stats import pct  # noqa: E402
+from bench.support import scratch_postgres  # noqa: E402
 from services.intake import participation, reports  # noqa: E402
 from services.intake.app import migrations  # noqa: E402
 from services.intake.domain import CROCKFORD  # noqa: E402
@@ -167,10 +165,7 @@ async def measure(pool, samples: int, regions, trigram: bool) -> dict[str, list[
 async def main(n: int, samples: int) -> None:
     catalog = load_catalog(DEMO_CATALOG)
     regions = [(r.code, r.bbox) for r in catalog.regions.values() if r.bbox is not None]
-    tmp = Path(tempfile.mkdtemp(prefix="awp-", dir="/tmp"))
-    pg = EmbeddedPostgres(tmp / "pg")
-    pg.start()
-    try:
+    async with scratch_postgres("awp-") as pg:
         pool = await create_pool(pg.uri(), min_size=1, max_size=4)
         async with pool.acquire() as conn:
             await migrate_schema(conn, "intake", migrations())
@@ -185,9 +180,6 @@ async def main(n: int, samples: int) -> None:
             print(f"{kind:<34} {pct(values, 50):8.1f} {pct(values, 99):8.1f}"
                   f" {max(values):8.1f}")
         await pool.close()
-    finally:
-        pg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

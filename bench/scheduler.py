@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,18 +31,13 @@ sys.path.insert(0, str(ROOT))
 
 from awasi.catalog import load_catalog  # noqa: E402
 from awasi.db import create_pool, migrate_schema  # noqa: E402
-from awasi.embedded import EmbeddedPostgres  # noqa: E402
 from awasi.settings import Settings  # noqa: E402
+from bench.support import pct, scratch_postgres  # noqa: E402
 from services.oversight.app import migrations  # noqa: E402
 from services.oversight.clock import SystemClock  # noqa: E402
 from services.oversight.scheduler import Scheduler  # noqa: E402
 
 INTERVAL_S = Settings().scheduler_interval_s
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 async def load(pool, n: int) -> float:  # type: ignore[no-untyped-def]
@@ -55,7 +48,7 @@ async def load(pool, n: int) -> float:  # type: ignore[no-untyped-def]
         await conn.execute(
             "INSERT INTO oversight.cases (complaint_id, tracking_code, region, category,"
             " agency, status, routed_at, resolve_by)"
-            " SELECT 'c' || g, 'AWS-' || g, 'MDN', 'adminduk-ktp', 'MDN-DISDUKCAPIL', 'routed',"
+            " SELECT 'c' || g, 'AWS-' || g, 'MDN', 'adminduk-ktp', 'MDN-DISDUKCAPIL', 'assigned',"
             " now(), now() + interval '30 days' + g * interval '1 second'"
             " FROM generate_series(1, $1) g", n)
         await conn.execute(
@@ -119,10 +112,7 @@ async def measure(pool, catalog, n: int, due: int) -> dict[str, float]:  # type:
 
 
 async def main(sizes: list[int], due: int) -> int:
-    tmp = Path(tempfile.mkdtemp(prefix="awb-", dir="/tmp"))
-    pg = EmbeddedPostgres(tmp / "pg")
-    pg.start()
-    try:
+    async with scratch_postgres("awb-") as pg:
         pool = await create_pool(pg.uri(), min_size=1, max_size=4)
         try:
             async with pool.acquire() as conn:
@@ -151,9 +141,6 @@ async def main(sizes: list[int], due: int) -> int:
             return 0 if ok else 1
         finally:
             await pool.close()
-    finally:
-        pg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,14 @@ which settings a bench needs is made once).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -54,6 +56,37 @@ def start_stack(prefix: str, where: str = "/tmp") -> tuple[Path, EmbeddedStack]:
     stack = EmbeddedStack(root)  # stops PostgreSQL again if the broker fails to start
     stack.start()
     return root, stack
+
+
+@contextlib.asynccontextmanager
+async def scratch_postgres(prefix: str, where: str = "/tmp") -> AsyncIterator[EmbeddedPostgres]:
+    """PostgreSQL alone in a new folder under ``where``, for a bench that measures
+    queries without the services; stopped and removed on the way out."""
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir=where))
+    pg = EmbeddedPostgres(root / "pg")
+    pg.start()
+    try:
+        yield pg
+    finally:
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def print_case(name: str, times: list[float], note: str, width: int = 36) -> float:
+    """One measured case as the query benches print it (p50 and p99 in ms, a note
+    such as the plan's indexes, the load); returns its p99 in ms."""
+    p50, p99 = pct(times, 50) * 1000, pct(times, 99) * 1000
+    print(f"{name:<{width}} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  [{note}]"
+          f"  load {os.getloadavg()[0]:.2f}", flush=True)
+    return p99
+
+
+def verdict(worst_p99_ms: float, target_ms: float = 100) -> int:
+    """Print the worst p99 against the target; the exit status (0 when met)."""
+    ok = worst_p99_ms <= target_ms
+    print(f"worst p99 {worst_p99_ms:.1f} ms; target <= {target_ms:.0f} ms:"
+          f" {'met' if ok else 'NOT MET'}")
+    return 0 if ok else 1
 
 
 async def create_database(pg: EmbeddedPostgres, name: str) -> str:
