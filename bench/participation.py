@@ -67,8 +67,9 @@ SINCE = ["sejak dua minggu", "sudah sebulan", "sejak kemarin", "sudah tiga hari"
 EFFECTS = ["membahayakan pengendara motor", "warga terganggu", "anak-anak sering terjatuh",
            "mohon segera ditangani", "sudah dilaporkan ke RT tapi belum ada tindakan",
            "menimbulkan bau dan lalat"]
-STATUSES = ["routed"] * 5 + ["acknowledged"] * 3 + ["submitted", "triage", "info_requested",
-                                                   "responded", "resolved", "closed"]
+# Statuses of the one lifecycle (awasi/lifecycle.py), weighted as a city's open queue.
+STATUSES = ["assigned"] * 5 + ["acknowledged"] * 3 + ["submitted", "triage", "waiting_info",
+                                                     "reopened", "resolved", "closed"]
 COLUMNS = ("id", "tracking_code", "region", "category", "title", "description", "lat", "lon",
            "address", "privacy", "channel", "reporter_ref", "secret_hash", "status",
            "submitted_at", "updated_at", "visibility", "support_count")
