@@ -307,3 +307,14 @@ async def test_desk_form(router_settings: Settings) -> None:  # noqa: F811
         assert r.status == 303 and r.headers["Location"] == f"/tickets/{t['id']}"
         html = await (await client.get(f"/tickets/{t['id']}", cookies=cookies)).text()
         assert "jawaban dinas.pdf" in html and "Berkas dikirim ke pelapor" in html
+
+        # A ticket that has ended with no files: no heading over nothing.
+        other = submitted("MDN", "jalan-rusak", "Trotoar retak di Jl. Pemuda.")
+        await send(settings.kafka_bootstrap or "", other)
+        o = await wait_ticket(client, session, other.payload["tracking_code"])
+        r = await client.post(f"/api/v1/tickets/{o['id']}/resolve", json={"note": "Selesai."},
+                              headers=bearer(session))
+        assert r.status == 200
+        html = await (await client.get(f"/tickets/{o['id']}", cookies=cookies)).text()
+        assert "Berkas yang dikirim ke pelapor" not in html
+        assert 'id="attach-form"' not in html
