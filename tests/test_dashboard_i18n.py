@@ -33,3 +33,18 @@ def test_indonesian_and_english_catalogs_are_complete() -> None:
     assert catalogs.missing("en", iter(sorted(found))) == []
     assert catalogs.gettext("Review queue", "id") == "Antrean telaah"
     assert catalogs.gettext("illegal_fees", "id") == "pungutan liar"
+
+
+def test_every_event_on_a_case_timeline_has_words() -> None:
+    """The case page names each event in people's words: every event type that can
+    reach a case's timeline has a label (an unlabelled one showed as "Other event")."""
+    from awasi.events.asyncapi import OFF_TOPIC, TOPIC_OF_TYPE
+
+    words = (ROOT / "templates" / "_words.html").read_text()
+    start = words.index("macro event_label")
+    labelled = set(re.findall(r'"([a-z_]+\.[a-z_]+)":', words[start:words.index("endmacro",
+                                                                                start)]))
+    # Never about one complaint: the signed checkpoints, the backbone's probe, and the
+    # survey's responses (anonymous, per agency).
+    not_on_a_case = {"audit.checkpoint", "probe.ping", "survey.response_submitted"}
+    assert (set(TOPIC_OF_TYPE) | OFF_TOPIC) - not_on_a_case - labelled == set()
