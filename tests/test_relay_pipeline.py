@@ -6,25 +6,22 @@ the topic each complaint's events still first appear in the order they were writ
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import zlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import pytest
-from prometheus_client import CollectorRegistry
 
 from awasi.db import create_pool
 from awasi.events.envelope import Envelope
-from awasi.events.kafka import make_producer
 from awasi.events.outbox import add_to_outbox
 from awasi.events.payloads import ProbePing
-from awasi.events.relay import OutboxRelay, RelayMetrics
 from awasi.settings import Settings
 from tests.support import probe
 from tests.support.kafka import read_all
+from tests.support.relays import running_relays
 from tests.support.wait import eventually
 
 KEYS = 6
@@ -40,32 +37,6 @@ async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
         yield p
     finally:
         await p.close()
-
-
-@contextlib.asynccontextmanager
-async def relays(settings: Settings, n: int, **kw: Any) -> AsyncIterator[list[OutboxRelay]]:
-    """``n`` relays on the probe schema, each with its own pool and producer, running."""
-    dsn = settings.require_database()
-    pools = [await create_pool(dsn, min_size=1, max_size=3) for _ in range(n)]
-    producers = [make_producer(settings) for _ in range(n)]
-    for p in producers:
-        await p.start()
-    rs = [OutboxRelay(pools[i], producers[i], probe.SCHEMA, retention=timedelta(days=1),
-                      metrics=RelayMetrics(CollectorRegistry()), listen_dsn=dsn, **kw)
-          for i in range(n)]
-    tasks = [asyncio.ensure_future(r.run()) for r in rs]
-    try:
-        yield rs
-    finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        for p in producers:
-            await p.stop()
-        for p in pools:
-            await p.close()
 
 
 async def drained(pool: asyncpg.Pool) -> bool:
@@ -88,7 +59,7 @@ async def test_batches_in_flight_together_keep_each_complaints_order(
     # A backlog first, so the relay has more than one small batch to hand over at once.
     await asyncio.gather(*(probe.write_events(pool, list(range(events))[k::KEYS], keys=KEYS)
                            for k in range(KEYS)))
-    async with relays(settings, 1, batch_size=5, max_in_flight=4,
+    async with running_relays(settings, 1, batch_size=5, max_in_flight=4,
                       poll_interval_s=0.05) as (relay,):
         await eventually(lambda: drained(pool), within=60, what="the outbox drained")
     assert relay.peak_in_flight > 1, "no two batches were ever at the broker together"
@@ -104,7 +75,7 @@ async def test_a_row_committed_late_with_a_lower_id_is_published(
         settings: Settings, pool: asyncpg.Pool) -> None:
     env = Envelope.build(ProbePing(seq=999, sent_at=datetime.now(UTC)),
                          complaint_id="probe-late", producer="probe")
-    async with relays(settings, 1, batch_size=3, max_in_flight=4,
+    async with running_relays(settings, 1, batch_size=3, max_in_flight=4,
                       poll_interval_s=0.05) as _, pool.acquire() as slow:
         # The slow transaction takes its id first and commits last.
         tx = slow.transaction()
@@ -136,7 +107,7 @@ async def test_leader_losing_its_session_mid_stream_loses_nothing(
         settings: Settings, pool: asyncpg.Pool) -> None:
     events = 400
     key = zlib.crc32(f"awasi.relay.{probe.SCHEMA}".encode())
-    async with relays(settings, 2, batch_size=5, max_in_flight=4,
+    async with running_relays(settings, 2, batch_size=5, max_in_flight=4,
                       poll_interval_s=0.05) as rs:
         writers = [asyncio.ensure_future(
             probe.write_events(pool, list(range(events))[k::KEYS], keys=KEYS))

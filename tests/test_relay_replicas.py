@@ -5,17 +5,12 @@ events are in the order they were written, each once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from datetime import timedelta
-
-from prometheus_client import CollectorRegistry
 
 from awasi.db import create_pool
-from awasi.events.kafka import make_producer
-from awasi.events.relay import OutboxRelay, RelayMetrics
 from awasi.settings import Settings
 from tests.support import probe
 from tests.support.kafka import read_all
+from tests.support.relays import running_relays
 from tests.support.wait import eventually
 
 EVENTS = 400
@@ -27,36 +22,21 @@ async def test_two_relays_keep_each_complaints_order_and_publish_once(
     dsn = settings.require_database()
     await probe.migrate(dsn)
     await probe.ensure_probe_topic(settings)
-    pools = [await create_pool(dsn, min_size=1, max_size=4) for _ in range(3)]
-    producers = [make_producer(settings) for _ in range(2)]
-    for p in producers:
-        await p.start()
-    metrics = [RelayMetrics(CollectorRegistry()) for _ in range(2)]
-    relays = [OutboxRelay(pools[i], producers[i], probe.SCHEMA, batch_size=7,
-                          poll_interval_s=0.01, retention=timedelta(days=1),
-                          metrics=metrics[i], listen_dsn=dsn) for i in range(2)]
-    tasks = [asyncio.ensure_future(r.run()) for r in relays]
+    writer = await create_pool(dsn, min_size=1, max_size=4)
     try:
-        # Several writers at once, each complaint's events written in seq order.
-        seqs = list(range(EVENTS))
-        await asyncio.gather(*(probe.write_events(pools[2], seqs[k::KEYS], keys=KEYS)
-                               for k in range(KEYS)))
+        async with running_relays(settings, 2, batch_size=7, poll_interval_s=0.01) as relays:
+            # Several writers at once, each complaint's events written in seq order.
+            seqs = list(range(EVENTS))
+            await asyncio.gather(*(probe.write_events(writer, seqs[k::KEYS], keys=KEYS)
+                                   for k in range(KEYS)))
 
-        async def drained() -> bool:
-            return not await pools[2].fetchval(
-                "SELECT count(*) FROM probe.outbox WHERE sent_at IS NULL")
+            async def drained() -> bool:
+                return not await writer.fetchval(
+                    "SELECT count(*) FROM probe.outbox WHERE sent_at IS NULL")
 
-        await eventually(drained, within=60, what="the outbox drained")
+            await eventually(drained, within=60, what="the outbox drained")
     finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        for p in producers:
-            await p.stop()
-        for p in pools:
-            await p.close()
+        await writer.close()
 
     messages = await read_all(settings.require_kafka(), probe.TOPIC, settle=0.5)
     published = [m["payload"]["seq"] for m in messages]
@@ -69,5 +49,5 @@ async def test_two_relays_keep_each_complaints_order_and_publish_once(
         assert order == sorted(order), f"{key}: events out of the order written"
     # Together the two published each event once (which of them published a batch is
     # the lock's business). Without the lock both read the same rows: this test fails.
-    counts = [m.published._value.get() for m in metrics]  # noqa: SLF001
+    counts = [r.metrics.published._value.get() for r in relays]  # type: ignore[union-attr]  # noqa: SLF001
     assert sum(counts) == EVENTS, counts
