@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -248,6 +249,10 @@ async def test_oversight_and_info_request_events(client: TestClient,
     page = await r.text()
     assert r.status == 200
     assert "Percepat penanganan" in page and "Internal note" not in page
+    # The timeline's times too are in the region's time, not UTC's ISO form.
+    timeline = page[page.index('data-testid="timeline"'):]
+    assert "WIB" in timeline[:timeline.index("</ol>")]
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", page)
 
     # Acknowledged: no longer overdue on that clock. Then a question, answered.
     await publish(bootstrap, topics.ROUTER, env(TicketAcknowledged(

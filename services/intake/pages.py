@@ -491,8 +491,10 @@ async def _render_status(request: web.Request, page: Page, errors: dict[str, str
             deadlines.append({"label": page.gettext(DEADLINE_LABELS[kind]),
                               "at": fmt_dt(s["deadlines"][key], tz, page.locale),
                               "overdue": s["overdue"][kind]})
-    timeline = [{"label": page.gettext(TIMELINE_LABELS.get(e["kind"], e["kind"])),
-                 "at": fmt_dt(e["at"], tz, page.locale), **e} for e in s.get("timeline", [])]
+    # The entry first, then what the page shows instead: spread last, the entry's own
+    # ``at`` (UTC, ISO) overwrote the local time (seen on the unlocked page).
+    timeline = [{**e, "label": page.gettext(TIMELINE_LABELS.get(e["kind"], e["kind"])),
+                 "at": fmt_dt(e["at"], tz, page.locale)} for e in s.get("timeline", [])]
     full = s["access"] == "conversation"
     ctx = {
         "s": s, "secret": secret, "status_label": page.gettext(STATUS_LABELS.get(s["status"],
