@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import asyncpg
 
-from awasi import similarity
+from awasi import similarity, textsearch
 from awasi.web import keyset
 from services.router import deadlines
 from services.router.errors import TicketNotFound
@@ -255,8 +255,8 @@ def _words_match(q: str, agency: str | None, scoped: bool,
     1200; both SQL functions are there)."""
     if scoped and agency is not None:
         return (f"router.scoped_words(agency, search) @@ router.scoped_query("
-                f"{arg(agency)}, to_tsquery('simple', {arg(q)}))")
-    return f"search @@ to_tsquery('simple', {arg(q)})"
+                f"{arg(agency)}, {textsearch.sql_query(arg(q))})")
+    return f"search @@ {textsearch.sql_query(arg(q))}"
 
 
 # Below this many matches in the agency a search reads them from the index of
@@ -288,7 +288,7 @@ async def rare_in_agency(conn: asyncpg.Connection | asyncpg.Pool, q: str,
     least = None
     for term in q.split(" & "):  # prefix_query's words, one at a time
         n = await _estimate(conn, "router.scoped_words(agency, search) @@"
-                            " router.scoped_query($1, to_tsquery('simple', $2))",
+                            f" router.scoped_query($1, {textsearch.sql_query('$2')})",
                             [agency, term])
         least = n if least is None else min(least, n)
     if least is None:
