@@ -422,17 +422,19 @@ async def _generate(dsn: str, chunks: asyncio.Queue[tuple[int, int]], now: datet
         await conn.close()
 
 
-async def fill(dsn: str, catalog: Catalog, n: int, years: float, now: datetime) -> int:
+async def fill(dsn: str, catalog: Catalog, n: int, years: float, now: datetime,
+               wal_gb: int = 8) -> int:
     """Load ``n`` complaints' history (see the module docstring); print each step.
     Returns the database's size on disk in bytes."""
     conn = await asyncpg.connect(dsn)
     try:
         # A throwaway database: few checkpoints in the middle of the load (each writes
         # the pages again and starts full-page images in the WAL afresh; the default
-        # 1 GB of WAL between two is a few seconds of this load). Not more than 8 GB:
-        # the WAL is on the same disk as the 10M mode's database. Put back, with one
-        # checkpoint, at the end.
-        await conn.execute("ALTER SYSTEM SET max_wal_size = '8GB'")
+        # 1 GB of WAL between two is a few seconds of this load). Not more than 8 GB,
+        # and less when the disk is short (``wal_cap_gb``): the WAL is on the same disk
+        # as the 10M mode's database. Put back, with one checkpoint, at the end.
+        log(f"  max_wal_size {wal_gb} GB for the load")
+        await conn.execute(f"ALTER SYSTEM SET max_wal_size = '{int(wal_gb)}GB'")
         await conn.execute("ALTER SYSTEM SET checkpoint_timeout = '1h'")
         await conn.execute("SELECT pg_reload_conf()")
         t0 = time.perf_counter()
@@ -613,8 +615,27 @@ def drained(b: dict[str, float]) -> str:
         ", ".join(f"{s} {b[s + '_cpu']:.1f} ms" for s in (*SERVICES, "db")))
 
 
+# The database's size per million complaints at 1M (6.1-6.4 GiB measured, rounded up)
+# and the margin left on the (shared) disk: the 10M mode needs about 65 GiB.
+GIB_PER_MILLION = 6.5
+DISK_MARGIN_GIB = 4
+
+
+def wal_cap_gb(n: int, free_gib: float) -> int:
+    """The load's ``max_wal_size``: 8 GB (few checkpoints), less when the database
+    itself leaves little room on the disk (at least 2 GB)."""
+    spare = free_gib - n / 1e6 * GIB_PER_MILLION - DISK_MARGIN_GIB
+    return int(max(2, min(8, spare)))
+
+
 async def main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    free_gib = shutil.disk_usage(args.dir).free / 2**30
+    need = args.complaints / 1e6 * GIB_PER_MILLION + 2 + DISK_MARGIN_GIB
+    if free_gib < need:
+        print(f"not run: about {need:.0f} GiB needed in {args.dir} (database, 2 GB of WAL,"
+              f" {DISK_MARGIN_GIB} GiB margin), {free_gib:.0f} GiB free", file=sys.stderr)
+        return 2
     root, stack = start_stack("aws-", args.dir)
     pg, broker = stack.postgres, stack.broker
     services: Services | None = None
@@ -658,7 +679,9 @@ async def main(args: argparse.Namespace) -> int:
         services.stop()
 
         t = time.perf_counter()
-        size = await fill(dsn, catalog, args.complaints, args.years, datetime.now(UTC))
+        wal_gb = wal_cap_gb(args.complaints, shutil.disk_usage(args.dir).free / 2**30)
+        size = await fill(dsn, catalog, args.complaints, args.years, datetime.now(UTC),
+                          wal_gb)
         fill_s = time.perf_counter() - t
         await start()
 
