@@ -25,6 +25,7 @@ from awasi.web.app import (
     relay,
     schema_migrations,
 )
+from awasi.web.page_cache import PageCache
 from services.oversight import (
     chain,
     evaluation,
@@ -96,6 +97,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.CATALOG] = catalog
     app[keys.CLOCK] = clock
     app[keys.MESSAGES] = Catalogs(LOCALE_DIR)
+    app[keys.PAGES] = PageCache()
     ctx = Context(catalog=catalog, clock=clock)
     app.cleanup_ctx.extend([
         signing_key,

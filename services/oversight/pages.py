@@ -34,6 +34,7 @@ from awasi.identity.web import (
     set_session_cookie,
 )
 from awasi.web import keys as web_keys
+from awasi.web import page_cache
 from awasi.web.body import read_form
 from awasi.web.errors import ApiError, Forbidden, NotFound, Unauthorized
 from awasi.web.redirects import safe_next
@@ -64,12 +65,21 @@ BAR_HEIGHT = 16
 
 
 def render(template: str, request: web.Request, context: dict[str, Any],
-           status: int = 200) -> web.Response:
+           status: int = 200, data_key: bytes | None = None) -> web.Response:
+    """``template`` with ``context``. With ``data_key`` (a ``page_cache.digest`` of
+    everything the context holds that is not the same for every request) the page is
+    rendered once per key and language (keys.PAGES)."""
     locale, remember = i18n.negotiate(request)
     i18n.set_locale(locale)
     # tz: the zone times are shown in (a case's region's; else WIB).
     context = {"locale": locale, "path": request.path, "tz": timefmt.DEFAULT_TZ, **context}
-    response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    if data_key is None:
+        response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    else:
+        key = page_cache.digest(template, locale, request.path_qs, data_key.hex())
+        response = web.Response(status=status, content_type="text/html", charset="utf-8")
+        response.text = request.app[keys.PAGES].get_or_render(
+            key, lambda: aiohttp_jinja2.render_string(template, request, context))
     if remember:
         response.set_cookie(i18n.COOKIE, locale, max_age=365 * 86400, samesite="Lax",
                             path="/")
@@ -160,7 +170,9 @@ async def dashboard(request: web.Request) -> web.Response:
         # zone most of the demo's cities (and Jakarta's readers) live in.
         "as_of": timefmt.format_datetime(s.generated_at, timefmt.DEFAULT_TZ, locale),
         "refresh_s": f"{request.app[web_keys.SETTINGS].stats_refresh_s:g}",
-    })
+    # Everything above that is read per request (the charts derive from the snapshot);
+    # the signing key, the formats and the refresh interval are the process's own.
+    }, data_key=page_cache.digest(s.to_json(), findings, checkpoint, satisfaction))
 
 
 # --- panel console ---------------------------------------------------------------------

@@ -39,6 +39,7 @@ from awasi.events.payloads import ReportPublished
 from awasi.identity import require_user
 from awasi.periods import BadPeriod, Period
 from awasi.web import keys as web_keys
+from awasi.web import page_cache
 from awasi.web.errors import Conflict, NotFound
 from awasi.web.responses import json_response
 from services.oversight import chain, keys, recommendations, rollups, satisfaction, supports
@@ -361,7 +362,8 @@ async def report_page(request: web.Request) -> web.Response:
         return web.Response(body=stored["html"], content_type="text/html", charset="utf-8",
                             headers=headers)
     assert data is not None
-    html = render_html(app, data, locale)
+    html = app[keys.PAGES].get_or_render(page_cache.digest("report", data, locale),
+                                         lambda: render_html(app, data, locale))
     if pdf:
         return web.Response(body=await render_pdf(html), content_type="application/pdf",
                             headers={"Content-Disposition": f'inline; filename="{name}.pdf"',
