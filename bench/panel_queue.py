@@ -26,7 +26,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
 
 from awasi.db import create_pool, migrate_schema  # noqa: E402
 from bench.support import print_case, scratch_postgres, verdict  # noqa: E402
@@ -83,24 +82,14 @@ async def timed(pool, f: panel.QueueFilter, samples: int) -> tuple[list[float], 
 
 
 async def plan(pool, f: panel.QueueFilter) -> str:  # type: ignore[no-untyped-def]
-    # The page's first step as the function writes it, explained.
-    where = ["closed_at IS NULL"]
-    args: list[str] = []
-    for col in ("region", "agency"):
-        if getattr(f, col) is not None:
-            args.append(getattr(f, col))
-            where.append(f"{col} = ${len(args)}")
-    try:
-        rows = await pool.fetch(
-            "EXPLAIN SELECT complaint_id, min(created_at) AS since FROM oversight.review_items"
-            f" WHERE {' AND '.join(where)} GROUP BY complaint_id ORDER BY since LIMIT 100",
-            *args)
-    except asyncpg.UndefinedColumnError:
-        return "n/a (a schema before migration 1200)"
+    # The page's statement as the function runs it, explained: its review_items indexes.
+    sql, *args = panel.queue_statement(datetime.now(UTC), f)
+    rows = await pool.fetch("EXPLAIN " + sql, *args)
     text_ = " ".join(r[0] for r in rows)
     names = sorted({w for w in text_.replace("(", " ").split()
                     if w.startswith("review_items")})
-    return ", ".join(names) or "seq scan"
+    seq = " + SEQ SCAN of review_items" if "Seq Scan on review_items" in text_ else ""
+    return (", ".join(names) or "no index") + seq
 
 
 async def main(cases: int, items: int, open_: int, samples: int) -> int:

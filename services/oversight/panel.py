@@ -145,18 +145,27 @@ async def review_queue(conn: asyncpg.Connection, now: datetime,
     """Open cases in the queue, oldest first, each with its reasons and their ages,
     who is recused from it and the draft waiting on it; filtered and paged by ``f``
     (all of them without). Raises ``ValueError`` for a malformed cursor."""
-    f = f or QueueFilter(limit=500)
+    rows = await conn.fetch(*queue_statement(now, f or QueueFilter(limit=500)))
+    return [_queue_item(now, row) for row in rows]
+
+
+def queue_statement(now: datetime, f: QueueFilter) -> tuple[Any, ...]:
+    """The queue page's SQL and its parameters (bench/panel_queue.py explains it)."""
     cursor = f.cursor()
-    # The page first (open items only, through their partial index; one group per
-    # case), then what the page shows for its cases alone: the recusals, the draft and
-    # the reasons are looked up per case of the page, not per open case.
+    # The page first, then what the page shows for its cases alone: the recusals,
+    # the draft and the reasons are looked up per case of the page, not per open case.
+    # A case's place in the queue is its oldest open item, so the page walks the open
+    # items oldest first (their partial index) and keeps an item only if no older open
+    # item of the same case exists (an index probe per item): a page of 100 reads about
+    # 100 items. Grouping every open item by case instead cost about 54 ms of database
+    # CPU a page with 680,000 open items (docs/BENCHMARKS.md).
     # Region and agency are on the review item (kept equal to its case's by the
-    # database: migration 1200), so a filtered page reads only that region's or
-    # agency's open items through their partial index. Only the filters asked for go
-    # into the SQL (fixed fragments, values as parameters): a prepared statement of
-    # "$1 IS NULL OR region = $1" would be planned once for every combination.
-    # (An absent filter still names its parameter, as a constant the plan evaluates
-    # once, so every statement takes the same parameters with known types.)
+    # database: migration 1200), so a filtered page walks only that region's or
+    # agency's open items. Only the filters asked for go into the SQL (fixed
+    # fragments, values as parameters): a prepared statement of "$1 IS NULL OR region
+    # = $1" would be planned once for every combination. (An absent filter still
+    # names its parameter, as a constant the plan evaluates once, so every statement
+    # takes the same parameters with known types.)
     where = ["r.closed_at IS NULL",
              "r.region = $1" if f.region is not None else "$1::text IS NULL",
              "r.agency = $2" if f.agency is not None else "$2::text IS NULL",
@@ -165,17 +174,24 @@ async def review_queue(conn: asyncpg.Connection, now: datetime,
              "r.complaint_id IN (SELECT c.complaint_id FROM oversight.cases c"
              " WHERE upper(c.tracking_code) COLLATE \"C\" >= $3"
              " AND upper(c.tracking_code) COLLATE \"C\" < $9)"
-             if f.code is not None else "$3::text IS NULL AND $9::text IS NULL"]
+             if f.code is not None else "$3::text IS NULL AND $9::text IS NULL",
+             # Any open item of the case with this reason.
+             "EXISTS (SELECT 1 FROM oversight.review_items x WHERE x.complaint_id ="
+             " r.complaint_id AND x.closed_at IS NULL AND x.reason = $4)"
+             if f.reason is not None else "$4::text IS NULL",
+             "r.created_at <= $5" if f.min_age_days is not None else "$5::timestamptz IS NULL",
+             "(r.created_at, r.complaint_id) > ($6, $7)" if cursor is not None
+             else "$6::timestamptz IS NULL AND $7::text IS NULL",
+             # The case's oldest open item (ties: the first inserted).
+             "NOT EXISTS (SELECT 1 FROM oversight.review_items e WHERE e.complaint_id ="
+             " r.complaint_id AND e.closed_at IS NULL"
+             " AND (e.created_at, e.id) < (r.created_at, r.id))"]
     low, high = _prefix_range(f.code) if f.code is not None else (None, None)
-    rows = await conn.fetch(
+    return (
         "WITH page AS ("
-        " SELECT r.complaint_id, min(r.created_at) AS since"
+        " SELECT r.complaint_id, r.created_at AS since"
         " FROM oversight.review_items r WHERE " + " AND ".join(where) +
-        " GROUP BY r.complaint_id"
-        " HAVING ($4::text IS NULL OR bool_or(r.reason = $4))"
-        "   AND ($5::timestamptz IS NULL OR min(r.created_at) <= $5)"
-        "   AND ($6::timestamptz IS NULL OR (min(r.created_at), r.complaint_id) > ($6, $7))"
-        " ORDER BY since, r.complaint_id LIMIT $8)"
+        " ORDER BY r.created_at, r.complaint_id LIMIT $8)"
         " SELECT c.complaint_id, c.tracking_code, c.agency, c.region, c.category, c.status,"
         " cl.claimed_by, cl.claimed_at, page.since,"
         " (SELECT json_agg(json_build_object('username', pc.username, 'reason', pc.reason)"
@@ -194,27 +210,27 @@ async def review_queue(conn: asyncpg.Connection, now: datetime,
         now - timedelta(days=f.min_age_days) if f.min_age_days is not None else None,
         cursor[0] if cursor else None, cursor[1] if cursor else None, f.limit, high,
     )
-    out = []
-    for row in rows:
-        reasons = [
-            {"reason": r["reason"], "since": r["since"],
-             "age_seconds": _age(now, datetime.fromisoformat(r["since"])),
-             "detail": r["detail"]}
-            for r in row["reasons"]
-        ]
-        out.append({
-            "tracking_code": row["tracking_code"], "complaint_id": row["complaint_id"],
-            "agency": row["agency"], "region": row["region"], "category": row["category"],
-            "status": row["status"], "reason": reasons[0]["reason"], "reasons": reasons,
-            "since": row["since"].isoformat(), "age_seconds": _age(now, row["since"]),
-            "claimed_by": row["claimed_by"],
-            "claimed_at": row["claimed_at"].isoformat() if row["claimed_at"] else None,
-            # Members with a declared conflict with the case's agency, and why.
-            "recused": row["recused"] or [],
-            # A draft finding waiting for a second member's confirmation.
-            "draft": row["draft"],
-        })
-    return out
+
+
+def _queue_item(now: datetime, row: asyncpg.Record) -> dict[str, Any]:
+    reasons = [
+        {"reason": r["reason"], "since": r["since"],
+         "age_seconds": _age(now, datetime.fromisoformat(r["since"])),
+         "detail": r["detail"]}
+        for r in row["reasons"]
+    ]
+    return {
+        "tracking_code": row["tracking_code"], "complaint_id": row["complaint_id"],
+        "agency": row["agency"], "region": row["region"], "category": row["category"],
+        "status": row["status"], "reason": reasons[0]["reason"], "reasons": reasons,
+        "since": row["since"].isoformat(), "age_seconds": _age(now, row["since"]),
+        "claimed_by": row["claimed_by"],
+        "claimed_at": row["claimed_at"].isoformat() if row["claimed_at"] else None,
+        # Members with a declared conflict with the case's agency, and why.
+        "recused": row["recused"] or [],
+        # A draft finding waiting for a second member's confirmation.
+        "draft": row["draft"],
+    }
 
 
 async def claim(pool: asyncpg.Pool, tracking_code: str, username: str,
