@@ -97,7 +97,10 @@ async def test_breach_through_the_broker_to_the_panel_and_back(settings: Setting
         kinds = [e["type"] for e in body["entries"]]
         # Two topics: intake's and router's events may interleave either way.
         assert sorted(kinds[:2]) == ["complaint.routed", "complaint.submitted"]
-        assert kinds[2:] == ["deadline.breached", "case.escalated"]
+        assert kinds[2:4] == ["deadline.breached", "case.escalated"]
+        # The claim above is an event of oversight's own topic too: on the timeline
+        # once the relay and the consumer have carried it (a CI run saw it already).
+        assert kinds[4:] in ([], ["case.claimed"])
         body["entries"].sort(key=lambda e: e["type"] != "complaint.submitted")
         assert "reporter_ref" in body["entries"][0]["payload"]  # a pseudonym, no contact
 
