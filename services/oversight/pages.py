@@ -162,6 +162,8 @@ async def dashboard(request: web.Request) -> web.Response:
     for f in findings:
         ag = catalog.agencies.get(f["agency"] or "")
         f["agency_name"] = ag.name if ag else names.get(f["agency"], f["agency"])
+    # Rendered once per data_key: what is read per request (the charts derive from the
+    # snapshot); the signing key, the formats and the refresh interval are the process's.
     return render("dashboard.html", request, {
         "stats": s, "charts": charts, "findings": findings, "fmt": _fmt,
         "key": request.app[keys.SIGNING_KEY], "checkpoint": checkpoint,
@@ -170,8 +172,6 @@ async def dashboard(request: web.Request) -> web.Response:
         # zone most of the demo's cities (and Jakarta's readers) live in.
         "as_of": timefmt.format_datetime(s.generated_at, timefmt.DEFAULT_TZ, locale),
         "refresh_s": f"{request.app[web_keys.SETTINGS].stats_refresh_s:g}",
-    # Everything above that is read per request (the charts derive from the snapshot);
-    # the signing key, the formats and the refresh interval are the process's own.
     }, data_key=page_cache.digest(s.to_json(), findings, checkpoint, satisfaction))
 
 
