@@ -34,23 +34,30 @@ def prefix_query(text: str) -> str | None:
     return " & ".join(f"'{w}':*" for w in words(text)) or None
 
 
+# What separates words, for PostgreSQL: anything but a letter or digit, as ``_WORD``
+# in Python (the database's character classes are Unicode ones, C.UTF-8 or a UTF-8
+# locale). The router's search column (migration 1400) splits its text with it.
+SEPARATORS = "[^[:alnum:]]+"
+
+
+def sql_document(text_sql: str) -> str:
+    """The tsvector of the SQL text ``text_sql`` in the search box's words: split at
+    every separator first, so that the parser reads each word alone, exactly as it
+    reads the same word typed in a query. Left to itself the parser reads a word by
+    its neighbours ("AWS-06005195" gave the signed number ``-06005195``), and a
+    word typed alone then never matched its text. The router's stored column is this
+    expression (migration 1400; a test holds the two equal)."""
+    return f"to_tsvector('simple', regexp_replace({text_sql}, '{SEPARATORS}', ' ', 'g'))"
+
+
 def sql_query(param: str) -> str:
     """The SQL tsquery for ``param``, a parameter holding ``prefix_query``'s text.
 
-    Two readings ORed: the words through the parser (as the tickets' text was
-    parsed) and the same words as lexemes as they are. Both are needed because the
-    parser reads a word by its context: in "AWS-08E523B6" (a tracking code) the
-    text keeps ``08e523b6`` as one lexeme, but alone the parser reads "08e523b6" as
-    the number ``08e523`` followed by ``b6``, so the parsed query missed the code
-    (seen in CI for about one code in fifty). A standalone odd token in a text is
-    split the parser's way, which the first reading finds. When both readings are
-    the same (nearly always) the query is just that one: an OR of two equal queries
-    doubled the planner's estimate and the index's work (search at a million tickets
-    went from 14 to 171 ms p50, bench/scale.py). Every part is immutable, so the
-    planner folds the choice into a constant for each search's own plan."""
-    parsed = f"to_tsquery('simple', {param})"
-    return (f"(CASE WHEN {parsed} = {param}::tsquery THEN {param}::tsquery"
-            f" ELSE {parsed} || {param}::tsquery END)")
+    Each word goes through the parser as the text's words did (``sql_document``),
+    so both read it alike. A word the parser splits ("08e523b6" reads as the number
+    ``08e523`` followed by ``b6``) becomes a phrase of its parts, which the text
+    holds side by side."""
+    return f"to_tsquery('simple', {param})"
 
 
 def like_patterns(text: str) -> tuple[str, ...]:
