@@ -9,6 +9,7 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from awasi.events import payloads as p
@@ -302,6 +303,32 @@ async def wait_row(bot: BotClient, where: str, n: int = 1, within: float = 15.0)
         return bool(count >= n)
 
     await eventually(enough, within, f"{n} notification rows with {where}")
+
+
+async def test_a_stop_while_telegram_answers_records_the_message_sent(
+        settings: Settings, api: BotApi) -> None:
+    # Intake stops (a deploy) while Telegram is still answering a sendMessage: the
+    # sender finishes that one and records it sent, and hands the rest of its batch
+    # back due now, before the pool closes. Cancelled instead, the delivered message
+    # stayed unrecorded (sent again after the lease) and the batch waited a minute.
+    user = Updates(2011, language_code="id")
+    async with running_bot(bot_settings(settings, api), api) as bot:
+        cid, code, _ = await bot.report(user)
+        base = len(api.sent(2011))
+        api.slow[2011] = 1.5
+        await emit(settings, cid, routed(code))
+        await emit(settings, cid, p.TicketAcknowledged(agency=AGENCY, deadlines=p.Deadlines()))
+        await api.wait_sent(2011, base + 1)  # asked; Telegram answers 1.5 s later
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT sent_at, next_attempt_at <= now() AS due, attempts"
+            " FROM intake.telegram_notifications ORDER BY id")
+    finally:
+        await conn.close()
+    assert rows and rows[0]["sent_at"] is not None, rows
+    for row in rows[1:]:
+        assert row["sent_at"] is not None or (row["due"] and row["attempts"] == 0), rows
 
 
 async def test_telegram_429_is_retried_after_retry_after(settings: Settings,

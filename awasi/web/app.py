@@ -355,10 +355,17 @@ async def _stop_quietly(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
 
 @contextlib.asynccontextmanager
 async def background(coro: Awaitable[None], name: str, app: web.Application | None = None,
+                     *, stopping: asyncio.Event | None = None, grace_s: float = 0.0,
                      ) -> AsyncIterator[asyncio.Task[None]]:
     """Run ``coro`` as a task; on exit cancel it and wait for it. A task that dies
     on its own is logged (it should not: loops catch their own errors); given ``app``,
-    it is also registered so ``/readyz`` answers 503 once it has stopped."""
+    it is also registered so ``/readyz`` answers 503 once it has stopped.
+
+    Given ``stopping``, a task that can stop between two pieces of work: on exit the
+    event is set first and the task has ``grace_s`` to return on its own, and only
+    then is it cancelled. A cancel lands anywhere, for instance after a mail server
+    accepted a message and before the row saying so committed; a stop between
+    batches leaves nothing half done."""
     task: asyncio.Task[None] = asyncio.ensure_future(coro)
     task.set_name(name)
     if app is not None:
@@ -372,6 +379,9 @@ async def background(coro: Awaitable[None], name: str, app: web.Application | No
     try:
         yield task
     finally:
+        if stopping is not None and not task.done():
+            stopping.set()
+            await asyncio.wait({task}, timeout=grace_s)
         task.cancel()
         # A task that died on its own was logged by ``done``: the shutdown goes on.
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -36,5 +36,7 @@ async def mail_ctx(app: web.Application) -> AsyncIterator[None]:
     sender = MailSender(app[keys.BACKGROUND_POOL], app[ikeys.CATALOG], smtp,
                         mail_from=settings.mail_from, intake_url=settings.intake_url,
                         registry=app[keys.REGISTRY])
-    async with background(sender.run(), "intake-mail"):
+    # A stop finishes the batch in hand (sent and recorded) before the pool closes.
+    async with background(sender.run(), "intake-mail", stopping=sender.stopping,
+                          grace_s=settings.shutdown_timeout_s):
         yield

@@ -16,12 +16,16 @@ At least once, and identifiable: each message's Message-ID is derived from its r
 (``<awasi-mail-ID@domain>``), so the one duplicate a crash can cause (after the server
 accepted a message, before ``mark_sent`` committed; the lease then hands the row out
 again) carries the same Message-ID as the first, and mail clients and servers that
-deduplicate on it show one.
+deduplicate on it show one. A stop (``stopping`` set, as intake's shutdown does)
+lets the batch in hand finish and be recorded, within the shutdown timeout, so a
+restart neither sends a message again nor waits for a lease to expire; only a crash
+or a batch that outlasts the timeout leaves that edge.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -66,11 +70,14 @@ class MailSender:
         self.interval_s = interval_s
         self.outcomes = Counter("awasi_intake_emails_total", "E-mails to citizens by outcome",
                                 ["outcome"], registry=registry)
+        # Set to stop after the batch in hand (awasi.web.app.background).
+        self.stopping = asyncio.Event()
 
     async def run(self) -> None:
-        """Deliver until cancelled; database trouble is logged and retried."""
+        """Deliver until ``stopping`` is set (or cancelled); database trouble is logged
+        and retried."""
         purged_at = 0.0
-        while True:
+        while not self.stopping.is_set():
             try:
                 if time.monotonic() - purged_at > PURGE_EVERY_S:
                     await queue.purge(self.pool)
@@ -80,7 +87,8 @@ class MailSender:
                 log.warning("mail sender: database unavailable", extra={"error": repr(e)})
                 handled = 0
             if handled < BATCH:
-                await asyncio.sleep(self.interval_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), self.interval_s)
 
     async def run_once(self) -> int:
         """Claim one batch of due e-mails and handle it; returns how many."""

@@ -127,7 +127,9 @@ async def _bot_lifetime(app: web.Application, settings: Settings) -> AsyncIterat
     app[INBOX] = updates = Inbox(app[keys.POOL], handle,
                                  concurrency=inbox.lanes(settings.db_pool_max),
                                  tracer_provider=app[keys.TRACER_PROVIDER])
-    async with background(run_bot(settings, application, sender, updates), "telegram-bot"):
+    # A stop lets the notification in hand be sent and recorded before the pool closes.
+    async with background(run_bot(settings, application, sender, updates), "telegram-bot",
+                          stopping=sender.stopping, grace_s=settings.shutdown_timeout_s):
         yield
 
 
@@ -147,7 +149,10 @@ async def run_bot(settings: Settings, application: TelegramApp, sender: Sender,
         except NetworkError as e:
             log.warning("Telegram Bot API unreachable; retrying",
                         extra={"error": str(e), "retry_in_s": delay})
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sender.stopping.wait(), delay)
+            if sender.stopping.is_set():
+                return  # stopped before the bot ever started
             delay = min(delay * 2, 60.0)
     polling = settings.telegram_mode == "polling"
     try:
@@ -162,8 +167,7 @@ async def run_bot(settings: Settings, application: TelegramApp, sender: Sender,
         if polling or updates is None:
             await sender.run()
         else:
-            # The webhook's stored updates, and the notifications, side by side.
-            await asyncio.gather(sender.run(), updates.run())
+            await _send_and_receive(sender, updates)
     finally:
         # Also on cancellation: pending updates are handled before stop() returns.
         if polling and application.updater is not None and application.updater.running:
@@ -171,6 +175,24 @@ async def run_bot(settings: Settings, application: TelegramApp, sender: Sender,
         if application.running:
             await application.stop()
         await application.shutdown()
+
+
+async def _send_and_receive(sender: Sender, updates: Inbox) -> None:
+    """The notifications and the webhook's stored updates side by side, until the
+    sender stops (``stopping``: after the notification in hand is recorded) or
+    either loop dies (raised here, as ``gather`` would); the inbox is then cancelled,
+    which lets the updates in hand finish."""
+    sending = asyncio.ensure_future(sender.run())
+    receiving = asyncio.ensure_future(updates.run())
+    try:
+        done, _ = await asyncio.wait({sending, receiving},
+                                     return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        for task in (sending, receiving):
+            task.cancel()
+        await asyncio.gather(sending, receiving, return_exceptions=True)
 
 
 async def webhook(request: web.Request) -> web.Response:

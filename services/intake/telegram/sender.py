@@ -17,6 +17,7 @@ intake) loses no notification.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import warnings
@@ -64,11 +65,14 @@ class Sender:
         self.texts = Texts(catalog, intake_url=intake_url)
         self.interval_s = interval_s
         self.batch = batch
+        # Set to stop after the notification in hand (awasi.web.app.background).
+        self.stopping = asyncio.Event()
 
     async def run(self) -> None:
-        """Deliver until cancelled; database trouble is logged and retried."""
+        """Deliver until ``stopping`` is set (or cancelled); database trouble is logged
+        and retried."""
         purged_at = 0.0
-        while True:
+        while not self.stopping.is_set():
             try:
                 if time.monotonic() - purged_at > PURGE_EVERY_S:
                     await store.purge(self.pool)
@@ -78,12 +82,18 @@ class Sender:
                 log.warning("telegram sender: database unavailable", extra={"error": repr(e)})
                 sent = 0
             if sent < self.batch:
-                await asyncio.sleep(self.interval_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), self.interval_s)
 
     async def run_once(self) -> int:
         """Claim and handle one batch of due notifications; returns how many."""
         due = await store.claim_due(self.pool, self.batch, LEASE)
-        for item in due:
+        for n, item in enumerate(due):
+            if self.stopping.is_set():
+                # Stopping: the rest of the batch is handed back at once rather than
+                # after the lease (one send each can take Telegram's timeouts).
+                await store.release(self.pool, [d.id for d in due[n:]])
+                break
             try:
                 await self.deliver(item)
             except (asyncpg.PostgresError, OSError):

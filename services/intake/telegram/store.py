@@ -198,6 +198,15 @@ async def claim_due(pool: asyncpg.Pool, limit: int, lease: timedelta) -> list[Du
             for r in rows]
 
 
+async def release(pool: Conn, ids: list[int]) -> None:
+    """Hand claimed rows back, due now and their claim not counted as an attempt:
+    a stopping sender never tried them."""
+    await pool.execute(
+        "UPDATE intake.telegram_notifications SET next_attempt_at = now(),"
+        " attempts = attempts - 1 WHERE id = ANY($1::bigint[]) AND sent_at IS NULL"
+        " AND failed_at IS NULL", ids)
+
+
 async def mark_sent(pool: Conn, nid: int) -> None:
     await pool.execute(
         "UPDATE intake.telegram_notifications SET sent_at = now(), last_error = NULL"
