@@ -128,14 +128,15 @@ async def timed_case(pool, spec: dict, samples: int) -> list[float]:  # type: ig
 async def plan(pool, spec: dict) -> str:  # type: ignore[no-untyped-def]
     q = textsearch.prefix_query(spec["q"]) if "q" in spec else None
     f = db.Filters(sort=spec.get("sort", "-created"), assignee=spec.get("assignee"), q=q)
-    if q is not None and await db.rare_in_agency(pool, q, AGENCY):  # as api.read_page
-        f = replace(f, scoped=True)
-    # The page's own conditions, as db.list_tickets writes them.
-    where, args = db._where(datetime.now(UTC), f, AGENCY, None, False)
-    order = {"deadline": "coalesce(next_due, 'infinity'::timestamptz), created_at, id"}.get(
-        spec.get("sort", ""), "created_at DESC, id DESC")
-    rows = await pool.fetch(f"EXPLAIN SELECT * FROM router.tickets WHERE"
-                            f" {' AND '.join(where)} ORDER BY {order} LIMIT 51", *args)
+    async with pool.acquire() as conn, conn.transaction():
+        if q is not None:
+            f = await db.plan_search(conn, f, AGENCY)  # as api.read_page
+        # The page's own conditions, as db.list_tickets writes them.
+        where, args = db._where(datetime.now(UTC), f, AGENCY, None, False)
+        order = {"deadline": "coalesce(next_due, 'infinity'::timestamptz), created_at, id"
+                 }.get(spec.get("sort", ""), "created_at DESC, id DESC")
+        rows = await conn.fetch(f"EXPLAIN SELECT * FROM router.tickets WHERE"
+                                f" {' AND '.join(where)} ORDER BY {order} LIMIT 51", *args)
     text_ = " ".join(r[0] for r in rows)
     names = sorted({w for w in text_.replace("(", " ").split() if w.startswith("tickets_")})
     return ", ".join(names) or "seq scan"

@@ -165,6 +165,53 @@ async def test_assignment_rules_views_event_and_warning(router_settings: Setting
         assert r.status == 200 and (await r.json())["assignee"] is None
 
 
+async def test_a_word_common_in_the_agency_is_searched_by_walking_its_queue(
+        router_settings: Settings) -> None:  # noqa: F811
+    # 20,000 tickets of the agency, one in five with "lampu mati": the planner's own
+    # estimate of the prefix query is several times too low and it would collect every
+    # match and sort them; the router decides from the agency-scoped statistics that
+    # the word is common and reads the page by walking the queue in order
+    # (db.plan_search; 1.1 s p50 at 10M the other way, docs/BENCHMARKS.md).
+    settings = router_settings
+    async with running_service("router", settings) as client:
+        tok = await _setup(settings, client)
+        await _tickets(settings, client, tok["mdn.pupr"], [
+            "Jalan berlubang di Jl. Sisingamangaraja.", "Jembatan retak di Kampung Baru.",
+            "Jalanan licin karena oli tumpah.", "Trotoar rusak di depan sekolah.",
+            "Lampu jalan mati di Jl. Ringroad."])
+        pool = client.server.app[web_keys.POOL]
+        columns = [r["column_name"] for r in await pool.fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'router'"
+            " AND table_name = 'tickets' AND is_generated = 'NEVER'"
+            " AND column_name NOT IN ('id', 'complaint_id', 'tracking_code')")]
+        copied = ", ".join(columns)
+        await pool.execute(
+            f"INSERT INTO router.tickets (id, complaint_id, tracking_code, {copied})"
+            f" SELECT gen_random_uuid(), gen_random_uuid()::text,"
+            f" 'AWS-' || upper(substr(md5(random()::text), 1, 8)), {copied}"
+            " FROM router.tickets, generate_series(1, 4000)")
+        await pool.execute("ANALYZE router.tickets")
+        assert await pool.fetchval(
+            "SELECT attstattarget FROM pg_attribute"
+            " WHERE attrelid = 'router.tickets_search_scoped'::regclass") == 1000
+        q = textsearch.prefix_query("lampu mati")  # one ticket in five
+        assert q is not None
+        async with pool.acquire() as conn, conn.transaction():
+            f = await router_db.plan_search(conn, router_db.Filters(q=q), "MDN-PUPR")
+            assert not f.scoped  # common in the agency
+            where, args = router_db._where(datetime.now(UTC), f, "MDN-PUPR", None, False)
+            plan = "\n".join(r[0] for r in await conn.fetch(
+                "EXPLAIN SELECT * FROM router.tickets WHERE " + " AND ".join(where)
+                + " ORDER BY created_at DESC, id DESC LIMIT 51", *args))
+        # Walked in order (an index of the agency by date), never collected and sorted.
+        assert "Index Scan using tickets_agency_created" in plan, plan
+        assert "Bitmap" not in plan and "Seq Scan" not in plan, plan
+        r = await client.get("/api/v1/tickets", params={"q": "lampu mati"},
+                             headers=bearer(tok["mdn.pupr"]))
+        body = await r.json()
+        assert r.status == 200 and body["count"] == 50 and body["total_exact"] is False
+
+
 async def test_search_paging_and_counts(router_settings: Settings) -> None:  # noqa: F811
     settings = router_settings
     async with running_service("router", settings) as client:

@@ -275,17 +275,7 @@ async def read_page(pool: asyncpg.Pool, now: datetime, f: db.Filters,
         rows = await db.list_tickets(pool, now, replace(f, limit=f.limit + 1), **where)
         return rows, await db.count_tickets(pool, now, f, **where)
     async with pool.acquire() as conn, conn.transaction():
-        # A search is planned for its words every time: a generic plan (what a
-        # prepared statement gets after five runs) cannot know whether a word is
-        # common or rare, and chose a bitmap scan of every ticket with the word
-        # (measured, bench/desk.py: counts of 0.7-1.3 s at a million rows instead of
-        # 8-28 ms).
-        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        # A word rare in the agency (however common elsewhere): read its tickets from
-        # the index of agency-scoped words; a common one: walk the queue in order.
-        agency = where.get("agency")
-        if agency is not None and await db.rare_in_agency(conn, f.q, agency):
-            f = replace(f, scoped=True)
+        f = await db.plan_search(conn, f, where.get("agency"))
         rows = await db.list_tickets(conn, now, replace(f, limit=f.limit + 1), **where)
         if len(rows) <= f.limit and f.after is None and not f.offset:
             return rows, (len(rows), True)  # one page holds them all: that is the count

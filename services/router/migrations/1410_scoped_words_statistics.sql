@@ -1,0 +1,12 @@
+-- The search's choice between the agency-scoped index and the walk of the agency's
+-- queue (db.rare_in_agency) reads the planner's statistics of the agency-scoped
+-- words: each (agency, word) pair's frequency, from the most common elements that
+-- ANALYZE keeps, 10 per unit of statistics target. At the default target (100: 1,000
+-- elements) the pairs of a small agency fell off the list: in bench/scale.py's
+-- history (45 agencies, 1,575 pairs) "sampah" in MDN-DINKES, a fifth of its tickets,
+-- was missing, read as rare, and its 25,000 matches at 10M were collected and sorted
+-- (1.1 s p50). At 1000 every pair down to 0.22% of the tickets is listed, and a
+-- missing pair is rarer than the rarest listed one, which is what "rare" means
+-- there. ANALYZE of router.tickets then samples 300,000 rows instead of 30,000 (8 s
+-- at a million tickets, by autovacuum).
+ALTER INDEX tickets_search_scoped ALTER COLUMN 1 SET STATISTICS 1000;
