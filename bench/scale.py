@@ -441,8 +441,15 @@ async def fill(dsn: str, catalog: Catalog, n: int, years: float, now: datetime,
         t0 = time.perf_counter()
         # As a bulk loader does: secondary indexes dropped for the load and built once
         # afterwards (the unique ones, constraints, stay and check every row).
+        # An index's own statistics targets (router migration 1410) go with it and
+        # are set again when it is built: a rebuilt index has the default.
         indexes = await conn.fetch(
-            "SELECT i.schemaname, i.indexname, i.indexdef FROM pg_indexes i"
+            "SELECT i.schemaname, i.indexname, i.indexdef,"
+            " (SELECT string_agg(format('; ALTER INDEX %I.%I ALTER COLUMN %s SET STATISTICS"
+            " %s', i.schemaname, i.indexname, a.attnum, a.attstattarget), '')"
+            "  FROM pg_attribute a WHERE a.attrelid = format('%I.%I', i.schemaname,"
+            "  i.indexname)::regclass AND a.attstattarget > 0) AS statistics"
+            " FROM pg_indexes i"
             " WHERE (i.schemaname, i.tablename) IN (('intake', 'complaints'),"
             "  ('router', 'tickets'), ('oversight', 'cases'), ('intake', 'timeline'),"
             "  ('router', 'timeline'), ('oversight', 'deadlines'), ('oversight', 'timeline'),"
@@ -480,7 +487,7 @@ async def fill(dsn: str, catalog: Catalog, n: int, years: float, now: datetime,
         # it is done with them: the timelines' lane does not wait for the chain.
         def built(own: bool) -> list[tuple[str, str]]:
             mine = [ix for ix in indexes if (ix["schemaname"] == "oversight") == own]
-            return [("", ix["indexdef"]) for ix in mine] + [
+            return [("", ix["indexdef"] + (ix["statistics"] or "")) for ix in mine] + [
                 (f"{len(mine)} secondary indexes built", "")]
 
         async def oversight() -> None:
