@@ -65,7 +65,7 @@ async def test_panel_member_works_a_breached_case_in_the_browser(
         await page.fill("#password", "rahasia-123")
         await page.click("button[type=submit]")
         row = page.locator(f"#queue tr[data-code='{code}']")
-        await expect(row).to_contain_text("deadline breached")
+        await expect(row).to_contain_text("acknowledgement deadline breached")
         await expect(page.locator("body")).to_contain_text("Ibu Pengawas")
 
         await row.get_by_role("link", name=code).click()
