@@ -388,6 +388,13 @@ async def background(coro: Awaitable[None], name: str, app: web.Application | No
             await task
 
 
+async def pause(stopping: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less once ``stopping`` is set: a loop's wait between two
+    pieces of work that ``background(..., stopping=...)`` can end at once."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
+
+
 def serve(app: web.Application, host: str, port: int, shutdown_timeout: float) -> None:
     """Serve until SIGINT/SIGTERM; then stop accepting, drain in-flight requests
     (up to ``shutdown_timeout``), and run the cleanup contexts."""

@@ -25,7 +25,6 @@ or a batch that outlasts the timeout leaves that edge.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -38,6 +37,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from awasi import mail
 from awasi.catalog import Catalog
+from awasi.web.app import pause
 from services.intake.mail import queue
 from services.intake.mail.texts import MailTexts
 
@@ -87,8 +87,7 @@ class MailSender:
                 log.warning("mail sender: database unavailable", extra={"error": repr(e)})
                 handled = 0
             if handled < BATCH:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), self.interval_s)
+                await pause(self.stopping, self.interval_s)
 
     async def run_once(self) -> int:
         """Claim one batch of due e-mails and handle it; returns how many."""

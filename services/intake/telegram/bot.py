@@ -34,7 +34,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from awasi import logredact
 from awasi.settings import Settings
 from awasi.web import keys
-from awasi.web.app import background
+from awasi.web.app import background, pause
 from awasi.web.errors import (
     BadRequest,
     Forbidden,
@@ -149,8 +149,7 @@ async def run_bot(settings: Settings, application: TelegramApp, sender: Sender,
         except NetworkError as e:
             log.warning("Telegram Bot API unreachable; retrying",
                         extra={"error": str(e), "retry_in_s": delay})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sender.stopping.wait(), delay)
+            await pause(sender.stopping, delay)
             if sender.stopping.is_set():
                 return  # stopped before the bot ever started
             delay = min(delay * 2, 60.0)

@@ -17,7 +17,6 @@ intake) loses no notification.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import warnings
@@ -29,6 +28,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from awasi.catalog import Catalog
+from awasi.web.app import pause
 from services.intake import db, domain
 from services.intake.telegram import store
 from services.intake.telegram.metrics import BotMetrics
@@ -82,8 +82,7 @@ class Sender:
                 log.warning("telegram sender: database unavailable", extra={"error": repr(e)})
                 sent = 0
             if sent < self.batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), self.interval_s)
+                await pause(self.stopping, self.interval_s)
 
     async def run_once(self) -> int:
         """Claim and handle one batch of due notifications; returns how many."""
