@@ -6,6 +6,7 @@ results, and internal notes (the agency and the panel read them, never a topic).
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -210,6 +211,27 @@ async def test_a_word_common_in_the_agency_is_searched_by_walking_its_queue(
                              headers=bearer(tok["mdn.pupr"]))
         body = await r.json()
         assert r.status == 200 and body["count"] == 50 and body["total_exact"] is False
+
+        # Two words each common in the agency that seldom meet: the walk gives up
+        # after its budget (it would read the whole queue) and the scoped index
+        # answers, with the one ticket that has both.
+        both = await _tickets(settings, client, tok["mdn.pupr"],
+                              ["Jembatan di depan sekolah retak."])
+        # The oldest of the queue, beyond any walk's reach.
+        await pool.execute("UPDATE router.tickets SET created_at = created_at"
+                           " - interval '30 days' WHERE id = $1", uuid.UUID(both[0]["id"]))
+        q = textsearch.prefix_query("jembatan sekolah")
+        assert q is not None
+        async with pool.acquire() as conn, conn.transaction():
+            f = await router_db.plan_search(conn, router_db.Filters(q=q), "MDN-PUPR")
+            assert not f.scoped
+            assert await router_db.walk_tickets(conn, datetime.now(UTC), f, "MDN-PUPR",
+                                                budget=500) is None
+        r = await client.get("/api/v1/tickets", params={"q": "jembatan sekolah"},
+                             headers=bearer(tok["mdn.pupr"]))
+        body = await r.json()
+        assert [t["tracking_code"] for t in body["tickets"]] == [both[0]["tracking_code"]]
+        assert body["total"] == 1 and body["total_exact"] is True
 
 
 async def test_search_paging_and_counts(router_settings: Settings) -> None:  # noqa: F811

@@ -275,8 +275,16 @@ async def read_page(pool: asyncpg.Pool, now: datetime, f: db.Filters,
         rows = await db.list_tickets(pool, now, replace(f, limit=f.limit + 1), **where)
         return rows, await db.count_tickets(pool, now, f, **where)
     async with pool.acquire() as conn, conn.transaction():
-        f = await db.plan_search(conn, f, where.get("agency"))
-        rows = await db.list_tickets(conn, now, replace(f, limit=f.limit + 1), **where)
+        agency = where.get("agency")
+        f = await db.plan_search(conn, f, agency)
+        rows = None
+        if agency is not None and not f.scoped and not f.offset:
+            # Common words: the walk of the queue, within its budget.
+            rows = await db.walk_tickets(conn, now, replace(f, limit=f.limit + 1), agency)
+            if rows is None:  # rarer here than the statistics said
+                f = await db.plan_scoped(conn, f)
+        if rows is None:
+            rows = await db.list_tickets(conn, now, replace(f, limit=f.limit + 1), **where)
         if len(rows) <= f.limit and f.after is None and not f.offset:
             return rows, (len(rows), True)  # one page holds them all: that is the count
         # More than a page: the planner's estimate ("about N"). Counting matches even up

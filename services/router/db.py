@@ -241,10 +241,21 @@ def _where(now: datetime, f: Filters, agency: str | None, triage_region: str | N
     if f.assignee is not None:
         where.append(f"assignee = {arg(f.assignee)}" if f.assignee else "assignee IS NULL")
     if f.q:
-        words = _words_match(f.q, None if triage else agency, f.scoped, arg)
-        where.append(f"({words} OR {TEXT} LIKE ALL ({arg(list(f.like))}::text[]))"
-                     if f.like else words)
+        where.append(_text_match(f, None if triage else agency, args))
     return where, args
+
+
+def _text_match(f: Filters, agency: str | None, args: list[Any]) -> str:
+    """The condition on the words of ``f.q`` (and ``f.like``), its parameters
+    appended to ``args``."""
+    assert f.q is not None
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    words = _words_match(f.q, agency, f.scoped, arg)
+    return f"({words} OR {TEXT} LIKE ALL ({arg(list(f.like))}::text[]))" if f.like else words
 
 
 def _words_match(q: str, agency: str | None, scoped: bool,
@@ -312,7 +323,8 @@ async def plan_search(conn: asyncpg.Connection, f: Filters, agency: str | None) 
       rows instead of 8-28 ms, bench/desk.py).
     - A word rare in the agency (however common elsewhere) is read from the index of
       agency-scoped words; a common one by walking the agency's queue in the page's
-      order, and only that: bitmap and sequential scans are off for the page. The planner's own
+      order (``walk_tickets``, at most ``WALK_BUDGET`` tickets, then ``plan_scoped``),
+      and only that: bitmap and sequential scans are off for the walk. The planner's own
       estimate of a prefix query is several times too low for a common word
       (``'sampah':*`` 20,084 rows where ``'sampah'`` is 207,100, at a million
       tickets), so it chose to collect every ticket with the words and sort them (59
@@ -329,11 +341,17 @@ async def plan_search(conn: asyncpg.Connection, f: Filters, agency: str | None) 
     return f
 
 
-async def list_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f: Filters, *,
-                       agency: str | None = None, triage_region: str | None = None,
-                       triage: bool = False) -> list[asyncpg.Record]:
-    """One agency's tickets (or the triage queue, of one region or all) matching ``f``,
-    in ``f.sort`` order, from just after ``f.after`` (keyset) or ``f.offset``."""
+async def plan_scoped(conn: asyncpg.Connection, f: Filters) -> Filters:
+    """After a walk that ran out of its budget (``walk_tickets``): the words are rarer
+    in the agency than the statistics said, together or alone (two common words that
+    seldom meet), so read their matches from the scoped index after all."""
+    await conn.execute("SET LOCAL enable_bitmapscan = on; SET LOCAL enable_seqscan = on")
+    return replace(f, scoped=True)
+
+
+def _page_where(now: datetime, f: Filters, agency: str | None, triage_region: str | None,
+                triage: bool) -> tuple[list[str], list[Any], str]:
+    """``_where`` plus the keyset condition of ``f.after``, and the ORDER BY."""
     where, args = _where(now, f, agency, triage_region, triage)
     keys, direction = SORT_KEYS[f.sort]
     if f.after is not None:
@@ -344,11 +362,47 @@ async def list_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f
             values[0] = f"coalesce({values[0]}::timestamptz, 'infinity'::timestamptz)"
         op = "<" if direction == "DESC" else ">"
         where.append(f"({', '.join(keys)}) {op} ({', '.join(values)})")
-    order = ", ".join(f"{k} {direction}" for k in keys)
+    return where, args, ", ".join(f"{k} {direction}" for k in keys)
+
+
+async def list_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f: Filters, *,
+                       agency: str | None = None, triage_region: str | None = None,
+                       triage: bool = False) -> list[asyncpg.Record]:
+    """One agency's tickets (or the triage queue, of one region or all) matching ``f``,
+    in ``f.sort`` order, from just after ``f.after`` (keyset) or ``f.offset``."""
+    where, args, order = _page_where(now, f, agency, triage_region, triage)
     args.extend((f.limit, f.offset))
     sql = (f"SELECT * FROM router.tickets WHERE {' AND '.join(where)} ORDER BY {order}"
            f" LIMIT ${len(args) - 1} OFFSET ${len(args)}")
     return await conn.fetch(sql, *args)
+
+
+# A search walking the agency's queue reads at most this many of its tickets (in the
+# page's order, from the page's start) before it decides the words are rarer there
+# than the statistics said and reads their matches from the scoped index instead: a
+# page then holds 51 matches in 2,000 tickets (2.5%) or the scoped index has at most
+# about that share of the agency's tickets to sort.
+WALK_BUDGET = 2000
+
+
+async def walk_tickets(conn: asyncpg.Connection, now: datetime, f: Filters, agency: str,
+                       budget: int = WALK_BUDGET) -> list[asyncpg.Record] | None:
+    """The page of a search (``f.q``, not scoped, no offset) by walking at most
+    ``budget`` of ``agency``'s tickets in order: the rows, or None when the walk
+    ended before the page filled while the queue goes on (the words are rare here:
+    read them through the scoped index instead)."""
+    where, args, order = _page_where(now, replace(f, q=None, like=None), agency, None, False)
+    walked = (f"SELECT * FROM router.tickets WHERE {' AND '.join(where)}"
+              f" ORDER BY {order} LIMIT {int(budget)}")
+    queue_args = list(args)
+    words = _text_match(f, agency, args)
+    args.append(f.limit)
+    rows = await conn.fetch(f"SELECT * FROM ({walked}) w WHERE {words} ORDER BY {order}"
+                            f" LIMIT ${len(args)}", *args)
+    if len(rows) >= f.limit:
+        return rows
+    n = await conn.fetchval(f"SELECT count(*) FROM ({walked}) w", *queue_args)
+    return rows if n < budget else None
 
 
 async def count_tickets(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, f: Filters,
