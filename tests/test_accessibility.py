@@ -131,6 +131,7 @@ async def test_every_page_passes_axe_at_phone_and_desktop_width(
                   f"{base(intake)}/survey/{unit}",
                   f"{base(intake)}/?lang=en", f"{base(oversight)}/",
                   f"{base(oversight)}/?lang=en", f"{base(oversight)}/reports/MDN/2026",
+                  f"{base(oversight)}/reports/MDN/2026/findings",
                   f"{base(router)}/login", f"{base(oversight)}/panel/login"]
         desk = {"mdn.inspektorat": [f"{base(router)}/", f"{base(router)}/tickets/{ticket['id']}",
                                     f"{base(router)}/transferred",

@@ -177,6 +177,105 @@ async def test_report_figures_page_pdf_publish_and_immutability(settings: Settin
             await pool.execute("UPDATE oversight.published_reports SET pdf = ''::bytea")
 
 
+async def test_a_period_with_many_findings_counts_them_all_and_lists_them_in_pages(
+        settings: Settings) -> None:
+    """The report counts every confirmed finding per agency and outcome, lists the
+    first few published ones, and links to the whole list, paged; an unpublished
+    finding is counted, never shown."""
+    clock = ManualClock(NOW)
+    async with running_app(create_app(settings, clock=clock)) as client:
+        pool = pool_of(client)
+        cids = [await complaint(settings, IN_Q3 + timedelta(days=i)) for i in range(3)]
+        await eventually(lambda: pool.fetchval(
+            "SELECT count(*) = 3 FROM oversight.cases WHERE tracking_code IS NOT NULL"),
+            what="cases")
+        codes = [await pool.fetchval(
+            "SELECT tracking_code FROM oversight.cases WHERE complaint_id = $1", c)
+            for c in cids]
+        ani = bearer(await login(client, "panel-ani", "panel"))
+        budi = bearer(await login(client, "panel-budi", "panel"))
+        # Two findings through the panel's two-person rule: one published, one not.
+        for code, published in ((codes[0], True), (codes[1], False)):
+            r = await client.post(f"/api/v1/cases/{code}/findings", headers=ani, json={
+                "outcome": "maladministration", "maladministration_type": "undue_delay",
+                "recommendation": f"Rekomendasi {'publik' if published else 'internal'}",
+                "published": published})
+            assert r.status == 201, await r.text()
+            r = await client.post(f"/api/v1/findings/{(await r.json())['id']}/confirm",
+                                  headers=budi)
+            assert r.status in (200, 201), await r.text()
+        # A long period: 140 more published findings on the third case (the volume;
+        # the panel's path is the two above).
+        await pool.execute(
+            "INSERT INTO oversight.findings (id, complaint_id, event_id, agency, region,"
+            " outcome, recommendation, published, recorded_by, recorded_at, confirmed_by)"
+            " SELECT 1000 + i, complaint_id, gen_random_uuid(), agency, region,"
+            "   CASE WHEN i % 2 = 0 THEN 'no_maladministration' ELSE 'inconclusive' END,"
+            "   'Temuan ' || i, true, 'ani', $2::timestamptz + i * interval '1 hour', 'budi'"
+            " FROM oversight.cases, generate_series(1, 140) AS i WHERE complaint_id = $1",
+            cids[2], NOW - timedelta(days=4))
+
+        data = await (await client.get("/api/v1/reports/MDN/2026-Q4")).json()
+        c = data["complaints"]
+        assert c["finding_outcomes"] == {"no_maladministration": 70, "maladministration": 2,
+                                         "inconclusive": 70}
+        assert c["findings_published"] == 141
+        assert c["findings_by_agency"] == [{
+            "agency": "MDN-DISDUKCAPIL", "total": 142, "published": 141,
+            "outcomes": {"no_maladministration": 70, "maladministration": 2,
+                         "inconclusive": 70}}]
+        listed = data["findings"]
+        assert len(listed) == 50 and data["findings_list"] == "/reports/MDN/2026-Q4/findings"
+        assert [f["recommendation"] for f in listed[:2]] == ["Temuan 1", "Temuan 2"]
+        html = await (await client.get("/reports/MDN/2026-Q4")).text()
+        assert "50 temuan pertama dari 141 temuan" in html
+        assert 'href="/reports/MDN/2026-Q4/findings"' in html
+        assert html.count("<tr data-finding=") == 50
+        assert "Rekomendasi internal" not in html
+
+        # The whole list, a keyset page at a time: every published finding once, in
+        # date order, the unpublished one never.
+        seen: list[dict[str, Any]] = []
+        params: dict[str, str] = {"limit": "40"}
+        pages = 0
+        while True:
+            r = await client.get("/api/v1/reports/MDN/2026-Q4/findings", params=params)
+            assert r.status == 200, await r.text()
+            page = await r.json()
+            assert page["total"] == 141
+            seen += page["items"]
+            pages += 1
+            if page["next"] is None:
+                break
+            params["after"] = page["next"]
+        assert pages == 4 and len(seen) == 141 and len({f["id"] for f in seen}) == 141
+        assert [(f["recorded_at"], f["id"]) for f in seen] == sorted(
+            (f["recorded_at"], f["id"]) for f in seen)
+        assert "Rekomendasi publik" in {f["recommendation"] for f in seen}
+        assert "Rekomendasi internal" not in {f["recommendation"] for f in seen}
+        assert seen[:50] == listed
+
+        # The page: 100 a page, a next link, both languages.
+        r = await client.get("/reports/MDN/2026-Q4/findings")
+        html = await r.text()
+        assert r.status == 200 and 'lang="id"' in html and "141 temuan" in html
+        assert html.count("<tr data-finding=") == 100
+        next_link = html.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0]
+        r = await client.get("/reports/MDN/2026-Q4/findings" + next_link.replace("&amp;", "&"))
+        html = await r.text()
+        assert html.count("<tr data-finding=") == 41 and 'rel="next"' not in html
+        r = await client.get("/reports/MDN/2026-Q4/findings", params={"lang": "en"})
+        assert "141 published findings, in date order." in await r.text()
+
+        # Bad paging input: the JSON error naming the parameter.
+        for query, field in (({"after": "bm90LWEtdG9rZW4"}, "after"), ({"limit": "0"}, "limit"),
+                             ({"limit": "501"}, "limit"), ({"limit": "x"}, "limit")):
+            r = await client.get("/api/v1/reports/MDN/2026-Q4/findings", params=query)
+            assert r.status == 422, query
+            assert (await r.json())["error"]["details"]["fields"][0]["field"] == field
+        assert (await client.get("/reports/XXX/2026-Q4/findings")).status == 404
+
+
 async def test_report_bad_addresses(settings: Settings) -> None:
     async with running_app(create_app(settings, clock=ManualClock(NOW))) as client:
         assert (await client.get("/reports/XXX/2026-Q3")).status == 404

@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 import asyncpg
@@ -39,7 +41,7 @@ from awasi.events.payloads import ReportPublished
 from awasi.identity import require_user
 from awasi.periods import BadPeriod, Period
 from awasi.web import keys as web_keys
-from awasi.web import page_cache
+from awasi.web import keyset, page_cache
 from awasi.web.errors import Conflict, NotFound
 from awasi.web.responses import json_response
 from services.oversight import chain, keys, recommendations, rollups, satisfaction, supports
@@ -103,10 +105,7 @@ async def figures(conn: asyncpg.Connection, catalog: Catalog, region: str, perio
         hist[h["measure"]].append((h["bucket"], int(h["n"])))
     tz = catalog.region(region).timezone
     start, end = period.bounds(tz)
-    outcomes = await conn.fetch(
-        "SELECT outcome AS key, count(*) AS n FROM oversight.findings"
-        " WHERE region = $1 AND recorded_at >= $2 AND recorded_at < $3"
-        "   AND ($4::text IS NULL OR agency = $4) GROUP BY 1", region, start, end, agency)
+    counted = await findings_counts(conn, region, start, end, agency)
     min_cases = catalog.stats_min_cases
     ack_n = sum(n for _, n in hist["ack"])
     res_n = sum(n for _, n in hist["res"])
@@ -124,8 +123,9 @@ async def figures(conn: asyncpg.Connection, catalog: Catalog, region: str, perio
         "escalations_level2": int(base["escalations2"]),
         "disputes": int(base["disputes"]),
         "disputed_cases": int(base["disputed_cases"]),
-        "finding_outcomes": {o: next((r["n"] for r in outcomes if r["key"] == o), 0)
-                             for o in OUTCOMES},
+        "finding_outcomes": counted["outcomes"],
+        "findings_published": counted["published"],
+        "findings_by_agency": counted["by_agency"],
         "average_rating": _rate(base["rating_sum"] / base["rating_n"] if base["rating_n"]
                                 else None, int(base["rating_n"]), min_cases),
         "ratings": {str(k): int(base[f"rating_{k}"]) for k in range(1, 6)},
@@ -143,6 +143,70 @@ def change(now: Any, before: Any) -> float | None:
     missing or hidden."""
     a, b = _value(now), _value(before)
     return None if a is None or b is None else round(a - b, 4)
+
+
+# --- the period's findings ------------------------------------------------------------
+# A report counts every confirmed finding of the period per agency and outcome, and
+# lists only the first FINDINGS_LISTED published ones: a year of a large city holds
+# thousands (5,774 in bench/scale.py's 10M history), a list no reader of the report
+# goes through, which made the live report cost 4-5x the quarter's and its PDF
+# hundreds of pages. The whole list is paged on its own page and API (keyset pages
+# of FINDINGS_PAGE) and never changes the report. docs/EVALUATION.md, "Findings".
+FINDINGS_LISTED = 50
+FINDINGS_PAGE = 100
+FINDINGS_PAGE_MAX = 500
+FINDINGS_SORT = "findings"  # the keyset token's list name
+
+
+async def findings_counts(conn: asyncpg.Connection, region: str, start: Any, end: Any,
+                          agency: str | None) -> dict[str, Any]:
+    """Confirmed findings recorded in ``[start, end)``: per outcome, per agency and
+    outcome, and how many of them are published. One read of the period's rows."""
+    rows = await conn.fetch(
+        "SELECT agency, outcome, count(*) AS n, count(*) FILTER (WHERE published) AS pub"
+        " FROM oversight.findings"
+        " WHERE region = $1 AND recorded_at >= $2 AND recorded_at < $3"
+        "   AND ($4::text IS NULL OR agency = $4) GROUP BY 1, 2", region, start, end, agency)
+    per_agency: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        a = per_agency.setdefault(r["agency"] or "", {
+            "agency": r["agency"], "outcomes": dict.fromkeys(OUTCOMES, 0), "total": 0,
+            "published": 0})
+        if r["outcome"] in a["outcomes"]:
+            a["outcomes"][r["outcome"]] += int(r["n"])
+        a["total"] += int(r["n"])
+        a["published"] += int(r["pub"])
+    by_agency = sorted(per_agency.values(), key=lambda a: (-a["total"], a["agency"] or ""))
+    return {"outcomes": {o: sum(a["outcomes"][o] for a in by_agency) for o in OUTCOMES},
+            "published": sum(a["published"] for a in by_agency), "by_agency": by_agency}
+
+
+async def published_findings(conn: asyncpg.Connection, region: str, start: Any, end: Any,
+                             agency: str | None, *, limit: int,
+                             after: tuple[Any, int] | None = None) -> list[asyncpg.Record]:
+    """Published findings recorded in ``[start, end)`` in date order, the page after
+    ``after`` (its ``(recorded_at, id)``): one range of the index of published
+    findings per region, however deep the page (migration 1600)."""
+    sql = ("SELECT id, agency, outcome, maladministration_type, recommendation, recorded_at"
+           " FROM oversight.findings"
+           " WHERE region = $1 AND recorded_at >= $2 AND recorded_at < $3 AND published"
+           "   AND ($4::text IS NULL OR agency = $4)")
+    args: list[Any] = [region, start, end, agency]
+    if after is not None:
+        sql += " AND (recorded_at, id) > ($6, $7)"
+        args += list(after)
+    sql += " ORDER BY recorded_at, id LIMIT $5"
+    return await conn.fetch(sql, *args[:4], limit, *args[4:])
+
+
+def finding_json(f: asyncpg.Record) -> dict[str, Any]:
+    return {"id": f["id"], "agency": f["agency"], "outcome": f["outcome"],
+            "maladministration_type": f["maladministration_type"],
+            "recommendation": f["recommendation"], "recorded_at": f["recorded_at"].isoformat()}
+
+
+def findings_path(region: str, period: Period, agency: str | None) -> str:
+    return f"/reports/{region}/{period.code}/findings" + (f"?agency={agency}" if agency else "")
 
 
 COMPARED = ("received", "resolved", "share_resolved_within_deadline",
@@ -170,12 +234,8 @@ async def build(conn: asyncpg.Connection, catalog: Catalog, region: str, period:
                  if agency else ikm_before["region"])
     tz = catalog.region(region).timezone
     start, end = period.bounds(tz)
-    findings = await conn.fetch(
-        "SELECT f.id, f.agency, f.outcome, f.maladministration_type, f.recommendation,"
-        " f.recorded_at FROM oversight.findings f"
-        " WHERE f.region = $1 AND f.recorded_at >= $2 AND f.recorded_at < $3"
-        "   AND f.published AND ($4::text IS NULL OR f.agency = $4)"
-        " ORDER BY f.recorded_at, f.id", region, start, end, agency)
+    findings = await published_findings(conn, region, start, end, agency,
+                                        limit=FINDINGS_LISTED)
     recs = await recommendations.listing(conn, region=region, agency=agency)
     supported = await supports.period_figures(conn, region, period, agency)
     supported_before = await supports.period_figures(conn, region, period.previous(), agency)
@@ -194,10 +254,11 @@ async def build(conn: asyncpg.Connection, catalog: Catalog, region: str, period:
                          "change": change((ikm_total or {}).get("index"),
                                           (ikm_prior or {}).get("index")),
                          "elements": ikm_now["elements"], "units": units},
-        "findings": [{"id": f["id"], "agency": f["agency"], "outcome": f["outcome"],
-                      "maladministration_type": f["maladministration_type"],
-                      "recommendation": f["recommendation"],
-                      "recorded_at": f["recorded_at"].isoformat()} for f in findings],
+        # The first FINDINGS_LISTED published findings of the period; all of them
+        # are counted in complaints.findings_by_agency and listed, paged, at
+        # findings_list (a year of a large city holds thousands).
+        "findings": [finding_json(f) for f in findings],
+        "findings_list": findings_path(region, period, agency),
         "recommendations": recs,
         # How many people the problems touch: supports of public reports counted in
         # the period (docs/PARTICIPATION.md).
@@ -302,6 +363,7 @@ def render_html(app: web.Application, data: dict[str, Any], locale: str,
                                       if code in catalog.agencies else code or "–"),
             channel_label=lambda code: _(CHANNEL_LABELS.get(code, code)),
             status_label=lambda code: _(STATUS_LABELS.get(code, code)),
+            public_base=app[web_keys.SETTINGS].oversight_url.rstrip("/"),
             other_lang="en" if locale == "id" else "id")
     finally:
         i18n._current.reset(token)  # noqa: SLF001 - restore the request's locale
@@ -394,6 +456,81 @@ async def report_json(request: web.Request) -> web.Response:
     return json_response(data)
 
 
+def _findings_after(request: web.Request) -> tuple[Any, int] | None:
+    token = request.query.get("after")
+    if token is None:
+        return None
+    return keyset.decode(token, FINDINGS_SORT, (_aware_time, int))
+
+
+def _aware_time(value: Any) -> datetime:
+    at = datetime.fromisoformat(value)
+    if at.tzinfo is None:
+        raise ValueError("no time zone")
+    return at
+
+
+def _findings_limit(request: web.Request) -> int:
+    raw = request.query.get("limit")
+    if raw is None:
+        return FINDINGS_PAGE
+    if not raw.isdigit() or not 1 <= int(raw) <= FINDINGS_PAGE_MAX:
+        raise field_error("limit", f"a whole number from 1 to {FINDINGS_PAGE_MAX}")
+    return int(raw)
+
+
+async def findings_page_data(request: web.Request, limit: int) -> dict[str, Any]:
+    """One keyset page of the period's published findings, with their number."""
+    region, period, agency, _pdf = _target(request)
+    after = _findings_after(request)
+    start, end = period.bounds(request.app[keys.CATALOG].region(region).timezone)
+    async with request.app[web_keys.POOL].acquire() as conn:
+        rows = await published_findings(conn, region, start, end, agency, limit=limit + 1,
+                                        after=after)
+        total = await conn.fetchval(
+            "SELECT count(*) FROM oversight.findings"
+            " WHERE region = $1 AND recorded_at >= $2 AND recorded_at < $3 AND published"
+            "   AND ($4::text IS NULL OR agency = $4)", region, start, end, agency)
+    last = rows[limit - 1] if len(rows) > limit else None
+    return {"region": region, "period": period.code, "agency": agency, "total": total,
+            "items": [finding_json(f) for f in rows[:limit]],
+            "next": (keyset.encode(FINDINGS_SORT, [last["recorded_at"].isoformat(), last["id"]])
+                     if last is not None else None)}
+
+
+async def findings_json(request: web.Request) -> web.Response:
+    """``GET /api/v1/reports/{region}/{period}/findings``: every published finding of
+    the period, in date order, a keyset page at a time (``?after=``, ``?limit=``)."""
+    return json_response(await findings_page_data(request, _findings_limit(request)))
+
+
+async def findings_html(request: web.Request) -> web.Response:
+    """``GET /reports/{region}/{period}/findings``: the same list as a page."""
+    data = await findings_page_data(request, FINDINGS_PAGE)
+    locale = _locale(request)
+    app = request.app
+    catalog = app[keys.CATALOG]
+    token = i18n.set_locale(locale)
+    try:
+        region = catalog.region(data["region"])
+        query = {"lang": locale, **({"agency": data["agency"]} if data["agency"] else {})}
+        html = aiohttp_jinja2.get_env(app).get_template("report_findings.html").render(
+            locale=locale, d=data, region=region,
+            agency=catalog.agency(data["agency"]) if data["agency"] else None,
+            report_url=f"/reports/{data['region']}/{data['period']}?{urlencode(query)}",
+            next_url=(f"?{urlencode({**query, 'after': data['next']})}" if data["next"]
+                      else None),
+            other_url=f"?{urlencode({**query, 'lang': 'en' if locale == 'id' else 'id'})}",
+            other_lang="en" if locale == "id" else "id",
+            num=lambda v, digits=0: number(v, digits, locale),
+            agency_name=lambda code: (catalog.agencies[code].short_name
+                                      if code in catalog.agencies else code or "–"))
+    finally:
+        i18n._current.reset(token)  # noqa: SLF001 - restore the request's locale
+    return web.Response(text=html, content_type="text/html",
+                        headers={"Cache-Control": "no-store", "Content-Language": locale})
+
+
 async def publish_report(app: web.Application, region: str, period: Period,
                          agency: str | None, username: str) -> dict[str, Any]:
     """Archive the report of an ended period in both languages and put the files'
@@ -475,6 +612,18 @@ def add_routes(app: web.Application) -> None:
             summary="The figures of a period's evaluation report (complaints, deadlines, "
                     "disputes, ratings, satisfaction, findings, recommendations), each "
                     "with the previous period's", parameters=[agency_param, lang_param],
+            responses={200: _OBJ}, errors=(404, 422))
+    r.add_get("/reports/{region}/{period}/findings", findings_html)
+    api.add(r, "GET", "/api/v1/reports/{region}/{period}/findings", findings_json,
+            tags=["evaluation"],
+            summary="Every published finding of the period in date order, a keyset page at "
+                    "a time (the report lists the first few)",
+            parameters=[agency_param,
+                        {"name": "after", "in": "query", "required": False,
+                         "schema": {"type": "string", "maxLength": keyset.MAX_TOKEN}},
+                        {"name": "limit", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 1,
+                                    "maximum": FINDINGS_PAGE_MAX}}],
             responses={200: _OBJ}, errors=(404, 422))
     api.add(r, "POST", "/api/v1/reports/{region}/{period}/publish", publish,
             tags=["evaluation", "panel"],
