@@ -48,3 +48,18 @@ def test_every_event_on_a_case_timeline_has_words() -> None:
     # survey's responses (anonymous, per agency).
     not_on_a_case = {"audit.checkpoint", "probe.ping", "survey.response_submitted"}
     assert (set(TOPIC_OF_TYPE) | OFF_TOPIC) - not_on_a_case - labelled == set()
+
+
+def test_no_catalog_gives_one_message_two_translations() -> None:
+    """A msgid twice in a .po file keeps only its last translation, silently: the
+    oversight catalogs once had "triage" as a deadline (triase) and as a status
+    (dalam verifikasi), and the case page named the triage deadline by the status."""
+    services = ROOT.parent
+    twice = {}
+    for po in sorted(services.glob("*/locale/*.po")):
+        ids = re.findall(r'^msgid "((?:[^"\\]|\\.)*)"$', po.read_text(), re.MULTILINE)
+        repeated = sorted({i for i in ids if ids.count(i) > 1} - {""})
+        if repeated:
+            twice[str(po.relative_to(services))] = repeated
+    assert len(list(services.glob("*/locale/*.po"))) == 6
+    assert twice == {}
