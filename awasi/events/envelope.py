@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from awasi.events.payloads import Payload, payload_model
+from awasi.ids import new_id
 
 
 class InvalidEvent(ValueError):
@@ -52,7 +53,7 @@ class Envelope(BaseModel):
     ) -> Envelope:
         """Wrap a typed payload; its class carries the event type and version."""
         return cls(
-            event_id=event_id or uuid.uuid4(),
+            event_id=event_id or new_id(),
             type=payload.EVENT_TYPE,
             version=payload.EVENT_VERSION,
             occurred_at=(occurred_at or datetime.now(UTC)).astimezone(UTC),

@@ -42,6 +42,7 @@ from awasi.events.payloads import (
     Privacy,
     Visibility,
 )
+from awasi.ids import new_id
 from awasi.jsonlog import event_context
 from awasi.settings import Settings
 from services.intake import db, statuses, visibility
@@ -336,7 +337,7 @@ def prepare(catalog: Catalog, settings: Settings, cmd: SubmitCommand,
             now: datetime | None = None) -> Prepared:
     """Validate and give the submission its ids (raises a 422 on bad input)."""
     cmd = validate_command(catalog, cmd)
-    complaint_id = uuid.uuid4()
+    complaint_id = new_id()  # time-ordered: awasi/ids.py
     secret = (_derived_secret(settings, complaint_id, cmd.idempotency_key)
               if cmd.idempotency_key else new_secret())
     return Prepared(

@@ -37,6 +37,7 @@ from awasi.events import topics
 from awasi.events.envelope import Envelope
 from awasi.events.outbox import add_to_outbox
 from awasi.events.payloads import SurveyResponseSubmitted
+from awasi.ids import new_id
 from awasi.ikm import ELEMENTS
 from awasi.questionnaire import QUESTIONNAIRE, RESPONDENT_FIELDS, label
 from awasi.settings import Settings
@@ -144,7 +145,7 @@ async def store_response(pool: asyncpg.Pool, catalog: Catalog, unit: Unit, body:
     agency = catalog.agency(unit.agency)
     region = catalog.region(agency.region)
     period = periods.current_quarter(now, region.timezone).code
-    rid = uuid.uuid4()
+    rid = new_id()
     who = body.respondent or RespondentIn()
     answers = body.answers.as_list()
     async with pool.acquire() as conn, conn.transaction():

@@ -32,6 +32,7 @@ from awasi.events.payloads import (
     Deadlines,
     Payload,
 )
+from awasi.ids import new_id
 from services.router import deadlines
 
 SCHEMA = "router"
@@ -101,7 +102,7 @@ def plan(catalog: Catalog, envelope: Envelope) -> Planned:
         triage, ack, res, share = None, a.acknowledge_by, a.resolve_by, a.policy.warning_share
         data = {"agency": decision.agency, "rule": decision.rule}
     return Planned(
-        ticket_id=uuid.uuid4(), envelope=envelope, submitted=p,
+        ticket_id=new_id(), envelope=envelope, submitted=p,
         status=lifecycle.apply(lifecycle.State(), kind, seq).state.status,
         agency=decision.agency, rule=decision.rule, triage_by=triage, acknowledge_by=ack,
         resolve_by=res, warning_share=share, seq=seq, first_kind=kind, first_data=data)
