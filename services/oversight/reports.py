@@ -191,18 +191,23 @@ async def published_findings(conn: asyncpg.Connection, region: str, start: Any, 
            " FROM oversight.findings"
            " WHERE region = $1 AND recorded_at >= $2 AND recorded_at < $3 AND published"
            "   AND ($4::text IS NULL OR agency = $4)")
-    args: list[Any] = [region, start, end, agency]
+    args: list[Any] = [region, start, end, agency, limit]
     if after is not None:
         sql += " AND (recorded_at, id) > ($6, $7)"
         args += list(after)
-    sql += " ORDER BY recorded_at, id LIMIT $5"
-    return await conn.fetch(sql, *args[:4], limit, *args[4:])
+    return await conn.fetch(sql + " ORDER BY recorded_at, id LIMIT $5", *args)
 
 
 def finding_json(f: asyncpg.Record) -> dict[str, Any]:
     return {"id": f["id"], "agency": f["agency"], "outcome": f["outcome"],
             "maladministration_type": f["maladministration_type"],
             "recommendation": f["recommendation"], "recorded_at": f["recorded_at"].isoformat()}
+
+
+def agency_label(catalog: Catalog) -> Any:
+    """The function pages name an agency with: its short name ("–" for none)."""
+    return lambda code: (catalog.agencies[code].short_name if code in catalog.agencies
+                         else code or "–")
 
 
 def findings_path(region: str, period: Period, agency: str | None) -> str:
@@ -359,8 +364,7 @@ def render_html(app: web.Application, data: dict[str, Any], locale: str,
             signed=lambda v, digits=0, scale=1.0: signed(v, digits, locale, scale),
             category_name=lambda code: (catalog.categories[code].name(locale)
                                         if code in catalog.categories else code),
-            agency_name=lambda code: (catalog.agencies[code].short_name
-                                      if code in catalog.agencies else code or "–"),
+            agency_name=agency_label(catalog),
             channel_label=lambda code: _(CHANNEL_LABELS.get(code, code)),
             status_label=lambda code: _(STATUS_LABELS.get(code, code)),
             public_base=app[web_keys.SETTINGS].oversight_url.rstrip("/"),
@@ -487,10 +491,7 @@ async def findings_page_data(request: web.Request, limit: int) -> dict[str, Any]
     async with request.app[web_keys.POOL].acquire() as conn:
         rows = await published_findings(conn, region, start, end, agency, limit=limit + 1,
                                         after=after)
-        total = await conn.fetchval(
-            "SELECT count(*) FROM oversight.findings"
-            " WHERE region = $1 AND recorded_at >= $2 AND recorded_at < $3 AND published"
-            "   AND ($4::text IS NULL OR agency = $4)", region, start, end, agency)
+        total = (await findings_counts(conn, region, start, end, agency))["published"]
     last = rows[limit - 1] if len(rows) > limit else None
     return {"region": region, "period": period.code, "agency": agency, "total": total,
             "items": [finding_json(f) for f in rows[:limit]],
@@ -523,8 +524,7 @@ async def findings_html(request: web.Request) -> web.Response:
             other_url=f"?{urlencode({**query, 'lang': 'en' if locale == 'id' else 'id'})}",
             other_lang="en" if locale == "id" else "id",
             num=lambda v, digits=0: number(v, digits, locale),
-            agency_name=lambda code: (catalog.agencies[code].short_name
-                                      if code in catalog.agencies else code or "–"))
+            agency_name=agency_label(catalog))
     finally:
         i18n._current.reset(token)  # noqa: SLF001 - restore the request's locale
     return web.Response(text=html, content_type="text/html",
