@@ -648,10 +648,10 @@ async def burst(bootstrap: str, dsn: str, catalog: Catalog, n: int, tag: str,
 async def settle(dsn: str, limit_s: float = 300.0) -> None:
     """Wait until oversight has fired every deadline that fell due while the services
     were stopped for the load (the history's pending deadlines, about 15 minutes' worth
-    at 10M), and 3 s more for the router and intake to apply what it sent. Without
-    this the judged burst shared the machine with that catch-up: at 10M the router
-    applied 2,674 events in a 2,000-event burst (33% of its empty rate, then 83% in
-    the second burst) and its CPU per event doubled."""
+    at 10M), and 3 s more for the router and intake to apply what it sent. In one 10M
+    run the router applied 2,674 events in a 2,000-event burst (33% of its empty rate,
+    83% in the second burst) with twice the CPU per event: the judged burst most
+    likely shared the machine with that catch-up."""
     pool = await create_pool(dsn, min_size=1, max_size=1)
     t0 = time.perf_counter()
     due_sql = ("SELECT count(*) FROM oversight.deadlines"
