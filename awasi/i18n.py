@@ -12,6 +12,7 @@ language code.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,6 +107,17 @@ class Catalogs:
 
 def set_locale(locale: str) -> contextvars.Token[str]:
     return _current.set(locale)
+
+
+@contextlib.contextmanager
+def using_locale(locale: str) -> Iterator[None]:
+    """``locale`` for the templates' ``_()`` inside the block (a page rendered in
+    another language than the request's, as a report's PDF), restored afterwards."""
+    token = _current.set(locale)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def current_locale() -> str:

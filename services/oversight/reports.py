@@ -334,8 +334,7 @@ def render_html(app: web.Application, data: dict[str, Any], locale: str,
     from services.oversight.pages import bar_chart
 
     messages = app[keys.MESSAGES]
-    token = i18n.set_locale(locale)
-    try:
+    with i18n.using_locale(locale):
         catalog = app[keys.CATALOG]
 
         def _(message: str, **params: Any) -> str:
@@ -369,8 +368,6 @@ def render_html(app: web.Application, data: dict[str, Any], locale: str,
             status_label=lambda code: _(STATUS_LABELS.get(code, code)),
             public_base=app[web_keys.SETTINGS].oversight_url.rstrip("/"),
             other_lang="en" if locale == "id" else "id")
-    finally:
-        i18n._current.reset(token)  # noqa: SLF001 - restore the request's locale
 
 
 def _pdf_sync(html: str) -> bytes:
@@ -511,8 +508,7 @@ async def findings_html(request: web.Request) -> web.Response:
     locale = _locale(request)
     app = request.app
     catalog = app[keys.CATALOG]
-    token = i18n.set_locale(locale)
-    try:
+    with i18n.using_locale(locale):
         region = catalog.region(data["region"])
         query = {"lang": locale, **({"agency": data["agency"]} if data["agency"] else {})}
         html = aiohttp_jinja2.get_env(app).get_template("report_findings.html").render(
@@ -525,8 +521,6 @@ async def findings_html(request: web.Request) -> web.Response:
             other_lang="en" if locale == "id" else "id",
             num=lambda v, digits=0: number(v, digits, locale),
             agency_name=agency_label(catalog))
-    finally:
-        i18n._current.reset(token)  # noqa: SLF001 - restore the request's locale
     return web.Response(text=html, content_type="text/html",
                         headers={"Cache-Control": "no-store", "Content-Language": locale})
 
